@@ -1,0 +1,1 @@
+//! shadowtap routes.

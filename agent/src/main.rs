@@ -1,0 +1,2 @@
+//! The `shadowtap` binary.
+fn main() {}

@@ -1,0 +1,83 @@
+//! Indices of the kernel's per-CPU outcome counters.
+
+/// One per-CPU counter of the kernel programs. The discriminant is the index in the
+/// counters map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// Every packet the program ran on.
+    PacketsSeen = 0,
+    /// Not IPv4/IPv6 TCP (ARP, UDP, ICMP, fragments, ...).
+    NotTcp = 1,
+    /// TCP whose destination is not in the endpoint map.
+    NotMatched = 2,
+    /// One of the agent's own connections (own-flow map).
+    OwnFlow = 3,
+    /// The flow hash fell outside the endpoint's pre-sample threshold.
+    PresampledOut = 4,
+    /// Records written to the ring (payload or SYN/FIN/RST events).
+    Copied = 5,
+    /// Payload bytes written to the ring.
+    BytesCopied = 6,
+    /// The ring had no room: the record was lost (and counted here).
+    RingFull = 7,
+    /// Payload longer than the record limit; the record was truncated and flagged.
+    Truncated = 8,
+    /// Malformed headers (bad IHL, data offset past the end, short packet).
+    ParseError = 9,
+    /// IPv6 extension-header chains too long to walk; the packet was skipped.
+    Ipv6ExtSkipped = 10,
+    /// Matched TCP packets with neither payload nor SYN/FIN/RST (pure ACKs): not recorded.
+    PureAck = 11,
+}
+
+impl Counter {
+    /// Number of counters (size of the counters map).
+    pub const COUNT: u32 = 12;
+
+    /// Every counter, in index order.
+    pub const ALL: [Counter; Self::COUNT as usize] = [
+        Counter::PacketsSeen,
+        Counter::NotTcp,
+        Counter::NotMatched,
+        Counter::OwnFlow,
+        Counter::PresampledOut,
+        Counter::Copied,
+        Counter::BytesCopied,
+        Counter::RingFull,
+        Counter::Truncated,
+        Counter::ParseError,
+        Counter::Ipv6ExtSkipped,
+        Counter::PureAck,
+    ];
+
+    /// Stable snake_case name, used as a metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::PacketsSeen => "packets_seen",
+            Counter::NotTcp => "not_tcp",
+            Counter::NotMatched => "not_matched",
+            Counter::OwnFlow => "own_flow",
+            Counter::PresampledOut => "presampled_out",
+            Counter::Copied => "copied",
+            Counter::BytesCopied => "bytes_copied",
+            Counter::RingFull => "ring_full",
+            Counter::Truncated => "truncated",
+            Counter::ParseError => "parse_error",
+            Counter::Ipv6ExtSkipped => "ipv6_ext_skipped",
+            Counter::PureAck => "pure_ack",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as u32, i as u32, "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Keys and values of the hash maps user space programs and the kernel reads.
+
+/// An IPv6 address, or an IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`), as bytes in
+/// network order.
+pub type Addr = [u8; 16];
+
+/// Map an IPv4 address (network-order bytes) into IPv6 form.
+#[inline(always)]
+pub const fn ipv4_mapped(v4: [u8; 4]) -> Addr {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, v4[0], v4[1], v4[2], v4[3],
+    ]
+}
+
+/// A server endpoint to capture: the destination address and TCP port of requests.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct EndpointKey {
+    /// Destination address (IPv4-mapped for IPv4).
+    pub addr: Addr,
+    /// Destination TCP port, network byte order.
+    pub port: [u8; 2],
+    /// Explicit padding; always zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<EndpointKey>() == 20);
+
+impl EndpointKey {
+    /// Build a key from an address and a host-order port.
+    pub const fn new(addr: Addr, port: u16) -> Self {
+        Self {
+            addr,
+            port: port.to_be_bytes(),
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// What to do with an endpoint's flows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct EndpointValue {
+    /// Identifies the set of rules user space applies to this endpoint's requests.
+    pub route_set: u32,
+    /// Explicit padding; always zero.
+    pub _pad: u32,
+    /// Flow pre-sample threshold: a flow is captured iff `flow_hash < threshold`
+    /// (see [`crate::flow_hash`]). [`crate::SAMPLE_NONE`] captures nothing,
+    /// [`crate::SAMPLE_ALL`] captures every flow.
+    pub threshold: u64,
+}
+const _: () = assert!(core::mem::size_of::<EndpointValue>() == 16);
+
+/// One of the agent's own TCP connections as seen client→server, never to be captured.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OwnFlowKey {
+    /// Source (agent-side) address.
+    pub saddr: Addr,
+    /// Destination address.
+    pub daddr: Addr,
+    /// Source port, network byte order.
+    pub sport: [u8; 2],
+    /// Destination port, network byte order.
+    pub dport: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<OwnFlowKey>() == 36);
+
+impl OwnFlowKey {
+    /// Build a key from addresses and host-order ports.
+    pub const fn new(saddr: Addr, sport: u16, daddr: Addr, dport: u16) -> Self {
+        Self {
+            saddr,
+            daddr,
+            sport: sport.to_be_bytes(),
+            dport: dport.to_be_bytes(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The capture core shared by the TC and XDP programs: endpoint lookup, own-flow skip,
+//! flow pre-sample, and the copy of the TCP payload into the ring buffer.
+//!
+//! The record is assembled in this CPU's scratch slot (a map value) from the start: the
+//! parser writes the header fields straight into it, because the 512-byte BPF stack cannot
+//! hold a record header next to the parser's own buffers.
+#![allow(unsafe_code)]
+
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+};
+use shadowtap_common::{
+    flow_hash, flow_hash::is_sampled, record::tcp_flags, Counter, EndpointKey, OwnFlowKey,
+    RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
+};
+
+use crate::{
+    counters::{add, inc},
+    maps::{ENDPOINTS, EVENTS, OWN_FLOWS, SCRATCH, SHADOWTAP_WAKEUP_THRESHOLD},
+    packet::Packet,
+    parse::{self, Payload, Skip},
+};
+
+/// What happened to a packet; the entry points log the unusual ones at debug level.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not for us, or recorded: nothing to report.
+    Quiet,
+    /// Headers were malformed.
+    Malformed,
+    /// The ring buffer (or the scratch slot) had no room for the record.
+    RingFull,
+}
+
+/// Examine one packet. Never modifies it; the caller always passes it on.
+#[inline(always)]
+pub fn run<P: Packet>(p: &P) -> Outcome {
+    inc(Counter::PacketsSeen);
+    // SAFETY: a helper without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {
+        // The scratch map is sized to the possible CPUs at load time; count rather than hide.
+        inc(Counter::RingFull);
+        return Outcome::RingFull;
+    };
+    // SAFETY: `slot` is a valid, 8-byte aligned map value of RECORD_HEADER_LEN +
+    // RECORD_MAX_PAYLOAD bytes that only this CPU uses while the program runs, and every
+    // bit pattern is a valid RecordHeader.
+    let base = unsafe { (*slot).bytes.as_mut_ptr() };
+    // SAFETY: as above; the header is the slot's first RECORD_HEADER_LEN bytes.
+    let h = unsafe { &mut *base.cast::<RecordHeader>() };
+    let payload = match parse::parse(p, h) {
+        Ok(payload) => payload,
+        Err(Skip::NotTcp) => {
+            inc(Counter::NotTcp);
+            return Outcome::Quiet;
+        }
+        Err(Skip::Ipv6ExtTooLong) => {
+            inc(Counter::Ipv6ExtSkipped);
+            return Outcome::Quiet;
+        }
+        Err(Skip::Malformed) => {
+            inc(Counter::ParseError);
+            return Outcome::Malformed;
+        }
+    };
+    let key = EndpointKey {
+        addr: h.daddr,
+        port: h.dport,
+        _pad: [0; 2],
+    };
+    let Some(endpoint) = ENDPOINTS.get_ptr(&key) else {
+        inc(Counter::NotMatched);
+        return Outcome::Quiet;
+    };
+    // SAFETY: a non-null pointer to a map value returned by the lookup helper.
+    let threshold = unsafe { (*endpoint).threshold };
+    let own = OwnFlowKey {
+        saddr: h.saddr,
+        daddr: h.daddr,
+        sport: h.sport,
+        dport: h.dport,
+    };
+    if OWN_FLOWS.get_ptr(&own).is_some() {
+        inc(Counter::OwnFlow);
+        return Outcome::Quiet;
+    }
+    let hash = flow_hash(&h.saddr, h.src_port(), &h.daddr, h.dst_port());
+    if !is_sampled(hash, threshold) {
+        inc(Counter::PresampledOut);
+        return Outcome::Quiet;
+    }
+    let events = tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
+    if payload.len == 0 && h.tcp_flags & events == 0 {
+        inc(Counter::PureAck);
+        return Outcome::Quiet;
+    }
+    h.ifindex = p.ifindex();
+    record(p, base, h, &payload)
+}
+
+/// Copy the payload after the header in the scratch slot, then the record to the ring.
+#[inline(always)]
+fn record<P: Packet>(p: &P, base: *mut u8, h: &mut RecordHeader, payload: &Payload) -> Outcome {
+    let truncated = payload.len as usize > RECORD_MAX_PAYLOAD;
+    let mut n = payload.len;
+    if n > RECORD_MAX_PAYLOAD as u32 {
+        n = RECORD_MAX_PAYLOAD as u32;
+    }
+    if n > 0 {
+        // SAFETY: 1 <= n <= RECORD_MAX_PAYLOAD, the room after the header in the slot.
+        let ok = unsafe { p.load_raw(payload.off, base.add(RECORD_HEADER_LEN), n) };
+        if !ok {
+            inc(Counter::ParseError);
+            return Outcome::Malformed;
+        }
+    }
+    // SAFETY: a helper without arguments.
+    h.ts_ns = unsafe { bpf_ktime_get_ns() };
+    h.payload_len = payload.len;
+    h.captured_len = n;
+    h.truncated = truncated as u8;
+    h._pad = [0; 5];
+    let size = RECORD_HEADER_LEN + n as usize;
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let wake = if pending + size as u64 >= SHADOWTAP_WAKEUP_THRESHOLD.load() {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    // SAFETY: `size` <= the slot's length, and the slot is written up to `size`.
+    let bytes = unsafe { core::slice::from_raw_parts(base, size) };
+    if EVENTS.output::<[u8]>(bytes, wake as u64).is_err() {
+        inc(Counter::RingFull);
+        return Outcome::RingFull;
+    }
+    inc(Counter::Copied);
+    add(Counter::BytesCopied, n as u64);
+    if truncated {
+        inc(Counter::Truncated);
+    }
+    Outcome::Quiet
+}

@@ -1,0 +1,114 @@
+//! The one bounds-checked way to read packet bytes, for skb (TC) and XDP contexts alike.
+//!
+//! All reads go through the kernel's load-bytes helpers (`bpf_skb_load_bytes`,
+//! `bpf_xdp_load_bytes`), which check bounds themselves and read GSO payloads that live in
+//! page fragments; direct packet access would see only the linear head.
+#![allow(unsafe_code)]
+
+use core::mem::{size_of, MaybeUninit};
+
+use aya_ebpf::{
+    bindings::xdp_md,
+    helpers::generated::{bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
+    programs::{TcContext, XdpContext},
+    EbpfContext,
+};
+
+/// Read access to a packet.
+pub trait Packet {
+    /// Total packet length in bytes (for GSO packets, the whole super-packet).
+    fn len(&self) -> u32;
+    /// Interface index the program runs on.
+    fn ifindex(&self) -> u32;
+    /// Copy `n` bytes at `offset` to `dst`. The caller guarantees `1 <= n <= cap` where `cap`
+    /// is the room at `dst`; returns false if the packet is shorter.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `n` bytes.
+    unsafe fn load_raw(&self, offset: u32, dst: *mut u8, n: u32) -> bool;
+
+    /// Read a fixed-size plain-data value (a header) at `offset`.
+    #[inline(always)]
+    fn load<T: Copy>(&self, offset: u32) -> Option<T> {
+        let mut v = MaybeUninit::<T>::uninit();
+        // SAFETY: `v` has room for exactly size_of::<T>() bytes, a non-zero constant.
+        let ok = unsafe { self.load_raw(offset, v.as_mut_ptr().cast(), size_of::<T>() as u32) };
+        if ok {
+            // SAFETY: the helper filled all size_of::<T>() bytes; T is only ever a byte array.
+            Some(unsafe { v.assume_init() })
+        } else {
+            None
+        }
+    }
+}
+
+/// A socket buffer, as seen by the TC program.
+pub struct SkbPacket<'a> {
+    ctx: &'a TcContext,
+}
+
+impl<'a> SkbPacket<'a> {
+    /// Wrap a TC context.
+    #[inline(always)]
+    pub fn new(ctx: &'a TcContext) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Packet for SkbPacket<'_> {
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        // skb->len: the whole packet including GSO fragments (the IP length fields may be 0
+        // with BIG TCP, so this is the length that counts).
+        self.ctx.len()
+    }
+
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // SAFETY: reading a field of the context the kernel passed to this program.
+        unsafe { (*self.ctx.skb.skb).ifindex }
+    }
+
+    #[inline(always)]
+    unsafe fn load_raw(&self, offset: u32, dst: *mut u8, n: u32) -> bool {
+        // SAFETY: the helper bounds-checks the packet side; the caller vouches for `dst`.
+        unsafe { bpf_skb_load_bytes(self.ctx.as_ptr(), offset, dst.cast(), n) == 0 }
+    }
+}
+
+/// An XDP buffer.
+pub struct XdpPacket<'a> {
+    ctx: &'a XdpContext,
+}
+
+impl<'a> XdpPacket<'a> {
+    /// Wrap an XDP context.
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext) -> Self {
+        Self { ctx }
+    }
+
+    #[inline(always)]
+    fn md(&self) -> *mut xdp_md {
+        self.ctx.ctx
+    }
+}
+
+impl Packet for XdpPacket<'_> {
+    #[inline(always)]
+    fn len(&self) -> u32 {
+        // SAFETY: the helper only reads the buffer's (multi-buffer aware) length.
+        unsafe { bpf_xdp_get_buff_len(self.md()) as u32 }
+    }
+
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ctx.ingress_ifindex() as u32
+    }
+
+    #[inline(always)]
+    unsafe fn load_raw(&self, offset: u32, dst: *mut u8, n: u32) -> bool {
+        // SAFETY: the helper bounds-checks the packet side; the caller vouches for `dst`.
+        unsafe { bpf_xdp_load_bytes(self.md(), offset, dst.cast(), n) == 0 }
+    }
+}

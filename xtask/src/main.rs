@@ -1,0 +1,52 @@
+//! Developer tasks for shadowtap, run as `cargo xtask <command>`.
+//!
+//! Every command that needs the eBPF toolchain runs [`setup::ensure`] first, which is
+//! idempotent and cheap when everything is already present.
+
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Developer tasks for shadowtap.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what building and testing need: rust-src for nightly, bpf-linker, Debian tools.
+    Setup,
+    /// Set up, then build the agent (with its embedded eBPF object).
+    Build {
+        /// Build in release mode.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, then run formatting and lint checks and every test (needs root).
+    Test,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Setup => setup::ensure().map(|_| ()),
+        Command::Build { release } => {
+            let env = setup::ensure()?;
+            test::cargo(&env, &build_args(release))
+        }
+        Command::Test => test::run(),
+    }
+}
+
+fn build_args(release: bool) -> Vec<&'static str> {
+    let mut args = vec!["build", "--package", "shadowtap-agent"];
+    if release {
+        args.push("--release");
+    }
+    args
+}

@@ -1,0 +1,195 @@
+//! Idempotent set-up of the eBPF toolchain and the Debian tools the tests use.
+//!
+//! * `rust-src` on the nightly toolchain (the eBPF crate is built with `-Z build-std=core`);
+//! * `bpf-linker`, built from crates.io and linked against the nightly toolchain's own
+//!   `libLLVM` (no LLVM development package of the right major version exists in the Debian
+//!   suites reachable here). It is installed into `$CARGO_HOME/bin`, which is on `PATH`, with
+//!   a stamp recording the exact `libLLVM` it was built against: a nightly update that changes
+//!   the library triggers a rebuild.
+//! * Debian packages the test-suite and benchmarks call (iproute2, curl, bpftool).
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+
+/// The bpf-linker release that is built; it supports LLVM 21–23 through features.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages the tests and benchmarks use, by the command each provides.
+const DEBIAN_TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("curl", "curl"),
+    ("bpftool", "bpftool"),
+    ("tcpdump", "tcpdump"),
+];
+
+/// What later steps need from the set-up: the `PATH` under which bpf-linker is found.
+pub struct Env {
+    /// `PATH` with `$CARGO_HOME/bin` first.
+    pub path: std::ffi::OsString,
+}
+
+/// Make sure every tool is present; install what is missing. Cheap when nothing is missing.
+pub fn ensure() -> Result<Env> {
+    let cargo_home = cargo_home()?;
+    let bin = cargo_home.join("bin");
+    let path = prepend_path(&bin)?;
+    ensure_rust_src()?;
+    ensure_bpf_linker(&cargo_home, &path)?;
+    ensure_debian_tools()?;
+    Ok(Env { path })
+}
+
+fn cargo_home() -> Result<PathBuf> {
+    if let Some(home) = env::var_os("CARGO_HOME") {
+        return Ok(PathBuf::from(home));
+    }
+    let home = env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cargo"))
+}
+
+fn prepend_path(dir: &Path) -> Result<std::ffi::OsString> {
+    let current = env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(env::split_paths(&current).filter(|d| d != dir));
+    env::join_paths(dirs).context("joining PATH")
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed ({st})");
+    }
+    Ok(())
+}
+
+fn ensure_rust_src() -> Result<()> {
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        "nightly",
+    ]))
+    .context(
+        "the nightly toolchain is needed to build the eBPF programs (rustup toolchain list)",
+    )?;
+    if installed.lines().any(|l| l.starts_with("rust-src")) {
+        return Ok(());
+    }
+    eprintln!("setup: adding rust-src to the nightly toolchain");
+    status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+/// The nightly toolchain's libLLVM: its file name and the LLVM major version.
+struct NightlyLlvm {
+    lib_dir: PathBuf,
+    so_name: String,
+    major: u32,
+}
+
+fn nightly_llvm() -> Result<NightlyLlvm> {
+    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
+    let lib_dir = PathBuf::from(sysroot.trim()).join("lib");
+    let so_name = fs::read_dir(&lib_dir)
+        .with_context(|| format!("reading {}", lib_dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("libLLVM.so.") || n.starts_with("libLLVM-"))
+        .with_context(|| format!("no libLLVM shared library in {}", lib_dir.display()))?;
+    let version = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let major = version
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.trim().parse().ok())
+        .context("`rustc +nightly -vV` printed no LLVM version")?;
+    Ok(NightlyLlvm {
+        lib_dir,
+        so_name,
+        major,
+    })
+}
+
+fn ensure_bpf_linker(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
+    let llvm = nightly_llvm()?;
+    let prefix_lib = cargo_home.join("lib");
+    let stamp_file = prefix_lib.join("shadowtap-bpf-linker.stamp");
+    let stamp = format!("bpf-linker {BPF_LINKER_VERSION} {}\n", llvm.so_name);
+    let linker = cargo_home.join("bin").join("bpf-linker");
+    let works = Command::new(&linker)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if works && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        return Ok(());
+    }
+    eprintln!(
+        "setup: building bpf-linker {BPF_LINKER_VERSION} against {} (LLVM {}); this takes a minute or two",
+        llvm.so_name, llvm.major
+    );
+    fs::create_dir_all(&prefix_lib)?;
+    let target = llvm.lib_dir.join(&llvm.so_name);
+    for link in ["libLLVM.so", llvm.so_name.as_str()] {
+        let link = prefix_lib.join(link);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), target.display()))?;
+    }
+    status(
+        Command::new("cargo")
+            .args(["install", "--locked", "--force"])
+            .arg(format!("bpf-linker@{BPF_LINKER_VERSION}"))
+            .args(["--no-default-features", "--features"])
+            .arg(format!("llvm-{}", llvm.major))
+            .arg("--root")
+            .arg(cargo_home)
+            .env("LLVM_PREFIX", cargo_home)
+            .env("PATH", path),
+    )?;
+    fs::write(&stamp_file, stamp)?;
+    Ok(())
+}
+
+fn ensure_debian_tools() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_TOOLS
+        .iter()
+        .filter(|(cmd, _)| !on_path(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing Debian packages {}", missing.join(" "));
+    status(Command::new("apt-get").args(["update", "-qq"]))?;
+    status(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn on_path(cmd: &str) -> bool {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .any(|d| d.join(cmd).is_file())
+}
