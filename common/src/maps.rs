@@ -77,3 +77,35 @@ impl OwnFlowKey {
         }
     }
 }
+
+/// An IP address in the 16-byte form used in maps and records.
+pub fn addr_from_ip(ip: core::net::IpAddr) -> Addr {
+    match ip {
+        core::net::IpAddr::V4(v4) => ipv4_mapped(v4.octets()),
+        core::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The IP address of a 16-byte map/record address: IPv4-mapped addresses become IPv4.
+pub fn ip_from_addr(addr: Addr) -> core::net::IpAddr {
+    let v6 = core::net::Ipv6Addr::from(addr);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => core::net::IpAddr::V4(v4),
+        None => core::net::IpAddr::V6(v6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn addresses_round_trip() {
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(addr_from_ip(v4), ipv4_mapped([10, 1, 2, 3]));
+        assert_eq!(ip_from_addr(addr_from_ip(v4)), v4);
+        let v6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+        assert_eq!(ip_from_addr(addr_from_ip(v6)), v6);
+    }
+}

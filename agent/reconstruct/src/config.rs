@@ -1,0 +1,93 @@
+//! Limits, memory budgets and timeouts of the reconstruction pipeline.
+
+/// Per-request limits of the HTTP/1.x decoder. A request over a limit is counted and skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request head (request line + header fields + final CRLF), in bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Largest body as received (raw bytes, chunked framing included).
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Global and per-flow memory budgets. Over budget the pipeline drops and counts, it never
+/// grows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    /// Out-of-order bytes buffered by reassembly, all flows together.
+    pub reassembly_bytes: usize,
+    /// Out-of-order bytes buffered by one flow.
+    pub flow_reassembly_bytes: usize,
+    /// Out-of-order segments buffered by one flow (bounds bookkeeping for tiny segments).
+    pub flow_reassembly_segments: usize,
+    /// Bytes of requests in progress (heads and bodies not yet complete), all flows together.
+    pub inflight_bytes: usize,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            reassembly_bytes: 64 * 1024 * 1024,
+            flow_reassembly_bytes: 4 * 1024 * 1024,
+            flow_reassembly_segments: 1024,
+            inflight_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Timeouts, in nanoseconds of capture time (segment timestamps), never wall-clock time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a hole in a flow may wait for its missing bytes before it becomes a gap.
+    pub gap_ns: u64,
+    /// A flow with no segment for this long is evicted.
+    pub idle_ns: u64,
+    /// Least capture time between two sweeps of all flows triggered by `push`.
+    pub sweep_ns: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            gap_ns: 1_000_000_000,
+            idle_ns: 300_000_000_000,
+            sweep_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// Everything the pipeline can be tuned with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Per-request limits.
+    pub limits: Limits,
+    /// Memory budgets.
+    pub budgets: Budgets,
+    /// Capture-time timeouts.
+    pub timeouts: Timeouts,
+    /// Most live flows; over it the least recently active flow is evicted.
+    pub max_flows: usize,
+}
+
+impl Default for Config {
+    /// The defaults of each part, and `max_flows` = 65 536.
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            budgets: Budgets::default(),
+            timeouts: Timeouts::default(),
+            max_flows: 65_536,
+        }
+    }
+}

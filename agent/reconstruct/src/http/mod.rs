@@ -1,0 +1,8 @@
+//! HTTP/1.x request decoding: head parsing and framing rules, chunked bodies, and the
+//! per-flow stream decoder.
+
+pub mod chunked;
+pub mod decoder;
+pub mod framing;
+pub mod head;
+pub mod request;

@@ -1,0 +1,162 @@
+//! The object store: every Kubernetes object the plan is computed from.
+//!
+//! Both sources (files and the Kubernetes API) fill a [`Store`]; a changed store yields a new
+//! plan through [`crate::plan::plan`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use gateway_api::apis::standard::gateways::Gateway;
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use gateway_api::apis::standard::referencegrants::ReferenceGrant;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+use serde::Serialize;
+
+/// Namespace of objects that do not name one.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Label of an EndpointSlice naming its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// `namespace/name` of a namespaced object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// A key from its parts.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The key of an object (namespace defaults to [`DEFAULT_NAMESPACE`]).
+    pub fn of<K: kube::Resource>(obj: &K) -> Self {
+        Self {
+            namespace: obj
+                .namespace()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name: obj.name_any(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One object of a kind the store holds.
+#[derive(Clone, Debug)]
+pub enum Object {
+    /// gateway.networking.k8s.io HTTPRoute.
+    HttpRoute(Box<HttpRoute>),
+    /// gateway.networking.k8s.io Gateway.
+    Gateway(Box<Gateway>),
+    /// core/v1 Service.
+    Service(Box<Service>),
+    /// discovery.k8s.io/v1 EndpointSlice.
+    EndpointSlice(Box<EndpointSlice>),
+    /// gateway.networking.k8s.io ReferenceGrant.
+    ReferenceGrant(Box<ReferenceGrant>),
+    /// core/v1 Pod.
+    Pod(Box<Pod>),
+}
+
+impl Object {
+    /// The object's kind as Kubernetes spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::HttpRoute(_) => "HTTPRoute",
+            Self::Gateway(_) => "Gateway",
+            Self::Service(_) => "Service",
+            Self::EndpointSlice(_) => "EndpointSlice",
+            Self::ReferenceGrant(_) => "ReferenceGrant",
+            Self::Pod(_) => "Pod",
+        }
+    }
+
+    /// The object's `namespace/name`.
+    pub fn key(&self) -> ObjectKey {
+        match self {
+            Self::HttpRoute(o) => ObjectKey::of(o.as_ref()),
+            Self::Gateway(o) => ObjectKey::of(o.as_ref()),
+            Self::Service(o) => ObjectKey::of(o.as_ref()),
+            Self::EndpointSlice(o) => ObjectKey::of(o.as_ref()),
+            Self::ReferenceGrant(o) => ObjectKey::of(o.as_ref()),
+            Self::Pod(o) => ObjectKey::of(o.as_ref()),
+        }
+    }
+}
+
+/// Every object the plan depends on, keyed by `namespace/name` per kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Store {
+    /// HTTPRoutes (all of them: unlabelled routes compete for precedence too).
+    pub routes: BTreeMap<ObjectKey, HttpRoute>,
+    /// Gateways (listener hostnames).
+    pub gateways: BTreeMap<ObjectKey, Gateway>,
+    /// Services.
+    pub services: BTreeMap<ObjectKey, Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    /// ReferenceGrants.
+    pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
+    /// Pods (the Kubernetes source only holds this node's).
+    pub pods: BTreeMap<ObjectKey, Pod>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts `obj`; returns `true` if an object of the same kind and key was replaced.
+    pub fn insert(&mut self, obj: Object) -> bool {
+        let key = obj.key();
+        match obj {
+            Object::HttpRoute(o) => self.routes.insert(key, *o).is_some(),
+            Object::Gateway(o) => self.gateways.insert(key, *o).is_some(),
+            Object::Service(o) => self.services.insert(key, *o).is_some(),
+            Object::EndpointSlice(o) => self.endpoint_slices.insert(key, *o).is_some(),
+            Object::ReferenceGrant(o) => self.reference_grants.insert(key, *o).is_some(),
+            Object::Pod(o) => self.pods.insert(key, *o).is_some(),
+        }
+    }
+
+    /// The EndpointSlices of Service `svc` (by the `kubernetes.io/service-name` label).
+    pub fn slices_of<'a>(&'a self, svc: &'a ObjectKey) -> impl Iterator<Item = &'a EndpointSlice> {
+        self.endpoint_slices
+            .iter()
+            .filter(move |(k, s)| {
+                k.namespace == svc.namespace
+                    && s.labels().get(SERVICE_NAME_LABEL) == Some(&svc.name)
+            })
+            .map(|(_, s)| s)
+    }
+
+    /// Number of objects of all kinds.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+            + self.gateways.len()
+            + self.services.len()
+            + self.endpoint_slices.len()
+            + self.reference_grants.len()
+            + self.pods.len()
+    }
+
+    /// Whether the store holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

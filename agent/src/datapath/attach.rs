@@ -1,0 +1,168 @@
+//! Attaching the programs to interfaces, in this or another network namespace.
+//!
+//! TC programs are attached as TCX links first in order (kernel ≥ 6.6), so they see packets
+//! before any other program and, returning `TC_ACT_UNSPEC`, hand them on unchanged. On older
+//! kernels the classic clsact path is used; shadowtap then adds the clsact qdisc only if it is
+//! missing and never removes a qdisc or filter it did not create. Dropping an [`Attachment`]
+//! detaches exactly what it attached.
+
+use std::ffi::CString;
+
+use aya::{
+    programs::{
+        tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType},
+        xdp::XdpLink,
+        LinkOrder, XdpMode,
+    },
+    util::KernelVersion,
+};
+
+use super::{
+    loader::{program_error, Datapath, ProgramKind},
+    netns::{in_netns, NetnsPath},
+    DatapathError,
+};
+
+/// Where on an interface a program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// TC ingress (packets received by the interface).
+    TcIngress,
+    /// TC egress (packets sent by the interface: on a pod's host-side veth, the packets
+    /// delivered to the pod).
+    TcEgress,
+    /// XDP, generic (skb) mode: works on any interface, sees received packets only.
+    XdpGeneric,
+    /// XDP, native (driver) mode.
+    XdpNative,
+}
+
+/// An interface, optionally inside another network namespace, and a hook on it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AttachPoint {
+    /// Interface name, as seen in `netns`.
+    pub iface: String,
+    /// The interface's network namespace; `None` for the agent's own.
+    pub netns: Option<NetnsPath>,
+    /// The hook.
+    pub hook: Hook,
+}
+
+impl std::fmt::Display for AttachPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{:?}", self.iface, self.hook)?;
+        if let Some(ns) = &self.netns {
+            write!(f, " in {}", ns.0.display())?;
+        }
+        Ok(())
+    }
+}
+
+enum Link {
+    Tc(#[allow(dead_code, reason = "held so that dropping it detaches")] SchedClassifierLink),
+    Xdp(#[allow(dead_code, reason = "held so that dropping it detaches")] XdpLink),
+}
+
+/// A program attached at a point. Dropping it detaches the program.
+pub struct Attachment {
+    point: AttachPoint,
+    link: Option<Link>,
+}
+
+impl Attachment {
+    /// Where this attachment is.
+    pub fn point(&self) -> &AttachPoint {
+        &self.point
+    }
+
+    /// Detach now (the same as dropping).
+    pub fn detach(mut self) {
+        self.link.take();
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if self.link.take().is_some() {
+            tracing::debug!(point = %self.point, "detached");
+        }
+    }
+}
+
+fn if_index(iface: &str) -> u32 {
+    match CString::new(iface) {
+        // SAFETY: if_nametoindex reads a NUL-terminated string we own.
+        #[allow(unsafe_code)]
+        Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) },
+        Err(_) => 0,
+    }
+}
+
+/// TCX links exist from kernel 6.6 on.
+fn has_tcx() -> bool {
+    KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
+}
+
+impl Datapath {
+    /// Attach the program for `point.hook` at `point`.
+    pub fn attach(&mut self, point: &AttachPoint) -> Result<Attachment, DatapathError> {
+        let missing = || DatapathError::InterfaceMissing {
+            iface: point.iface.clone(),
+            netns: point.netns.as_ref().map(|n| n.0.clone()),
+        };
+        let link = match point.hook {
+            Hook::TcIngress | Hook::TcEgress => {
+                let prog = self.tc_mut()?;
+                let attach_type = if point.hook == Hook::TcIngress {
+                    TcAttachType::Ingress
+                } else {
+                    TcAttachType::Egress
+                };
+                let iface = point.iface.as_str();
+                let link = in_netns(point.netns.as_ref(), || {
+                    if if_index(iface) == 0 {
+                        return Ok(None);
+                    }
+                    let options = if has_tcx() {
+                        TcAttachOptions::TcxOrder(LinkOrder::first())
+                    } else {
+                        // clsact may exist already (someone else's): that is fine.
+                        let _ = tc::qdisc_add_clsact(iface);
+                        TcAttachOptions::Netlink(NlOptions::default())
+                    };
+                    let id = prog.attach_with_options(iface, attach_type, options)?;
+                    prog.take_link(id).map(Some)
+                })?
+                .map_err(|source| program_error(ProgramKind::Tc, format!("attach {point}"), source))?
+                .ok_or_else(missing)?;
+                Link::Tc(link)
+            }
+            Hook::XdpGeneric | Hook::XdpNative => {
+                let mode = if point.hook == Hook::XdpGeneric {
+                    XdpMode::Skb
+                } else {
+                    XdpMode::Driver
+                };
+                let prog = self.xdp_mut()?;
+                let iface = point.iface.as_str();
+                let link = in_netns(point.netns.as_ref(), || {
+                    if if_index(iface) == 0 {
+                        return Ok(None);
+                    }
+                    let id = prog.attach(iface, mode)?;
+                    prog.take_link(id).map(Some)
+                })?
+                .map_err(|source| {
+                    program_error(ProgramKind::Xdp, format!("attach {point}"), source)
+                })?
+                .ok_or_else(missing)?;
+                Link::Xdp(link)
+            }
+        };
+        tracing::info!(point = %point, "attached");
+        Ok(Attachment {
+            point: point.clone(),
+            link: Some(link),
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Loading the embedded object with shadowtap's sizes and settings.
+
+use aya::{
+    programs::{SchedClassifier, Xdp},
+    EbpfLoader,
+};
+use shadowtap_common::names;
+
+use super::{object::EBPF_OBJECT, DatapathError};
+
+/// Settings fixed at load time.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Ring buffer size in bytes; rounded up to a power of two of at least one page.
+    pub ring_bytes: u32,
+    /// Unread ring bytes above which the kernel forces a reader wake-up.
+    pub wakeup_threshold: u64,
+    /// Most verbose kernel log level forwarded (aya-log levels: 1 error … 5 trace).
+    pub kernel_log_level: u8,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: 16 * 1024 * 1024,
+            wakeup_threshold: 256 * 1024,
+            kernel_log_level: 2,
+        }
+    }
+}
+
+/// Which of the two programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProgramKind {
+    /// The TC classifier.
+    Tc,
+    /// The XDP program.
+    Xdp,
+}
+
+impl ProgramKind {
+    /// The program's name in the object.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgramKind::Tc => names::TC_PROGRAM,
+            ProgramKind::Xdp => names::XDP_PROGRAM,
+        }
+    }
+}
+
+/// The loaded kernel side: programs verified and loaded, maps created, nothing attached yet.
+pub struct Datapath {
+    pub(super) ebpf: aya::Ebpf,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+/// Round up to a power of two of at least one page (the ring buffer's requirement).
+pub(super) fn ring_size(bytes: u32) -> u32 {
+    bytes.max(4096).checked_next_power_of_two().unwrap_or(1 << 31)
+}
+
+impl Datapath {
+    /// Load and verify the programs.
+    pub fn load(cfg: &LoadConfig) -> Result<Self, DatapathError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, source)| DatapathError::System {
+            what: "the number of possible CPUs",
+            source,
+        })?;
+        let wakeup = cfg.wakeup_threshold;
+        let level = cfg.kernel_log_level;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(names::EVENTS, ring_size(cfg.ring_bytes))
+            .map_max_entries(names::SCRATCH, cpus as u32)
+            .override_global(names::WAKEUP_THRESHOLD, &wakeup, true)
+            .override_global("AYA_LOG_LEVEL", &level, true)
+            .load(EBPF_OBJECT)
+            .map_err(|source| DatapathError::Load { source })?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(logger) => Some(logger),
+            Err(e) => {
+                tracing::warn!(error = %e, "kernel log forwarding unavailable");
+                None
+            }
+        };
+        let mut dp = Self { ebpf, logger };
+        dp.tc_mut()?
+            .load()
+            .map_err(|source| program_error(ProgramKind::Tc, "load", source))?;
+        dp.xdp_mut()?
+            .load()
+            .map_err(|source| program_error(ProgramKind::Xdp, "load", source))?;
+        Ok(dp)
+    }
+
+    /// The kernel log forwarder; call `flush()` when its fd is readable.
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
+    }
+
+    /// The TC program (for attaching, and for `BPF_PROG_TEST_RUN` in tests).
+    pub fn tc(&self) -> Result<&SchedClassifier, DatapathError> {
+        let name = ProgramKind::Tc.name();
+        self.ebpf
+            .program(name)
+            .ok_or_else(|| missing_program(ProgramKind::Tc))?
+            .try_into()
+            .map_err(|source| program_error(ProgramKind::Tc, "type", source))
+    }
+
+    /// The XDP program.
+    pub fn xdp(&self) -> Result<&Xdp, DatapathError> {
+        let name = ProgramKind::Xdp.name();
+        self.ebpf
+            .program(name)
+            .ok_or_else(|| missing_program(ProgramKind::Xdp))?
+            .try_into()
+            .map_err(|source| program_error(ProgramKind::Xdp, "type", source))
+    }
+
+    pub(super) fn tc_mut(&mut self) -> Result<&mut SchedClassifier, DatapathError> {
+        self.ebpf
+            .program_mut(ProgramKind::Tc.name())
+            .ok_or_else(|| missing_program(ProgramKind::Tc))?
+            .try_into()
+            .map_err(|source| program_error(ProgramKind::Tc, "type", source))
+    }
+
+    pub(super) fn xdp_mut(&mut self) -> Result<&mut Xdp, DatapathError> {
+        self.ebpf
+            .program_mut(ProgramKind::Xdp.name())
+            .ok_or_else(|| missing_program(ProgramKind::Xdp))?
+            .try_into()
+            .map_err(|source| program_error(ProgramKind::Xdp, "type", source))
+    }
+}
+
+fn missing_program(kind: ProgramKind) -> DatapathError {
+    program_error(
+        kind,
+        "find",
+        aya::programs::ProgramError::UnexpectedProgramType,
+    )
+}
+
+pub(super) fn program_error(
+    kind: ProgramKind,
+    action: impl Into<String>,
+    source: aya::programs::ProgramError,
+) -> DatapathError {
+    DatapathError::Program {
+        name: kind.name(),
+        action: action.into(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_size;
+
+    #[test]
+    fn ring_sizes_are_powers_of_two_of_at_least_a_page() {
+        assert_eq!(ring_size(0), 4096);
+        assert_eq!(ring_size(4097), 8192);
+        assert_eq!(ring_size(16 << 20), 16 << 20);
+        assert_eq!(ring_size(u32::MAX), 1 << 31);
+    }
+}

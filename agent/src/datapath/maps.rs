@@ -1,0 +1,146 @@
+//! Typed access to the endpoint, own-flow and counter maps.
+
+use std::net::{IpAddr, SocketAddr};
+
+use aya::maps::{HashMap, MapData, PerCpuArray};
+use shadowtap_common::{addr_from_ip, names, Counter, EndpointKey, EndpointValue, OwnFlowKey};
+
+use super::{loader::Datapath, DatapathError};
+
+/// The maps user space writes (endpoints, own flows) and reads (counters), taken out of the
+/// loaded object so they can live apart from it.
+pub struct MapHandles {
+    endpoints: HashMap<MapData, EndpointKey, EndpointValue>,
+    own_flows: HashMap<MapData, OwnFlowKey, u8>,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+/// Kernel counters summed over CPUs at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    values: [u64; Counter::COUNT as usize],
+}
+
+impl CounterSnapshot {
+    /// The value of one counter.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.values[c as usize]
+    }
+
+    /// Every counter with its value, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
+        Counter::ALL.iter().map(|c| (*c, self.get(*c)))
+    }
+
+    /// `self - earlier`, counter by counter (saturating).
+    pub fn since(&self, earlier: &CounterSnapshot) -> CounterSnapshot {
+        let mut values = self.values;
+        for (v, e) in values.iter_mut().zip(earlier.values) {
+            *v = v.saturating_sub(e);
+        }
+        CounterSnapshot { values }
+    }
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DatapathError {
+    move |source| DatapathError::Map { name, source }
+}
+
+fn take<T>(dp: &mut Datapath, name: &'static str) -> Result<T, DatapathError>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = dp.ebpf.take_map(name).ok_or(DatapathError::Map {
+        name,
+        source: aya::maps::MapError::InvalidName {
+            name: name.to_string(),
+        },
+    })?;
+    T::try_from(map).map_err(map_err(name))
+}
+
+impl MapHandles {
+    /// Take the maps out of a loaded datapath (once).
+    pub fn take(dp: &mut Datapath) -> Result<Self, DatapathError> {
+        Ok(Self {
+            endpoints: take(dp, names::ENDPOINTS)?,
+            own_flows: take(dp, names::OWN_FLOWS)?,
+            counters: take(dp, names::COUNTERS)?,
+        })
+    }
+
+    /// Capture requests to `addr:port` with the given rule set and flow threshold.
+    pub fn upsert_endpoint(
+        &mut self,
+        addr: IpAddr,
+        port: u16,
+        value: EndpointValue,
+    ) -> Result<(), DatapathError> {
+        let key = EndpointKey::new(addr_from_ip(addr), port);
+        self.endpoints
+            .insert(key, value, 0)
+            .map_err(map_err(names::ENDPOINTS))
+    }
+
+    /// Stop capturing `addr:port`. Removing an absent endpoint is not an error.
+    pub fn remove_endpoint(&mut self, addr: IpAddr, port: u16) -> Result<(), DatapathError> {
+        let key = EndpointKey::new(addr_from_ip(addr), port);
+        match self.endpoints.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err(names::ENDPOINTS)(e)),
+        }
+    }
+
+    /// Every endpoint currently in the map.
+    pub fn endpoints(&self) -> Result<Vec<(EndpointKey, EndpointValue)>, DatapathError> {
+        self.endpoints
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::ENDPOINTS))
+    }
+
+    /// Never capture the connection `local → remote` (one of the agent's own).
+    pub fn add_own_flow(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<(), DatapathError> {
+        self.own_flows
+            .insert(own_key(local, remote), 1, 0)
+            .map_err(map_err(names::OWN_FLOWS))
+    }
+
+    /// Forget an own connection (after it closed).
+    pub fn remove_own_flow(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<(), DatapathError> {
+        match self.own_flows.remove(&own_key(local, remote)) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err(names::OWN_FLOWS)(e)),
+        }
+    }
+
+    /// Read every counter, summed over CPUs.
+    pub fn counters(&self) -> Result<CounterSnapshot, DatapathError> {
+        let mut snap = CounterSnapshot::default();
+        for c in Counter::ALL {
+            let per_cpu = self
+                .counters
+                .get(&(c as u32), 0)
+                .map_err(map_err(names::COUNTERS))?;
+            snap.values[c as usize] = per_cpu.iter().sum();
+        }
+        Ok(snap)
+    }
+}
+
+fn own_key(local: SocketAddr, remote: SocketAddr) -> OwnFlowKey {
+    OwnFlowKey::new(
+        addr_from_ip(local.ip()),
+        local.port(),
+        addr_from_ip(remote.ip()),
+        remote.port(),
+    )
+}

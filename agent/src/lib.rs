@@ -1,0 +1,5 @@
+//! shadowtap: the Gateway API `RequestMirror` filter without sidecars, on eBPF.
+//!
+//! The library behind the `shadowtap` binary; integration tests use it directly.
+
+pub mod datapath;
