@@ -229,14 +229,15 @@ fn non_tcp_and_malformed_packets_pass_uncopied() {
     let mut tiny = tcp.clone();
     tiny.doff = 12;
     assert!(h.tc(&packets::ipv4(CLIENT, SERVER, &tiny, REQUEST)).is_empty());
-    // IPv4 header cut short.
+    // IPv4 header cut short, and an Ethernet header alone. The kernel refuses to build a test
+    // skb without a whole IP header, so these go through the XDP entry point, which shares
+    // the parser.
     let mut trunc = v4(REQUEST, 80);
     trunc.truncate(14 + 10);
-    assert!(h.tc(&trunc).is_empty());
-    // Ethernet header and one byte (the kernel refuses to test-run anything shorter).
+    assert!(h.xdp(&trunc).is_empty());
     let mut eth_only = v4(REQUEST, 80);
-    eth_only.truncate(15);
-    assert!(h.tc(&eth_only).is_empty());
+    eth_only.truncate(14);
+    assert!(h.xdp(&eth_only).is_empty());
     assert_eq!(h.count(Counter::ParseError), 5);
     assert_eq!(h.count(Counter::Copied), 0);
     assert_eq!(h.count(Counter::PacketsSeen), 6);

@@ -110,12 +110,6 @@ pub(crate) fn find(
             Candidate::Wait => return false,
             Candidate::Reject => {
                 boundaries.pop_front();
-                // Skip past this candidate's first byte so it is not evaluated again.
-                if boundaries.is_empty() {
-                    counters.add(Counter::ResyncSkippedBytes, buf.len() as u64);
-                    buf.clear();
-                    return false;
-                }
             }
         }
     }

@@ -1,1 +1,389 @@
-//! placeholder
+//! The per-flow HTTP/1.x stream decoder: turns the in-order bytes of one flow's client
+//! direction into requests, with pipelining, keep-alive, limits, skips and resync.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::config::Limits;
+use crate::counters::{Counter, Counters};
+use crate::http::buf::StreamBuf;
+use crate::http::chunked::{ChunkedParser, Progress};
+use crate::http::framing::Framing;
+use crate::http::head::{parse_head, HeadOutcome, ParsedHead};
+use crate::http::request::{Body, Request};
+use crate::resync;
+use crate::segment::FlowKey;
+
+/// What the decoder needs from its caller for one call.
+pub(crate) struct DecodeCtx<'a> {
+    pub(crate) limits: &'a Limits,
+    pub(crate) counters: &'a mut Counters,
+    pub(crate) out: &'a mut Vec<Request>,
+    pub(crate) flow: FlowKey,
+    /// Most bytes this decoder may hold once the call returns (global in-flight budget).
+    pub(crate) budget: usize,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// At a request boundary, or inside an incomplete head.
+    Head,
+    /// Inside a Content-Length body; the request is `total` bytes long.
+    Body { head: ParsedHead, total: usize },
+    /// Inside a chunked body.
+    Chunked {
+        head: ParsedHead,
+        parser: ChunkedParser,
+    },
+    /// Discarding the rest of a dropped request's Content-Length body.
+    Skip { remaining: u64 },
+    /// Discarding the rest of a dropped request's chunked body.
+    SkipChunked { parser: ChunkedParser },
+    /// Looking for a resync point.
+    Resync,
+    /// Not HTTP/1 any more (Upgrade, CONNECT, HTTP/2): bytes are ignored.
+    Closed,
+}
+
+/// Decoder of one flow.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    mode: Mode,
+    buf: StreamBuf,
+    boundaries: VecDeque<usize>,
+    in_request: bool,
+    first_ts: u64,
+}
+
+impl Decoder {
+    /// A decoder at the start of a connection (`midstream == false`) or one that must first
+    /// resynchronise.
+    pub(crate) fn new(midstream: bool) -> Self {
+        Self {
+            mode: if midstream { Mode::Resync } else { Mode::Head },
+            buf: StreamBuf::default(),
+            boundaries: VecDeque::new(),
+            in_request: false,
+            first_ts: 0,
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether a started request is neither emitted nor dropped yet.
+    pub(crate) fn in_progress(&self) -> bool {
+        self.in_request
+    }
+
+    /// Whether the flow is no longer decoded.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.mode, Mode::Closed)
+    }
+
+    /// The next in-order bytes of the stream. `boundary` is true when `data` begins a
+    /// captured segment (a possible resync point).
+    pub(crate) fn data(&mut self, data: Bytes, boundary: bool, ts: u64, ctx: &mut DecodeCtx<'_>) {
+        if data.is_empty() {
+            return;
+        }
+        if let Mode::Closed = self.mode {
+            ctx.counters.add(Counter::BytesSkipped, data.len() as u64);
+            return;
+        }
+        if let Mode::Resync = self.mode {
+            if boundary {
+                self.boundaries.push_back(self.buf.len());
+            }
+        }
+        self.buf.append(data);
+        self.process(ts, ctx);
+        self.enforce_budget(ctx);
+    }
+
+    /// Bytes are missing before the next data: drop the request in progress and resync.
+    pub(crate) fn gap(&mut self, ctx: &mut DecodeCtx<'_>) {
+        if let Mode::Closed = self.mode {
+            return;
+        }
+        if self.in_request {
+            self.drop_request(Counter::DroppedGap, ctx);
+        }
+        if let Mode::Resync = self.mode {
+            ctx.counters.add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
+            self.buf.clear();
+            self.boundaries.clear();
+        } else {
+            self.enter_resync(ctx);
+        }
+    }
+
+    /// The stream ended: a request in progress is incomplete.
+    pub(crate) fn close(&mut self, ctx: &mut DecodeCtx<'_>) {
+        if self.in_request {
+            self.drop_request(Counter::DroppedIncomplete, ctx);
+        }
+        self.buf.clear();
+        self.boundaries.clear();
+    }
+
+    fn drop_request(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
+        ctx.counters.inc(reason);
+        self.in_request = false;
+    }
+
+    fn enter_resync(&mut self, ctx: &mut DecodeCtx<'_>) {
+        ctx.counters.inc(Counter::Resyncs);
+        ctx.counters.add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
+        self.buf.clear();
+        self.boundaries.clear();
+        self.mode = Mode::Resync;
+    }
+
+    fn stop(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
+        self.drop_request(reason, ctx);
+        ctx.counters.inc(Counter::FlowsNotHttp1);
+        ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+        self.buf.clear();
+        self.mode = Mode::Closed;
+    }
+
+    fn emit(&mut self, total: usize, head: ParsedHead, body: Body, ts: u64, ctx: &mut DecodeCtx<'_>) {
+        let raw = self.buf.split_to(total);
+        ctx.out.push(Request {
+            flow: ctx.flow,
+            raw,
+            head_len: head.head_len,
+            method: head.method,
+            target: head.target,
+            version: head.version,
+            headers: head.headers,
+            body,
+            first_ts_ns: self.first_ts,
+            last_ts_ns: ts,
+        });
+        ctx.counters.inc(Counter::RequestsEmitted);
+        self.in_request = false;
+    }
+
+    fn process(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) {
+        loop {
+            let mode = std::mem::replace(&mut self.mode, Mode::Head);
+            let next = match mode {
+                Mode::Head => match self.head(ts, ctx) {
+                    Some(m) => m,
+                    None => return,
+                },
+                Mode::Body { head, total } => {
+                    if self.buf.len() < total {
+                        self.mode = Mode::Body { head, total };
+                        return;
+                    }
+                    let len = (total - head.head_len) as u64;
+                    self.emit(total, head, Body::Length(len), ts, ctx);
+                    Mode::Head
+                }
+                Mode::Chunked { head, mut parser } => {
+                    let start = head.head_len + parser.position() as usize;
+                    let fed = self.buf.as_slice().get(start..).unwrap_or(&[]);
+                    match parser.feed(fed) {
+                        Progress::Done(n) => {
+                            let h = head.head_len;
+                            let chunks = parser
+                                .take_chunks()
+                                .into_iter()
+                                .map(|r| r.start + h..r.end + h)
+                                .collect();
+                            self.emit(h + n as usize, head, Body::Chunked(chunks), ts, ctx);
+                            Mode::Head
+                        }
+                        Progress::NeedMore => {
+                            let body = (self.buf.len() - head.head_len) as u64;
+                            if body > ctx.limits.max_body_bytes {
+                                self.drop_request(Counter::DroppedBodyTooLarge, ctx);
+                                ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                                self.buf.clear();
+                                parser.stop_recording();
+                                self.mode = Mode::SkipChunked { parser };
+                            } else {
+                                self.mode = Mode::Chunked { head, parser };
+                            }
+                            return;
+                        }
+                        Progress::Invalid => {
+                            self.drop_request(Counter::DroppedInvalidChunked, ctx);
+                            self.enter_resync(ctx);
+                            return;
+                        }
+                    }
+                }
+                Mode::Skip { remaining } => {
+                    let n = remaining.min(self.buf.len() as u64);
+                    self.buf.advance(n as usize);
+                    ctx.counters.add(Counter::BytesSkipped, n);
+                    if remaining > n {
+                        self.mode = Mode::Skip {
+                            remaining: remaining - n,
+                        };
+                        return;
+                    }
+                    Mode::Head
+                }
+                Mode::SkipChunked { mut parser } => {
+                    let before = parser.position();
+                    match parser.feed(self.buf.as_slice()) {
+                        Progress::Done(n) => {
+                            let used = (n - before) as usize;
+                            self.buf.advance(used);
+                            ctx.counters.add(Counter::BytesSkipped, used as u64);
+                            Mode::Head
+                        }
+                        Progress::NeedMore => {
+                            ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                            self.buf.clear();
+                            self.mode = Mode::SkipChunked { parser };
+                            return;
+                        }
+                        Progress::Invalid => {
+                            // The request was already counted as dropped.
+                            self.enter_resync(ctx);
+                            return;
+                        }
+                    }
+                }
+                Mode::Resync => {
+                    let found = resync::find(&mut self.buf, &mut self.boundaries, ctx.limits, ctx.counters);
+                    self.mode = Mode::Resync;
+                    if !found {
+                        return;
+                    }
+                    Mode::Head
+                }
+                Mode::Closed => {
+                    ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                    self.buf.clear();
+                    self.mode = Mode::Closed;
+                    return;
+                }
+            };
+            self.mode = next;
+        }
+    }
+
+    /// Handle [`Mode::Head`]. Returns the next mode, or `None` to wait for more bytes (the
+    /// mode is then already set).
+    fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
+        if !self.in_request {
+            let blank = self
+                .buf
+                .as_slice()
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            self.buf.advance(blank);
+            if self.buf.is_empty() {
+                self.mode = Mode::Head;
+                return None;
+            }
+            self.in_request = true;
+            self.first_ts = ts;
+            ctx.counters.inc(Counter::RequestsStarted);
+        }
+        match parse_head(self.buf.as_slice(), ctx.limits) {
+            HeadOutcome::Partial => {
+                self.mode = Mode::Head;
+                None
+            }
+            HeadOutcome::Complete(head) => {
+                if let Some(reason) = head.stop {
+                    self.stop(reason, ctx);
+                    return None;
+                }
+                match head.framing {
+                    Framing::None => {
+                        let total = head.head_len;
+                        self.emit(total, head, Body::None, ts, ctx);
+                        Some(Mode::Head)
+                    }
+                    Framing::Length(n) => {
+                        let total = usize::try_from(n)
+                            .ok()
+                            .and_then(|n| n.checked_add(head.head_len))
+                            .unwrap_or(usize::MAX);
+                        Some(Mode::Body { head, total })
+                    }
+                    Framing::Chunked => Some(Mode::Chunked {
+                        head,
+                        parser: ChunkedParser::new(true),
+                    }),
+                }
+            }
+            HeadOutcome::Skip {
+                reason,
+                head_len,
+                framing,
+            } => {
+                self.drop_request(reason, ctx);
+                self.buf.advance(head_len);
+                ctx.counters.add(Counter::BytesSkipped, head_len as u64);
+                Some(match framing {
+                    Framing::None => Mode::Head,
+                    Framing::Length(n) => Mode::Skip { remaining: n },
+                    Framing::Chunked => Mode::SkipChunked {
+                        parser: ChunkedParser::new(false),
+                    },
+                })
+            }
+            HeadOutcome::Reject { reason, .. } => {
+                self.drop_request(reason, ctx);
+                self.enter_resync(ctx);
+                None
+            }
+            HeadOutcome::Http2 => {
+                self.stop(Counter::DroppedHttp2, ctx);
+                None
+            }
+        }
+    }
+
+    /// Keep the bytes held within the in-flight budget: over it, the request in progress is
+    /// dropped (and its body skipped when its length is known).
+    fn enforce_budget(&mut self, ctx: &mut DecodeCtx<'_>) {
+        if self.buf.len() <= ctx.budget {
+            return;
+        }
+        let held = self.buf.len() as u64;
+        let mode = std::mem::replace(&mut self.mode, Mode::Head);
+        self.mode = match mode {
+            Mode::Body { total, .. } => {
+                self.drop_request(Counter::DroppedBodyBudget, ctx);
+                ctx.counters.add(Counter::BytesSkipped, held);
+                self.buf.clear();
+                Mode::Skip {
+                    remaining: (total as u64).saturating_sub(held),
+                }
+            }
+            Mode::Chunked { mut parser, .. } => {
+                self.drop_request(Counter::DroppedBodyBudget, ctx);
+                ctx.counters.add(Counter::BytesSkipped, held);
+                self.buf.clear();
+                parser.stop_recording();
+                Mode::SkipChunked { parser }
+            }
+            Mode::Head if self.in_request => {
+                self.drop_request(Counter::DroppedBodyBudget, ctx);
+                self.enter_resync(ctx);
+                return;
+            }
+            other => {
+                ctx.counters.add(Counter::ResyncSkippedBytes, held);
+                self.buf.clear();
+                self.boundaries.clear();
+                other
+            }
+        };
+    }
+}

@@ -2,7 +2,8 @@
 //! per-flow stream decoder.
 
 pub mod chunked;
-pub mod decoder;
+pub(crate) mod decoder;
 pub mod framing;
 pub mod head;
+pub(crate) mod buf;
 pub mod request;

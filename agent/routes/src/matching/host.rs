@@ -24,15 +24,7 @@ pub fn normalize_host(raw: &str) -> String {
 /// `a.example.com` and `a.b.example.com`, never `example.com`.
 pub fn hostname_matches(hostname: &str, host: &str) -> bool {
     match hostname.strip_prefix('*') {
-        Some(suffix) => {
-            host.len() > suffix.len()
-                && host.as_bytes()[..host.len() - suffix.len()]
-                    .iter()
-                    .all(|&b| b != b'.' || host.len() - suffix.len() > 1)
-                && host
-                    .get(host.len() - suffix.len()..)
-                    .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
-        }
+        Some(suffix) => host.len() > suffix.len() && ends_with_ci(host, suffix),
         None => hostname.eq_ignore_ascii_case(host),
     }
 }

@@ -1,0 +1,83 @@
+//! Header, query parameter and method matching.
+
+use super::{NameValueMatch, ValueMatch};
+
+impl ValueMatch {
+    /// Whether `value` matches (regular expressions must match the whole value).
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            ValueMatch::Exact(v) => v == value,
+            ValueMatch::RegularExpression(re) => re.is_full_match(value),
+        }
+    }
+}
+
+/// The value of header `name` (case-insensitive): several occurrences are joined with `,`
+/// as RFC 9110 allows; `None` when absent or not UTF-8.
+pub fn header_value(headers: &[(&str, &[u8])], name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (n, v) in headers {
+        if n.eq_ignore_ascii_case(name) {
+            let v = std::str::from_utf8(v).ok()?.trim();
+            match &mut out {
+                Some(s) => {
+                    s.push(',');
+                    s.push_str(v);
+                }
+                None => out = Some(v.to_owned()),
+            }
+        }
+    }
+    out
+}
+
+/// The first value of query parameter `name` (case-sensitive, not percent-decoded).
+pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether every header match holds.
+pub fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
+    matches.iter().all(|m| {
+        header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v))
+    })
+}
+
+/// Whether every query parameter match holds.
+pub fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
+    matches
+        .iter()
+        .all(|m| query_value(query, &m.name).is_some_and(|v| m.value.matches(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Pattern;
+
+    #[test]
+    fn headers() {
+        let h: &[(&str, &[u8])] = &[("X-Env", b"canary"), ("x-multi", b"a"), ("X-Multi", b"b")];
+        assert_eq!(header_value(h, "x-env").as_deref(), Some("canary"));
+        assert_eq!(header_value(h, "x-multi").as_deref(), Some("a,b"));
+        let m = |name: &str, v: ValueMatch| NameValueMatch { name: name.into(), value: v };
+        assert!(headers_match(&[m("x-env", ValueMatch::Exact("canary".into()))], h));
+        assert!(!headers_match(&[m("x-env", ValueMatch::Exact("Canary".into()))], h));
+        assert!(!headers_match(&[m("x-none", ValueMatch::Exact("".into()))], h));
+        let re = ValueMatch::RegularExpression(Pattern::new("can.*").unwrap());
+        assert!(headers_match(&[m("X-ENV", re)], h));
+    }
+
+    #[test]
+    fn query() {
+        let q = Some("a=1&b=2&a=3&flag");
+        assert_eq!(query_value(q, "a"), Some("1"));
+        assert_eq!(query_value(q, "flag"), Some(""));
+        assert_eq!(query_value(q, "A"), None);
+        assert_eq!(query_value(None, "a"), None);
+    }
+}
