@@ -1,7 +1,9 @@
 //! Helpers for shadowtap's integration tests: crafted packets, network namespaces and veth
 //! topologies created (and always removed) by the tests, and condition waits with deadlines.
 
+pub mod http_server;
 pub mod packets;
+pub mod reassemble;
 pub mod topology;
 pub mod wait;
 

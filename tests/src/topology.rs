@@ -81,7 +81,10 @@ impl Netns {
     }
 
     /// Run `f` on a new thread inside this namespace (sockets it creates belong here).
-    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
         let file = File::open(self.path()).expect("open netns");
         std::thread::spawn(move || {
             // SAFETY: setns on a namespace fd we own, changing only this new thread.
@@ -95,7 +98,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -168,22 +173,76 @@ impl Topology {
         let ns = Netns::new(role, tag);
         let iface = format!("{role}{tag}");
         let host_iface = format!("h{role}{tag}");
-        assert!(host_iface.len() <= 15, "interface name too long: {host_iface}");
+        assert!(
+            host_iface.len() <= 15,
+            "interface name too long: {host_iface}"
+        );
         let s = subnet.to_string();
         run(&[
-            "ip", "-n", node.name(), "link", "add", &host_iface, "type", "veth", "peer", "name",
-            &iface, "netns", ns.name(),
+            "ip",
+            "-n",
+            node.name(),
+            "link",
+            "add",
+            &host_iface,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &iface,
+            "netns",
+            ns.name(),
         ]);
         let ip4 = Ipv4Addr::new(10, 77, subnet, 2);
         let ip6: Ipv6Addr = format!("fd77:{s}::2").parse().expect("v6");
-        node.exec(&["ip", "addr", "add", &format!("10.77.{s}.1/24"), "dev", &host_iface]);
-        node.exec(&["ip", "-6", "addr", "add", &format!("fd77:{s}::1/64"), "dev", &host_iface, "nodad"]);
+        node.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.77.{s}.1/24"),
+            "dev",
+            &host_iface,
+        ]);
+        node.exec(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("fd77:{s}::1/64"),
+            "dev",
+            &host_iface,
+            "nodad",
+        ]);
         node.exec(&["ip", "link", "set", &host_iface, "up"]);
         ns.exec(&["ip", "addr", "add", &format!("{ip4}/24"), "dev", &iface]);
-        ns.exec(&["ip", "-6", "addr", "add", &format!("{ip6}/64"), "dev", &iface, "nodad"]);
+        ns.exec(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{ip6}/64"),
+            "dev",
+            &iface,
+            "nodad",
+        ]);
         ns.exec(&["ip", "link", "set", &iface, "up"]);
-        ns.exec(&["ip", "route", "add", "default", "via", &format!("10.77.{s}.1")]);
-        ns.exec(&["ip", "-6", "route", "add", "default", "via", &format!("fd77:{s}::1")]);
+        ns.exec(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("10.77.{s}.1"),
+        ]);
+        ns.exec(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("fd77:{s}::1"),
+        ]);
         Leg {
             ns,
             iface,

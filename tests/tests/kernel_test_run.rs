@@ -144,8 +144,16 @@ fn other_endpoints_are_not_copied() {
     let mut h = Harness::new();
     h.capture(SERVER.into(), 80, SAMPLE_ALL);
     assert!(h.tc(&v4(REQUEST, 81)).is_empty());
-    let other = packets::ipv4(SERVER, CLIENT, &Tcp::new(80, 40000, 5), b"HTTP/1.1 200 OK\r\n");
-    assert!(h.tc(&other).is_empty(), "responses (to the client) are not copied");
+    let other = packets::ipv4(
+        SERVER,
+        CLIENT,
+        &Tcp::new(80, 40000, 5),
+        b"HTTP/1.1 200 OK\r\n",
+    );
+    assert!(
+        h.tc(&other).is_empty(),
+        "responses (to the client) are not copied"
+    );
     assert_eq!(h.count(Counter::NotMatched), 2);
     assert_eq!(h.count(Counter::Copied), 0);
 }
@@ -163,14 +171,19 @@ fn ipv6_with_extension_headers_is_copied() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].header.ip_version, 6);
     assert_eq!(&ev[0].payload[..], REQUEST);
-    let ext = vec![(0u8, packets::ipv6_options(1)), (60u8, packets::ipv6_options(2))];
+    let ext = vec![
+        (0u8, packets::ipv6_options(1)),
+        (60u8, packets::ipv6_options(2)),
+    ];
     let with_ext = packets::ipv6(CLIENT6, SERVER6, &tcp, REQUEST, &ext);
     let ev = h.tc(&with_ext);
     assert_eq!(ev.len(), 1, "hop-by-hop + destination options are walked");
     assert_eq!(&ev[0].payload[..], REQUEST);
     // Too long a chain is skipped and counted, never misparsed.
     let long: Vec<(u8, Vec<u8>)> = (0..8).map(|_| (60u8, packets::ipv6_options(1))).collect();
-    assert!(h.tc(&packets::ipv6(CLIENT6, SERVER6, &tcp, REQUEST, &long)).is_empty());
+    assert!(h
+        .tc(&packets::ipv6(CLIENT6, SERVER6, &tcp, REQUEST, &long))
+        .is_empty());
     assert_eq!(h.count(Counter::Ipv6ExtSkipped), 1);
 }
 
@@ -210,7 +223,9 @@ fn non_tcp_and_malformed_packets_pass_uncopied() {
     h.capture(SERVER.into(), 80, SAMPLE_ALL);
     let tcp = Tcp::new(1, 80, 9);
     // UDP.
-    assert!(h.tc(&packets::ipv4_with(CLIENT, SERVER, &tcp, REQUEST, None, 17)).is_empty());
+    assert!(h
+        .tc(&packets::ipv4_with(CLIENT, SERVER, &tcp, REQUEST, None, 17))
+        .is_empty());
     assert_eq!(h.count(Counter::NotTcp), 1);
     // Bad IHL (4 words < 5).
     let mut bad_ihl = v4(REQUEST, 80);
@@ -228,7 +243,9 @@ fn non_tcp_and_malformed_packets_pass_uncopied() {
     // Data offset below the minimum.
     let mut tiny = tcp.clone();
     tiny.doff = 12;
-    assert!(h.tc(&packets::ipv4(CLIENT, SERVER, &tiny, REQUEST)).is_empty());
+    assert!(h
+        .tc(&packets::ipv4(CLIENT, SERVER, &tiny, REQUEST))
+        .is_empty());
     // IPv4 header cut short, and an Ethernet header alone. The kernel refuses to build a test
     // skb without a whole IP header, so these go through the XDP entry point, which shares
     // the parser.

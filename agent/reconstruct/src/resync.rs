@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn candidates() {
-        assert_eq!(eval(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Candidate::Accept);
+        assert_eq!(
+            eval(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Candidate::Accept
+        );
         assert_eq!(eval(b"GE"), Candidate::Wait);
         assert_eq!(eval(b"GET / HTTP/1.1\r\nHost: a\r\n"), Candidate::Wait);
         assert_eq!(eval(b"get / HTTP/1.1\r\n\r\n"), Candidate::Reject);

@@ -281,7 +281,9 @@ mod tests {
             Err(SegmentError::TruncatedMismatch { .. })
         ));
         t.truncated = 1;
-        assert!(Segment::from_record(&t, b"abc").expect("truncated ok").truncated());
+        assert!(Segment::from_record(&t, b"abc")
+            .expect("truncated ok")
+            .truncated());
         let mut l = h;
         l.payload_len = 2;
         assert!(matches!(

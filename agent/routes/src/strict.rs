@@ -91,7 +91,10 @@ pub fn parse_object(mut value: Value) -> Result<Object, StrictError> {
         .and_then(|v| v.strip_prefix('/'));
     if matches!(gateway_version, Some("v1" | "v1beta1")) {
         if let Some(obj) = value.as_object_mut() {
-            obj.insert("apiVersion".into(), Value::String(format!("{GATEWAY_GROUP}/v1")));
+            obj.insert(
+                "apiVersion".into(),
+                Value::String(format!("{GATEWAY_GROUP}/v1")),
+            );
         }
     }
     let unsupported = || StrictError::UnsupportedKind {
@@ -128,8 +131,8 @@ pub fn strict<T: DeserializeOwned + Serialize>(
     kind: &'static str,
     value: Value,
 ) -> Result<T, StrictError> {
-    let typed: T =
-        serde_json::from_value(value.clone()).map_err(|source| StrictError::Invalid { kind, source })?;
+    let typed: T = serde_json::from_value(value.clone())
+        .map_err(|source| StrictError::Invalid { kind, source })?;
     let back =
         serde_json::to_value(&typed).map_err(|source| StrictError::Roundtrip { kind, source })?;
     let mut fields = Vec::new();

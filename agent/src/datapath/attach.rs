@@ -133,7 +133,9 @@ impl Datapath {
                     let id = prog.attach_with_options(iface, attach_type, options)?;
                     prog.take_link(id).map(Some)
                 })?
-                .map_err(|source| program_error(ProgramKind::Tc, format!("attach {point}"), source))?
+                .map_err(|source| {
+                    program_error(ProgramKind::Tc, format!("attach {point}"), source)
+                })?
                 .ok_or_else(missing)?;
                 Link::Tc(link)
             }

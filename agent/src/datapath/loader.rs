@@ -56,7 +56,10 @@ pub struct Datapath {
 
 /// Round up to a power of two of at least one page (the ring buffer's requirement).
 pub(super) fn ring_size(bytes: u32) -> u32 {
-    bytes.max(4096).checked_next_power_of_two().unwrap_or(1 << 31)
+    bytes
+        .max(4096)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 31)
 }
 
 impl Datapath {

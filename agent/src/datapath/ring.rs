@@ -127,15 +127,12 @@ pub struct RingReader {
 impl RingReader {
     /// Take the ring out of a loaded datapath (once). Needs a tokio runtime.
     pub fn take(dp: &mut Datapath) -> Result<Self, DatapathError> {
-        let map = dp
-            .ebpf
-            .take_map(names::EVENTS)
-            .ok_or(DatapathError::Map {
-                name: names::EVENTS,
-                source: aya::maps::MapError::InvalidName {
-                    name: names::EVENTS.to_string(),
-                },
-            })?;
+        let map = dp.ebpf.take_map(names::EVENTS).ok_or(DatapathError::Map {
+            name: names::EVENTS,
+            source: aya::maps::MapError::InvalidName {
+                name: names::EVENTS.to_string(),
+            },
+        })?;
         let ring = RingBuf::try_from(map).map_err(|source| DatapathError::Map {
             name: names::EVENTS,
             source,

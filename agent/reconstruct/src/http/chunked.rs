@@ -226,7 +226,10 @@ mod tests {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nGET";
         let (r, chunks) = whole(body);
         assert_eq!(r, Progress::Done(body.len() as u64 - 3));
-        let data: Vec<u8> = chunks.iter().flat_map(|c| body[c.clone()].to_vec()).collect();
+        let data: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| body[c.clone()].to_vec())
+            .collect();
         assert_eq!(data, b"Wikipedia");
         // Byte by byte.
         let mut p = ChunkedParser::new(true);
@@ -261,10 +264,18 @@ mod tests {
             b"1;a\x01\r\n",
             b"4\rX",
         ] {
-            assert_eq!(whole(bad).0, Progress::Invalid, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                whole(bad).0,
+                Progress::Invalid,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         // Sixteen hex digits is the most that fits.
         assert_eq!(whole(b"ffffffffffffffff\r\nab").0, Progress::NeedMore);
-        assert_eq!(whole(b"0000000000000000000001\r\na\r\n0\r\n\r\n").0, Progress::Done(32));
+        assert_eq!(
+            whole(b"0000000000000000000001\r\na\r\n0\r\n\r\n").0,
+            Progress::Done(32)
+        );
     }
 }

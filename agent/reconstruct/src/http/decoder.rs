@@ -113,7 +113,8 @@ impl Decoder {
             self.drop_request(Counter::DroppedGap, ctx);
         }
         if let Mode::Resync = self.mode {
-            ctx.counters.add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
+            ctx.counters
+                .add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
             self.buf.clear();
             self.boundaries.clear();
         } else {
@@ -137,7 +138,8 @@ impl Decoder {
 
     fn enter_resync(&mut self, ctx: &mut DecodeCtx<'_>) {
         ctx.counters.inc(Counter::Resyncs);
-        ctx.counters.add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
+        ctx.counters
+            .add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
         self.buf.clear();
         self.boundaries.clear();
         self.mode = Mode::Resync;
@@ -146,12 +148,20 @@ impl Decoder {
     fn stop(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
         self.drop_request(reason, ctx);
         ctx.counters.inc(Counter::FlowsNotHttp1);
-        ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+        ctx.counters
+            .add(Counter::BytesSkipped, self.buf.len() as u64);
         self.buf.clear();
         self.mode = Mode::Closed;
     }
 
-    fn emit(&mut self, total: usize, head: ParsedHead, body: Body, ts: u64, ctx: &mut DecodeCtx<'_>) {
+    fn emit(
+        &mut self,
+        total: usize,
+        head: ParsedHead,
+        body: Body,
+        ts: u64,
+        ctx: &mut DecodeCtx<'_>,
+    ) {
         let raw = self.buf.split_to(total);
         ctx.out.push(Request {
             flow: ctx.flow,
@@ -204,7 +214,8 @@ impl Decoder {
                             let body = (self.buf.len() - head.head_len) as u64;
                             if body > ctx.limits.max_body_bytes {
                                 self.drop_request(Counter::DroppedBodyTooLarge, ctx);
-                                ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                                ctx.counters
+                                    .add(Counter::BytesSkipped, self.buf.len() as u64);
                                 self.buf.clear();
                                 parser.stop_recording();
                                 self.mode = Mode::SkipChunked { parser };
@@ -242,7 +253,8 @@ impl Decoder {
                             Mode::Head
                         }
                         Progress::NeedMore => {
-                            ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                            ctx.counters
+                                .add(Counter::BytesSkipped, self.buf.len() as u64);
                             self.buf.clear();
                             self.mode = Mode::SkipChunked { parser };
                             return;
@@ -255,7 +267,12 @@ impl Decoder {
                     }
                 }
                 Mode::Resync => {
-                    let found = resync::find(&mut self.buf, &mut self.boundaries, ctx.limits, ctx.counters);
+                    let found = resync::find(
+                        &mut self.buf,
+                        &mut self.boundaries,
+                        ctx.limits,
+                        ctx.counters,
+                    );
                     self.mode = Mode::Resync;
                     if !found {
                         return;
@@ -263,7 +280,8 @@ impl Decoder {
                     Mode::Head
                 }
                 Mode::Closed => {
-                    ctx.counters.add(Counter::BytesSkipped, self.buf.len() as u64);
+                    ctx.counters
+                        .add(Counter::BytesSkipped, self.buf.len() as u64);
                     self.buf.clear();
                     self.mode = Mode::Closed;
                     return;

@@ -237,24 +237,39 @@ mod tests {
 
     #[test]
     fn partial_and_limits() {
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n"), HeadOutcome::Partial);
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost: a\r\n"),
+            HeadOutcome::Partial
+        );
         assert_eq!(parse(b"PRI * HT"), HeadOutcome::Partial);
-        assert_eq!(parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), HeadOutcome::Http2);
+        assert_eq!(
+            parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            HeadOutcome::Http2
+        );
         let limits = Limits {
             max_header_bytes: 32,
             max_headers: 2,
             max_body_bytes: 10,
         };
         let big = b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaa";
-        assert_eq!(reason(parse_head(big, &limits)), Some(Counter::DroppedHeaderTooLarge));
+        assert_eq!(
+            reason(parse_head(big, &limits)),
+            Some(Counter::DroppedHeaderTooLarge)
+        );
         let many = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-        assert_eq!(reason(parse_head(many, &limits)), Some(Counter::DroppedTooManyHeaders));
+        assert_eq!(
+            reason(parse_head(many, &limits)),
+            Some(Counter::DroppedTooManyHeaders)
+        );
         let body = b"PUT / HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
         let limits = Limits {
             max_header_bytes: 64,
             ..limits
         };
-        assert_eq!(reason(parse_head(body, &limits)), Some(Counter::DroppedBodyTooLarge));
+        assert_eq!(
+            reason(parse_head(body, &limits)),
+            Some(Counter::DroppedBodyTooLarge)
+        );
     }
 
     #[test]
@@ -262,10 +277,16 @@ mod tests {
         let cases: &[(&[u8], Counter)] = &[
             (b"GET / HTTP/1.1\nHost: a\r\n\r\n", Counter::DroppedBareLf),
             (b"GET / HTTP/1.1\r\nHost: a\n\n", Counter::DroppedBareLf),
-            (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", Counter::DroppedObsFold),
+            (
+                b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+                Counter::DroppedObsFold,
+            ),
             (b"GET / HTTP/2.0\r\n\r\n", Counter::DroppedInvalidRequest),
             (b"GET foo HTTP/1.1\r\n\r\n", Counter::DroppedInvalidRequest),
-            (b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", Counter::DroppedInvalidRequest),
+            (
+                b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+                Counter::DroppedInvalidRequest,
+            ),
             (b"BREW /pot HTTP/1.1\r\n\r\n", Counter::DroppedUnknownMethod),
             (
                 b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -273,17 +294,25 @@ mod tests {
             ),
         ];
         for (s, want) in cases {
-            assert_eq!(reason(parse(s)), Some(*want), "{}", String::from_utf8_lossy(s));
+            assert_eq!(
+                reason(parse(s)),
+                Some(*want),
+                "{}",
+                String::from_utf8_lossy(s)
+            );
         }
     }
 
     #[test]
     fn stops() {
-        let HeadOutcome::Complete(h) = parse(b"CONNECT a.b:443 HTTP/1.1\r\nHost: a.b:443\r\n\r\n") else {
+        let HeadOutcome::Complete(h) = parse(b"CONNECT a.b:443 HTTP/1.1\r\nHost: a.b:443\r\n\r\n")
+        else {
             panic!("connect");
         };
         assert_eq!(h.stop, Some(Counter::DroppedConnect));
-        let HeadOutcome::Complete(h) = parse(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n") else {
+        let HeadOutcome::Complete(h) =
+            parse(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        else {
             panic!("upgrade");
         };
         assert_eq!(h.stop, Some(Counter::DroppedUpgrade));
