@@ -31,6 +31,9 @@ pub enum Counter {
     PureAck = 11,
 }
 
+/// All counters of one CPU, indexed by [`Counter`]: the single value of the counters map.
+pub type CounterBlock = [u64; Counter::COUNT as usize];
+
 impl Counter {
     /// Number of counters (size of the counters map).
     pub const COUNT: u32 = 12;

@@ -14,7 +14,7 @@ pub mod record;
 #[cfg(feature = "user")]
 mod pod;
 
-pub use counters::Counter;
+pub use counters::{Counter, CounterBlock};
 pub use flow_hash::{flow_hash, threshold_for_fraction, FLOW_HASH_SEED, SAMPLE_ALL, SAMPLE_NONE};
 pub use maps::{addr_from_ip, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
 pub use record::{RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
@@ -29,10 +29,12 @@ pub mod names {
     pub const EVENTS: &str = "SHADOWTAP_EVENTS";
     /// Per-CPU scratch slots a record is assembled in before it is copied to the ring.
     pub const SCRATCH: &str = "SHADOWTAP_SCRATCH";
-    /// Per-CPU counters indexed by [`crate::Counter`].
+    /// Per-CPU counters: one entry, a [`crate::CounterBlock`] indexed by [`crate::Counter`].
     pub const COUNTERS: &str = "SHADOWTAP_COUNTERS";
     /// The TC classifier.
     pub const TC_PROGRAM: &str = "shadowtap_tc";
+    /// A TC program that does nothing, the benchmarks' baseline.
+    pub const TC_NOOP_PROGRAM: &str = "shadowtap_tc_noop";
     /// The XDP program.
     pub const XDP_PROGRAM: &str = "shadowtap_xdp";
     /// Global: bytes of unread ring data above which a record forces a reader wake-up.

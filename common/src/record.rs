@@ -58,7 +58,7 @@ pub struct RecordHeader {
 /// Size of [`RecordHeader`] in bytes.
 pub const RECORD_HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
 const _: () = assert!(RECORD_HEADER_LEN == 72);
-const _: () = assert!(RECORD_HEADER_LEN % 8 == 0);
+const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(8));
 
 impl RecordHeader {
     /// Source port in host order.

@@ -3,7 +3,7 @@
 //!
 //! The record is assembled in this CPU's scratch slot (a map value) from the start: the
 //! parser writes the header fields straight into it, because the 512-byte BPF stack cannot
-//! hold a record header next to the parser's own buffers.
+//! hold them next to the parser's own buffers. The slot's first lines stay hot per CPU.
 #![allow(unsafe_code)]
 
 use aya_ebpf::{
@@ -16,7 +16,7 @@ use shadowtap_common::{
 };
 
 use crate::{
-    counters::{add, inc},
+    counters::Counters,
     maps::{ENDPOINTS, EVENTS, OWN_FLOWS, SCRATCH, SHADOWTAP_WAKEUP_THRESHOLD},
     packet::Packet,
     parse::{self, Payload, Skip},
@@ -36,73 +36,84 @@ pub enum Outcome {
 /// Examine one packet. Never modifies it; the caller always passes it on.
 #[inline(always)]
 pub fn run<P: Packet>(p: &P) -> Outcome {
-    inc(Counter::PacketsSeen);
+    let Some(ctr) = Counters::this_cpu() else {
+        return Outcome::Quiet;
+    };
+    ctr.inc(Counter::PacketsSeen);
     // SAFETY: a helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {
         // The scratch map is sized to the possible CPUs at load time; count rather than hide.
-        inc(Counter::RingFull);
+        ctr.inc(Counter::RingFull);
         return Outcome::RingFull;
     };
     // SAFETY: `slot` is a valid, 8-byte aligned map value of RECORD_HEADER_LEN +
-    // RECORD_MAX_PAYLOAD bytes that only this CPU uses while the program runs, and every
-    // bit pattern is a valid RecordHeader.
+    // RECORD_MAX_PAYLOAD bytes that only this CPU uses while the program runs.
     let base = unsafe { (*slot).bytes.as_mut_ptr() };
-    // SAFETY: as above; the header is the slot's first RECORD_HEADER_LEN bytes.
-    let h = unsafe { &mut *base.cast::<RecordHeader>() };
-    let payload = match parse::parse(p, h) {
+    // SAFETY: the slot's first RECORD_HEADER_LEN bytes, 8-byte aligned; every bit pattern
+    // is a valid RecordHeader.
+    let f = unsafe { &mut *base.cast::<RecordHeader>() };
+    let payload = match parse::parse(p, f) {
         Ok(payload) => payload,
         Err(Skip::NotTcp) => {
-            inc(Counter::NotTcp);
+            ctr.inc(Counter::NotTcp);
             return Outcome::Quiet;
         }
         Err(Skip::Ipv6ExtTooLong) => {
-            inc(Counter::Ipv6ExtSkipped);
+            ctr.inc(Counter::Ipv6ExtSkipped);
             return Outcome::Quiet;
         }
         Err(Skip::Malformed) => {
-            inc(Counter::ParseError);
+            ctr.inc(Counter::ParseError);
             return Outcome::Malformed;
         }
     };
     let key = EndpointKey {
-        addr: h.daddr,
-        port: h.dport,
+        addr: f.daddr,
+        port: f.dport,
         _pad: [0; 2],
     };
     let Some(endpoint) = ENDPOINTS.get_ptr(&key) else {
-        inc(Counter::NotMatched);
+        ctr.inc(Counter::NotMatched);
         return Outcome::Quiet;
     };
     // SAFETY: a non-null pointer to a map value returned by the lookup helper.
     let threshold = unsafe { (*endpoint).threshold };
     let own = OwnFlowKey {
-        saddr: h.saddr,
-        daddr: h.daddr,
-        sport: h.sport,
-        dport: h.dport,
+        saddr: f.saddr,
+        daddr: f.daddr,
+        sport: f.sport,
+        dport: f.dport,
     };
     if OWN_FLOWS.get_ptr(&own).is_some() {
-        inc(Counter::OwnFlow);
+        ctr.inc(Counter::OwnFlow);
         return Outcome::Quiet;
     }
-    let hash = flow_hash(&h.saddr, h.src_port(), &h.daddr, h.dst_port());
-    if !is_sampled(hash, threshold) {
-        inc(Counter::PresampledOut);
+    if !is_sampled(
+        flow_hash(&f.saddr, f.src_port(), &f.daddr, f.dst_port()),
+        threshold,
+    ) {
+        ctr.inc(Counter::PresampledOut);
         return Outcome::Quiet;
     }
     let events = tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST;
-    if payload.len == 0 && h.tcp_flags & events == 0 {
-        inc(Counter::PureAck);
+    if payload.len == 0 && f.tcp_flags & events == 0 {
+        ctr.inc(Counter::PureAck);
         return Outcome::Quiet;
     }
-    h.ifindex = p.ifindex();
-    record(p, base, h, &payload)
+    f.ifindex = p.ifindex();
+    record(p, &ctr, base, f, &payload)
 }
 
-/// Copy the payload after the header in the scratch slot, then the record to the ring.
+/// Assemble header + payload in this CPU's scratch slot, then copy the record to the ring.
 #[inline(always)]
-fn record<P: Packet>(p: &P, base: *mut u8, h: &mut RecordHeader, payload: &Payload) -> Outcome {
+fn record<P: Packet>(
+    p: &P,
+    ctr: &Counters,
+    base: *mut u8,
+    h: &mut RecordHeader,
+    payload: &Payload,
+) -> Outcome {
     let truncated = payload.len as usize > RECORD_MAX_PAYLOAD;
     let mut n = payload.len;
     if n > RECORD_MAX_PAYLOAD as u32 {
@@ -112,7 +123,7 @@ fn record<P: Packet>(p: &P, base: *mut u8, h: &mut RecordHeader, payload: &Paylo
         // SAFETY: 1 <= n <= RECORD_MAX_PAYLOAD, the room after the header in the slot.
         let ok = unsafe { p.load_raw(payload.off, base.add(RECORD_HEADER_LEN), n) };
         if !ok {
-            inc(Counter::ParseError);
+            ctr.inc(Counter::ParseError);
             return Outcome::Malformed;
         }
     }
@@ -132,13 +143,13 @@ fn record<P: Packet>(p: &P, base: *mut u8, h: &mut RecordHeader, payload: &Paylo
     // SAFETY: `size` <= the slot's length, and the slot is written up to `size`.
     let bytes = unsafe { core::slice::from_raw_parts(base, size) };
     if EVENTS.output::<[u8]>(bytes, wake as u64).is_err() {
-        inc(Counter::RingFull);
+        ctr.inc(Counter::RingFull);
         return Outcome::RingFull;
     }
-    inc(Counter::Copied);
-    add(Counter::BytesCopied, n as u64);
+    ctr.inc(Counter::Copied);
+    ctr.add(Counter::BytesCopied, n as u64);
     if truncated {
-        inc(Counter::Truncated);
+        ctr.inc(Counter::Truncated);
     }
     Outcome::Quiet
 }

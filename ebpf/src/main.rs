@@ -58,6 +58,13 @@ pub fn shadowtap_xdp(ctx: XdpContext) -> u32 {
     XDP_PASS
 }
 
+/// A TC program that does nothing: the baseline the kernel benchmark measures the capture
+/// program against (`cargo xtask bench kernel`). Never attached by the agent.
+#[classifier]
+pub fn shadowtap_tc_noop(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

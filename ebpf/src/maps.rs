@@ -6,7 +6,7 @@ use aya_ebpf::{
     Global,
 };
 use shadowtap_common::{
-    Counter, EndpointKey, EndpointValue, OwnFlowKey, MAX_ENDPOINTS, MAX_OWN_FLOWS,
+    CounterBlock, EndpointKey, EndpointValue, OwnFlowKey, MAX_ENDPOINTS, MAX_OWN_FLOWS,
     RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
 };
 
@@ -38,9 +38,9 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 #[map(name = "SHADOWTAP_SCRATCH")]
 pub static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
 
-/// Per-CPU outcome counters indexed by `Counter`.
+/// Per-CPU outcome counters: one entry, a block indexed by `Counter`.
 #[map(name = "SHADOWTAP_COUNTERS")]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+pub static COUNTERS: PerCpuArray<CounterBlock> = PerCpuArray::with_max_entries(1, 0);
 
 /// Unread ring bytes above which a record forces a reader wake-up; below it records are
 /// submitted without a wake-up and user space drains the ring on a short timer.

@@ -1,8 +1,10 @@
 //! The one bounds-checked way to read packet bytes, for skb (TC) and XDP contexts alike.
 //!
-//! All reads go through the kernel's load-bytes helpers (`bpf_skb_load_bytes`,
+//! Headers are read directly from the packet's linear area when they lie in it (checked
+//! against `data_end`, as the verifier requires); anything else — headers in fragments, and
+//! every payload copy — goes through the kernel's load-bytes helpers (`bpf_skb_load_bytes`,
 //! `bpf_xdp_load_bytes`), which check bounds themselves and read GSO payloads that live in
-//! page fragments; direct packet access would see only the linear head.
+//! page fragments.
 #![allow(unsafe_code)]
 
 use core::mem::{size_of, MaybeUninit};
@@ -27,9 +29,24 @@ pub trait Packet {
     /// `dst` must be valid for writes of `n` bytes.
     unsafe fn load_raw(&self, offset: u32, dst: *mut u8, n: u32) -> bool;
 
-    /// Read a fixed-size plain-data value (a header) at `offset`.
+    /// Start and end of the linear (directly readable) part of the packet.
+    fn linear(&self) -> (usize, usize);
+
+    /// Read a fixed-size plain-data value (a header) at `offset`: straight from the linear
+    /// area when it lies there (the common case: headers are linear), else through the
+    /// load-bytes helper (headers in page fragments).
     #[inline(always)]
     fn load<T: Copy>(&self, offset: u32) -> Option<T> {
+        let (start, end) = self.linear();
+        // The offset is bounded so the verifier can prove the access is in range.
+        if offset < 256 {
+            let at = start + offset as usize;
+            if at + size_of::<T>() <= end {
+                // SAFETY: [at, at + size_of::<T>()) lies within the packet's linear area,
+                // checked just above; T is a byte array (alignment 1).
+                return Some(unsafe { core::ptr::read_unaligned(at as *const T) });
+            }
+        }
         let mut v = MaybeUninit::<T>::uninit();
         // SAFETY: `v` has room for exactly size_of::<T>() bytes, a non-zero constant.
         let ok = unsafe { self.load_raw(offset, v.as_mut_ptr().cast(), size_of::<T>() as u32) };
@@ -61,6 +78,11 @@ impl Packet for SkbPacket<'_> {
         // skb->len: the whole packet including GSO fragments (the IP length fields may be 0
         // with BIG TCP, so this is the length that counts).
         self.ctx.len()
+    }
+
+    #[inline(always)]
+    fn linear(&self) -> (usize, usize) {
+        (self.ctx.data(), self.ctx.data_end())
     }
 
     #[inline(always)]
@@ -99,6 +121,11 @@ impl Packet for XdpPacket<'_> {
     fn len(&self) -> u32 {
         // SAFETY: the helper only reads the buffer's (multi-buffer aware) length.
         unsafe { bpf_xdp_get_buff_len(self.md()) as u32 }
+    }
+
+    #[inline(always)]
+    fn linear(&self) -> (usize, usize) {
+        (self.ctx.data(), self.ctx.data_end())
     }
 
     #[inline(always)]

@@ -41,8 +41,7 @@ fn be16(b: [u8; 2]) -> u16 {
 }
 
 /// Parse the packet down to its TCP header, writing addresses, ports, sequence numbers,
-/// flags and IP version into `h` (a record header in map memory: the BPF stack is too small
-/// to hold it as well).
+/// flags and IP version into `h` (a record header in the per-CPU scratch slot).
 #[inline(always)]
 pub fn parse<P: Packet>(p: &P, h: &mut RecordHeader) -> Result<Payload, Skip> {
     let pkt_len = p.len();

@@ -153,3 +153,25 @@ pub fn send_requests(ns: &Netns, addr: SocketAddr, requests: Vec<Vec<u8>>) -> So
     .join()
     .expect("client thread")
 }
+
+/// Send `count` copies of `request` over one keep-alive connection, one at a time: write,
+/// wait for the `200 ok`, repeat (so each request is its own packet). Runs inside `ns`.
+pub fn lockstep(ns: &Netns, addr: SocketAddr, request: Vec<u8>, count: usize) {
+    ns.spawn(move || {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+        s.set_nodelay(true).ok();
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut chunk = [0u8; 4096];
+        for _ in 0..count {
+            s.write_all(&request).expect("write request");
+            let mut got = Vec::new();
+            while !got.ends_with(b"ok") {
+                let n = s.read(&mut chunk).expect("read response");
+                assert!(n > 0, "server closed early");
+                got.extend_from_slice(&chunk[..n]);
+            }
+        }
+    })
+    .join()
+    .expect("client thread");
+}

@@ -38,4 +38,5 @@ pub use config::{Budgets, Config, Limits, Timeouts};
 pub use counters::{Counter, Counters};
 pub use error::{PcapError, SegmentError};
 pub use http::request::{Body, Header, Method, Request, Version};
+pub use pipeline::Reconstructor;
 pub use segment::{FlowKey, Segment};

@@ -1,1 +1,257 @@
-//! pipeline
+//! [`Reconstructor`]: the entry point. Segments in, requests out.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use shadowtap_reconstruct::{Config, FlowKey, Reconstructor, Segment};
+//!
+//! let flow = FlowKey::new("10.0.0.1:40000".parse().unwrap(), "10.0.0.2:80".parse().unwrap());
+//! let mut r = Reconstructor::new(Config::default());
+//! let syn = Segment::new(flow, 99, 0x02, 1, Bytes::new());
+//! assert_eq!(r.push(syn).count(), 0);
+//! let data = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+//! let reqs: Vec<_> = r.push(Segment::new(flow, 100, 0x18, 2, data)).collect();
+//! assert_eq!(reqs[0].target(), b"/");
+//! r.flush().for_each(drop);
+//! assert!(r.counters().check_conservation(0));
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::vec::Drain;
+
+use crate::config::Config;
+use crate::counters::{Counter, Counters};
+use crate::error::SegmentError;
+use crate::flow::{Flow, FlowCtx};
+use crate::http::request::Request;
+use crate::reassembly::{PushStatus, StreamEvent};
+use crate::segment::{FlowKey, Segment};
+
+/// Reassembles the client→server streams of many flows and decodes their HTTP/1.x requests.
+///
+/// Feed it segments in capture order with [`push`](Self::push) (timestamps from the capture:
+/// kernel monotonic time live, packet time from files); call
+/// [`advance_time`](Self::advance_time) periodically when segments are rare (it applies the
+/// gap and idle timeouts), and [`flush`](Self::flush) at the end of input. Each of these
+/// returns the requests completed by the call; dropping the iterator drops them.
+#[derive(Debug)]
+pub struct Reconstructor {
+    config: Config,
+    flows: HashMap<FlowKey, Flow>,
+    /// Flows in order of last activity as of when they were queued (lazily refreshed).
+    order: VecDeque<(FlowKey, u64, u64)>,
+    next_id: u64,
+    counters: Counters,
+    reasm_used: usize,
+    inflight_used: usize,
+    now: u64,
+    last_sweep: u64,
+    out: Vec<Request>,
+    events: Vec<StreamEvent>,
+}
+
+impl Reconstructor {
+    /// A pipeline with no flows.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            flows: HashMap::new(),
+            order: VecDeque::new(),
+            next_id: 0,
+            counters: Counters::default(),
+            reasm_used: 0,
+            inflight_used: 0,
+            now: 0,
+            last_sweep: 0,
+            out: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Mutable counters, for callers that count their own input outcomes (e.g. pcap).
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// Live flows.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Out-of-order bytes held, all flows together (reassembly budget use).
+    pub fn reassembly_bytes(&self) -> usize {
+        self.reasm_used
+    }
+
+    /// Bytes of requests in progress, all flows together (in-flight budget use).
+    pub fn inflight_bytes(&self) -> usize {
+        self.inflight_used
+    }
+
+    /// Requests started but neither emitted nor dropped yet (for
+    /// [`Counters::check_conservation`]).
+    pub fn requests_in_progress(&self) -> u64 {
+        self.flows.values().filter(|f| f.in_progress()).count() as u64
+    }
+
+    /// Process one raw ring record (a `RecordHeader` followed by its payload). A malformed
+    /// record is counted under `segments_malformed` and returned as an error.
+    pub fn push_record(&mut self, record: &[u8]) -> Result<Drain<'_, Request>, SegmentError> {
+        match Segment::from_ring_record(record) {
+            Ok(seg) => Ok(self.push(seg)),
+            Err(e) => {
+                self.counters.inc(Counter::SegmentsMalformed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Process one segment; returns the requests it completed.
+    pub fn push(&mut self, seg: Segment) -> Drain<'_, Request> {
+        self.counters.inc(Counter::SegmentsSeen);
+        self.now = self.now.max(seg.ts_ns);
+        let key = seg.flow;
+        if !self.flows.contains_key(&key) {
+            if seg.payload_len == 0 && !seg.syn() {
+                self.counters.inc(Counter::SegmentsStray);
+                self.maybe_sweep();
+                return self.out.drain(..);
+            }
+            self.create(&seg);
+        }
+        let mut status = self.run(&key, |f, ctx| f.push(&seg, ctx));
+        if status == Some(PushStatus::Reused) {
+            self.remove(&key, Counter::EvictedReused);
+            self.create(&seg);
+            status = self.run(&key, |f, ctx| f.push(&seg, ctx));
+        }
+        match status {
+            Some(PushStatus::Fin) => self.remove(&key, Counter::EvictedFin),
+            Some(PushStatus::Rst) => self.remove(&key, Counter::EvictedRst),
+            _ => {}
+        }
+        self.maybe_sweep();
+        self.out.drain(..)
+    }
+
+    /// Tell the pipeline that capture time has reached `now_ns` (applies the gap and idle
+    /// timeouts to every flow); returns the requests that completes.
+    pub fn advance_time(&mut self, now_ns: u64) -> Drain<'_, Request> {
+        self.now = self.now.max(now_ns);
+        self.sweep();
+        self.out.drain(..)
+    }
+
+    /// End of input: deliver everything held in every flow (holes become gaps), end all
+    /// flows, and return the requests that completes.
+    pub fn flush(&mut self) -> Drain<'_, Request> {
+        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        for k in keys {
+            self.remove(&k, Counter::EvictedFlush);
+        }
+        self.order.clear();
+        self.out.drain(..)
+    }
+
+    fn create(&mut self, seg: &Segment) {
+        if self.flows.len() >= self.config.max_flows.max(1) {
+            self.evict_oldest();
+        }
+        self.next_id += 1;
+        let flow = Flow::new(self.next_id, seg, &mut self.counters);
+        self.order.push_back((seg.flow, flow.id, flow.last_seen));
+        self.flows.insert(seg.flow, flow);
+        if self.order.len() > 2 * self.flows.len() + 64 {
+            let flows = &self.flows;
+            self.order
+                .retain(|(k, id, _)| flows.get(k).is_some_and(|f| f.id == *id));
+        }
+    }
+
+    /// Run `f` on a flow with its share of the budgets, and account for what it holds after.
+    fn run<R>(
+        &mut self,
+        key: &FlowKey,
+        f: impl FnOnce(&mut Flow, &mut FlowCtx<'_>) -> R,
+    ) -> Option<R> {
+        let flow = self.flows.get_mut(key)?;
+        let (ob, ib) = (flow.ooo_bytes(), flow.buffered());
+        let b = &self.config.budgets;
+        let mut ctx = FlowCtx {
+            config: &self.config,
+            counters: &mut self.counters,
+            out: &mut self.out,
+            events: &mut self.events,
+            reasm_available: b.reassembly_bytes.saturating_sub(self.reasm_used - ob),
+            inflight_available: b.inflight_bytes.saturating_sub(self.inflight_used - ib),
+        };
+        let r = f(flow, &mut ctx);
+        self.reasm_used = self.reasm_used - ob + flow.ooo_bytes();
+        self.inflight_used = self.inflight_used - ib + flow.buffered();
+        Some(r)
+    }
+
+    fn remove(&mut self, key: &FlowKey, reason: Counter) {
+        self.run(key, |f, ctx| f.finish(Counter::GapClosed, ctx));
+        if let Some(f) = self.flows.remove(key) {
+            self.reasm_used -= f.ooo_bytes();
+            self.inflight_used -= f.buffered();
+            self.counters.inc(reason);
+        }
+    }
+
+    /// Evict the least recently active flow (second-chance queue: an entry whose flow saw
+    /// segments since it was queued is queued again with its new time).
+    fn evict_oldest(&mut self) {
+        while let Some((key, id, seen)) = self.order.pop_front() {
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
+            if f.id != id {
+                continue;
+            }
+            if f.last_seen > seen {
+                self.order.push_back((key, id, f.last_seen));
+                continue;
+            }
+            self.remove(&key, Counter::EvictedCap);
+            return;
+        }
+    }
+
+    fn maybe_sweep(&mut self) {
+        if self.now.saturating_sub(self.last_sweep) >= self.config.timeouts.sweep_ns {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&mut self) {
+        self.last_sweep = self.now;
+        let now = self.now;
+        let idle = self.config.timeouts.idle_ns;
+        let mut expired = Vec::new();
+        let mut holes = Vec::new();
+        for (k, f) in &self.flows {
+            if now.saturating_sub(f.last_seen) >= idle {
+                expired.push(*k);
+            } else if f.ooo_bytes() > 0 {
+                holes.push(*k);
+            }
+        }
+        for k in holes {
+            self.run(&k, |f, ctx| f.tick(now, ctx));
+        }
+        for k in expired {
+            self.remove(&k, Counter::EvictedIdle);
+        }
+    }
+}

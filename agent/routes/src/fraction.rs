@@ -91,6 +91,7 @@ impl fmt::Display for Fraction {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -16,3 +16,22 @@ pub mod strict;
 pub use fraction::Fraction;
 pub use problem::{PlanProblem, ProblemReason};
 pub use store::{Object, ObjectKey, Store};
+pub mod compile;
+pub mod defaults;
+pub mod matching;
+pub mod plan;
+pub mod resolve;
+pub mod validate;
+
+pub use matching::{route_request, Decision, RequestView};
+pub use plan::{plan, Plan, PlanConfig};
+pub mod diff;
+pub mod render;
+pub mod sampler;
+
+pub use diff::PlanDiff;
+pub use render::{render_json, render_table};
+pub use sampler::{flow_threshold, Sampler};
+pub mod events;
+pub mod kube_source;
+pub mod planner;

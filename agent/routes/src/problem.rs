@@ -68,6 +68,19 @@ impl ProblemReason {
         }
     }
 
+    /// The reason in UpperCamelCase, as Kubernetes Event reasons are spelt.
+    pub fn event_reason(self) -> String {
+        self.as_str()
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Every reason, for metric pre-registration.
     pub const ALL: [ProblemReason; 15] = [
         Self::PercentOutOfRange,

@@ -174,6 +174,7 @@ pub fn unknown_fields(input: &Value, roundtrip: &Value, path: &str, out: &mut Ve
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -31,6 +31,8 @@ pub enum Hook {
     /// TC egress (packets sent by the interface: on a pod's host-side veth, the packets
     /// delivered to the pod).
     TcEgress,
+    /// TC egress with the no-op program (the kernel benchmark's baseline).
+    TcEgressNoop,
     /// XDP, generic (skb) mode: works on any interface, sees received packets only.
     XdpGeneric,
     /// XDP, native (driver) mode.
@@ -111,8 +113,13 @@ impl Datapath {
             netns: point.netns.as_ref().map(|n| n.0.clone()),
         };
         let link = match point.hook {
-            Hook::TcIngress | Hook::TcEgress => {
-                let prog = self.tc_mut()?;
+            Hook::TcIngress | Hook::TcEgress | Hook::TcEgressNoop => {
+                let kind = if point.hook == Hook::TcEgressNoop {
+                    ProgramKind::TcNoop
+                } else {
+                    ProgramKind::Tc
+                };
+                let prog = self.classifier_mut(kind)?;
                 let attach_type = if point.hook == Hook::TcIngress {
                     TcAttachType::Ingress
                 } else {

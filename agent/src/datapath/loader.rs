@@ -36,6 +36,8 @@ pub enum ProgramKind {
     Tc,
     /// The XDP program.
     Xdp,
+    /// The no-op TC program (benchmark baseline; loaded on demand).
+    TcNoop,
 }
 
 impl ProgramKind {
@@ -44,6 +46,7 @@ impl ProgramKind {
         match self {
             ProgramKind::Tc => names::TC_PROGRAM,
             ProgramKind::Xdp => names::XDP_PROGRAM,
+            ProgramKind::TcNoop => names::TC_NOOP_PROGRAM,
         }
     }
 }
@@ -110,6 +113,15 @@ impl Datapath {
             .map_err(|source| program_error(ProgramKind::Tc, "type", source))
     }
 
+    /// One of the TC programs (the capture program or the no-op baseline).
+    pub fn classifier(&self, kind: ProgramKind) -> Result<&SchedClassifier, DatapathError> {
+        self.ebpf
+            .program(kind.name())
+            .ok_or_else(|| missing_program(kind))?
+            .try_into()
+            .map_err(|source| program_error(kind, "type", source))
+    }
+
     /// The XDP program.
     pub fn xdp(&self) -> Result<&Xdp, DatapathError> {
         let name = ProgramKind::Xdp.name();
@@ -121,11 +133,38 @@ impl Datapath {
     }
 
     pub(super) fn tc_mut(&mut self) -> Result<&mut SchedClassifier, DatapathError> {
+        self.classifier_mut(ProgramKind::Tc)
+    }
+
+    pub(super) fn classifier_mut(
+        &mut self,
+        kind: ProgramKind,
+    ) -> Result<&mut SchedClassifier, DatapathError> {
         self.ebpf
-            .program_mut(ProgramKind::Tc.name())
-            .ok_or_else(|| missing_program(ProgramKind::Tc))?
+            .program_mut(kind.name())
+            .ok_or_else(|| missing_program(kind))?
             .try_into()
-            .map_err(|source| program_error(ProgramKind::Tc, "type", source))
+            .map_err(|source| program_error(kind, "type", source))
+    }
+
+    /// Load the no-op TC program too (for the kernel benchmark's baseline).
+    pub fn load_noop(&mut self) -> Result<(), DatapathError> {
+        self.classifier_mut(ProgramKind::TcNoop)?
+            .load()
+            .map_err(|source| program_error(ProgramKind::TcNoop, "load", source))
+    }
+
+    /// Run-time statistics of a loaded program: (total run time in ns, run count). They
+    /// count only while `kernel.bpf_stats_enabled` is 1.
+    pub fn run_stats(&self, kind: ProgramKind) -> Result<(u64, u64), DatapathError> {
+        let prog = self
+            .ebpf
+            .program(kind.name())
+            .ok_or_else(|| missing_program(kind))?;
+        let info = prog
+            .info()
+            .map_err(|source| program_error(kind, "info", source))?;
+        Ok((info.run_time().as_nanos() as u64, info.run_count()))
     }
 
     pub(super) fn xdp_mut(&mut self) -> Result<&mut Xdp, DatapathError> {

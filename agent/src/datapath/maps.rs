@@ -3,7 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
-use shadowtap_common::{addr_from_ip, names, Counter, EndpointKey, EndpointValue, OwnFlowKey};
+use shadowtap_common::{
+    addr_from_ip, names, Counter, CounterBlock, EndpointKey, EndpointValue, OwnFlowKey,
+};
 
 use super::{loader::Datapath, DatapathError};
 
@@ -12,7 +14,7 @@ use super::{loader::Datapath, DatapathError};
 pub struct MapHandles {
     endpoints: HashMap<MapData, EndpointKey, EndpointValue>,
     own_flows: HashMap<MapData, OwnFlowKey, u8>,
-    counters: PerCpuArray<MapData, u64>,
+    counters: PerCpuArray<MapData, CounterBlock>,
 }
 
 /// Kernel counters summed over CPUs at one moment.
@@ -125,12 +127,11 @@ impl MapHandles {
     /// Read every counter, summed over CPUs.
     pub fn counters(&self) -> Result<CounterSnapshot, DatapathError> {
         let mut snap = CounterSnapshot::default();
-        for c in Counter::ALL {
-            let per_cpu = self
-                .counters
-                .get(&(c as u32), 0)
-                .map_err(map_err(names::COUNTERS))?;
-            snap.values[c as usize] = per_cpu.iter().sum();
+        let per_cpu = self.counters.get(&0, 0).map_err(map_err(names::COUNTERS))?;
+        for block in per_cpu.iter() {
+            for (total, v) in snap.values.iter_mut().zip(block) {
+                *total += v;
+            }
         }
         Ok(snap)
     }

@@ -200,6 +200,13 @@ impl Decoder {
                     let start = head.head_len + parser.position() as usize;
                     let fed = self.buf.as_slice().get(start..).unwrap_or(&[]);
                     match parser.feed(fed) {
+                        Progress::Done(n) if n > ctx.limits.max_body_bytes => {
+                            self.drop_request(Counter::DroppedBodyTooLarge, ctx);
+                            let total = head.head_len + n as usize;
+                            ctx.counters.add(Counter::BytesSkipped, total as u64);
+                            self.buf.advance(total);
+                            Mode::Head
+                        }
                         Progress::Done(n) => {
                             let h = head.head_len;
                             let chunks = parser

@@ -94,12 +94,12 @@ pub fn intersect(route: &[String], listener: Option<&str>) -> Option<Vec<String>
 
 fn ends_with_ci(s: &str, suffix: &str) -> bool {
     s.len() >= suffix.len()
-        && s
-            .get(s.len() - suffix.len()..)
+        && s.get(s.len() - suffix.len()..)
             .is_some_and(|t| t.eq_ignore_ascii_case(suffix))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -146,10 +146,22 @@ mod tests {
         let r = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(intersect(&r(&[]), Some("*.ex.com")), Some(r(&["*.ex.com"])));
         assert_eq!(intersect(&r(&["a.ex.com"]), None), Some(r(&["a.ex.com"])));
-        assert_eq!(intersect(&r(&["a.ex.com", "b.org"]), Some("*.ex.com")), Some(r(&["a.ex.com"])));
-        assert_eq!(intersect(&r(&["*.ex.com"]), Some("a.ex.com")), Some(r(&["a.ex.com"])));
-        assert_eq!(intersect(&r(&["*.a.ex.com"]), Some("*.ex.com")), Some(r(&["*.a.ex.com"])));
-        assert_eq!(intersect(&r(&["*.com"]), Some("*.ex.com")), Some(r(&["*.ex.com"])));
+        assert_eq!(
+            intersect(&r(&["a.ex.com", "b.org"]), Some("*.ex.com")),
+            Some(r(&["a.ex.com"]))
+        );
+        assert_eq!(
+            intersect(&r(&["*.ex.com"]), Some("a.ex.com")),
+            Some(r(&["a.ex.com"]))
+        );
+        assert_eq!(
+            intersect(&r(&["*.a.ex.com"]), Some("*.ex.com")),
+            Some(r(&["*.a.ex.com"]))
+        );
+        assert_eq!(
+            intersect(&r(&["*.com"]), Some("*.ex.com")),
+            Some(r(&["*.ex.com"]))
+        );
         assert_eq!(intersect(&r(&["b.org"]), Some("*.ex.com")), None);
     }
 }

@@ -54,6 +54,7 @@ pub fn validate_path_value(value: &str) -> Result<(), &'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::matching::Pattern;
@@ -89,7 +90,9 @@ mod tests {
     #[test]
     fn validation() {
         assert!(validate_path_value("/ok/path").is_ok());
-        for bad in ["nope", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a%2Fb", "/a#b"] {
+        for bad in [
+            "nope", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a%2Fb", "/a#b",
+        ] {
             assert!(validate_path_value(bad).is_err(), "{bad}");
         }
     }

@@ -68,21 +68,36 @@ impl<'a> ParsedRequest<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn origin_and_absolute_form() {
         let h: &[(&str, &[u8])] = &[("Host", b"Foo.example.com:8080")];
-        let r = ParsedRequest::new(&RequestView { method: "GET", target: "/a/b?x=1", headers: h });
-        assert_eq!((r.host.as_deref(), r.path, r.query), (Some("foo.example.com"), "/a/b", Some("x=1")));
+        let r = ParsedRequest::new(&RequestView {
+            method: "GET",
+            target: "/a/b?x=1",
+            headers: h,
+        });
+        assert_eq!(
+            (r.host.as_deref(), r.path, r.query),
+            (Some("foo.example.com"), "/a/b", Some("x=1"))
+        );
         let r = ParsedRequest::new(&RequestView {
             method: "GET",
             target: "http://bar.example.com:81?y=2",
             headers: h,
         });
-        assert_eq!((r.host.as_deref(), r.path, r.query), (Some("bar.example.com"), "/", Some("y=2")));
-        let r = ParsedRequest::new(&RequestView { method: "GET", target: "/", headers: &[] });
+        assert_eq!(
+            (r.host.as_deref(), r.path, r.query),
+            (Some("bar.example.com"), "/", Some("y=2"))
+        );
+        let r = ParsedRequest::new(&RequestView {
+            method: "GET",
+            target: "/",
+            headers: &[],
+        });
         assert_eq!(r.host, None);
     }
 }

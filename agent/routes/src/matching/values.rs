@@ -42,9 +42,9 @@ pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 /// Whether every header match holds.
 pub fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
-    matches.iter().all(|m| {
-        header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v))
-    })
+    matches
+        .iter()
+        .all(|m| header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v)))
 }
 
 /// Whether every query parameter match holds.
@@ -55,6 +55,7 @@ pub fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::matching::Pattern;
@@ -64,10 +65,22 @@ mod tests {
         let h: &[(&str, &[u8])] = &[("X-Env", b"canary"), ("x-multi", b"a"), ("X-Multi", b"b")];
         assert_eq!(header_value(h, "x-env").as_deref(), Some("canary"));
         assert_eq!(header_value(h, "x-multi").as_deref(), Some("a,b"));
-        let m = |name: &str, v: ValueMatch| NameValueMatch { name: name.into(), value: v };
-        assert!(headers_match(&[m("x-env", ValueMatch::Exact("canary".into()))], h));
-        assert!(!headers_match(&[m("x-env", ValueMatch::Exact("Canary".into()))], h));
-        assert!(!headers_match(&[m("x-none", ValueMatch::Exact("".into()))], h));
+        let m = |name: &str, v: ValueMatch| NameValueMatch {
+            name: name.into(),
+            value: v,
+        };
+        assert!(headers_match(
+            &[m("x-env", ValueMatch::Exact("canary".into()))],
+            h
+        ));
+        assert!(!headers_match(
+            &[m("x-env", ValueMatch::Exact("Canary".into()))],
+            h
+        ));
+        assert!(!headers_match(
+            &[m("x-none", ValueMatch::Exact("".into()))],
+            h
+        ));
         let re = ValueMatch::RegularExpression(Pattern::new("can.*").unwrap());
         assert!(headers_match(&[m("X-ENV", re)], h));
     }

@@ -1,0 +1,147 @@
+use std::net::SocketAddr;
+
+use shadowtap_common::threshold_for_fraction;
+use shadowtap_routes::file_source::load_path;
+use shadowtap_routes::plan::{Plan, PlanConfig};
+use shadowtap_routes::{plan, render_json, render_table, Decision, Fraction};
+
+use crate::util::{decide, fixture, rules_at, winner};
+
+fn plan_fixture(name: &str, node: &str) -> Plan {
+    let store = load_path(&fixture(name)).unwrap();
+    plan(&store, node, &PlanConfig::default())
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn foo_route_42_service_parent() {
+    let p = plan_fixture("foo-route-42.yaml", "node-a");
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    let addrs: Vec<String> = p.endpoints.iter().map(|e| e.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.244.1.10:8080", "[fd00:10:244:1::a]:8080"]);
+    let e = &p.endpoints[0];
+    assert_eq!(e.pod.name, "foo-v1-5d8f7c6b9-abcde");
+    assert_eq!(e.max_fraction, Fraction::percent(42).unwrap());
+    assert_eq!(e.threshold, threshold_for_fraction(42, 100));
+    assert_eq!(p.endpoints[1].route_set, e.route_set);
+    let rules = rules_at(&p, e.addr);
+    let d = decide(rules, "GET", "/anything?x=1", &[("Host", b"foo-v1:8080")]);
+    let Decision::Matched { rule, mirrors } = d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(rule.route.name, "foo-route");
+    assert_eq!(mirrors.len(), 1);
+    let m = &mirrors[0];
+    assert_eq!(m.backend.to_string(), "default/foo-v2:8080");
+    assert_eq!(m.fraction, Fraction::new(42, 100).unwrap());
+    assert_eq!(m.endpoints, [addr("10.244.2.20:8080")]);
+    assert_eq!(m.cluster_ip, Some("10.96.0.102".parse().unwrap()));
+
+    let b = plan_fixture("foo-route-42.yaml", "node-b");
+    let addrs: Vec<String> = b.endpoints.iter().map(|e| e.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.244.2.10:8080"]);
+    assert_eq!(
+        b.endpoints[0].route_set, e.route_set,
+        "ids derive from content"
+    );
+    assert!(plan_fixture("foo-route-42.yaml", "node-c")
+        .endpoints
+        .is_empty());
+}
+
+#[test]
+fn announcement_gateway_parent_with_hostname() {
+    let p = plan_fixture("announcement-gateway-42.yaml", "node-a");
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    let rules = rules_at(&p, addr("10.244.1.10:8080"));
+    assert_eq!(
+        rules.parents[0].parent.to_string(),
+        "Gateway default/foo-gateway"
+    );
+    assert_eq!(rules.parents[0].rules[0].hostnames, ["foo.example.com"]);
+    let d = decide(rules, "GET", "/", &[("host", b"FOO.example.com:80")]);
+    assert_eq!(d.mirrors().len(), 1);
+    let d = decide(rules, "GET", "/", &[("host", b"bar.example.com")]);
+    assert_eq!(d, Decision::NotMatched);
+    let d = decide(rules, "GET", "http://foo.example.com/x", &[]);
+    assert_eq!(d.mirrors().len(), 1);
+}
+
+#[test]
+fn announcement_fraction_is_exact() {
+    let p = plan_fixture("announcement-fraction-5-1000.yaml", "node-a");
+    let e = &p.endpoints[0];
+    assert_eq!(e.max_fraction, Fraction::new(5, 1000).unwrap());
+    assert_eq!(e.threshold, (5u64 << 32) / 1000);
+    let rules = rules_at(&p, e.addr);
+    let d = decide(rules, "GET", "/", &[]);
+    assert_eq!(d.mirrors()[0].fraction.to_string(), "5/1000");
+}
+
+#[test]
+fn conformance_shaped_routes() {
+    let p = plan_fixture("conformance-mirror.yaml", "node-a");
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    assert_eq!(p.endpoints.len(), 1);
+    let e = &p.endpoints[0];
+    assert_eq!(
+        e.addr,
+        addr("10.244.1.31:3000"),
+        "port mapped via the EndpointSlice"
+    );
+    assert_eq!(e.max_fraction, Fraction::ONE);
+    let rules = rules_at(&p, e.addr);
+    assert_eq!(rules.parents.len(), 1);
+    assert_eq!(rules.parents[0].rules.len(), 6);
+    let cases: [(&str, &str, &[&str]); 7] = [
+        ("/mirror", "request-mirror/0", &["1/1"]),
+        (
+            "/multi-mirror",
+            "request-multiple-mirrors/0",
+            &["1/1", "1/1"],
+        ),
+        (
+            "/mirror-and-modify-request-headers",
+            "request-multiple-mirrors/1",
+            &["1/1"],
+        ),
+        ("/percent-mirror", "request-percentage-mirror/0", &["20%"]),
+        (
+            "/percent-mirror-fraction",
+            "request-percentage-mirror/1",
+            &["25/50"],
+        ),
+        (
+            "/percent-mirror-and-modify-headers",
+            "request-percentage-mirror/2",
+            &["35%"],
+        ),
+        ("/percent-mirrorx", "none", &[]),
+    ];
+    for (path, want, fractions) in cases {
+        let d = decide(rules, "GET", path, &[("Host", b"example.com")]);
+        assert_eq!(winner(&d), want, "{path}");
+        let got: Vec<String> = d.mirrors().iter().map(|m| m.fraction.to_string()).collect();
+        assert_eq!(got, fractions, "{path}");
+    }
+    let d = decide(rules, "GET", "/multi-mirror", &[]);
+    let backends: Vec<String> = d.mirrors().iter().map(|m| m.backend.name.clone()).collect();
+    assert_eq!(backends, ["infra-backend-v2", "infra-backend-v3"]);
+    assert_eq!(d.mirrors()[0].endpoints, [addr("10.244.2.32:3000")]);
+}
+
+#[test]
+fn renderers() {
+    let p = plan_fixture("foo-route-42.yaml", "node-a");
+    let t = render_table(&p, &p.problems);
+    assert!(t.contains("10.244.1.10:8080"), "{t}");
+    assert!(t.contains("default/foo-v2:8080 42%"), "{t}");
+    let j: serde_json::Value =
+        serde_json::from_str(&render_json(&p, &p.problems).unwrap()).unwrap();
+    assert_eq!(j["endpoints"][0]["addr"], "10.244.1.10:8080");
+    assert_eq!(j["endpoints"][0]["max_fraction"]["numerator"], 42);
+    assert!(j["problems"].as_array().unwrap().is_empty());
+}

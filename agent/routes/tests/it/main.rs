@@ -1,0 +1,10 @@
+//! Integration tests of shadowtap-routes (one binary).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod diff;
+mod file_source;
+mod fixtures;
+mod precedence;
+mod sampling;
+mod util;
+mod validation;
