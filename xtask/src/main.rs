@@ -3,6 +3,7 @@
 //! Every command that needs the eBPF toolchain runs [`setup::ensure`] first, which is
 //! idempotent and cheap when everything is already present.
 
+mod bench;
 mod setup;
 mod test;
 
@@ -29,6 +30,12 @@ enum Command {
     },
     /// Set up, then run formatting and lint checks and every test (needs root).
     Test,
+    /// Set up, then run a benchmark and print its table (needs root for kernel benchmarks).
+    Bench {
+        /// Which benchmark.
+        #[arg(value_enum)]
+        which: bench::Which,
+    },
 }
 
 fn main() -> Result<()> {
@@ -40,6 +47,7 @@ fn main() -> Result<()> {
             test::cargo(&env, &build_args(release))
         }
         Command::Test => test::run(),
+        Command::Bench { which } => bench::run(which),
     }
 }
 
