@@ -3,3 +3,5 @@
 //! The library behind the `shadowtap` binary; integration tests use it directly.
 
 pub mod datapath;
+pub mod metrics;
+pub mod replay;
