@@ -2,6 +2,9 @@
 //!
 //! The library behind the `shadowtap` binary; integration tests use it directly.
 
+pub mod cli;
 pub mod datapath;
 pub mod metrics;
+pub mod pipeline;
 pub mod replay;
+pub mod runtime;

@@ -18,12 +18,17 @@ use crate::topology::Netns;
 /// Bytes received per client connection (keyed by the client's address).
 pub type Received = Arc<Mutex<HashMap<SocketAddr, Vec<u8>>>>;
 
+/// Every complete request received, raw, in arrival order.
+pub type RequestLog = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// A running recording server; stops when dropped.
 pub struct RecordingServer {
     /// What each connection sent.
     pub received: Received,
     /// Requests answered.
     pub requests: Arc<Mutex<u64>>,
+    /// The raw bytes of every request answered.
+    pub log: RequestLog,
     stop: Arc<AtomicBool>,
 }
 
@@ -32,9 +37,15 @@ impl RecordingServer {
     pub fn start(ns: &Netns, addr: SocketAddr) -> Self {
         let received: Received = Arc::default();
         let requests = Arc::new(Mutex::new(0));
+        let log: RequestLog = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (bound_tx, bound_rx) = mpsc::channel();
-        let (r, q, s) = (received.clone(), requests.clone(), stop.clone());
+        let (r, q, s, l) = (
+            received.clone(),
+            requests.clone(),
+            stop.clone(),
+            log.clone(),
+        );
         ns.spawn(move || {
             let listener = TcpListener::bind(addr).expect("bind test server");
             listener.set_nonblocking(true).expect("nonblocking");
@@ -42,8 +53,8 @@ impl RecordingServer {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, peer)) => {
-                        let (r, q) = (r.clone(), q.clone());
-                        std::thread::spawn(move || serve(conn, peer, r, q));
+                        let (r, q, l) = (r.clone(), q.clone(), l.clone());
+                        std::thread::spawn(move || serve(conn, peer, r, q, l));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2));
@@ -58,8 +69,19 @@ impl RecordingServer {
         Self {
             received,
             requests,
+            log,
             stop,
         }
+    }
+
+    /// Requests answered so far.
+    pub fn count(&self) -> u64 {
+        *self.requests.lock().expect("lock")
+    }
+
+    /// A copy of every request received so far.
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.log.lock().expect("lock").clone()
     }
 
     /// Total bytes received over all connections.
@@ -79,41 +101,106 @@ impl Drop for RecordingServer {
     }
 }
 
+/// Length of the complete request at the start of `buf` (head + framed body), or `None`
+/// if more bytes are needed. Also returns whether the head asked for `100-continue`.
+pub fn request_len(buf: &[u8]) -> Option<(usize, usize, bool)> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let head = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return None,
+    };
+    let mut cl = 0usize;
+    let mut chunked = false;
+    let mut expect = false;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            cl = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked");
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            expect = h.value.eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    if !chunked {
+        return (buf.len() >= head + cl).then_some((head, head + cl, expect));
+    }
+    // Chunked: sizes, data, then trailers up to an empty line.
+    let mut pos = head;
+    loop {
+        let line_end = find(&buf[pos..], b"\r\n")? + pos;
+        let size_str = String::from_utf8_lossy(&buf[pos..line_end]);
+        let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+        pos = line_end + 2;
+        if size == 0 {
+            loop {
+                let end = find(&buf[pos..], b"\r\n")? + pos;
+                let empty = end == pos;
+                pos = end + 2;
+                if empty {
+                    return Some((head, pos, expect));
+                }
+            }
+        }
+        if buf.len() < pos + size + 2 {
+            return None;
+        }
+        pos += size + 2;
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn content_length(head: &[u8]) -> usize {
-    String::from_utf8_lossy(head)
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0)
-}
-
-fn serve(mut conn: TcpStream, peer: SocketAddr, received: Received, requests: Arc<Mutex<u64>>) {
+fn serve(
+    mut conn: TcpStream,
+    peer: SocketAddr,
+    received: Received,
+    requests: Arc<Mutex<u64>>,
+    log: RequestLog,
+) {
     conn.set_nonblocking(false).ok();
     conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut continued = false;
     loop {
         // Answer every complete request in the buffer.
-        while let Some(end) = find(&buf, b"\r\n\r\n") {
-            let total = end + 4 + content_length(&buf[..end]);
-            if buf.len() < total {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut headers);
+            let head_done = matches!(req.parse(&buf), Ok(httparse::Status::Complete(_)));
+            if !head_done {
                 break;
             }
-            buf.drain(..total);
-            *requests.lock().expect("lock") += 1;
-            if conn
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                .is_err()
-            {
-                return;
+            match request_len(&buf) {
+                Some((_, total, _)) => {
+                    let raw: Vec<u8> = buf.drain(..total).collect();
+                    log.lock().expect("lock").push(raw);
+                    *requests.lock().expect("lock") += 1;
+                    continued = false;
+                    if conn
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                None => {
+                    let expect = String::from_utf8_lossy(&buf)
+                        .to_ascii_lowercase()
+                        .contains("expect: 100-continue");
+                    if expect && !continued {
+                        continued = true;
+                        if conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                            return;
+                        }
+                    }
+                    break;
+                }
             }
         }
         let n = match conn.read(&mut chunk) {

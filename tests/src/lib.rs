@@ -4,6 +4,7 @@
 pub mod http_server;
 pub mod packets;
 pub mod reassemble;
+pub mod scenario;
 pub mod topology;
 pub mod wait;
 

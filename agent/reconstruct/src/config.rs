@@ -55,6 +55,9 @@ pub struct Timeouts {
     pub idle_ns: u64,
     /// Least capture time between two sweeps of all flows triggered by `push`.
     pub sweep_ns: u64,
+    /// How long a flow ended by FIN or RST is remembered: its late segments (retransmissions)
+    /// are ignored instead of starting a new mid-stream flow. A SYN always starts a new flow.
+    pub linger_ns: u64,
 }
 
 impl Default for Timeouts {
@@ -63,6 +66,7 @@ impl Default for Timeouts {
             gap_ns: 1_000_000_000,
             idle_ns: 300_000_000_000,
             sweep_ns: 1_000_000_000,
+            linger_ns: 5_000_000_000,
         }
     }
 }

@@ -91,6 +91,8 @@ counters! {
     SegmentsOutOfOrder => "segments_out_of_order",
     /// Segments whose bytes had all been seen already (retransmissions).
     SegmentsDuplicate => "segments_duplicate",
+    /// Segments of a flow recently ended by FIN or RST (late retransmissions), ignored.
+    SegmentsAfterClose => "segments_after_close",
     /// Segments received by a flow after it stopped being decoded.
     SegmentsIgnored => "segments_ignored",
     /// Stream bytes delivered in order to the decoder.

@@ -64,8 +64,13 @@ impl Flow {
         self.dec.in_progress()
     }
 
+    /// Whether `seg` is the SYN of another connection on the same 4-tuple.
+    pub(crate) fn is_reuse(&self, seg: &Segment) -> bool {
+        self.reasm.is_reuse(seg)
+    }
+
     /// Process one segment.
-    pub(crate) fn push(&mut self, seg: &Segment, ctx: &mut FlowCtx<'_>) -> PushStatus {
+    pub(crate) fn push(&mut self, seg: Segment, ctx: &mut FlowCtx<'_>) -> PushStatus {
         self.last_seen = self.last_seen.max(seg.ts_ns);
         if self.dec.is_closed() {
             ctx.counters.inc(Counter::SegmentsIgnored);

@@ -76,10 +76,15 @@ fn flow(n: u8) -> FlowKey {
 
 fn check_request(r: &Request, stream: &[u8], cursor: &mut usize) {
     let raw = r.raw();
-    let Some(at) = memchr::memmem::find(&stream[*cursor..], raw) else {
-        panic!("emitted request is not a contiguous run of its stream (splice): {raw:?}");
-    };
-    *cursor += at + raw.len();
+    match memchr::memmem::find(&stream[*cursor..], raw) {
+        Some(at) => *cursor += at + raw.len(),
+        // A flow ended (RST, eviction) and restarted mid-stream on retransmitted bytes may
+        // emit a request again; it must still be a run of the stream.
+        None => assert!(
+            memchr::memmem::find(stream, raw).is_some(),
+            "emitted request is not a contiguous run of its stream (splice): {raw:?}"
+        ),
+    }
     let mut headers = vec![httparse::EMPTY_HEADER; 256];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(raw) {
@@ -187,7 +192,7 @@ pub fn run_records(data: &[u8]) {
     let mut recon = Reconstructor::new(config(data.first().copied().unwrap_or(0)));
     let mut rest = data;
     while !rest.is_empty() {
-        let take = usize::from(rest[0]) * 2;
+        let take = 1 + usize::from(rest[0]) * 2;
         let (rec, tail) = rest.split_at(take.min(rest.len()));
         rest = tail;
         if let Ok(reqs) = recon.push_record(rec) {

@@ -19,6 +19,25 @@
 //!   in progress ([`Counters::check_conservation`]).
 //! - Memory is bounded by global budgets ([`Budgets`]); time bounds use capture timestamps.
 //! - No input makes the library panic.
+//!
+//! Decisions worth knowing:
+//! - A bare LF line ending anywhere in a head is rejected (`dropped_bare_lf`): servers
+//!   disagree on it, so mirroring it could replay a different request than the one served.
+//! - An `Upgrade` or `CONNECT` request is not emitted (`dropped_upgrade`, `dropped_connect`),
+//!   and the flow is not decoded after it; so is the HTTP/2 preface (`dropped_http2`).
+//! - `Expect: 100-continue` needs nothing special: the body simply follows in the stream. A
+//!   server that rejects the head makes the client skip the body; the next request is then
+//!   read as body and the framing error (if any) is counted.
+//! - Over a budget, the flow that needs the room pays: its hole becomes a gap
+//!   (`gap_budget`) or its request is dropped (`dropped_body_budget`). Memory never grows
+//!   past the budgets.
+//! - Overlapping bytes that differ are compared with the out-of-order bytes still held; bytes
+//!   already delivered are not kept for comparison.
+//! - Resync accepts request text at a segment start even inside the body of a request whose
+//!   head was lost: that is indistinguishable from a real request and is the one way a
+//!   decoded request may not be one the client sent (never a splice of two).
+//! - Flows ended by FIN or RST are remembered for `linger_ns`, so late retransmissions are
+//!   ignored (`segments_after_close`) rather than decoded twice.
 
 pub mod config;
 pub mod counters;

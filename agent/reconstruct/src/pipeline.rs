@@ -36,7 +36,7 @@ use crate::segment::{FlowKey, Segment};
 #[derive(Debug)]
 pub struct Reconstructor {
     config: Config,
-    flows: HashMap<FlowKey, Flow>,
+    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     /// Flows in order of last activity as of when they were queued (lazily refreshed).
     order: VecDeque<(FlowKey, u64, u64)>,
     next_id: u64,
@@ -47,6 +47,10 @@ pub struct Reconstructor {
     last_sweep: u64,
     out: Vec<Request>,
     events: Vec<StreamEvent>,
+    /// Flows recently ended by FIN or RST (capture time of the end), so that late
+    /// retransmissions do not start a new mid-stream flow and emit a request twice.
+    closed: HashMap<FlowKey, u64, foldhash::fast::RandomState>,
+    closed_order: VecDeque<(FlowKey, u64)>,
 }
 
 impl Reconstructor {
@@ -54,7 +58,7 @@ impl Reconstructor {
     pub fn new(config: Config) -> Self {
         Self {
             config,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             order: VecDeque::new(),
             next_id: 0,
             counters: Counters::default(),
@@ -64,6 +68,8 @@ impl Reconstructor {
             last_sweep: 0,
             out: Vec::new(),
             events: Vec::new(),
+            closed: HashMap::default(),
+            closed_order: VecDeque::new(),
         }
     }
 
@@ -121,6 +127,14 @@ impl Reconstructor {
         self.now = self.now.max(seg.ts_ns);
         let key = seg.flow;
         if !self.flows.contains_key(&key) {
+            let linger = self.config.timeouts.linger_ns;
+            let recent = |t: &u64| seg.ts_ns.saturating_sub(*t) < linger;
+            if !seg.syn() && self.closed.get(&key).is_some_and(recent) {
+                self.counters.inc(Counter::SegmentsAfterClose);
+                self.maybe_sweep();
+                return self.out.drain(..);
+            }
+            self.closed.remove(&key);
             if seg.payload_len == 0 && !seg.syn() {
                 self.counters.inc(Counter::SegmentsStray);
                 self.maybe_sweep();
@@ -128,15 +142,13 @@ impl Reconstructor {
             }
             self.create(&seg);
         }
-        let mut status = self.run(&key, |f, ctx| f.push(&seg, ctx));
-        if status == Some(PushStatus::Reused) {
+        if self.flows.get(&key).is_some_and(|f| f.is_reuse(&seg)) {
             self.remove(&key, Counter::EvictedReused);
             self.create(&seg);
-            status = self.run(&key, |f, ctx| f.push(&seg, ctx));
         }
-        match status {
-            Some(PushStatus::Fin) => self.remove(&key, Counter::EvictedFin),
-            Some(PushStatus::Rst) => self.remove(&key, Counter::EvictedRst),
+        match self.run(&key, |f, ctx| f.push(seg, ctx)) {
+            Some(PushStatus::Fin) => self.end(&key, Counter::EvictedFin),
+            Some(PushStatus::Rst) => self.end(&key, Counter::EvictedRst),
             _ => {}
         }
         self.maybe_sweep();
@@ -159,6 +171,8 @@ impl Reconstructor {
             self.remove(&k, Counter::EvictedFlush);
         }
         self.order.clear();
+        self.closed.clear();
+        self.closed_order.clear();
         self.out.drain(..)
     }
 
@@ -191,20 +205,38 @@ impl Reconstructor {
             counters: &mut self.counters,
             out: &mut self.out,
             events: &mut self.events,
-            reasm_available: b.reassembly_bytes.saturating_sub(self.reasm_used - ob),
-            inflight_available: b.inflight_bytes.saturating_sub(self.inflight_used - ib),
+            reasm_available: b
+                .reassembly_bytes
+                .saturating_sub(self.reasm_used.saturating_sub(ob)),
+            inflight_available: b
+                .inflight_bytes
+                .saturating_sub(self.inflight_used.saturating_sub(ib)),
         };
         let r = f(flow, &mut ctx);
-        self.reasm_used = self.reasm_used - ob + flow.ooo_bytes();
-        self.inflight_used = self.inflight_used - ib + flow.buffered();
+        self.reasm_used = self.reasm_used.saturating_sub(ob) + flow.ooo_bytes();
+        self.inflight_used = self.inflight_used.saturating_sub(ib) + flow.buffered();
         Some(r)
+    }
+
+    /// End a flow closed by the client (FIN or RST) and remember it for `linger_ns`.
+    fn end(&mut self, key: &FlowKey, reason: Counter) {
+        self.remove(key, reason);
+        if self.closed_order.len() >= self.config.max_flows.max(1) {
+            if let Some((k, ts)) = self.closed_order.pop_front() {
+                if self.closed.get(&k) == Some(&ts) {
+                    self.closed.remove(&k);
+                }
+            }
+        }
+        self.closed.insert(*key, self.now);
+        self.closed_order.push_back((*key, self.now));
     }
 
     fn remove(&mut self, key: &FlowKey, reason: Counter) {
         self.run(key, |f, ctx| f.finish(Counter::GapClosed, ctx));
         if let Some(f) = self.flows.remove(key) {
-            self.reasm_used -= f.ooo_bytes();
-            self.inflight_used -= f.buffered();
+            self.reasm_used = self.reasm_used.saturating_sub(f.ooo_bytes());
+            self.inflight_used = self.inflight_used.saturating_sub(f.buffered());
             self.counters.inc(reason);
         }
     }
@@ -237,6 +269,16 @@ impl Reconstructor {
     fn sweep(&mut self) {
         self.last_sweep = self.now;
         let now = self.now;
+        let linger = self.config.timeouts.linger_ns;
+        while let Some(&(k, ts)) = self.closed_order.front() {
+            if now.saturating_sub(ts) < linger {
+                break;
+            }
+            self.closed_order.pop_front();
+            if self.closed.get(&k) == Some(&ts) {
+                self.closed.remove(&k);
+            }
+        }
         let idle = self.config.timeouts.idle_ns;
         let mut expired = Vec::new();
         let mut holes = Vec::new();

@@ -40,8 +40,6 @@ pub(crate) enum PushStatus {
     Fin,
     /// RST: pending data was delivered (across gaps).
     Rst,
-    /// A SYN of a different connection on the same 4-tuple: the segment was not consumed.
-    Reused,
 }
 
 /// Budgets and sinks of one reassembly call.
@@ -107,18 +105,22 @@ impl Reassembler {
         self.next_off as i64 + seq::diff(s, next_seq)
     }
 
-    /// Process one segment of this flow.
-    pub(crate) fn push(&mut self, seg: &Segment, ctx: &mut ReasmCtx<'_>) -> PushStatus {
-        if seg.syn() {
-            match self.isn {
-                Some(isn) if isn == seg.seq => {}
-                Some(_) => return PushStatus::Reused,
-                None if self.next_off == 0 && self.ooo.is_empty() => {
-                    self.isn = Some(seg.seq);
-                    self.base_seq = seg.seq.wrapping_add(1);
-                }
-                None => return PushStatus::Reused,
-            }
+    /// Whether `seg` is the SYN of another connection on the same 4-tuple.
+    pub(crate) fn is_reuse(&self, seg: &Segment) -> bool {
+        if !seg.syn() {
+            return false;
+        }
+        match self.isn {
+            Some(isn) => isn != seg.seq,
+            None => self.next_off != 0 || !self.ooo.is_empty(),
+        }
+    }
+
+    /// Process one segment of this flow (not a reuse: see [`Reassembler::is_reuse`]).
+    pub(crate) fn push(&mut self, seg: Segment, ctx: &mut ReasmCtx<'_>) -> PushStatus {
+        if seg.syn() && self.isn.is_none() {
+            self.isn = Some(seg.seq);
+            self.base_seq = seg.seq.wrapping_add(1);
         }
         let data_seq = seg.seq.wrapping_add(u32::from(seg.syn()));
         let start = self.offset(data_seq);
@@ -126,13 +128,14 @@ impl Reassembler {
         if seg.fin() && wire_end >= 0 && self.fin_off.is_none() {
             self.fin_off = Some(wire_end as u64);
         }
+        let (ts, rst) = (seg.ts_ns, seg.rst());
         if seg.payload_len > 0 {
             let cap_end = start + seg.payload.len() as i64;
             let missing = (wire_end - cap_end.max(self.next_off as i64)).max(0) as u64;
-            self.insert(start, seg.payload.clone(), missing, seg.ts_ns, ctx);
+            self.insert(start, seg.payload, missing, ts, ctx);
         }
-        self.check_timeout(seg.ts_ns, ctx);
-        if seg.rst() {
+        self.check_timeout(ts, ctx);
+        if rst {
             self.flush(Counter::GapClosed, ctx);
             return PushStatus::Rst;
         }

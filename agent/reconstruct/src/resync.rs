@@ -31,7 +31,7 @@ pub enum Candidate {
 const LONGEST_METHOD: usize = 7;
 
 /// Whether `bytes` start with a known method and a space, could still (`None`), or cannot.
-fn method_prefix(bytes: &[u8]) -> Option<bool> {
+pub(crate) fn method_prefix(bytes: &[u8]) -> Option<bool> {
     let probe = &bytes[..bytes.len().min(LONGEST_METHOD + 1)];
     match probe.iter().position(|b| *b == b' ') {
         Some(i) => Some(Method::from_token(&probe[..i]).is_some() || &probe[..i] == b"PRI"),

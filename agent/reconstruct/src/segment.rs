@@ -142,7 +142,8 @@ impl Segment {
     }
 
     /// Build a segment from one ring record as raw bytes: a [`RecordHeader`] in native byte
-    /// order followed by `captured_len` payload bytes.
+    /// order followed by `captured_len` payload bytes. Bytes after the payload (a record
+    /// reserved at a fixed size) are ignored; fewer than `captured_len` is an error.
     pub fn from_ring_record(record: &[u8]) -> Result<Self, SegmentError> {
         let (h, payload) = parse_record_header(record)?;
         let end = (h.captured_len as usize).min(payload.len());

@@ -51,7 +51,12 @@ fn pseudo_random_inputs() {
         s ^= s << 17;
         s
     };
-    for _ in 0..3000 {
+    // SHADOWTAP_FUZZ_ITERS raises the count for a longer local run.
+    let iters = std::env::var("SHADOWTAP_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    for _ in 0..iters {
         let mut data = vec![next() as u8];
         let parts = next() % 40;
         for _ in 0..parts {

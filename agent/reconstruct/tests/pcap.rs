@@ -167,7 +167,7 @@ fn datalink(link: Link) -> DataLink {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shadowtap-reconstruct-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pcap-tests");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }

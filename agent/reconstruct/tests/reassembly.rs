@@ -129,16 +129,39 @@ fn fin_waits_for_the_hole_and_rst_ends_now() {
     h.push(rst(g, ISN + 11, 3));
     assert_eq!(h.c(Counter::EvictedRst), 1);
     assert_eq!(h.c(Counter::DroppedIncomplete), 1);
-    // Late segments for the ended flow are strays or a new mid-stream flow that resyncs.
+    // Late segments of the ended flow are ignored.
     h.push(fin(g, ISN + 50, 4));
-    assert_eq!(h.c(Counter::SegmentsStray), 1);
+    assert_eq!(h.c(Counter::SegmentsAfterClose), 1);
+    h.flush();
+}
+
+#[test]
+fn late_retransmission_after_fin_is_not_emitted_twice() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, ISN + 1, 2, GET));
+    h.push(fin(f, ISN + 1 + GET.len() as u32, 3));
+    assert_eq!(h.out.len(), 1);
+    h.push(data(f, ISN + 1, 4, GET));
+    assert_eq!(h.out.len(), 1);
+    assert_eq!(h.c(Counter::SegmentsAfterClose), 1);
+    // After the linger time a segment starts a mid-stream flow again; a SYN at once.
+    h.push(data(f, ISN + 1, 5_000_000_004, GET));
+    assert_eq!(h.out.len(), 2);
+    h.push(rst(f, ISN + 1 + GET.len() as u32, 5_000_000_005));
+    h.push(syn(f, 1, 5_000_000_006));
+    h.push(data(f, 2, 5_000_000_007, GET));
+    assert_eq!(h.out.len(), 3);
     h.flush();
 }
 
 #[test]
 fn idle_and_cap_eviction() {
-    let mut config = Config::default();
-    config.max_flows = 3;
+    let mut config = Config {
+        max_flows: 3,
+        ..Config::default()
+    };
     config.timeouts.idle_ns = 10_000;
     let mut h = Harness::with(config);
     for i in 0..3 {

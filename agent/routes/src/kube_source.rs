@@ -5,6 +5,7 @@
 //! The first store is sent once every reflector has listed; until then the channel holds an
 //! empty store. Watch errors are retried with backoff and reported on the error channel.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,13 +184,29 @@ pub fn start(client: Client, cfg: KubeSourceConfig) -> KubeSource {
     let (err_tx, err_rx) = mpsc::channel(64);
     let debounce = cfg.debounce;
     let task = tokio::spawn(async move {
-        let ready = || {
-            routes_r.wait_until_ready().now_or_never().is_some()
-                && gws_r.wait_until_ready().now_or_never().is_some()
-                && svcs_r.wait_until_ready().now_or_never().is_some()
-                && slices_r.wait_until_ready().now_or_never().is_some()
-                && pods_r.wait_until_ready().now_or_never().is_some()
-                && grants_r.wait_until_ready().now_or_never().is_some()
+        // A resource whose initial list answers 404 (CRD not installed) counts as listed and
+        // empty; any other error keeps the first store waiting (a partial store would report
+        // spurious problems).
+        let mut absent: HashSet<&'static str> = HashSet::new();
+        let ready = |absent: &HashSet<&'static str>| {
+            let ok = |r: bool, name: &str| r || absent.contains(name);
+            ok(
+                routes_r.wait_until_ready().now_or_never().is_some(),
+                "httproutes",
+            ) && ok(
+                gws_r.wait_until_ready().now_or_never().is_some(),
+                "gateways",
+            ) && ok(
+                svcs_r.wait_until_ready().now_or_never().is_some(),
+                "services",
+            ) && ok(
+                slices_r.wait_until_ready().now_or_never().is_some(),
+                "endpointslices",
+            ) && ok(pods_r.wait_until_ready().now_or_never().is_some(), "pods")
+                && ok(
+                    grants_r.wait_until_ready().now_or_never().is_some(),
+                    "referencegrants",
+                )
         };
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut sent = false;
@@ -209,12 +226,21 @@ pub fn start(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                         }
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "kubernetes watch error (retrying)");
+                        if let Some(resource) = not_found(&e) {
+                            if absent.insert(resource) {
+                                tracing::warn!(resource, "resource not served (CRD not installed?): treated as empty");
+                            }
+                            if deadline.is_none() {
+                                deadline = Some(tokio::time::Instant::now() + debounce);
+                            }
+                        } else {
+                            tracing::warn!(error = %e, "kubernetes watch error (retrying)");
+                        }
                         let _ = err_tx.try_send(e);
                     }
                 },
                 () = sleep => {
-                    if !ready() {
+                    if !ready(&absent) {
                         deadline = Some(tokio::time::Instant::now() + debounce);
                         continue;
                     }
@@ -258,6 +284,19 @@ pub fn start(client: Client, cfg: KubeSourceConfig) -> KubeSource {
         stores: store_rx,
         errors: err_rx,
         task,
+    }
+}
+
+/// The resource of an initial-list error answered with 404 Not Found.
+fn not_found(e: &KubeSourceError) -> Option<&'static str> {
+    match e {
+        KubeSourceError::Watch { resource, source } => match source.as_ref() {
+            watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404 => {
+                Some(resource)
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

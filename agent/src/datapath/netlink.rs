@@ -51,7 +51,9 @@ fn if_name(index: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = Result<T, NetlinkError>>) -> Result<T, NetlinkError> {
+fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, NetlinkError>>,
+) -> Result<T, NetlinkError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,7 +77,10 @@ async fn route_oif(ip: IpAddr) -> Result<Option<u32>, NetlinkError> {
     while let Some(route) = routes
         .try_next()
         .await
-        .map_err(|source| NetlinkError::Request { what: what(), source })?
+        .map_err(|source| NetlinkError::Request {
+            what: what(),
+            source,
+        })?
     {
         if let Some(oif) = route.attributes.iter().find_map(|a| match a {
             RouteAttribute::Oif(i) => Some(*i),
@@ -89,9 +94,14 @@ async fn route_oif(ip: IpAddr) -> Result<Option<u32>, NetlinkError> {
 
 /// The interface the routing table of `netns` (the agent's own when `None`) sends packets
 /// for `ip` out of.
-pub fn route_interface(ip: IpAddr, netns: Option<&NetnsPath>) -> Result<Option<String>, NetlinkError> {
-    in_netns(netns, || block_on(async { Ok(route_oif(ip).await?.and_then(if_name)) }))
-        .map_err(Box::new)?
+pub fn route_interface(
+    ip: IpAddr,
+    netns: Option<&NetnsPath>,
+) -> Result<Option<String>, NetlinkError> {
+    in_netns(netns, || {
+        block_on(async { Ok(route_oif(ip).await?.and_then(if_name)) })
+    })
+    .map_err(Box::new)?
 }
 
 async fn addr_iface(ip: IpAddr) -> Result<Option<u32>, NetlinkError> {
@@ -139,7 +149,11 @@ pub fn candidate_namespaces() -> Vec<NetnsPath> {
     }
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            if e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            if e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
                 consider(e.path().join("ns/net"));
             }
         }

@@ -127,7 +127,10 @@ mod tests {
         );
         let mut text = String::new();
         encode(&mut text, &registry).expect("encode");
-        assert!(text.contains("shadowtap_kernel_packets_total{outcome=\"copied\"} 3"), "{text}");
+        assert!(
+            text.contains("shadowtap_kernel_packets_total{outcome=\"copied\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("shadowtap_kernel_packets_total{outcome=\"not_matched\"} 5"));
         assert_eq!(snaps.value("kernel_packets", "copied"), Some(3));
         // Republishing replaces, never duplicates.

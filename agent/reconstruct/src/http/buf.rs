@@ -6,24 +6,62 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-/// A contiguous run of stream bytes.
+use crate::http::scan::rfind_crlfcrlf;
+
+/// The bytes themselves.
 #[derive(Debug)]
-pub(crate) enum StreamBuf {
+enum Inner {
     Shared(Bytes),
     Owned(BytesMut),
 }
 
+/// Where the last CRLF CRLF of the buffer ends, as a distance from the buffer's end (so it
+/// stays valid while bytes are consumed from the front).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blank {
+    Unknown,
+    Absent,
+    FromEnd(usize),
+}
+
+/// A contiguous run of stream bytes.
+#[derive(Debug)]
+pub(crate) struct StreamBuf {
+    inner: Inner,
+    blank: Blank,
+}
+
 impl Default for StreamBuf {
     fn default() -> Self {
-        StreamBuf::Shared(Bytes::new())
+        Self {
+            inner: Inner::Shared(Bytes::new()),
+            blank: Blank::Absent,
+        }
     }
 }
 
 impl StreamBuf {
     pub(crate) fn as_slice(&self) -> &[u8] {
-        match self {
-            StreamBuf::Shared(b) => b,
-            StreamBuf::Owned(m) => m,
+        match &self.inner {
+            Inner::Shared(b) => b,
+            Inner::Owned(m) => m,
+        }
+    }
+
+    /// Whether a complete CRLF CRLF lies in the buffer. Computed once per appended run
+    /// (one backward scan, stopping at the last one) and kept as the front is consumed, so
+    /// each request of a run of pipelined requests asks it at no cost.
+    pub(crate) fn has_crlfcrlf(&mut self) -> bool {
+        if self.blank == Blank::Unknown {
+            let b = self.as_slice();
+            self.blank = match rfind_crlfcrlf(b) {
+                Some(end) => Blank::FromEnd(b.len() - end),
+                None => Blank::Absent,
+            };
+        }
+        match self.blank {
+            Blank::FromEnd(d) => d + 4 <= self.len(),
+            _ => false,
         }
     }
 
@@ -36,34 +74,35 @@ impl StreamBuf {
     }
 
     pub(crate) fn append(&mut self, data: Bytes) {
-        match self {
-            StreamBuf::Shared(b) if b.is_empty() => *b = data,
-            StreamBuf::Shared(b) => {
+        self.blank = Blank::Unknown;
+        match &mut self.inner {
+            Inner::Shared(b) if b.is_empty() => *b = data,
+            Inner::Shared(b) => {
                 let mut m = BytesMut::with_capacity(b.len() + data.len());
                 m.extend_from_slice(b);
                 m.extend_from_slice(&data);
-                *self = StreamBuf::Owned(m);
+                self.inner = Inner::Owned(m);
             }
-            StreamBuf::Owned(m) if m.is_empty() => *self = StreamBuf::Shared(data),
-            StreamBuf::Owned(m) => m.extend_from_slice(&data),
+            Inner::Owned(m) if m.is_empty() => self.inner = Inner::Shared(data),
+            Inner::Owned(m) => m.extend_from_slice(&data),
         }
     }
 
     /// Drop the first `n` bytes (at most all).
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n.min(self.len());
-        match self {
-            StreamBuf::Shared(b) => b.advance(n),
-            StreamBuf::Owned(m) => m.advance(n),
+        match &mut self.inner {
+            Inner::Shared(b) => b.advance(n),
+            Inner::Owned(m) => m.advance(n),
         }
     }
 
     /// Take the first `n` bytes (at most all) without copying.
     pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
         let n = n.min(self.len());
-        match self {
-            StreamBuf::Shared(b) => b.split_to(n),
-            StreamBuf::Owned(m) => m.split_to(n).freeze(),
+        match &mut self.inner {
+            Inner::Shared(b) => b.split_to(n),
+            Inner::Owned(m) => m.split_to(n).freeze(),
         }
     }
 
@@ -80,7 +119,7 @@ mod tests {
     fn append_split() {
         let mut b = StreamBuf::default();
         b.append(Bytes::from_static(b"abc"));
-        assert!(matches!(b, StreamBuf::Shared(_)));
+        assert!(matches!(b.inner, Inner::Shared(_)));
         b.append(Bytes::from_static(b"def"));
         assert_eq!(b.as_slice(), b"abcdef");
         assert_eq!(&b.split_to(2)[..], b"ab");
@@ -89,6 +128,21 @@ mod tests {
         assert_eq!(&b.split_to(10)[..], b"def");
         assert!(b.is_empty());
         b.append(Bytes::from_static(b"x"));
-        assert!(matches!(b, StreamBuf::Shared(_)));
+        assert!(matches!(b.inner, Inner::Shared(_)));
+    }
+
+    #[test]
+    fn blank_line_cache() {
+        let mut b = StreamBuf::default();
+        b.append(Bytes::from_static(
+            b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n",
+        ));
+        assert!(b.has_crlfcrlf());
+        b.advance(18);
+        assert!(!b.has_crlfcrlf());
+        b.append(Bytes::from_static(b"\r"));
+        assert!(!b.has_crlfcrlf());
+        b.append(Bytes::from_static(b"\nx"));
+        assert!(b.has_crlfcrlf());
     }
 }

@@ -9,11 +9,14 @@ use crate::config::Limits;
 use crate::counters::{Counter, Counters};
 use crate::http::buf::StreamBuf;
 use crate::http::chunked::{ChunkedParser, Progress};
-use crate::http::framing::Framing;
-use crate::http::head::{parse_head, HeadOutcome, ParsedHead};
+use crate::http::head::ParsedHead;
 use crate::http::request::{Body, Request};
+use crate::http::scan::head_end;
 use crate::resync;
 use crate::segment::FlowKey;
+
+mod budget;
+mod start;
 
 /// What the decoder needs from its caller for one call.
 pub(crate) struct DecodeCtx<'a> {
@@ -99,9 +102,41 @@ impl Decoder {
                 self.boundaries.push_back(self.buf.len());
             }
         }
-        self.buf.append(data);
-        self.process(ts, ctx);
-        self.enforce_budget(ctx);
+        let mut data = data;
+        while !data.is_empty() {
+            // Move into the buffer only the bytes the request in progress needs, so the
+            // rest of the segment is decoded in place (no copy).
+            let mut known_partial = false;
+            let take = if self.buf.is_empty() {
+                data.len()
+            } else {
+                match &self.mode {
+                    Mode::Body { total, .. } => total.saturating_sub(self.buf.len()).max(1),
+                    Mode::Head if self.in_request => {
+                        let b = self.buf.as_slice();
+                        match head_end(&b[b.len().saturating_sub(3)..], &data) {
+                            Some(n) => n,
+                            None => {
+                                known_partial = true;
+                                data.len()
+                            }
+                        }
+                    }
+                    _ => data.len(),
+                }
+            };
+            let part = data.split_to(take.min(data.len()));
+            self.buf.append(part);
+            // An incomplete head that still has no end needs no new parse below the limit.
+            if !(known_partial && self.buf.len() <= ctx.limits.max_header_bytes) {
+                self.process(ts, ctx);
+            }
+            self.enforce_budget(ctx);
+            if let Mode::Closed = self.mode {
+                ctx.counters.add(Counter::BytesSkipped, data.len() as u64);
+                return;
+            }
+        }
     }
 
     /// Bytes are missing before the next data: drop the request in progress and resync.
@@ -181,12 +216,16 @@ impl Decoder {
 
     fn process(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) {
         loop {
+            if let Mode::Head = self.mode {
+                match self.head(ts, ctx) {
+                    Some(m) => self.mode = m,
+                    None => return,
+                }
+                continue;
+            }
             let mode = std::mem::replace(&mut self.mode, Mode::Head);
             let next = match mode {
-                Mode::Head => match self.head(ts, ctx) {
-                    Some(m) => m,
-                    None => return,
-                },
+                Mode::Head => Mode::Head,
                 Mode::Body { head, total } => {
                     if self.buf.len() < total {
                         self.mode = Mode::Body { head, total };
@@ -296,119 +335,5 @@ impl Decoder {
             };
             self.mode = next;
         }
-    }
-
-    /// Handle [`Mode::Head`]. Returns the next mode, or `None` to wait for more bytes (the
-    /// mode is then already set).
-    fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
-        if !self.in_request {
-            let blank = self
-                .buf
-                .as_slice()
-                .iter()
-                .take_while(|b| matches!(b, b'\r' | b'\n'))
-                .count();
-            self.buf.advance(blank);
-            if self.buf.is_empty() {
-                self.mode = Mode::Head;
-                return None;
-            }
-            self.in_request = true;
-            self.first_ts = ts;
-            ctx.counters.inc(Counter::RequestsStarted);
-        }
-        match parse_head(self.buf.as_slice(), ctx.limits) {
-            HeadOutcome::Partial => {
-                self.mode = Mode::Head;
-                None
-            }
-            HeadOutcome::Complete(head) => {
-                if let Some(reason) = head.stop {
-                    self.stop(reason, ctx);
-                    return None;
-                }
-                match head.framing {
-                    Framing::None => {
-                        let total = head.head_len;
-                        self.emit(total, head, Body::None, ts, ctx);
-                        Some(Mode::Head)
-                    }
-                    Framing::Length(n) => {
-                        let total = usize::try_from(n)
-                            .ok()
-                            .and_then(|n| n.checked_add(head.head_len))
-                            .unwrap_or(usize::MAX);
-                        Some(Mode::Body { head, total })
-                    }
-                    Framing::Chunked => Some(Mode::Chunked {
-                        head,
-                        parser: ChunkedParser::new(true),
-                    }),
-                }
-            }
-            HeadOutcome::Skip {
-                reason,
-                head_len,
-                framing,
-            } => {
-                self.drop_request(reason, ctx);
-                self.buf.advance(head_len);
-                ctx.counters.add(Counter::BytesSkipped, head_len as u64);
-                Some(match framing {
-                    Framing::None => Mode::Head,
-                    Framing::Length(n) => Mode::Skip { remaining: n },
-                    Framing::Chunked => Mode::SkipChunked {
-                        parser: ChunkedParser::new(false),
-                    },
-                })
-            }
-            HeadOutcome::Reject { reason, .. } => {
-                self.drop_request(reason, ctx);
-                self.enter_resync(ctx);
-                None
-            }
-            HeadOutcome::Http2 => {
-                self.stop(Counter::DroppedHttp2, ctx);
-                None
-            }
-        }
-    }
-
-    /// Keep the bytes held within the in-flight budget: over it, the request in progress is
-    /// dropped (and its body skipped when its length is known).
-    fn enforce_budget(&mut self, ctx: &mut DecodeCtx<'_>) {
-        if self.buf.len() <= ctx.budget {
-            return;
-        }
-        let held = self.buf.len() as u64;
-        let mode = std::mem::replace(&mut self.mode, Mode::Head);
-        self.mode = match mode {
-            Mode::Body { total, .. } => {
-                self.drop_request(Counter::DroppedBodyBudget, ctx);
-                ctx.counters.add(Counter::BytesSkipped, held);
-                self.buf.clear();
-                Mode::Skip {
-                    remaining: (total as u64).saturating_sub(held),
-                }
-            }
-            Mode::Chunked { mut parser, .. } => {
-                self.drop_request(Counter::DroppedBodyBudget, ctx);
-                ctx.counters.add(Counter::BytesSkipped, held);
-                self.buf.clear();
-                parser.stop_recording();
-                Mode::SkipChunked { parser }
-            }
-            Mode::Head if self.in_request => {
-                self.drop_request(Counter::DroppedBodyBudget, ctx);
-                self.enter_resync(ctx);
-                return;
-            }
-            other => {
-                ctx.counters.add(Counter::ResyncSkippedBytes, held);
-                self.buf.clear();
-                self.boundaries.clear();
-                other
-            }
-        };
     }
 }

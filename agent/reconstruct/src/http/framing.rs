@@ -47,12 +47,13 @@ fn trim_ows(v: &[u8]) -> &[u8] {
 impl FramingBuilder {
     /// Look at one header field.
     pub(crate) fn header(&mut self, name: &[u8], value: &[u8]) {
-        if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length_value(value);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.transfer_encoding_value(value);
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            self.upgrade = true;
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => self.content_length_value(value),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                self.transfer_encoding_value(value)
+            }
+            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade = true,
+            _ => {}
         }
     }
 

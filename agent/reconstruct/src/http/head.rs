@@ -82,6 +82,23 @@ fn reject(reason: Counter) -> HeadOutcome {
     }
 }
 
+/// Whether every line of a parsed head ends in CRLF: the request line, each header field
+/// line (after optional trailing whitespace) and the final empty line. httparse accepts a
+/// bare LF anywhere a line ends, so checking these ends finds every bare LF.
+fn crlf_lines(head: &[u8], target_end: usize, headers: &[Header]) -> bool {
+    // The request line is `method SP target SP HTTP/1.x` then its line end.
+    if head.get(target_end + 9..target_end + 11) != Some(b"\r\n") || !head.ends_with(b"\r\n\r\n") {
+        return false;
+    }
+    headers.iter().all(|h| {
+        let mut e = h.value_end();
+        while matches!(head.get(e), Some(b' ' | b'\t')) {
+            e += 1;
+        }
+        head.get(e..e + 2) == Some(b"\r\n")
+    })
+}
+
 /// Parse the request head at the start of `buf`.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadOutcome {
     if buf.starts_with(HTTP2_PREFACE) {
@@ -120,9 +137,6 @@ fn parse_with<'b>(
         Err(_) => return reject(Counter::DroppedInvalidRequest),
     };
     let head = &buf[..head_len];
-    if has_bare_lf(head) {
-        return reject(Counter::DroppedBareLf);
-    }
     let base = buf.as_ptr() as usize;
     let range = |s: &[u8]| -> Option<Range<usize>> {
         let start = (s.as_ptr() as usize).checked_sub(base)?;
@@ -154,6 +168,9 @@ fn parse_with<'b>(
         };
         fb.header(h.name.as_bytes(), h.value);
         out.push(Header::new(n, v));
+    }
+    if !crlf_lines(head, target.end, &out) {
+        return reject(Counter::DroppedBareLf);
     }
     let framing_result = fb.finish(version == Version::Http10);
     let Some(method) = method else {

@@ -7,3 +7,4 @@ pub(crate) mod decoder;
 pub mod framing;
 pub mod head;
 pub mod request;
+pub(crate) mod scan;

@@ -145,3 +145,14 @@ fn renderers() {
     assert_eq!(j["endpoints"][0]["max_fraction"]["numerator"], 42);
     assert!(j["problems"].as_array().unwrap().is_empty());
 }
+
+#[test]
+#[ignore = "prints the demo plan"]
+fn show_tables() {
+    for f in ["foo-route-42.yaml", "conformance-mirror.yaml"] {
+        let p = plan_fixture(f, "node-a");
+        println!("{}", render_table(&p, &p.problems));
+    }
+    let p = plan_fixture("foo-route-42.yaml", "node-a");
+    println!("{}", render_json(&p, &p.problems).unwrap());
+}

@@ -4,7 +4,9 @@
 mod diff;
 mod file_source;
 mod fixtures;
+mod kube_mock;
 mod precedence;
+mod robustness;
 mod sampling;
 mod util;
 mod validation;

@@ -244,3 +244,16 @@ fn reasons_are_stable_snake_case() {
         assert_eq!(serde_json::to_value(r).unwrap(), s);
     }
 }
+
+#[test]
+fn gateway_class_that_mirrors_is_a_warning_only() {
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  gatewayClassName: istio\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+    let p = plan_of(&store_with(&format!(
+        "{gw}---\n{}",
+        route("r", true, None, "gw", &[], GOOD)
+    )));
+    assert_eq!(p.problems.len(), 1);
+    assert_eq!(p.problems[0].reason, R::ParentMirrorsItself);
+    assert_eq!(p.problems[0].field, "spec.parentRefs[0]");
+    assert_eq!(p.endpoints.len(), 2, "still planned");
+}

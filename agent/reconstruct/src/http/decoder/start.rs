@@ -1,0 +1,95 @@
+//! [`Mode::Head`]: parsing the head of the next request and choosing how to read its body.
+
+use super::{DecodeCtx, Decoder, Mode};
+use crate::counters::Counter;
+use crate::http::chunked::ChunkedParser;
+use crate::http::framing::Framing;
+use crate::http::head::{parse_head, HeadOutcome};
+use crate::http::request::Body;
+use crate::resync;
+
+impl Decoder {
+    /// Handle [`Mode::Head`]. Returns the next mode, or `None` to wait for more bytes (the
+    /// mode is then already set).
+    pub(super) fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
+        if !self.in_request {
+            let blank = self
+                .buf
+                .as_slice()
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            self.buf.advance(blank);
+            if self.buf.is_empty() {
+                self.mode = Mode::Head;
+                return None;
+            }
+            self.in_request = true;
+            self.first_ts = ts;
+            ctx.counters.inc(Counter::RequestsStarted);
+        }
+        // No head end yet, plausible start, within the limit: wait without parsing.
+        if self.buf.len() <= ctx.limits.max_header_bytes
+            && !self.buf.has_crlfcrlf()
+            && resync::method_prefix(self.buf.as_slice()) != Some(false)
+        {
+            self.mode = Mode::Head;
+            return None;
+        }
+        match parse_head(self.buf.as_slice(), ctx.limits) {
+            HeadOutcome::Partial => {
+                self.mode = Mode::Head;
+                None
+            }
+            HeadOutcome::Complete(head) => {
+                if let Some(reason) = head.stop {
+                    self.stop(reason, ctx);
+                    return None;
+                }
+                match head.framing {
+                    Framing::None => {
+                        let total = head.head_len;
+                        self.emit(total, head, Body::None, ts, ctx);
+                        Some(Mode::Head)
+                    }
+                    Framing::Length(n) => {
+                        let total = usize::try_from(n)
+                            .ok()
+                            .and_then(|n| n.checked_add(head.head_len))
+                            .unwrap_or(usize::MAX);
+                        Some(Mode::Body { head, total })
+                    }
+                    Framing::Chunked => Some(Mode::Chunked {
+                        head,
+                        parser: ChunkedParser::new(true),
+                    }),
+                }
+            }
+            HeadOutcome::Skip {
+                reason,
+                head_len,
+                framing,
+            } => {
+                self.drop_request(reason, ctx);
+                self.buf.advance(head_len);
+                ctx.counters.add(Counter::BytesSkipped, head_len as u64);
+                Some(match framing {
+                    Framing::None => Mode::Head,
+                    Framing::Length(n) => Mode::Skip { remaining: n },
+                    Framing::Chunked => Mode::SkipChunked {
+                        parser: ChunkedParser::new(false),
+                    },
+                })
+            }
+            HeadOutcome::Reject { reason, .. } => {
+                self.drop_request(reason, ctx);
+                self.enter_resync(ctx);
+                None
+            }
+            HeadOutcome::Http2 => {
+                self.stop(Counter::DroppedHttp2, ctx);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Byte scans for the end of a request head.
+
+static LF_CR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r"));
+
+/// Offset just past the first CRLF CRLF of `buf`. Searching for the pair LF CR (which in a
+/// head occurs only at the empty line) lets the SIMD prefilter skip ordinary line ends.
+pub(crate) fn find_crlfcrlf(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = LF_CR.find(&buf[from..]) {
+        let at = from + i;
+        if at >= 1 && buf[at - 1] == b'\r' && buf.get(at + 2) == Some(&b'\n') {
+            return Some(at + 3);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+static LF_CR_REV: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\r"));
+
+/// Offset just past the last CRLF CRLF of `buf`.
+pub(crate) fn rfind_crlfcrlf(buf: &[u8]) -> Option<usize> {
+    let mut to = buf.len();
+    while let Some(at) = LF_CR_REV.rfind(&buf[..to]) {
+        if at >= 1 && buf[at - 1] == b'\r' && buf.get(at + 2) == Some(&b'\n') {
+            return Some(at + 3);
+        }
+        to = at;
+    }
+    None
+}
+
+/// Bytes of `data` up to and including the first CRLF CRLF (the end of a request head),
+/// given the last bytes before it (`tail`, at most 3). A head ended by bare LFs is not found
+/// here; it is rejected once a later CRLF CRLF, the size limit or the end of the flow comes.
+pub(crate) fn head_end(tail: &[u8], data: &[u8]) -> Option<usize> {
+    let mut w = [0u8; 6];
+    let t = &tail[tail.len().saturating_sub(3)..];
+    let d = &data[..data.len().min(3)];
+    w[..t.len()].copy_from_slice(t);
+    w[t.len()..t.len() + d.len()].copy_from_slice(d);
+    let w = &w[..t.len() + d.len()];
+    for k in 0..w.len() {
+        if w[k..].starts_with(b"\r\n\r\n") && k + 4 > t.len() {
+            return Some(k + 4 - t.len());
+        }
+    }
+    find_crlfcrlf(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find_crlfcrlf, head_end, rfind_crlfcrlf};
+
+    #[test]
+    fn head_ends() {
+        assert_eq!(head_end(b"", b"GET / HTTP/1.1\r\n\r\nabc"), Some(18));
+        assert_eq!(head_end(b"a\r\n", b"\r\nabc"), Some(2));
+        assert_eq!(head_end(b"\r\n\r", b"\nabc"), Some(1));
+        assert_eq!(head_end(b"x\n", b"\nabc"), None, "bare LF");
+        assert_eq!(head_end(b"\r", b"\n\r\nabc"), Some(3));
+        assert_eq!(find_crlfcrlf(b"a\n\rb\r\n\r\n"), Some(8));
+        assert_eq!(find_crlfcrlf(b"\n\r\n"), None);
+        assert_eq!(rfind_crlfcrlf(b"a\r\n\r\nb\r\n\r\nc\n\r"), Some(10));
+        assert_eq!(rfind_crlfcrlf(b"\r\n\r\n"), Some(4));
+        assert_eq!(rfind_crlfcrlf(b"\n\r\n\r"), None);
+        assert_eq!(rfind_crlfcrlf(b""), None);
+        assert_eq!(head_end(b"", b"\n"), None);
+        assert_eq!(head_end(b"", b"a\r\nb\r\n"), None);
+    }
+}

@@ -1,0 +1,333 @@
+//! The Kubernetes source against a mocked API server: initial list, route added / changed /
+//! label removed / deleted, endpoints replaced on the node; problems become one Event each.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use serde_json::{json, Value};
+use shadowtap_routes::events::ProblemReporter;
+use shadowtap_routes::kube_source::{self, KubeSourceConfig};
+use shadowtap_routes::plan::{Plan, PlanConfig};
+use shadowtap_routes::planner::spawn_planner;
+use tokio::sync::{mpsc, watch};
+
+use crate::util::fixture;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+type Tx = mpsc::UnboundedSender<Result<Frame<Bytes>, std::io::Error>>;
+
+const NODE: &str = "node-a";
+
+#[derive(Default)]
+struct Server {
+    rv: u64,
+    objects: BTreeMap<String, BTreeMap<(String, String), Value>>,
+    log: Vec<(u64, String, Value)>,
+    watchers: Vec<(String, Tx)>,
+    events: Vec<Value>,
+    /// Resources answered with 404 (CRD not installed).
+    missing: Vec<String>,
+}
+
+fn plural(kind: &str) -> String {
+    match kind {
+        "HTTPRoute" => "httproutes".into(),
+        "EndpointSlice" => "endpointslices".into(),
+        "ReferenceGrant" => "referencegrants".into(),
+        other => format!("{}s", other.to_ascii_lowercase()),
+    }
+}
+
+fn on_node(obj: &Value) -> bool {
+    obj["spec"]["nodeName"] == NODE
+}
+
+impl Server {
+    /// Applies a change and streams the watch event to open watches.
+    fn apply(&mut self, mut obj: Value, deleted: bool) {
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let kind = obj["kind"].as_str().unwrap().to_owned();
+        let p = plural(&kind);
+        let key = (
+            obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned(),
+            obj["metadata"]["name"].as_str().unwrap().to_owned(),
+        );
+        let existed = self.objects.get(&p).is_some_and(|m| m.contains_key(&key));
+        let map = self.objects.entry(p.clone()).or_default();
+        let mut ty = if deleted {
+            map.remove(&key);
+            "DELETED"
+        } else {
+            map.insert(key, obj.clone());
+            if existed {
+                "MODIFIED"
+            } else {
+                "ADDED"
+            }
+        };
+        // Pods are watched with a node field selector: others look deleted.
+        if p == "pods" && !on_node(&obj) {
+            ty = "DELETED";
+        }
+        let line = json!({"type": ty, "object": obj});
+        self.log.push((self.rv, p.clone(), line.clone()));
+        let text = format!("{line}\n");
+        self.watchers.retain(|(wp, tx)| {
+            *wp != p || tx.send(Ok(Frame::data(Bytes::from(text.clone())))).is_ok()
+        });
+    }
+
+    fn list(&self, p: &str) -> Value {
+        let items: Vec<Value> = self
+            .objects
+            .get(p)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|o| p != "pods" || on_node(o))
+            .cloned()
+            .collect();
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": self.rv.to_string()}, "items": items})
+    }
+}
+
+fn full(status: StatusCode, v: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(
+            Full::new(Bytes::from(v.to_string()))
+                .map_err(|e| match e {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+async fn serve(
+    server: Arc<Mutex<Server>>,
+    mut handle: tower_test::mock::Handle<Request<kube::client::Body>, Response<Body>>,
+) {
+    while let Some((req, send)) = handle.next_request().await {
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().unwrap_or("").to_owned();
+        let p = path.rsplit('/').next().unwrap_or("").to_owned();
+        if req.method() == http::Method::POST && p == "events" {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            server.lock().unwrap().events.push(v.clone());
+            send.send_response(full(StatusCode::CREATED, &v));
+            continue;
+        }
+        if server.lock().unwrap().missing.contains(&p) {
+            let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "the server could not find the requested resource", "reason": "NotFound", "code": 404});
+            send.send_response(full(StatusCode::NOT_FOUND, &status));
+            continue;
+        }
+        if !query.contains("watch=true") {
+            let list = server.lock().unwrap().list(&p);
+            send.send_response(full(StatusCode::OK, &list));
+            continue;
+        }
+        let since: u64 = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("resourceVersion="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut s = server.lock().unwrap();
+            for (rv, lp, line) in &s.log {
+                if *rv > since && *lp == p {
+                    let _ = tx.send(Ok(Frame::data(Bytes::from(format!("{line}\n")))));
+                }
+            }
+            s.watchers.push((p, tx));
+        }
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+        let body = BodyExt::boxed(StreamBody::new(stream));
+        send.send_response(Response::builder().status(200).body(body).unwrap());
+    }
+}
+
+fn fixture_objects() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixture("foo-route-42.yaml")).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+        .collect()
+}
+
+use serde::Deserialize;
+
+async fn wait_plan(
+    plans: &mut watch::Receiver<Arc<Plan>>,
+    what: &str,
+    f: impl Fn(&Plan) -> bool,
+) -> Arc<Plan> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = plans.borrow_and_update().clone();
+        if f(&p) {
+            return p;
+        }
+        match tokio::time::timeout_at(deadline, plans.changed()).await {
+            Ok(Ok(())) => {}
+            _ => panic!("timed out waiting for {what}; last plan {p:#?}"),
+        }
+    }
+}
+
+fn addrs(p: &Plan) -> Vec<String> {
+    p.endpoints.iter().map(|e| e.addr.to_string()).collect()
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn plan_follows_the_cluster_and_problems_become_events() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server::default()));
+    let objs = fixture_objects();
+    {
+        let mut s = server.lock().unwrap();
+        for o in &objs {
+            s.apply(o.clone(), false);
+        }
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let client = kube::Client::new(svc, "default");
+
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = kube_source::start(client.clone(), cfg);
+    let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(initial.routes.len(), 1);
+    assert_eq!(initial.pods.len(), 1, "only this node's pods");
+    let reporter = ProblemReporter::new(client, "shadowtap".into());
+    let (mut plans, _task) = spawn_planner(
+        source.stores.clone(),
+        NODE.into(),
+        PlanConfig::default(),
+        Some(reporter),
+    );
+
+    // Initial list.
+    wait_plan(&mut plans, "initial plan", |p| {
+        addrs(p) == ["10.244.1.10:8080", "[fd00:10:244:1::a]:8080"]
+    })
+    .await;
+
+    // A route with an invalid mirror: an Event, the good route untouched.
+    let mut bad = find(&objs, "HTTPRoute", "foo-route").clone();
+    bad["metadata"]["name"] = json!("bar-route");
+    bad["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] = json!(150);
+    server.lock().unwrap().apply(bad.clone(), false);
+    wait_plan(&mut plans, "problem", |p| p.problems.len() == 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.lock().unwrap().events.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no event posted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Route changed: 42 % → 10 %.
+    let mut route = find(&objs, "HTTPRoute", "foo-route").clone();
+    route["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] = json!(10);
+    server.lock().unwrap().apply(route.clone(), false);
+    wait_plan(&mut plans, "10 %", |p| {
+        p.endpoints
+            .first()
+            .is_some_and(|e| e.max_fraction.to_string() == "10%")
+    })
+    .await;
+
+    // Label removed: nothing to capture.
+    let mut unlabelled = route.clone();
+    unlabelled["metadata"]["labels"] = json!({});
+    server.lock().unwrap().apply(unlabelled, false);
+    wait_plan(&mut plans, "label removed", |p| p.endpoints.is_empty()).await;
+    server.lock().unwrap().apply(route.clone(), false);
+    wait_plan(&mut plans, "label back", |p| p.endpoints.len() == 2).await;
+
+    // Endpoints move: the node-a pod is replaced by a new one on node-a; a pod scheduled on
+    // node-b never enters the store.
+    {
+        let mut s = server.lock().unwrap();
+        let old = find(&objs, "Pod", "foo-v1-5d8f7c6b9-abcde").clone();
+        s.apply(old, true);
+        let mut newpod = find(&objs, "Pod", "foo-v1-5d8f7c6b9-abcde").clone();
+        newpod["metadata"]["name"] = json!("foo-v1-5d8f7c6b9-new01");
+        newpod["status"]["podIP"] = json!("10.244.1.11");
+        newpod["status"]["podIPs"] = json!([{"ip": "10.244.1.11"}]);
+        s.apply(newpod, false);
+        let mut elsewhere = find(&objs, "Pod", "foo-v1-5d8f7c6b9-fghij").clone();
+        elsewhere["metadata"]["name"] = json!("foo-v1-5d8f7c6b9-other");
+        s.apply(elsewhere, false);
+        let mut slice = find(&objs, "EndpointSlice", "foo-v1-x7k2p").clone();
+        slice["endpoints"][0]["addresses"] = json!(["10.244.1.11"]);
+        slice["endpoints"][0]["targetRef"]["name"] = json!("foo-v1-5d8f7c6b9-new01");
+        s.apply(slice, false);
+    }
+    wait_plan(&mut plans, "moved endpoint", |p| {
+        addrs(p) == ["10.244.1.11:8080"]
+    })
+    .await;
+
+    // Route deleted.
+    server.lock().unwrap().apply(route, true);
+    wait_plan(&mut plans, "route deleted", |p| p.endpoints.is_empty()).await;
+
+    // The problem was reported once, on bar-route, despite the many plan changes since.
+    let events = server.lock().unwrap().events.clone();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["regarding"]["name"], "bar-route");
+    assert_eq!(events[0]["regarding"]["kind"], "HTTPRoute");
+    assert_eq!(events[0]["reason"], "PercentOutOfRange");
+    assert_eq!(events[0]["type"], "Warning");
+}
+
+#[tokio::test]
+async fn missing_crds_count_as_empty() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server {
+        missing: vec!["referencegrants".into(), "gateways".into()],
+        ..Server::default()
+    }));
+    {
+        let mut s = server.lock().unwrap();
+        for o in fixture_objects() {
+            s.apply(o, false);
+        }
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = kube_source::start(kube::Client::new(svc, "default"), cfg);
+    let store = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            store.routes.len(),
+            store.gateways.len(),
+            store.reference_grants.len()
+        ),
+        (1, 0, 0)
+    );
+}

@@ -1,0 +1,183 @@
+//! Command-line interface: argument definitions and dispatch. `anyhow` lives only here, at
+//! the edge.
+
+mod agent_cmd;
+mod plan_cmd;
+mod replay_cmd;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// shadowtap: the Gateway API RequestMirror filter without sidecars, on eBPF.
+#[derive(Debug, Parser)]
+#[command(name = "shadowtap", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the node agent (the DaemonSet entry point).
+    Agent(AgentArgs),
+    /// Print what would be captured and mirrored, and every problem found in the routes.
+    Plan(PlanArgs),
+    /// Run reassembly and decoding (and optionally matching, sampling and replay) on a capture.
+    Replay(ReplayArgs),
+}
+
+/// Where the routes come from, for `agent` and `plan`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Read HTTPRoutes, Gateways, Services, EndpointSlices, Pods and ReferenceGrants from this
+    /// YAML file or directory (watched for changes) instead of the Kubernetes API.
+    #[arg(long, value_name = "PATH")]
+    pub routes: Option<PathBuf>,
+    /// The opt-in label selector of HTTPRoutes whose mirrors shadowtap implements.
+    #[arg(long, default_value = "shadowtap.dev/mirror=enabled")]
+    pub label_selector: String,
+}
+
+/// Where capture programs attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttachMode {
+    /// TC egress on each pod's host-side interface (the one the node routes the pod IP to).
+    Host,
+    /// TC ingress on the pod's own interface inside its network namespace, for CNIs that
+    /// bypass the host-side veth (bpf_redirect_peer / netkit).
+    Pod,
+}
+
+/// `shadowtap agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Route source.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// This node's name (the downward API sets NODE_NAME).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
+    /// Where capture programs attach.
+    #[arg(long, value_enum, default_value_t = AttachMode::Host)]
+    pub attach: AttachMode,
+    /// Also attach the XDP program to these interfaces (e.g. a node uplink where requests
+    /// arrive from the wire). XDP sees received packets only, so it never serves a pod's
+    /// host-side veth; generic mode is used.
+    #[arg(long = "xdp-iface", value_name = "IFACE")]
+    pub xdp_ifaces: Vec<String>,
+    /// Pre-sample flows in the kernel at each endpoint's largest mirror fraction instead of
+    /// capturing every flow: cheapest, exact in expectation, coarse with few connections.
+    #[arg(long)]
+    pub flow_sampling: bool,
+    /// Header added to every replayed request (and never mirrored again).
+    #[arg(long, default_value = "x-shadowtap-mirrored")]
+    pub marker_header: String,
+    /// Seed of the per-request sampler (tests); random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Ring buffer size in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub ring_bytes: u32,
+    /// Reassembly memory budget in bytes (all flows together).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub reassembly_budget: usize,
+    /// Budget for request bodies being decoded, in bytes (all flows together).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub body_budget: usize,
+    /// Budget for requests queued for replay, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub replay_queue_budget: usize,
+    /// Seconds to drain queued mirrors on SIGTERM before dropping them.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// Output formats of `plan`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PlanOutput {
+    /// A table for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// `shadowtap plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Route source.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Node whose endpoints to plan.
+    #[arg(long, env = "NODE_NAME")]
+    pub node: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanOutput::Table)]
+    pub output: PlanOutput,
+}
+
+/// `shadowtap replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The capture file (pcap or pcapng).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: PathBuf,
+    /// Print one JSON line per decoded request, then a summary.
+    #[arg(long)]
+    pub print: bool,
+    /// Match and sample against these routes.
+    #[arg(long, value_name = "PATH")]
+    pub routes: Option<PathBuf>,
+    /// Node whose endpoints the routes are planned for (with --routes).
+    #[arg(long, env = "NODE_NAME", requires = "routes")]
+    pub node: Option<String>,
+    /// Replay the sampled requests to this URL (`http://host:port`) instead of the plan's
+    /// mirror endpoints.
+    #[arg(long, value_name = "URL", conflicts_with = "dry_run")]
+    pub to: Option<String>,
+    /// Match and sample, but send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Set up tracing (with `log` records — aya-log's kernel messages — forwarded).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Agent(args) => agent_cmd::run(args),
+        Command::Plan(args) => plan_cmd::run(args),
+        Command::Replay(args) => replay_cmd::run(args),
+    }
+}

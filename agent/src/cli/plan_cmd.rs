@@ -1,0 +1,79 @@
+//! `shadowtap plan`: a dry run of what would be captured and mirrored.
+
+use std::{collections::BTreeMap, process::ExitCode};
+
+use anyhow::Context as _;
+use shadowtap_routes::{plan, render_json, render_table, KubeSourceConfig, PlanConfig, Store};
+
+use super::{PlanArgs, PlanOutput, SourceArgs};
+
+/// Parse `key=value[,key=value]` into the label map routes must carry.
+pub fn parse_selector(selector: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    selector
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("label selector entry {kv:?} is not key=value"))?;
+            Ok((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The plan configuration from the source flags.
+pub fn plan_config(source: &SourceArgs) -> anyhow::Result<PlanConfig> {
+    Ok(PlanConfig {
+        selector: parse_selector(&source.label_selector)?,
+        ..PlanConfig::default()
+    })
+}
+
+/// Load the store once, from files or from the cluster.
+pub fn load_store(source: &SourceArgs, node: &str) -> anyhow::Result<Store> {
+    if let Some(path) = &source.routes {
+        return shadowtap_routes::load_path(path)
+            .with_context(|| format!("reading routes from {}", path.display()));
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting a runtime")?;
+    rt.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the Kubernetes API (or pass --routes PATH)")?;
+        let mut source = shadowtap_routes::kube_source::start(client, KubeSourceConfig::new(node));
+        let store = source
+            .initial()
+            .await
+            .context("listing objects from the Kubernetes API")?;
+        source.task.abort();
+        Ok((*store).clone())
+    })
+}
+
+/// Run `shadowtap plan`.
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let cfg = plan_config(&args.source)?;
+    let store = load_store(&args.source, &args.node)?;
+    let p = plan(&store, &args.node, &cfg);
+    match args.output {
+        PlanOutput::Table => print!("{}", render_table(&p, &p.problems)),
+        PlanOutput::Json => println!("{}", render_json(&p, &p.problems)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse() {
+        let m = parse_selector("shadowtap.dev/mirror=enabled,team=a").expect("parse");
+        assert_eq!(
+            m.get("shadowtap.dev/mirror").map(String::as_str),
+            Some("enabled")
+        );
+        assert_eq!(m.len(), 2);
+        assert!(parse_selector("novalue").is_err());
+    }
+}

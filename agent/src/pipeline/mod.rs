@@ -1,0 +1,194 @@
+//! The user-space half of the data path: capture events in, mirror submissions out.
+//!
+//! ```text
+//! ring record ─▶ Segment ─▶ Reconstructor ─▶ Request ─▶ route (plan) ─▶ sample ─▶ MirrorSink
+//! ```
+//!
+//! One [`Pipeline`] runs on one task and owns its state; nothing here blocks or awaits. Its
+//! counters satisfy, at every moment:
+//!
+//! ```text
+//! requests decoded = marked (already a mirror) + not matched (by reason) + matched without mirror
+//!                  + matched with mirrors
+//! mirror draws     = Σ over matched requests of their rule's mirrors
+//!                  = not sampled + submitted + refused at submit (by reason)
+//! ```
+
+mod counters;
+mod view;
+
+use std::sync::Arc;
+
+use shadowtap_reconstruct::{Reconstructor, Request, Segment};
+use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
+
+pub use counters::{NotMatched, PipelineCounters};
+pub use view::OwnedView;
+
+use crate::metrics::{Family, FamilyKind, Snapshots};
+
+/// Where sampled requests go. The agent's implementation queues them for replay; it must
+/// never block.
+pub trait MirrorSink {
+    /// Queue `request` for `mirror`; an error is the reason it was refused (a metric label).
+    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str>;
+}
+
+/// Reconstruction, routing and sampling for one node.
+pub struct Pipeline<S> {
+    reconstructor: Reconstructor,
+    sampler: Sampler,
+    plan: Arc<Plan>,
+    sink: S,
+    marker: String,
+    counters: PipelineCounters,
+}
+
+impl<S: MirrorSink> Pipeline<S> {
+    /// A pipeline with an empty plan. `marker` is the header that identifies replayed
+    /// requests (they are never mirrored again).
+    pub fn new(reconstructor: Reconstructor, sampler: Sampler, sink: S, marker: &str) -> Self {
+        Self {
+            reconstructor,
+            sampler,
+            plan: Arc::new(Plan::default()),
+            sink,
+            marker: marker.to_ascii_lowercase(),
+            counters: PipelineCounters::default(),
+        }
+    }
+
+    /// Switch to a new plan. Flows in progress keep their reassembly state.
+    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.plan = plan;
+    }
+
+    /// The current plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Feed one segment.
+    pub fn push(&mut self, segment: Segment) {
+        let requests: Vec<Request> = self.reconstructor.push(segment).collect();
+        for r in requests {
+            self.handle(&r);
+        }
+    }
+
+    /// Feed one raw ring record; a malformed record is counted.
+    pub fn push_record(&mut self, record: &[u8]) {
+        match Segment::from_ring_record(record) {
+            Ok(seg) => self.push(seg),
+            Err(_) => self.counters.malformed_records += 1,
+        }
+    }
+
+    /// Advance capture time (idle eviction, gap timeouts).
+    pub fn advance_time(&mut self, now_ns: u64) {
+        let requests: Vec<Request> = self.reconstructor.advance_time(now_ns).collect();
+        for r in requests {
+            self.handle(&r);
+        }
+    }
+
+    /// Route and sample one decoded request.
+    pub fn handle(&mut self, request: &Request) {
+        self.counters.decoded += 1;
+        if request.header(&self.marker).is_some() {
+            self.counters.marked += 1;
+            return;
+        }
+        let server = request.flow().server();
+        let plan = self.plan.clone();
+        let (Some(endpoint), Some(rules)) = (plan.endpoint(&server), plan.rules_for(&server))
+        else {
+            self.counters.not_matched(NotMatched::NoEndpoint);
+            return;
+        };
+        let Some(view) = OwnedView::new(request) else {
+            self.counters.not_matched(NotMatched::NotUtf8);
+            return;
+        };
+        let mirrors = match route_request(rules, &view.view()) {
+            Decision::Matched { mirrors, .. } => mirrors,
+            Decision::WonByUnlabelled { .. } => {
+                self.counters.not_matched(NotMatched::WonByUnlabelled);
+                return;
+            }
+            Decision::WonByOtherBackend { .. } => {
+                self.counters.not_matched(NotMatched::WonByOtherBackend);
+                return;
+            }
+            Decision::NotMatched => {
+                self.counters.not_matched(NotMatched::NoRule);
+                return;
+            }
+        };
+        if mirrors.is_empty() {
+            self.counters.matched_without_mirror += 1;
+            return;
+        }
+        self.counters.matched_with_mirrors += 1;
+        for mirror in mirrors {
+            self.counters.draws += 1;
+            if !self.sampler.sample(mirror.fraction, endpoint.threshold) {
+                self.counters.not_sampled += 1;
+                continue;
+            }
+            match self.sink.submit(mirror, request) {
+                Ok(()) => self.counters.submitted += 1,
+                Err(reason) => self.counters.refused(reason),
+            }
+        }
+    }
+
+    /// The pipeline's counters.
+    pub fn counters(&self) -> &PipelineCounters {
+        &self.counters
+    }
+
+    /// The reconstruction library's state and counters.
+    pub fn reconstructor(&self) -> &Reconstructor {
+        &self.reconstructor
+    }
+
+    /// The sink (tests inspect what was submitted).
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Publish every counter of this pipeline and of reconstruction as metric snapshots.
+    pub fn publish(&self, snapshots: &Snapshots) {
+        let mut families = self.counters.families();
+        let rc = self.reconstructor.counters();
+        families.push(Family {
+            name: "reconstruct_events",
+            help: "Reassembly and HTTP/1 decoding outcomes, by counter.",
+            kind: FamilyKind::Counter,
+            label: "counter",
+            values: rc.iter().map(|(c, v)| (c.name(), v)).collect(),
+        });
+        families.push(Family {
+            name: "flows_live",
+            help: "TCP flows being reassembled.",
+            kind: FamilyKind::Gauge,
+            label: "",
+            values: vec![("", self.reconstructor.flows() as u64)],
+        });
+        families.push(Family {
+            name: "budget_bytes",
+            help: "Bytes held against each memory budget.",
+            kind: FamilyKind::Gauge,
+            label: "budget",
+            values: vec![
+                ("reassembly", self.reconstructor.reassembly_bytes() as u64),
+                (
+                    "bodies_in_flight",
+                    self.reconstructor.inflight_bytes() as u64,
+                ),
+            ],
+        });
+        snapshots.publish("pipeline", families);
+    }
+}

@@ -1,0 +1,57 @@
+//! Replaying mirrored requests to mirror backends (data path step 7).
+//!
+//! The capture pipeline hands each request chosen for a mirror to [`Replayer::submit`] as a
+//! [`MirrorRequest`]: the exact raw head and body the client sent. `submit` never blocks:
+//! it queues the request on the backend's lane or drops it, counted by [`DropReason`].
+//!
+//! Per backend ([`BackendId`]), a fixed set of workers (`max_connections`) takes requests
+//! from the lane. Each request goes to exactly one endpoint, chosen round robin among the
+//! endpoints not backing off, over a pooled keep-alive connection (one request in flight
+//! per connection, no pipelining). The head is written byte for byte with one marker header
+//! added last ([`HeadEditor`]) and the backend's [`RewriteOptions`] applied; the body is
+//! written verbatim. The response is read to its end with httparse framing and discarded.
+//!
+//! Failure handling: connect failures back an endpoint off (1 s doubling to 30 s by
+//! default) and requests for a backend whose endpoints all back off are dropped at once as
+//! `backend_down`; timeouts bound every connect and every exchange (write + response);
+//! any failed exchange closes its connection. Each distinct problem is logged once per
+//! backend. Memory is bounded by the per-backend queue depth, the global queue byte budget
+//! (oldest dropped first), the response-head limit and the connection limit.
+//!
+//! New connections are registered with [`OwnFlows`] before their first byte, so capture
+//! skips the agent's own traffic, and unregistered when closed.
+//!
+//! Conservation: every submitted request ends as `sent` or dropped with exactly one reason;
+//! [`Replayer::snapshot`] gives the counts ([`BackendSnapshot::is_conserved`]). Metrics are
+//! listed in [`ReplayMetrics`].
+
+mod backend;
+mod chunked;
+mod config;
+mod connection;
+mod edit;
+mod endpoints;
+mod error;
+mod head;
+mod id;
+mod metrics;
+mod own_flows;
+mod pool;
+mod queue;
+mod reader;
+mod reason;
+mod replayer;
+mod request;
+mod response;
+mod snapshot;
+
+pub use config::ReplayConfig;
+pub use edit::{HeadEditor, RewriteOptions, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
+pub use error::{ConfigError, ReplayError, RequestError};
+pub use id::BackendId;
+pub use metrics::ReplayMetrics;
+pub use own_flows::{NoOwnFlows, OwnFlows};
+pub use reason::DropReason;
+pub use replayer::{Replayer, ShutdownReport};
+pub use request::MirrorRequest;
+pub use snapshot::{BackendSnapshot, ReplaySnapshot};

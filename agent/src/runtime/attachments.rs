@@ -1,0 +1,144 @@
+//! Following the plan with attachments: every local endpoint's delivery interface gets the
+//! capture program; interfaces no longer needed are detached. Re-run on every plan change
+//! and periodically, so new pods and interfaces are picked up without a restart.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    net::IpAddr,
+};
+
+use shadowtap_routes::Plan;
+
+use crate::{
+    cli::AttachMode,
+    datapath::{
+        candidate_namespaces, find_pod_interface, route_interface, AttachPoint, Attachment,
+        Datapath, Hook,
+    },
+};
+
+/// The attachments shadowtap holds.
+pub struct Attachments {
+    mode: AttachMode,
+    xdp: Vec<String>,
+    held: HashMap<AttachPoint, Attachment>,
+    /// Problems already logged (logged once, until they go away).
+    logged: HashSet<String>,
+    failures: u64,
+}
+
+impl Attachments {
+    /// Nothing attached yet.
+    pub fn new(mode: AttachMode, xdp: Vec<String>) -> Self {
+        Self {
+            mode,
+            xdp,
+            held: HashMap::new(),
+            logged: HashSet::new(),
+            failures: 0,
+        }
+    }
+
+    /// Interfaces currently attached.
+    pub fn count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Attach or detach failures so far.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    fn log_once(&mut self, key: String, msg: impl FnOnce()) {
+        if self.logged.insert(key) {
+            msg();
+        }
+    }
+
+    fn desired(&mut self, plan: &Plan) -> HashSet<AttachPoint> {
+        let ips: BTreeSet<IpAddr> = plan.endpoints.iter().map(|e| e.addr.ip()).collect();
+        let mut points = HashSet::new();
+        let candidates = match self.mode {
+            AttachMode::Pod if !ips.is_empty() => candidate_namespaces(),
+            _ => Vec::new(),
+        };
+        for ip in ips {
+            let found = match self.mode {
+                AttachMode::Host => route_interface(ip, None).map(|iface| {
+                    iface.map(|iface| AttachPoint {
+                        iface,
+                        netns: None,
+                        hook: Hook::TcEgress,
+                    })
+                }),
+                AttachMode::Pod => find_pod_interface(ip, &candidates).map(|found| {
+                    found.map(|(netns, iface)| AttachPoint {
+                        iface,
+                        netns: Some(netns),
+                        hook: Hook::TcIngress,
+                    })
+                }),
+            };
+            match found {
+                Ok(Some(point)) => {
+                    self.logged.remove(&format!("lookup {ip}"));
+                    points.insert(point);
+                }
+                Ok(None) => {
+                    let mode = self.mode;
+                    self.log_once(format!("lookup {ip}"), || {
+                        tracing::warn!(%ip, ?mode, "no interface found for endpoint yet; will retry")
+                    })
+                }
+                Err(e) => self.log_once(
+                    format!("lookup {ip}"),
+                    || tracing::warn!(%ip, error = %e, "interface lookup failed; will retry"),
+                ),
+            }
+        }
+        for iface in &self.xdp {
+            points.insert(AttachPoint {
+                iface: iface.clone(),
+                netns: None,
+                hook: Hook::XdpGeneric,
+            });
+        }
+        points
+    }
+
+    /// Make the attachments match the plan.
+    pub fn reconcile(&mut self, dp: &mut Datapath, plan: &Plan) {
+        let desired = self.desired(plan);
+        self.held.retain(|point, _| {
+            let keep = desired.contains(point);
+            if !keep {
+                tracing::info!(%point, "detaching: no planned endpoint behind it");
+            }
+            keep
+        });
+        for point in desired {
+            if self.held.contains_key(&point) {
+                continue;
+            }
+            match dp.attach(&point) {
+                Ok(a) => {
+                    self.logged.remove(&format!("attach {point}"));
+                    self.held.insert(point, a);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    let key = format!("attach {point}");
+                    self.log_once(
+                        key,
+                        || tracing::warn!(%point, error = %e, "attach failed; will retry"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Detach everything.
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+}

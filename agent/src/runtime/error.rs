@@ -1,0 +1,35 @@
+//! Errors of the running agent.
+
+use crate::{datapath::DatapathError, replay::ReplayError};
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// Loading, attaching or programming the kernel side failed.
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+    /// The replayer could not be set up.
+    #[error("setting up replay")]
+    Replay(#[from] ReplayError),
+    /// The routes could not be read.
+    #[error("reading routes")]
+    Files(#[from] shadowtap_routes::FileSourceError),
+    /// The Kubernetes source failed.
+    #[error("watching the Kubernetes API")]
+    Kube(#[from] shadowtap_routes::KubeSourceError),
+    /// Connecting to the Kubernetes API failed.
+    #[error("connecting to the Kubernetes API (use --routes PATH to run without a cluster)")]
+    KubeClient(#[source] kube::Error),
+    /// The metrics endpoint could not be served.
+    #[error("serving metrics on {addr}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("installing signal handlers")]
+    Signals(#[source] std::io::Error),
+}
