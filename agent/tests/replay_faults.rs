@@ -45,7 +45,10 @@ fn hold() -> (
 
 #[tokio::test]
 async fn refused_backs_off_and_drops_fast() {
-    let r = replayer(test_config());
+    let r = replayer(ReplayConfig {
+        backoff_initial: Duration::from_secs(5),
+        ..test_config()
+    });
     let id = backend("refused");
     r.set_endpoints(&id, vec![closed_port()]);
     r.submit(&id, get(0)).unwrap();

@@ -262,3 +262,39 @@ pub fn lockstep(ns: &Netns, addr: SocketAddr, request: Vec<u8>, count: usize) {
     .join()
     .expect("client thread");
 }
+
+/// `connections` concurrent keep-alive connections from `ns`, each sending `per_connection`
+/// requests made by `make(connection, index)` in lock-step.
+pub fn concurrent_lockstep(
+    ns: &Netns,
+    addr: SocketAddr,
+    connections: usize,
+    per_connection: usize,
+    make: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
+) {
+    let make = Arc::new(make);
+    let handles: Vec<_> = (0..connections)
+        .map(|c| {
+            let make = make.clone();
+            ns.spawn(move || {
+                let mut s =
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+                s.set_nodelay(true).ok();
+                s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                let mut chunk = [0u8; 4096];
+                for i in 0..per_connection {
+                    s.write_all(&make(c, i)).expect("write request");
+                    let mut got = Vec::new();
+                    while !got.ends_with(b"ok") {
+                        let n = s.read(&mut chunk).expect("read response");
+                        assert!(n > 0, "server closed early");
+                        got.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client thread");
+    }
+}

@@ -73,9 +73,20 @@ fn mirror_yaml(m: &Mirror) -> String {
     .replace("\n              denominator", "\n            denominator")
 }
 
-/// The HTTPRoute `foo-route` (labelled), with a Service parent foo-v1, backend foo-v1, and
-/// `mirrors`; `path` limits the rule to a path prefix.
+/// An HTTPRoute with a Service parent foo-v1 and backend foo-v1, and `mirrors`; `path`
+/// limits the rule to a path prefix.
 pub fn route_yaml(name: &str, labelled: bool, path: Option<&str>, mirrors: &[Mirror]) -> String {
+    route_yaml_for(name, "foo-v1", labelled, path, mirrors)
+}
+
+/// An HTTPRoute whose parent and backend is `service`.
+pub fn route_yaml_for(
+    name: &str,
+    service: &str,
+    labelled: bool,
+    path: Option<&str>,
+    mirrors: &[Mirror],
+) -> String {
     let labels = if labelled {
         "  labels:\n    shadowtap.dev/mirror: enabled\n"
     } else {
@@ -95,7 +106,7 @@ pub fn route_yaml(name: &str, labelled: bool, path: Option<&str>, mirrors: &[Mir
         )
     };
     format!(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {name}\n  namespace: default\n{labels}spec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: foo-v1\n    port: {PORT}\n  rules:\n  - backendRefs:\n    - name: foo-v1\n      port: {PORT}\n{matches}{filters}"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {name}\n  namespace: default\n{labels}spec:\n  parentRefs:\n  - group: \"\"\n    kind: Service\n    name: {service}\n    port: {PORT}\n  rules:\n  - backendRefs:\n    - name: {service}\n      port: {PORT}\n{matches}{filters}"
     )
 }
 
@@ -151,6 +162,12 @@ pub struct Scenario {
 impl Scenario {
     /// Build the namespaces, start the servers, write the base objects and `route`.
     pub fn new(route: &str) -> Self {
+        Self::with_v2_node(route, "node-b")
+    }
+
+    /// As [`Scenario::new`], with foo-v2's pod placed on `v2_node` (`node-a` makes it a
+    /// local pod the agent may capture too).
+    pub fn with_v2_node(route: &str, v2_node: &str) -> Self {
         let topo = Topology::new(3);
         let routes = std::env::temp_dir().join(format!("shadowtap-routes-{}", topo.tag()));
         std::fs::create_dir_all(&routes).expect("routes dir");
@@ -199,7 +216,7 @@ impl Scenario {
                 &[topo.pod.ip4.into(), topo.pod.ip6.into()],
             ),
             pod_yaml("foo-v1-b", "foo-v1", NODE, &[topo.extra[0].ip4.into()]),
-            pod_yaml("foo-v2-a", "foo-v2", "node-b", &[topo.extra[1].ip4.into()]),
+            pod_yaml("foo-v2-a", "foo-v2", v2_node, &[topo.extra[1].ip4.into()]),
             pod_yaml("foo-v3-a", "foo-v3", "node-b", &[topo.extra[2].ip4.into()]),
         ];
         std::fs::write(routes.join("objects.yaml"), objects.join("---\n")).expect("write objects");
@@ -323,6 +340,16 @@ pub fn metric_value(text: &str, series: &str) -> f64 {
             (name == series).then(|| value.parse().ok())?
         })
         .unwrap_or(0.0)
+}
+
+/// The sum of every sample of `metric` (`name{...} value` lines) whose labels contain all of
+/// `with` and none of `without`.
+pub fn metric_sum(text: &str, metric: &str, with: &[&str], without: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter(|l| with.iter().all(|w| l.contains(w)) && !without.iter().any(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// GET `path` from `addr` inside `ns`: (status, body).

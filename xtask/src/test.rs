@@ -22,6 +22,8 @@ pub fn run() -> Result<()> {
     let env = setup::ensure()?;
     cargo(&env, &["fmt", "--all", "--check"])?;
     cargo(&env, &["clippy", "--all-targets", "--", "-D", "warnings"])?;
+    // The end-to-end tests run the `shadowtap` binary: build it first so it is current.
+    cargo(&env, &["build", "--package", "shadowtap-agent", "--bins"])?;
     cargo(&env, &["test", "--no-fail-fast"])?;
     Ok(())
 }

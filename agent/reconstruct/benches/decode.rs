@@ -193,6 +193,21 @@ fn main() {
     let n = reqs.len();
     let bytes: usize = reqs.iter().map(Vec::len).sum();
     assert_eq!(reconstruct(&segs), n, "every request decoded");
+    // For load-independent comparisons (e.g. `perf stat -e instructions`): run one side a
+    // fixed number of times and exit.
+    if let (Ok(side), Ok(iters)) = (
+        std::env::var("SHADOWTAP_BENCH_SIDE"),
+        std::env::var("SHADOWTAP_BENCH_ITERS"),
+    ) {
+        for _ in 0..iters.parse::<usize>().unwrap_or(0) {
+            black_box(if side == "raw" {
+                raw_httparse(&reqs)
+            } else {
+                reconstruct(&segs)
+            });
+        }
+        return;
+    }
 
     let mut c = Criterion::default().configure_from_args();
     let mut g = c.benchmark_group("decode");

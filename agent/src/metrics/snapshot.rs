@@ -88,12 +88,17 @@ impl Collector for SnapshotCollector {
                 FamilyKind::Gauge => MetricType::Gauge,
             };
             let mut metric = encoder.encode_descriptor(f.name, f.help, None, ty)?;
+            if f.label.is_empty() {
+                // One unlabelled value.
+                let v = f.values.first().map_or(0, |(_, v)| *v);
+                match f.kind {
+                    FamilyKind::Counter => ConstCounter::new(v).encode(metric)?,
+                    FamilyKind::Gauge => ConstGauge::new(v as i64).encode(metric)?,
+                }
+                continue;
+            }
             for (label_value, v) in &f.values {
-                let labels: Vec<(&str, &str)> = if f.label.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![(f.label, label_value)]
-                };
+                let labels = [(f.label, *label_value)];
                 let fam = metric.encode_family(&labels)?;
                 match f.kind {
                     FamilyKind::Counter => ConstCounter::new(*v).encode(fam)?,
@@ -133,6 +138,19 @@ mod tests {
         );
         assert!(text.contains("shadowtap_kernel_packets_total{outcome=\"not_matched\"} 5"));
         assert_eq!(snaps.value("kernel_packets", "copied"), Some(3));
+        snaps.publish(
+            "gauge",
+            vec![Family {
+                name: "flows_live",
+                help: "Flows.",
+                kind: FamilyKind::Gauge,
+                label: "",
+                values: vec![("", 7)],
+            }],
+        );
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encode");
+        assert!(text.contains("\nshadowtap_flows_live 7\n"), "{text}");
         // Republishing replaces, never duplicates.
         snaps.publish("kernel", vec![]);
         assert_eq!(snaps.value("kernel_packets", "copied"), None);

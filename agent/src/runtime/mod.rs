@@ -190,7 +190,8 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
         sampler,
         ReplaySink::new(replayer.clone()),
         &args.marker_header,
-    );
+    )
+    .with_flow_sampling(args.flow_sampling);
     let (stop_tx, stop_rx) = watch::channel(false);
     let pipeline_task = tokio::spawn(run_pipeline(
         pipeline,

@@ -82,21 +82,15 @@ fn reject(reason: Counter) -> HeadOutcome {
     }
 }
 
-/// Whether every line of a parsed head ends in CRLF: the request line, each header field
-/// line (after optional trailing whitespace) and the final empty line. httparse accepts a
-/// bare LF anywhere a line ends, so checking these ends finds every bare LF.
-fn crlf_lines(head: &[u8], target_end: usize, headers: &[Header]) -> bool {
-    // The request line is `method SP target SP HTTP/1.x` then its line end.
-    if head.get(target_end + 9..target_end + 11) != Some(b"\r\n") || !head.ends_with(b"\r\n\r\n") {
-        return false;
+/// Whether the line whose content ends at `at` ends in CRLF (after optional trailing
+/// whitespace). httparse accepts a bare LF wherever a line ends; checking the end of the
+/// request line, of each header line and of the head (CRLF CRLF) finds every bare LF.
+#[inline]
+fn line_ends_crlf(head: &[u8], mut at: usize) -> bool {
+    while matches!(head.get(at), Some(b' ' | b'\t')) {
+        at += 1;
     }
-    headers.iter().all(|h| {
-        let mut e = h.value_end();
-        while matches!(head.get(e), Some(b' ' | b'\t')) {
-            e += 1;
-        }
-        head.get(e..e + 2) == Some(b"\r\n")
-    })
+    head.get(at..at + 2) == Some(b"\r\n")
 }
 
 /// Parse the request head at the start of `buf`.
@@ -160,17 +154,27 @@ fn parse_with<'b>(
             return reject(Counter::DroppedInvalidRequest);
         }
     }
+    if u32::try_from(head_len).is_err()
+        || !head.ends_with(b"\r\n\r\n")
+        || head.get(target.end + 9..target.end + 11) != Some(b"\r\n")
+    {
+        return reject(Counter::DroppedBareLf);
+    }
     let mut fb = FramingBuilder::default();
     let mut out = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        let (Some(n), Some(v)) = (range(h.name.as_bytes()), range(h.value)) else {
+        let name = h.name.as_bytes();
+        let ns = (name.as_ptr() as usize).wrapping_sub(base);
+        let vs = (h.value.as_ptr() as usize).wrapping_sub(base);
+        let ve = vs.wrapping_add(h.value.len());
+        if ns.wrapping_add(name.len()) > head_len || vs > ve || ve > head_len {
             return reject(Counter::DroppedInvalidRequest);
-        };
-        fb.header(h.name.as_bytes(), h.value);
-        out.push(Header::new(n, v));
-    }
-    if !crlf_lines(head, target.end, &out) {
-        return reject(Counter::DroppedBareLf);
+        }
+        if !line_ends_crlf(head, ve) {
+            return reject(Counter::DroppedBareLf);
+        }
+        fb.header(name, h.value);
+        out.push(Header::new(ns..ns + name.len(), vs..ve));
     }
     let framing_result = fb.finish(version == Version::Http10);
     let Some(method) = method else {
@@ -294,6 +298,14 @@ mod tests {
         let cases: &[(&[u8], Counter)] = &[
             (b"GET / HTTP/1.1\nHost: a\r\n\r\n", Counter::DroppedBareLf),
             (b"GET / HTTP/1.1\r\nHost: a\n\n", Counter::DroppedBareLf),
+            (
+                b"GET / HTTP/1.1\r\nX: a \nY: b\r\n\r\n",
+                Counter::DroppedBareLf,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nX:\nY: b\r\n\r\n",
+                Counter::DroppedBareLf,
+            ),
             (
                 b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
                 Counter::DroppedObsFold,

@@ -97,10 +97,6 @@ impl Header {
         }
     }
 
-    pub(crate) fn value_end(&self) -> usize {
-        (self.value_start + self.value_len) as usize
-    }
-
     fn name_range(&self) -> Range<usize> {
         self.name_start as usize..(self.name_start + self.name_len) as usize
     }

@@ -17,19 +17,11 @@ pub(crate) fn find_crlfcrlf(buf: &[u8]) -> Option<usize> {
     None
 }
 
-static LF_CR_REV: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b"\n\r"));
-
 /// Offset just past the last CRLF CRLF of `buf`.
 pub(crate) fn rfind_crlfcrlf(buf: &[u8]) -> Option<usize> {
-    let mut to = buf.len();
-    while let Some(at) = LF_CR_REV.rfind(&buf[..to]) {
-        if at >= 1 && buf[at - 1] == b'\r' && buf.get(at + 2) == Some(&b'\n') {
-            return Some(at + 3);
-        }
-        to = at;
-    }
-    None
+    memchr::memrchr_iter(b'\n', buf)
+        .find(|&i| i >= 3 && &buf[i - 3..=i] == b"\r\n\r\n")
+        .map(|i| i + 1)
 }
 
 /// Bytes of `data` up to and including the first CRLF CRLF (the end of a request head),

@@ -1,0 +1,178 @@
+//! End to end: per-request sampling at the configured fractions, several mirrors drawing
+//! independently, and exact conservation between the servers and the agent's counters.
+
+use std::{net::SocketAddr, time::Duration};
+
+use shadowtap_tests::{
+    http_server::concurrent_lockstep,
+    require_privileges,
+    scenario::{
+        metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario, PORT,
+    },
+    wait,
+};
+
+/// |observed - n·p| within `k` binomial standard deviations.
+fn assert_within(what: &str, observed: u64, n: u64, p: f64, k: f64) {
+    let mean = n as f64 * p;
+    let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+    assert!(
+        (observed as f64 - mean).abs() <= k * sigma,
+        "{what}: {observed} of {n}, expected {mean:.1} ± {k}σ (σ = {sigma:.1})"
+    );
+}
+
+fn run(mirrors: &[Mirror], connections: usize, per_connection: usize, extra: &[&str]) {
+    let mut s = Scenario::new(&route_yaml("foo-route", true, None, mirrors));
+    s.start_agent(&shadowtap_binary(), extra);
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    concurrent_lockstep(
+        &s.topo.client.ns,
+        v1,
+        connections,
+        per_connection,
+        |c, i| format!("GET /r/{c}/{i} HTTP/1.1\r\nHost: foo\r\n\r\n").into_bytes(),
+    );
+    let n = (connections * per_connection) as u64;
+    assert_eq!(s.v1_count(), n);
+
+    // Every decoded request is accounted for, and every submitted mirror arrives.
+    wait::until(
+        "the agent to decode every request",
+        Duration::from_secs(30),
+        || (s.metric("shadowtap_requests_total{outcome=\"decoded\"}") as u64 == n).then_some(()),
+    );
+    // Conservation of replay: every submitted request was received by its backend or
+    // dropped with a counted reason.
+    let submitted = wait::until(
+        "every mirror to be sent or dropped",
+        Duration::from_secs(30),
+        || {
+            let m = s.metrics();
+            let submitted =
+                metric_value(&m, "shadowtap_mirror_draws_total{outcome=\"submitted\"}") as u64;
+            let dropped = metric_sum(
+                &m,
+                "shadowtap_mirror_requests_total",
+                &[],
+                &["outcome=\"sent\""],
+            ) as u64;
+            (s.v2.count() + s.v3.count() + dropped == submitted).then_some(submitted)
+        },
+    );
+    let dropped = metric_sum(
+        &s.metrics(),
+        "shadowtap_mirror_requests_total",
+        &[],
+        &["outcome=\"sent\""],
+    );
+    assert_eq!(dropped, 0.0, "no mirror dropped against healthy backends");
+    let draws = s.metric("shadowtap_mirror_draws_total{outcome=\"drawn\"}") as u64;
+    let not_sampled = s.metric("shadowtap_mirror_draws_total{outcome=\"not_sampled\"}") as u64;
+    assert_eq!(
+        draws,
+        n * mirrors.len() as u64,
+        "one draw per request and mirror"
+    );
+    assert_eq!(draws, not_sampled + submitted, "conservation of draws");
+    for (server, name) in [(&s.v2, "foo-v2"), (&s.v3, "foo-v3")] {
+        let sent = s.metric(&format!(
+            "shadowtap_mirror_requests_total{{backend=\"default/{name}:{PORT}\",outcome=\"sent\"}}"
+        )) as u64;
+        assert_eq!(sent, server.count(), "{name}: sent = received");
+    }
+    for m in mirrors {
+        let got = match m.service {
+            "foo-v2" => s.v2.count(),
+            _ => s.v3.count(),
+        };
+        // ±5σ keeps the test from flaking while still catching a wrong rate.
+        assert_within(m.service, got, n, m.rate.p(), 5.0);
+    }
+}
+
+#[test]
+fn percent_42_over_1000_requests_on_10_connections() {
+    if !require_privileges("percent_42_over_1000_requests_on_10_connections") {
+        return;
+    }
+    let mirrors = [Mirror {
+        service: "foo-v2",
+        rate: Rate::Percent(42),
+    }];
+    run(&mirrors, 10, 100, &[]);
+}
+
+#[test]
+fn two_mirrors_draw_independently() {
+    if !require_privileges("two_mirrors_draw_independently") {
+        return;
+    }
+    let mirrors = [
+        Mirror {
+            service: "foo-v2",
+            rate: Rate::Percent(42),
+        },
+        Mirror {
+            service: "foo-v3",
+            rate: Rate::Fraction(25, 50),
+        },
+    ];
+    run(&mirrors, 10, 100, &[]);
+}
+
+#[test]
+fn fraction_5_per_1000_is_exact_not_rounded() {
+    if !require_privileges("fraction_5_per_1000_is_exact_not_rounded") {
+        return;
+    }
+    // 20 000 requests: 100 expected, σ ≈ 10. Rounded to whole percent, 0.5 % would become
+    // 0 % or 1 % (0 or 200 expected), both far outside the band.
+    let mirrors = [Mirror {
+        service: "foo-v2",
+        rate: Rate::Fraction(5, 1000),
+    }];
+    run(&mirrors, 10, 2000, &[]);
+}
+
+#[test]
+fn flow_sampling_mode_is_unbiased_over_many_connections() {
+    if !require_privileges("flow_sampling_mode_is_unbiased_over_many_connections") {
+        return;
+    }
+    // Flow sampling captures ~50 % of connections and mirrors every request of those: the
+    // per-request rate is right in expectation but clustered by connection, so the band is
+    // that of 200 connections of 5 requests (σ_conn·5), checked at ±5σ.
+    let mirrors = [Mirror {
+        service: "foo-v2",
+        rate: Rate::Percent(50),
+    }];
+    let mut s = Scenario::new(&route_yaml("foo-route", true, None, &mirrors));
+    s.start_agent(&shadowtap_binary(), &["--flow-sampling"]);
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    for _ in 0..20 {
+        concurrent_lockstep(&s.topo.client.ns, v1, 10, 5, |c, i| {
+            format!("GET /f/{c}/{i} HTTP/1.1\r\nHost: foo\r\n\r\n").into_bytes()
+        });
+    }
+    let n = 1000u64;
+    // Every client connection has closed: once the agent has no live flow, every captured
+    // request is decoded.
+    wait::until("the agent to settle", Duration::from_secs(30), || {
+        let m = s.metrics();
+        let decoded = metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}") as u64;
+        let presampled = metric_value(
+            &m,
+            "shadowtap_kernel_packets_total{outcome=\"presampled_out\"}",
+        );
+        let live = metric_value(&m, "shadowtap_flows_live");
+        (m.contains("\nshadowtap_flows_live 0\n")
+            && live == 0.0
+            && presampled > 0.0
+            && s.v2.count() == decoded)
+            .then_some(())
+    });
+    let got = s.v2.count();
+    assert_eq!(got % 5, 0, "whole connections are mirrored: {got}");
+    assert_within("connections", got / 5, n / 5, 0.5, 5.0);
+}
