@@ -32,10 +32,13 @@ pub struct Family {
     pub values: Vec<(&'static str, u64)>,
 }
 
+/// The families one owner published.
+type Slot = (&'static str, Vec<Family>);
+
 /// Families by publisher: each owner replaces its own slot.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshots {
-    slots: Arc<Mutex<Vec<(&'static str, Vec<Family>)>>>,
+    slots: Arc<Mutex<Vec<Slot>>>,
 }
 
 impl Snapshots {
