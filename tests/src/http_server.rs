@@ -172,10 +172,10 @@ fn serve(
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut req = httparse::Request::new(&mut headers);
-            let head_done = matches!(req.parse(&buf), Ok(httparse::Status::Complete(_)));
-            if !head_done {
-                break;
-            }
+            let head_len = match req.parse(&buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                _ => break,
+            };
             match request_len(&buf) {
                 Some((_, total, _)) => {
                     let raw: Vec<u8> = buf.drain(..total).collect();
@@ -190,7 +190,8 @@ fn serve(
                     }
                 }
                 None => {
-                    let expect = String::from_utf8_lossy(&buf)
+                    // Only the head is searched: bodies can be megabytes.
+                    let expect = String::from_utf8_lossy(&buf[..head_len])
                         .to_ascii_lowercase()
                         .contains("expect: 100-continue");
                     if expect && !continued {
@@ -297,4 +298,55 @@ pub fn concurrent_lockstep(
     for h in handles {
         h.join().expect("client thread");
     }
+}
+
+/// Like [`concurrent_lockstep`], returning every request's round-trip time.
+pub fn timed_lockstep(
+    ns: &Netns,
+    addr: SocketAddr,
+    connections: usize,
+    per_connection: usize,
+    make: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
+) -> Vec<Duration> {
+    let make = Arc::new(make);
+    let handles: Vec<_> = (0..connections)
+        .map(|c| {
+            let make = make.clone();
+            ns.spawn(move || {
+                let mut s =
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+                s.set_nodelay(true).ok();
+                s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                let mut chunk = [0u8; 4096];
+                let mut times = Vec::with_capacity(per_connection);
+                for i in 0..per_connection {
+                    let req = make(c, i);
+                    let start = std::time::Instant::now();
+                    s.write_all(&req).expect("write request");
+                    let mut got = Vec::new();
+                    while !got.ends_with(b"ok") {
+                        let n = s.read(&mut chunk).expect("read response");
+                        assert!(n > 0, "server closed early");
+                        got.extend_from_slice(&chunk[..n]);
+                    }
+                    times.push(start.elapsed());
+                }
+                times
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client thread"))
+        .collect()
+}
+
+/// The `q`-quantile (0..=1) of `samples`, which it sorts.
+pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let i = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[i.min(samples.len() - 1)]
 }

@@ -111,6 +111,11 @@ pub fn route_yaml_for(
 }
 
 fn service_yaml(name: &str, ips: &[(&str, IpAddr)], node: &str) -> String {
+    service_yaml_port(name, ips, node, PORT)
+}
+
+/// A Service `name` on port 8080 whose endpoints (`(pod, ip)`, on `node`) listen on `target`.
+pub fn service_yaml_port(name: &str, ips: &[(&str, IpAddr)], node: &str, target: u16) -> String {
     let mut out = format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  selector:\n    app: {name}\n  ports:\n  - name: http\n    port: {PORT}\n    protocol: TCP\n    targetPort: http\n"
     );
@@ -128,7 +133,7 @@ fn service_yaml(name: &str, ips: &[(&str, IpAddr)], node: &str) -> String {
             continue;
         }
         out.push_str(&format!(
-            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-{}\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: {family}\nports:\n- name: http\n  port: {PORT}\n  protocol: TCP\nendpoints:\n{}",
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-{}\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {name}\naddressType: {family}\nports:\n- name: http\n  port: {target}\n  protocol: TCP\nendpoints:\n{}",
             family.to_ascii_lowercase(),
             eps.concat()
         ));

@@ -109,3 +109,43 @@ fn every_request_is_mirrored_byte_for_byte_at_100_percent() {
     );
     assert_eq!(s.stop_agent(), Some(0), "clean exit on SIGTERM");
 }
+
+#[test]
+fn pod_side_attach_mode_mirrors_too() {
+    if !require_privileges("pod_side_attach_mode_mirrors_too") {
+        return;
+    }
+    // The agent finds the namespace that owns each pod IP (`ip netns` bind mounts and
+    // /proc/<pid>/ns/net) and attaches TC ingress to the pod's own interface.
+    let mut s = Scenario::new(&full_mirror_route());
+    s.start_agent(&shadowtap_binary(), &["--attach", "pod"]);
+    let client = &s.topo.client.ns;
+    for v6 in [false, true] {
+        let v1 = SocketAddr::new(s.v1_ip(v6), PORT);
+        let reqs: Vec<Vec<u8>> = (0..10)
+            .map(|i| format!("GET /pod-side/{v6}/{i} HTTP/1.1\r\nHost: foo\r\n\r\n").into_bytes())
+            .collect();
+        send_requests(client, v1, reqs);
+    }
+    wait::until(
+        "every request to reach the mirror",
+        Duration::from_secs(30),
+        || (s.v2.count() == 20).then_some(()),
+    );
+    let originals = multiset(s.v1_requests());
+    let mirrored = multiset(
+        s.v2.requests()
+            .iter()
+            .map(|r| strip_marker(r, MARKER))
+            .collect(),
+    );
+    assert!(
+        mirrored == originals,
+        "mirrored requests differ from what foo-v1 received"
+    );
+    assert!(
+        s.metric("shadowtap_attached_interfaces") >= 2.0,
+        "both foo-v1 pods attached"
+    );
+    assert_eq!(s.stop_agent(), Some(0));
+}

@@ -216,3 +216,40 @@ fn route_edits_apply_while_traffic_flows() {
     );
     assert_eq!(s.stop_agent(), Some(0));
 }
+
+#[test]
+fn route_annotations_rewrite_host_and_remove_headers() {
+    if !require_privileges("route_annotations_rewrite_host_and_remove_headers") {
+        return;
+    }
+    let route = route_yaml("foo-route", true, None, &all("foo-v2")).replacen(
+        "  namespace: default\n",
+        "  namespace: default\n  annotations:\n    shadowtap.dev/mirror-host: shadow.example\n    shadowtap.dev/mirror-remove-headers: Authorization, Cookie\n",
+        1,
+    );
+    let mut s = Scenario::new(&route);
+    s.start_agent(&shadowtap_binary(), &[]);
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    send_requests(
+        &s.topo.client.ns,
+        v1,
+        vec![b"GET /secret HTTP/1.1\r\nHost: foo.example\r\nAuthorization: Bearer x\r\nX-Keep: 1\r\nCookie: a=b\r\n\r\n".to_vec()],
+    );
+    wait::until("the mirror", Duration::from_secs(30), || {
+        (s.v2.count() == 1).then_some(())
+    });
+    let got = String::from_utf8_lossy(&s.v2.requests()[0]).into_owned();
+    assert!(
+        got.starts_with("GET /secret HTTP/1.1\r\nHost: shadow.example\r\n"),
+        "{got}"
+    );
+    assert!(got.contains("\r\nX-Keep: 1\r\n"), "{got}");
+    let lower = got.to_ascii_lowercase();
+    assert!(
+        !lower.contains("authorization") && !lower.contains("cookie"),
+        "{got}"
+    );
+    // The client's own request is untouched.
+    let original = String::from_utf8_lossy(&s.v1_requests()[0]).into_owned();
+    assert!(original.contains("Authorization: Bearer x") && original.contains("Host: foo.example"));
+}

@@ -20,6 +20,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Set up, build, and run shadowtap's main job on the embedded example (needs root):
+    /// namespaces, the announcement's 42 % HTTPRoute, `shadowtap agent --routes`, real traffic.
+    Demo,
     /// Install what building and testing need: rust-src for nightly, bpf-linker, Debian tools.
     Setup,
     /// Set up, then build the agent (with its embedded eBPF object).
@@ -42,6 +45,32 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Setup => setup::ensure().map(|_| ()),
+        Command::Demo => {
+            let env = setup::ensure()?;
+            // Release: the demo compares client latency with and without the agent.
+            test::cargo(
+                &env,
+                &[
+                    "build",
+                    "--release",
+                    "--package",
+                    "shadowtap-agent",
+                    "--bins",
+                ],
+            )?;
+            test::cargo(
+                &env,
+                &[
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "--package",
+                    "shadowtap-tests",
+                    "--bin",
+                    "shadowtap-demo",
+                ],
+            )
+        }
         Command::Build { release } => {
             let env = setup::ensure()?;
             test::cargo(&env, &build_args(release))

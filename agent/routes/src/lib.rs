@@ -31,6 +31,7 @@
 //!   winning rule belongs to a labelled route, sends to one of the endpoint's backends, and
 //!   carries RequestMirror filters (rule filters, or filters of that backendRef).
 
+pub mod annotations;
 pub mod compile;
 pub mod defaults;
 pub mod diff;

@@ -105,6 +105,18 @@ pub struct AgentArgs {
     /// Budget for requests queued for replay, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub replay_queue_budget: usize,
+    /// Time for a mirror backend to take a request and answer it completely, in ms.
+    #[arg(long, default_value_t = 5000)]
+    pub mirror_timeout_ms: u64,
+    /// Time to connect to a mirror endpoint, in ms.
+    #[arg(long, default_value_t = 1000)]
+    pub mirror_connect_timeout_ms: u64,
+    /// Connections (and requests in flight) per mirror backend.
+    #[arg(long, default_value_t = 16)]
+    pub mirror_connections: usize,
+    /// Requests queued per mirror backend; beyond it the oldest is dropped.
+    #[arg(long, default_value_t = 1024)]
+    pub mirror_queue_depth: usize,
     /// Seconds to drain queued mirrors on SIGTERM before dropping them.
     #[arg(long, default_value_t = 5)]
     pub shutdown_grace_secs: u64,

@@ -140,7 +140,7 @@ impl<S: MirrorSink> Pipeline<S> {
             return;
         }
         self.counters.matched_with_mirrors += 1;
-        let q = if self.flow_sampling {
+        let q = if self.flow_sampling || endpoint.flow_sampling {
             endpoint.threshold
         } else {
             shadowtap_common::SAMPLE_ALL

@@ -8,7 +8,7 @@ use std::{
 use shadowtap_common::{EndpointValue, SAMPLE_ALL};
 use shadowtap_routes::Plan;
 
-use super::sink::backend_id;
+use super::sink::{backend_id, rewrite_options};
 use crate::{
     datapath::{DatapathError, MapHandles},
     replay::{BackendId, Replayer, RewriteOptions},
@@ -66,22 +66,25 @@ pub fn sync_backends(
     plan: &Plan,
     previous: &BTreeSet<BackendId>,
 ) -> BTreeSet<BackendId> {
-    let mut endpoints: BTreeMap<BackendId, BTreeSet<SocketAddr>> = BTreeMap::new();
+    let mut endpoints: BTreeMap<BackendId, (RewriteOptions, BTreeSet<SocketAddr>)> =
+        BTreeMap::new();
     for rules in plan.route_sets.values() {
         for parent in &rules.parents {
             for rule in &parent.rules {
                 for m in &rule.mirrors {
                     endpoints
-                        .entry(backend_id(&m.backend))
-                        .or_default()
+                        .entry(backend_id(m))
+                        .or_insert_with(|| (rewrite_options(m), BTreeSet::new()))
+                        .1
                         .extend(m.endpoints.iter().copied());
                 }
             }
         }
     }
-    for (id, addrs) in &endpoints {
+    for (id, (rewrite, addrs)) in &endpoints {
         if !previous.contains(id) {
-            if let Err(e) = replayer.set_backend(id, RewriteOptions::default()) {
+            // The id encodes the rewrite, so an existing backend's options never change.
+            if let Err(e) = replayer.set_backend(id, rewrite.clone()) {
                 tracing::warn!(backend = %id, error = %e, "mirror backend not configured");
                 continue;
             }

@@ -142,6 +142,10 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
         ReplayConfig {
             marker_name: args.marker_header.clone(),
             queue_bytes: args.replay_queue_budget,
+            queue_depth: args.mirror_queue_depth,
+            max_connections: args.mirror_connections,
+            request_timeout: Duration::from_millis(args.mirror_timeout_ms),
+            connect_timeout: Duration::from_millis(args.mirror_connect_timeout_ms),
             ..ReplayConfig::default()
         },
         Arc::new(KernelOwnFlows::new(maps.clone())),

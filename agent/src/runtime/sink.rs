@@ -1,16 +1,39 @@
 //! The pipeline's mirror sink: sampled requests queued on the replayer.
 
+use std::hash::{Hash, Hasher};
+
 use shadowtap_reconstruct::Request;
-use shadowtap_routes::plan::{MirrorTarget, ServicePortRef};
+use shadowtap_routes::plan::MirrorTarget;
 
 use crate::{
     pipeline::MirrorSink,
-    replay::{BackendId, MirrorRequest, Replayer},
+    replay::{BackendId, MirrorRequest, Replayer, RewriteOptions},
 };
 
-/// The replayer's id for a mirror backend of the plan.
-pub fn backend_id(backend: &ServicePortRef) -> BackendId {
-    BackendId::new(&backend.namespace, &backend.name, backend.port)
+/// The replayer's id for a mirror of the plan: its Service port, plus a short digest of the
+/// route's rewrite options when it has any (so routes mirroring to one Service with different
+/// rewrites use separate replayer backends; the label set stays bounded by the routes).
+pub fn backend_id(mirror: &MirrorTarget) -> BackendId {
+    let b = &mirror.backend;
+    let rewrite = rewrite_options(mirror);
+    if rewrite == RewriteOptions::default() {
+        return BackendId::new(&b.namespace, &b.name, b.port);
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&mirror.options.host, &mirror.options.remove_headers).hash(&mut h);
+    BackendId::new(
+        &b.namespace,
+        format!("{}~{:08x}", b.name, h.finish() as u32),
+        b.port,
+    )
+}
+
+/// The replayer's rewrite options for a mirror (from its route's annotations).
+pub fn rewrite_options(mirror: &MirrorTarget) -> RewriteOptions {
+    RewriteOptions {
+        host: mirror.options.host.clone(),
+        remove_headers: mirror.options.remove_headers.clone(),
+    }
 }
 
 /// Queues sampled requests on a [`Replayer`] (never blocks).
@@ -30,7 +53,7 @@ impl MirrorSink for ReplaySink {
         let req = MirrorRequest::from_raw(request.raw().clone(), request.head().len())
             .map_err(|_| "unreplayable")?;
         self.replayer
-            .submit(&backend_id(&mirror.backend), req)
+            .submit(&backend_id(mirror), req)
             .map_err(|reason| reason.as_str())
     }
 }

@@ -146,12 +146,18 @@ fn resolve_mirror(
     match resolve_service_ref(store, key, &backend_field, &spec.backend) {
         Ok(backend) => {
             let (endpoints, cluster_ip) = mirror_endpoints(store, &backend);
+            let options = store
+                .routes
+                .get(key)
+                .map(|r| crate::annotations::mirror_options(&r.metadata))
+                .unwrap_or_default();
             Some(MirrorTarget {
                 field: spec.field,
                 backend,
                 fraction,
                 endpoints,
                 cluster_ip,
+                options,
             })
         }
         Err(p) => {

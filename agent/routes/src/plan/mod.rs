@@ -179,21 +179,27 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 id
             }
         };
-        let max_fraction = route_sets
+        let mirrors: Vec<&MirrorTarget> = route_sets
             .get(&id)
             .into_iter()
             .flat_map(|s| s.parents.iter())
             .flat_map(|p| p.rules.iter())
             .filter(|r| r.labelled && r.routes_here)
-            .flat_map(|r| r.mirrors.iter().map(|m| m.fraction))
+            .flat_map(|r| r.mirrors.iter())
+            .collect();
+        let max_fraction = mirrors
+            .iter()
+            .map(|m| m.fraction)
             .max()
             .unwrap_or(Fraction::ZERO);
+        let flow_sampling = !mirrors.is_empty() && mirrors.iter().all(|m| m.options.flow_sampling);
         endpoints.push(CaptureEndpoint {
             addr,
             pod: e.pod,
             route_set: id,
             max_fraction,
             threshold: max_fraction.threshold(),
+            flow_sampling,
         });
     }
     problems.sort();

@@ -98,6 +98,30 @@ pub struct MirrorTarget {
     /// The Service's cluster IP, if any (with `backend.port`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_ip: Option<IpAddr>,
+    /// Replay options from the route's annotations (see [`crate::annotations`]).
+    #[serde(skip_serializing_if = "MirrorOptions::is_default")]
+    pub options: MirrorOptions,
+}
+
+/// Per-route replay and capture options, from the HTTPRoute's annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct MirrorOptions {
+    /// Replace the Host header of replayed requests with this value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Header names removed from replayed requests (e.g. `authorization`, `cookie`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_headers: Vec<String>,
+    /// The route asks for flow sampling in the kernel.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flow_sampling: bool,
+}
+
+impl MirrorOptions {
+    /// Whether these are the defaults (nothing rewritten, per-request sampling).
+    pub fn is_default(&self) -> bool {
+        *self == MirrorOptions::default()
+    }
 }
 
 /// One rule competing for requests on one parent.
@@ -157,6 +181,9 @@ pub struct CaptureEndpoint {
     pub max_fraction: Fraction,
     /// Flow pre-sample threshold (`floor(n·2³²/d)` of `max_fraction`).
     pub threshold: u64,
+    /// Every mirror that can fire here comes from a route annotated for flow sampling: the
+    /// kernel may pre-sample this endpoint's flows at `threshold`.
+    pub flow_sampling: bool,
 }
 
 /// The mirror plan of one node.

@@ -1,0 +1,158 @@
+//! `cargo xtask demo`: shadowtap's main job on an embedded example, end to end, on this
+//! machine — no cluster needed.
+//!
+//! It builds a node with network namespaces (client, node, two foo-v1 pods, foo-v2 and foo-v3
+//! pods), writes the Gateway API v1.3 announcement's HTTPRoute (42 % of foo-v1's requests
+//! mirrored to foo-v2:8080) with its Services, EndpointSlices and Pods, starts
+//! `shadowtap agent --routes` in the node, drives real HTTP traffic, and reports.
+
+use std::{
+    net::SocketAddr,
+    process::{Command, ExitCode},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use shadowtap_tests::{
+    http_server::{quantile, timed_lockstep},
+    privileged,
+    scenario::{route_yaml, shadowtap_binary, Mirror, Rate, Scenario, METRICS, NODE, PORT},
+};
+
+const CONNECTIONS: usize = 10;
+const PER_ROUND: usize = 100;
+const ROUNDS: usize = 10;
+const PERCENT: u32 = 42;
+
+fn main() -> ExitCode {
+    if !privileged() {
+        eprintln!("the demo creates network namespaces and loads eBPF programs: run it as root");
+        return ExitCode::FAILURE;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("warning: Ctrl-C handler not installed: {e}");
+    }
+    let route = route_yaml(
+        "foo-route",
+        true,
+        None,
+        &[Mirror {
+            service: "foo-v2",
+            rate: Rate::Percent(PERCENT),
+        }],
+    );
+    println!("shadowtap demo: mirror {PERCENT} % of foo-v1's requests to foo-v2:{PORT}, no sidecar, no proxy\n");
+    let mut s = Scenario::new(&route);
+    println!(
+        "topology: namespaces {} (node), client, 2 x foo-v1, foo-v2, foo-v3",
+        s.topo.node.name()
+    );
+    println!("routes:   {}\n\n{route}", s.routes.display());
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    let request = |c: usize, i: usize| {
+        format!("GET /orders/{c}/{i}?expand=items HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-demo\r\nAccept: application/json\r\n\r\n").into_bytes()
+    };
+
+    println!(
+        "1/3 baseline: {} requests without shadowtap",
+        CONNECTIONS * PER_ROUND
+    );
+    let mut without = timed_lockstep(&s.topo.client.ns, v1, CONNECTIONS, PER_ROUND, request);
+
+    println!(
+        "2/3 starting `shadowtap agent --routes {}` in the node",
+        s.routes.display()
+    );
+    let binary = shadowtap_binary();
+    s.start_agent(&binary, &[]);
+    let plan = Command::new(&binary)
+        .args(["plan", "--node", NODE, "--routes"])
+        .arg(&s.routes)
+        .output();
+    if let Ok(out) = plan {
+        println!("\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+
+    println!(
+        "3/3 traffic with shadowtap capturing ({ROUNDS} rounds of {} requests)",
+        CONNECTIONS * PER_ROUND
+    );
+    let started = Instant::now();
+    let mut with = Vec::new();
+    for round in 1..=ROUNDS {
+        if stop.load(Ordering::SeqCst) {
+            println!("interrupted; cleaning up");
+            break;
+        }
+        with.extend(timed_lockstep(
+            &s.topo.client.ns,
+            v1,
+            CONNECTIONS,
+            PER_ROUND,
+            request,
+        ));
+        let sent = (round * CONNECTIONS * PER_ROUND) as u64;
+        let decoded = s.metric("shadowtap_requests_total{outcome=\"decoded\"}");
+        let mirrored = s.v2.count();
+        println!(
+            "  {:>5.1}s  sent {sent:>6}  captured {:>6}  mirrored {mirrored:>6}  live fraction {:>5.1} %",
+            started.elapsed().as_secs_f64(),
+            decoded as u64,
+            100.0 * mirrored as f64 / sent as f64
+        );
+    }
+    let sent = with.len() as u64;
+    // Let the last mirrors land.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut submitted;
+    loop {
+        submitted = s.metric("shadowtap_mirror_draws_total{outcome=\"submitted\"}") as u64;
+        if s.v2.count() >= submitted || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mirrored = s.v2.count();
+    let p = f64::from(PERCENT) / 100.0;
+    let sigma = (sent as f64 * p * (1.0 - p)).sqrt();
+    let expected = sent as f64 * p;
+    let within = (mirrored as f64 - expected).abs() <= 3.0 * sigma;
+    println!("\nsummary");
+    println!("  requests sent                 {sent}");
+    println!("  requests mirrored to foo-v2   {mirrored}  (submitted {submitted})");
+    println!(
+        "  observed fraction             {:.2} %  (configured {PERCENT} %, ±3σ band {:.2}–{:.2} %: {})",
+        100.0 * mirrored as f64 / sent.max(1) as f64,
+        100.0 * (expected - 3.0 * sigma) / sent.max(1) as f64,
+        100.0 * (expected + 3.0 * sigma) / sent.max(1) as f64,
+        if within { "inside" } else { "OUTSIDE" }
+    );
+    println!(
+        "  client latency p50 / p99      without {:?} / {:?}   with {:?} / {:?}",
+        quantile(&mut without, 0.5),
+        quantile(&mut without, 0.99),
+        quantile(&mut with, 0.5),
+        quantile(&mut with, 0.99)
+    );
+    println!("\nwhere to look");
+    println!(
+        "  metrics  ip netns exec {} curl -s http://{METRICS}/metrics",
+        s.topo.node.name()
+    );
+    println!(
+        "  plan     {} plan --node {NODE} --routes <dir>   (objects as in the YAML above)",
+        binary.display()
+    );
+    let code = s.stop_agent();
+    println!("\nagent stopped (exit {code:?}); namespaces and files removed");
+    if within {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
