@@ -61,6 +61,63 @@ const _: () = assert!(RECORD_HEADER_LEN == 72);
 const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(8));
 
 impl RecordHeader {
+    /// Read a header from the first [`RECORD_HEADER_LEN`] bytes of a ring record (native byte
+    /// order, the `#[repr(C)]` layout); `None` if `bytes` is shorter.
+    pub fn from_bytes(bytes: &[u8]) -> Option<RecordHeader> {
+        let b = bytes.get(..RECORD_HEADER_LEN)?;
+        let arr16 = |o: usize| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[o..o + 16]);
+            a
+        };
+        let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[0..8]);
+        Some(RecordHeader {
+            ts_ns: u64::from_ne_bytes(ts),
+            saddr: arr16(8),
+            daddr: arr16(24),
+            sport: [b[40], b[41]],
+            dport: [b[42], b[43]],
+            seq: u32_at(44),
+            ack: u32_at(48),
+            ifindex: u32_at(52),
+            payload_len: u32_at(56),
+            captured_len: u32_at(60),
+            tcp_flags: b[64],
+            ip_version: b[65],
+            truncated: b[66],
+            _pad: [b[67], b[68], b[69], b[70], b[71]],
+        })
+    }
+
+    /// The header's bytes as the kernel writes them (the inverse of [`Self::from_bytes`]).
+    pub fn to_bytes(&self) -> [u8; RECORD_HEADER_LEN] {
+        let mut b = [0u8; RECORD_HEADER_LEN];
+        b[0..8].copy_from_slice(&self.ts_ns.to_ne_bytes());
+        b[8..24].copy_from_slice(&self.saddr);
+        b[24..40].copy_from_slice(&self.daddr);
+        b[40..42].copy_from_slice(&self.sport);
+        b[42..44].copy_from_slice(&self.dport);
+        for (i, v) in [
+            self.seq,
+            self.ack,
+            self.ifindex,
+            self.payload_len,
+            self.captured_len,
+        ]
+        .iter()
+        .enumerate()
+        {
+            b[44 + 4 * i..48 + 4 * i].copy_from_slice(&v.to_ne_bytes());
+        }
+        b[64] = self.tcp_flags;
+        b[65] = self.ip_version;
+        b[66] = self.truncated;
+        b[67..72].copy_from_slice(&self._pad);
+        b
+    }
+
     /// Source port in host order.
     pub const fn src_port(&self) -> u16 {
         u16::from_be_bytes(self.sport)
@@ -68,5 +125,35 @@ impl RecordHeader {
     /// Destination port in host order.
     pub const fn dst_port(&self) -> u16 {
         u16::from_be_bytes(self.dport)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_and_match_the_layout() {
+        let h = RecordHeader {
+            ts_ns: 0x0102_0304_0506_0708,
+            saddr: [1; 16],
+            daddr: [2; 16],
+            sport: [3, 4],
+            dport: [5, 6],
+            seq: 7,
+            ack: 8,
+            ifindex: 9,
+            payload_len: 10,
+            captured_len: 11,
+            tcp_flags: 12,
+            ip_version: 6,
+            truncated: 1,
+            _pad: [0; 5],
+        };
+        let b = h.to_bytes();
+        assert_eq!(RecordHeader::from_bytes(&b), Some(h));
+        assert_eq!(RecordHeader::from_bytes(&b[..71]), None);
+        assert_eq!(core::mem::offset_of!(RecordHeader, seq), 44);
+        assert_eq!(core::mem::offset_of!(RecordHeader, tcp_flags), 64);
     }
 }

@@ -273,34 +273,11 @@ pub fn concurrent_lockstep(
     per_connection: usize,
     make: impl Fn(usize, usize) -> Vec<u8> + Send + Sync + 'static,
 ) {
-    let make = Arc::new(make);
-    let handles: Vec<_> = (0..connections)
-        .map(|c| {
-            let make = make.clone();
-            ns.spawn(move || {
-                let mut s =
-                    TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-                s.set_nodelay(true).ok();
-                s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-                let mut chunk = [0u8; 4096];
-                for i in 0..per_connection {
-                    s.write_all(&make(c, i)).expect("write request");
-                    let mut got = Vec::new();
-                    while !got.ends_with(b"ok") {
-                        let n = s.read(&mut chunk).expect("read response");
-                        assert!(n > 0, "server closed early");
-                        got.extend_from_slice(&chunk[..n]);
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("client thread");
-    }
+    timed_lockstep(ns, addr, connections, per_connection, make);
 }
 
-/// Like [`concurrent_lockstep`], returning every request's round-trip time.
+/// `connections` concurrent keep-alive lock-step connections (see [`concurrent_lockstep`]),
+/// returning every request's round-trip time.
 pub fn timed_lockstep(
     ns: &Netns,
     addr: SocketAddr,

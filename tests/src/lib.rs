@@ -2,6 +2,7 @@
 //! topologies created (and always removed) by the tests, and condition waits with deadlines.
 
 pub mod http_server;
+pub mod loaded;
 pub mod packets;
 pub mod reassemble;
 pub mod scenario;

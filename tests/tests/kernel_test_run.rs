@@ -2,14 +2,13 @@
 //! "pass", every packet comes out unchanged, and exactly the expected bytes are copied and
 //! counted.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aya::programs::{TestRun, TestRunOptions};
-use shadowtap_agent::datapath::{CaptureEvent, Datapath, LoadConfig, MapHandles, RingReader};
-use shadowtap_common::{
-    addr_from_ip, threshold_for_fraction, Counter, EndpointValue, SAMPLE_ALL, SAMPLE_NONE,
-};
+use shadowtap_agent::datapath::CaptureEvent;
+use shadowtap_common::{addr_from_ip, threshold_for_fraction, Counter, SAMPLE_ALL, SAMPLE_NONE};
 use shadowtap_tests::{
+    loaded::Loaded,
     packets::{self, flags, Tcp},
     require_privileges,
 };
@@ -23,43 +22,24 @@ const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 const REQUEST: &[u8] = b"GET /hello HTTP/1.1\r\nHost: foo\r\n\r\n";
 
-struct Harness {
-    dp: Datapath,
-    maps: MapHandles,
-    ring: RingReader,
-    _rt: tokio::runtime::Runtime,
+struct Harness(Loaded);
+
+impl std::ops::Deref for Harness {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Loaded {
+        &mut self.0
+    }
 }
 
 impl Harness {
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let _guard = rt.enter();
-        let mut dp = Datapath::load(&LoadConfig::default()).expect("load eBPF programs");
-        let maps = MapHandles::take(&mut dp).expect("maps");
-        let ring = RingReader::take(&mut dp).expect("ring");
-        Self {
-            dp,
-            maps,
-            ring,
-            _rt: rt,
-        }
-    }
-
-    fn capture(&mut self, ip: IpAddr, port: u16, threshold: u64) {
-        self.maps
-            .upsert_endpoint(
-                ip,
-                port,
-                EndpointValue {
-                    route_set: 1,
-                    _pad: 0,
-                    threshold,
-                },
-            )
-            .expect("upsert endpoint");
+        Self(Loaded::new())
     }
 
     /// Run the TC program on `pkt`; assert pass + unchanged; return the records it wrote.

@@ -3,19 +3,14 @@
 //! host-side (TC egress on the node's veth) and the pod-side (TC ingress inside the pod's
 //! namespace) attach points, IPv4 and IPv6, small requests, a 1 MiB POST, and curl.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use aya::programs::{tc::TcAttachType, SchedClassifier};
-use shadowtap_agent::datapath::{
-    in_netns, AttachPoint, CaptureEvent, Datapath, Hook, LoadConfig, MapHandles, NetnsPath,
-    RingReader,
-};
-use shadowtap_common::{Counter, EndpointValue, SAMPLE_ALL};
+use shadowtap_agent::datapath::{in_netns, AttachPoint, CaptureEvent, Hook, NetnsPath};
+use shadowtap_common::{Counter, SAMPLE_ALL};
 use shadowtap_tests::{
     http_server::{send_requests, RecordingServer},
+    loaded::Loaded,
     reassemble, require_privileges,
     topology::Topology,
     wait,
@@ -25,48 +20,36 @@ const CAPTURED_PORT: u16 = 8080;
 const OTHER_PORT: u16 = 9090;
 
 struct Agent {
-    dp: Datapath,
-    maps: MapHandles,
-    ring: RingReader,
+    loaded: Loaded,
     events: Vec<CaptureEvent>,
-    _rt: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Agent {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
+        &self.loaded
+    }
+}
+
+impl std::ops::DerefMut for Agent {
+    fn deref_mut(&mut self) -> &mut Loaded {
+        &mut self.loaded
+    }
 }
 
 impl Agent {
     fn load() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let _guard = rt.enter();
-        let mut dp = Datapath::load(&LoadConfig::default()).expect("load");
-        let maps = MapHandles::take(&mut dp).expect("maps");
-        let ring = RingReader::take(&mut dp).expect("ring");
         Self {
-            dp,
-            maps,
-            ring,
+            loaded: Loaded::new(),
             events: Vec::new(),
-            _rt: rt,
         }
-    }
-
-    fn capture(&mut self, ip: IpAddr, port: u16) {
-        let value = EndpointValue {
-            route_set: 1,
-            _pad: 0,
-            threshold: SAMPLE_ALL,
-        };
-        self.maps
-            .upsert_endpoint(ip, port, value)
-            .expect("endpoint");
     }
 
     /// Drain the ring until the captured streams equal what the server received.
     fn expect_streams_equal(&mut self, server: &RecordingServer) {
         let received = server.received.clone();
         let events = &mut self.events;
-        let ring = &mut self.ring;
+        let ring = &mut self.loaded.ring;
         wait::until(
             "captured bytes to equal received bytes",
             Duration::from_secs(20),
@@ -101,7 +84,7 @@ fn run_capture(v6: bool, hook: Hook) {
     };
     let _attachment = agent.dp.attach(&point).expect("attach");
     let pod_ip = topo.pod.ip(v6);
-    agent.capture(pod_ip, CAPTURED_PORT);
+    agent.capture(pod_ip, CAPTURED_PORT, SAMPLE_ALL);
     let server = RecordingServer::start(&topo.pod.ns, SocketAddr::new(pod_ip, CAPTURED_PORT));
     let other = RecordingServer::start(&topo.pod.ns, SocketAddr::new(pod_ip, OTHER_PORT));
 
@@ -192,7 +175,7 @@ fn curl_requests_are_captured_exactly() {
             hook: Hook::TcEgress,
         })
         .expect("attach");
-    agent.capture(topo.pod.ip4.into(), CAPTURED_PORT);
+    agent.capture(topo.pod.ip4.into(), CAPTURED_PORT, SAMPLE_ALL);
     let server = RecordingServer::start(
         &topo.pod.ns,
         SocketAddr::new(topo.pod.ip4.into(), CAPTURED_PORT),

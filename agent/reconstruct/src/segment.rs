@@ -186,31 +186,10 @@ pub fn parse_record_header(record: &[u8]) -> Result<(RecordHeader, &[u8]), Segme
             header: RECORD_HEADER_LEN,
         });
     }
-    let b = &record[..RECORD_HEADER_LEN];
-    let arr16 = |o: usize| {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&b[o..o + 16]);
-        a
-    };
-    let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    let mut ts = [0u8; 8];
-    ts.copy_from_slice(&b[0..8]);
-    let h = RecordHeader {
-        ts_ns: u64::from_ne_bytes(ts),
-        saddr: arr16(8),
-        daddr: arr16(24),
-        sport: [b[40], b[41]],
-        dport: [b[42], b[43]],
-        seq: u32_at(44),
-        ack: u32_at(48),
-        ifindex: u32_at(52),
-        payload_len: u32_at(56),
-        captured_len: u32_at(60),
-        tcp_flags: b[64],
-        ip_version: b[65],
-        truncated: b[66],
-        _pad: [b[67], b[68], b[69], b[70], b[71]],
-    };
+    let h = RecordHeader::from_bytes(record).ok_or(SegmentError::ShortRecord {
+        len: record.len(),
+        header: RECORD_HEADER_LEN,
+    })?;
     Ok((h, &record[RECORD_HEADER_LEN..]))
 }
 
@@ -247,17 +226,7 @@ mod tests {
     #[test]
     fn ring_bytes_layout() {
         let h = header(b"abc");
-        let mut raw = Vec::new();
-        raw.extend_from_slice(&h.ts_ns.to_ne_bytes());
-        raw.extend_from_slice(&h.saddr);
-        raw.extend_from_slice(&h.daddr);
-        raw.extend_from_slice(&h.sport);
-        raw.extend_from_slice(&h.dport);
-        for v in [h.seq, h.ack, h.ifindex, h.payload_len, h.captured_len] {
-            raw.extend_from_slice(&v.to_ne_bytes());
-        }
-        raw.extend_from_slice(&[h.tcp_flags, h.ip_version, h.truncated, 0, 0, 0, 0, 0]);
-        assert_eq!(raw.len(), RECORD_HEADER_LEN);
+        let mut raw = h.to_bytes().to_vec();
         raw.extend_from_slice(b"abc");
         let (parsed, rest) = parse_record_header(&raw).expect("header");
         assert_eq!(parsed, h);

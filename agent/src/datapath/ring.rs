@@ -58,31 +58,10 @@ pub fn decode_record(raw: &[u8]) -> Result<CaptureEvent, RecordError> {
     if raw.len() < RECORD_HEADER_LEN {
         return Err(RecordError::Short { len: raw.len() });
     }
-    let (head, payload) = raw.split_at(RECORD_HEADER_LEN);
-    // Read field by field from the bytes (no alignment assumptions, no unsafe).
-    let u32_at = |o: usize| u32::from_ne_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
-    let mut ts = [0u8; 8];
-    ts.copy_from_slice(&head[0..8]);
-    let mut saddr = [0u8; 16];
-    saddr.copy_from_slice(&head[8..24]);
-    let mut daddr = [0u8; 16];
-    daddr.copy_from_slice(&head[24..40]);
-    let header = RecordHeader {
-        ts_ns: u64::from_ne_bytes(ts),
-        saddr,
-        daddr,
-        sport: [head[40], head[41]],
-        dport: [head[42], head[43]],
-        seq: u32_at(44),
-        ack: u32_at(48),
-        ifindex: u32_at(52),
-        payload_len: u32_at(56),
-        captured_len: u32_at(60),
-        tcp_flags: head[64],
-        ip_version: head[65],
-        truncated: head[66],
-        _pad: [0; 5],
+    let Some(header) = RecordHeader::from_bytes(raw) else {
+        return Err(RecordError::Short { len: raw.len() });
     };
+    let payload = &raw[RECORD_HEADER_LEN..];
     if header.captured_len as usize != payload.len() {
         return Err(RecordError::LengthMismatch {
             captured: header.captured_len,
@@ -215,17 +194,7 @@ mod tests {
     use super::*;
 
     fn raw(h: &RecordHeader, payload: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&h.ts_ns.to_ne_bytes());
-        v.extend_from_slice(&h.saddr);
-        v.extend_from_slice(&h.daddr);
-        v.extend_from_slice(&h.sport);
-        v.extend_from_slice(&h.dport);
-        for x in [h.seq, h.ack, h.ifindex, h.payload_len, h.captured_len] {
-            v.extend_from_slice(&x.to_ne_bytes());
-        }
-        v.extend_from_slice(&[h.tcp_flags, h.ip_version, h.truncated, 0, 0, 0, 0, 0]);
-        assert_eq!(v.len(), RECORD_HEADER_LEN);
+        let mut v = h.to_bytes().to_vec();
         v.extend_from_slice(payload);
         v
     }
@@ -251,15 +220,6 @@ mod tests {
         assert_eq!(ev.header, h);
         assert_eq!(&ev.payload[..], b"GET /");
         assert_eq!(ev.header.dst_port(), 80);
-    }
-
-    #[test]
-    fn layout_matches_the_shared_struct() {
-        // The field offsets used by decode_record agree with the #[repr(C)] layout.
-        assert_eq!(std::mem::offset_of!(RecordHeader, sport), 40);
-        assert_eq!(std::mem::offset_of!(RecordHeader, seq), 44);
-        assert_eq!(std::mem::offset_of!(RecordHeader, captured_len), 60);
-        assert_eq!(std::mem::offset_of!(RecordHeader, tcp_flags), 64);
     }
 
     #[test]
