@@ -16,6 +16,7 @@ use std::{
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
+static NEXT_NET: AtomicU32 = AtomicU32::new(0);
 
 /// A unique short tag for names created by this process (pid + counter).
 pub fn unique_tag() -> String {
@@ -147,13 +148,17 @@ impl Topology {
     /// Build the topology with `extra_pods` more pod namespaces.
     pub fn new(extra_pods: usize) -> Self {
         let tag = unique_tag();
+        // Each topology of this process gets its own addresses (10.<net>.x.2, fd<net>:x::2),
+        // so an agent that searches every namespace for a pod IP (pod-side attach mode)
+        // cannot find another concurrent test's pod.
+        let net = 64 + (NEXT_NET.fetch_add(1, Ordering::Relaxed) % 160) as u8;
         let node = Netns::new("node", &tag);
         node.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         node.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-        let client = Self::leg(&node, "cl", &tag, 1);
-        let pod = Self::leg(&node, "pd", &tag, 2);
+        let client = Self::leg(&node, "cl", &tag, net, 1);
+        let pod = Self::leg(&node, "pd", &tag, net, 2);
         let extra = (0..extra_pods)
-            .map(|i| Self::leg(&node, &format!("x{i}"), &tag, 3 + i as u8))
+            .map(|i| Self::leg(&node, &format!("x{i}"), &tag, net, 3 + i as u8))
             .collect();
         Self {
             node,
@@ -169,7 +174,7 @@ impl Topology {
         &self.tag
     }
 
-    fn leg(node: &Netns, role: &str, tag: &str, subnet: u8) -> Leg {
+    fn leg(node: &Netns, role: &str, tag: &str, net: u8, subnet: u8) -> Leg {
         let ns = Netns::new(role, tag);
         let iface = format!("{role}{tag}");
         let host_iface = format!("h{role}{tag}");
@@ -193,13 +198,13 @@ impl Topology {
             "netns",
             ns.name(),
         ]);
-        let ip4 = Ipv4Addr::new(10, 77, subnet, 2);
-        let ip6: Ipv6Addr = format!("fd77:{s}::2").parse().expect("v6");
+        let ip4 = Ipv4Addr::new(10, net, subnet, 2);
+        let ip6: Ipv6Addr = format!("fd{net:02x}:{s}::2").parse().expect("v6");
         node.exec(&[
             "ip",
             "addr",
             "add",
-            &format!("10.77.{s}.1/24"),
+            &format!("10.{net}.{s}.1/24"),
             "dev",
             &host_iface,
         ]);
@@ -208,7 +213,7 @@ impl Topology {
             "-6",
             "addr",
             "add",
-            &format!("fd77:{s}::1/64"),
+            &format!("fd{net:02x}:{s}::1/64"),
             "dev",
             &host_iface,
             "nodad",
@@ -232,7 +237,7 @@ impl Topology {
             "add",
             "default",
             "via",
-            &format!("10.77.{s}.1"),
+            &format!("10.{net}.{s}.1"),
         ]);
         ns.exec(&[
             "ip",
@@ -241,7 +246,7 @@ impl Topology {
             "add",
             "default",
             "via",
-            &format!("fd77:{s}::1"),
+            &format!("fd{net:02x}:{s}::1"),
         ]);
         Leg {
             ns,
