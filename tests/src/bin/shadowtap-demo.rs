@@ -25,6 +25,7 @@ use shadowtap_tests::{
 const CONNECTIONS: usize = 10;
 const PER_ROUND: usize = 100;
 const ROUNDS: usize = 10;
+const BASELINE_ROUNDS: usize = 3;
 const PERCENT: u32 = 42;
 
 fn main() -> ExitCode {
@@ -58,11 +59,24 @@ fn main() -> ExitCode {
         format!("GET /orders/{c}/{i}?expand=items HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-demo\r\nAccept: application/json\r\n\r\n").into_bytes()
     };
 
+    // Traffic is paced: one round of requests per second, below saturation, so latency with
+    // and without the agent compare like for like.
+    let paced_round = |s: &Scenario| {
+        let start = Instant::now();
+        let times = timed_lockstep(&s.topo.client.ns, v1, CONNECTIONS, PER_ROUND, request);
+        if let Some(rest) = Duration::from_secs(1).checked_sub(start.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        times
+    };
     println!(
-        "1/3 baseline: {} requests without shadowtap",
+        "1/3 baseline: {BASELINE_ROUNDS} rounds of {} requests without shadowtap",
         CONNECTIONS * PER_ROUND
     );
-    let mut without = timed_lockstep(&s.topo.client.ns, v1, CONNECTIONS, PER_ROUND, request);
+    let mut without = Vec::new();
+    for _ in 0..BASELINE_ROUNDS {
+        without.extend(paced_round(&s));
+    }
 
     println!(
         "2/3 starting `shadowtap agent --routes {}` in the node",
@@ -89,13 +103,7 @@ fn main() -> ExitCode {
             println!("interrupted; cleaning up");
             break;
         }
-        with.extend(timed_lockstep(
-            &s.topo.client.ns,
-            v1,
-            CONNECTIONS,
-            PER_ROUND,
-            request,
-        ));
+        with.extend(paced_round(&s));
         let sent = (round * CONNECTIONS * PER_ROUND) as u64;
         let decoded = s.metric("shadowtap_requests_total{outcome=\"decoded\"}");
         let mirrored = s.v2.count();
@@ -107,12 +115,13 @@ fn main() -> ExitCode {
         );
     }
     let sent = with.len() as u64;
-    // Let the last mirrors land.
+    // Let the agent's counters catch up and the last mirrors land (bounded).
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut submitted;
     loop {
+        let decoded = s.metric("shadowtap_requests_total{outcome=\"decoded\"}") as u64;
         submitted = s.metric("shadowtap_mirror_draws_total{outcome=\"submitted\"}") as u64;
-        if s.v2.count() >= submitted || Instant::now() > deadline {
+        if (decoded >= sent && s.v2.count() >= submitted) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
