@@ -102,10 +102,11 @@ fn every_request_is_mirrored_byte_for_byte_at_100_percent() {
         "mirrored requests differ from what foo-v1 received"
     );
     assert_eq!(s.v3.count(), 0);
-    let m = s.metrics();
-    assert!(
-        m.contains("shadowtap_requests_total{outcome=\"decoded\"} 24"),
-        "{m}"
+    // Counters are published a few times a second: wait for the snapshot to catch up.
+    wait::until(
+        "the agent to count every request",
+        Duration::from_secs(30),
+        || (s.metric("shadowtap_requests_total{outcome=\"decoded\"}") == 24.0).then_some(()),
     );
     assert_eq!(s.stop_agent(), Some(0), "clean exit on SIGTERM");
 }
