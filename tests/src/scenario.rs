@@ -277,6 +277,11 @@ impl Scenario {
         });
     }
 
+    /// The agent's process id (`ip netns exec` execs the agent in place).
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(Child::id)
+    }
+
     /// Stop the agent with SIGTERM and return its exit status code.
     pub fn stop_agent(&mut self) -> Option<i32> {
         let mut child = self.agent.take()?;
