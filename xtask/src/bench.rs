@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::ValueEnum;
 
-use crate::{setup, test::cargo};
+use crate::{setup, test::run_tests_bin};
 
 /// The benchmarks.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -20,33 +20,7 @@ pub fn run(which: Which) -> Result<()> {
     let env = setup::ensure()?;
     let name = match which {
         Which::Kernel => "kernel",
-        Which::Capacity => {
-            // The end-to-end benchmarks run the release agent binary.
-            cargo(
-                &env,
-                &[
-                    "build",
-                    "--release",
-                    "--package",
-                    "shadowtap-agent",
-                    "--bins",
-                ],
-            )?;
-            "capacity"
-        }
+        Which::Capacity => "capacity",
     };
-    cargo(
-        &env,
-        &[
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "shadowtap-tests",
-            "--bin",
-            "shadowtap-bench",
-            "--",
-            name,
-        ],
-    )
+    run_tests_bin(&env, "shadowtap-bench", &[name])
 }

@@ -48,28 +48,7 @@ fn main() -> Result<()> {
         Command::Demo => {
             let env = setup::ensure()?;
             // Release: the demo compares client latency with and without the agent.
-            test::cargo(
-                &env,
-                &[
-                    "build",
-                    "--release",
-                    "--package",
-                    "shadowtap-agent",
-                    "--bins",
-                ],
-            )?;
-            test::cargo(
-                &env,
-                &[
-                    "run",
-                    "--release",
-                    "--quiet",
-                    "--package",
-                    "shadowtap-tests",
-                    "--bin",
-                    "shadowtap-demo",
-                ],
-            )
+            test::run_tests_bin(&env, "shadowtap-demo", &[])
         }
         Command::Build { release } => {
             let env = setup::ensure()?;

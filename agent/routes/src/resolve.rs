@@ -86,14 +86,7 @@ pub fn capture_addrs(
     let mut any_slice = false;
     for slice in store.slices_of(&key) {
         any_slice = true;
-        let Some(port) = slice
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| same_name(p.name.as_deref(), sp.name.as_deref()))
-            .and_then(|p| p.port)
-            .and_then(|p| u16::try_from(p).ok())
-        else {
+        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
             continue;
         };
         for ep in slice.endpoints.iter().flatten() {
@@ -171,14 +164,7 @@ pub fn mirror_endpoints(
     };
     let mut out = Vec::new();
     for slice in store.slices_of(&key) {
-        let Some(port) = slice
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| same_name(p.name.as_deref(), sp.name.as_deref()))
-            .and_then(|p| p.port)
-            .and_then(|p| u16::try_from(p).ok())
-        else {
+        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
             continue;
         };
         for ep in slice.endpoints.iter().flatten() {
@@ -197,4 +183,19 @@ pub fn mirror_endpoints(
     out.sort();
     out.dedup();
     (out, cluster_ip)
+}
+
+/// The port of `slice` that serves the Service port named `name` (EndpointSlice ports are
+/// matched to Service ports by name).
+fn slice_port(
+    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
+    name: Option<&str>,
+) -> Option<u16> {
+    slice
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| same_name(p.name.as_deref(), name))
+        .and_then(|p| p.port)
+        .and_then(|p| u16::try_from(p).ok())
 }

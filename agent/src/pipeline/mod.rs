@@ -111,8 +111,11 @@ impl<S: MirrorSink> Pipeline<S> {
         }
         let server = request.flow().server();
         let plan = self.plan.clone();
-        let (Some(endpoint), Some(rules)) = (plan.endpoint(&server), plan.rules_for(&server))
-        else {
+        let Some(endpoint) = plan.endpoint(&server) else {
+            self.counters.not_matched(NotMatched::NoEndpoint);
+            return;
+        };
+        let Some(rules) = plan.route_sets.get(&endpoint.route_set) else {
             self.counters.not_matched(NotMatched::NoEndpoint);
             return;
         };
