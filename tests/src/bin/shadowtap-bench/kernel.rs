@@ -1,12 +1,9 @@
-//! shadowtap's benchmarks that need the real kernel (run by `cargo xtask bench ...`).
-//!
 //! `kernel`: per-packet run time of the no-op TC program, of the capture program on traffic
 //! that misses the endpoint map, and of the capture program on captured traffic — measured
 //! side by side in one run over the same kind of traffic, in interleaved rounds.
 
 use std::{
     net::SocketAddr,
-    process::ExitCode,
     time::{Duration, Instant},
 };
 
@@ -16,27 +13,13 @@ use shadowtap_agent::datapath::{
 };
 use shadowtap_common::{Counter, EndpointValue, SAMPLE_ALL};
 use shadowtap_tests::{
-    http_server::{concurrent_lockstep, lockstep, RecordingServer},
+    http_server::{lockstep, RecordingServer},
     packets::{self, Tcp},
     privileged,
-    scenario::{metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario},
     topology::{Leg, Topology},
 };
 
-const PORT: u16 = 8080;
-
-fn main() -> ExitCode {
-    let what = std::env::args().nth(1).unwrap_or_default();
-    match what.as_str() {
-        "kernel" => kernel(),
-        "capacity" => capacity(),
-        _ => {
-            eprintln!("usage: shadowtap-bench kernel|capacity");
-            return ExitCode::from(2);
-        }
-    }
-    ExitCode::SUCCESS
-}
+use crate::{write_result, PORT};
 
 struct BpfStats;
 
@@ -69,7 +52,7 @@ fn point(topo: &Topology, leg: &Leg) -> AttachPoint {
     }
 }
 
-fn kernel() {
+pub fn run() {
     assert!(
         privileged(),
         "the kernel benchmark needs root (CAP_BPF, CAP_NET_ADMIN)"
@@ -235,117 +218,4 @@ fn hot(
         miss_ns / noop,
         hit_ns / noop,
     )
-}
-
-/// The agent's CPU seconds (user + system) and peak RSS in KiB, from /proc.
-fn agent_usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // Fields after the command: state is index 0, utime 11, stime 12 (clock ticks).
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let hz = 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    ((ticks(11) + ticks(12)) / hz, hwm)
-}
-
-/// Mirror capacity at 100 %: closed-loop load on foo-v1 with shadowtap mirroring every
-/// request to foo-v2; per request size, the rate reached, mirrored vs sent (losses counted by
-/// reason by the agent), agent CPU per mirrored request and peak RSS.
-fn capacity() {
-    assert!(privileged(), "the capacity benchmark needs root");
-    let mut table = String::from(
-        "mirror capacity, 100 % mirrored, closed loop (the load generator, both servers and the agent share the machine's cores)\n\n\
-         | request | connections | sent | req/s | mirrored | lost (counted) | agent CPU µs/mirrored | agent peak RSS MiB |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for (label, body) in [("200 B GET", 0usize), ("16 KiB POST", 16 * 1024)] {
-        let route = route_yaml(
-            "foo-route",
-            true,
-            None,
-            &[Mirror {
-                service: "foo-v2",
-                rate: Rate::Unset,
-            }],
-        );
-        let mut s = Scenario::new(&route);
-        s.start_agent(&shadowtap_binary(), &[]);
-        let pid = s.agent_pid().expect("agent pid");
-        let v1 = SocketAddr::new(s.v1_ip(false), PORT);
-        let connections = 16;
-        let per_connection = 1500;
-        let payload = vec![b'x'; body];
-        let make = move |c: usize, i: usize| {
-            let mut r = if body == 0 {
-                format!("GET /bench/{c}/{i} HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-bench/1.0\r\nAccept: */*\r\nX-Request-Id: {c}-{i}-0123456789abcdef\r\n\r\n").into_bytes()
-            } else {
-                format!("POST /bench/{c}/{i} HTTP/1.1\r\nHost: foo.example.com\r\nContent-Type: application/octet-stream\r\nContent-Length: {body}\r\n\r\n").into_bytes()
-            };
-            r.extend_from_slice(&payload);
-            r
-        };
-        let (cpu0, _) = agent_usage(pid);
-        let started = Instant::now();
-        concurrent_lockstep(&s.topo.client.ns, v1, connections, per_connection, make);
-        let elapsed = started.elapsed();
-        let sent = (connections * per_connection) as u64;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut lost = 0.0;
-        while Instant::now() < deadline {
-            let m = s.metrics();
-            lost = metric_sum(
-                &m,
-                "shadowtap_mirror_requests_total",
-                &[],
-                &["outcome=\"sent\""],
-            ) + metric_sum(
-                &m,
-                "shadowtap_kernel_packets_total",
-                &["outcome=\"ring_full\""],
-                &[],
-            );
-            let decoded = metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}");
-            if decoded as u64 >= sent && s.v2.count() as f64 + lost >= sent as f64 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let (cpu1, hwm) = agent_usage(pid);
-        let mirrored = s.v2.count();
-        table.push_str(&format!(
-            "| {label} | {connections} | {sent} | {:.0} | {mirrored} | {lost} | {:.1} | {:.1} |\n",
-            sent as f64 / elapsed.as_secs_f64(),
-            (cpu1 - cpu0) * 1e6 / mirrored.max(1) as f64,
-            hwm as f64 / 1024.0,
-        ));
-        s.stop_agent();
-    }
-    print!("{table}");
-    write_result("capacity", &table);
-}
-
-fn write_result(name: &str, text: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("bench-results");
-    if std::fs::create_dir_all(&dir).is_ok() {
-        let path = dir.join(format!("{name}.md"));
-        if std::fs::write(&path, text).is_ok() {
-            println!("written to {}", path.display());
-        }
-    }
 }
