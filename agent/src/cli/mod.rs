@@ -111,9 +111,13 @@ pub struct AgentArgs {
     /// Time to connect to a mirror endpoint, in ms.
     #[arg(long, default_value_t = 1000)]
     pub mirror_connect_timeout_ms: u64,
-    /// Connections (and requests in flight) per mirror backend.
+    /// Connections per mirror backend.
     #[arg(long, default_value_t = 16)]
     pub mirror_connections: usize,
+    /// Requests pipelined on one mirror connection when requests wait (1 disables
+    /// pipelining).
+    #[arg(long, default_value_t = 8)]
+    pub mirror_pipeline_depth: usize,
     /// Requests queued per mirror backend; beyond it the oldest is dropped.
     #[arg(long, default_value_t = 1024)]
     pub mirror_queue_depth: usize,

@@ -1,5 +1,8 @@
-//! One mirror backend: its queue lane, pool, rewrite options and workers. Each worker
-//! replays one request at a time, so in-flight requests never exceed the worker count.
+//! One mirror backend: its queue lane, pool, rewrite options and workers. Each worker owns
+//! one connection at a time and writes the requests waiting in the queue to it together
+//! (HTTP/1.1 pipelining, up to the configured depth), so requests in flight never exceed
+//! workers × depth, and a busy backend costs one write and few reads per batch instead of
+//! per request.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -17,7 +20,6 @@ use super::own_flows::OwnFlows;
 use super::pool::{Checkout, Pool};
 use super::queue::{Queue, Queued};
 use super::reason::DropReason;
-use super::request::MirrorRequest;
 
 /// Requests up to this size (head + body) are written with one write call.
 const COALESCE: usize = 64 * 1024;
@@ -81,24 +83,32 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// The worker loop: take a request, replay it, count the outcome.
+/// The worker loop: take a batch of requests, replay it, count each outcome.
 pub(crate) async fn worker(
     backend: Arc<Backend>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = Vec::new();
-    while let Some(item) = next(&backend, &shared, &mut stop).await {
-        let outcome = tokio::select! {
+    let mut batch = Vec::new();
+    while next(&backend, &shared, &mut stop, &mut batch).await {
+        let served = tokio::select! {
             biased;
-            () = stopped(&mut stop) => Err(DropReason::Shutdown),
-            r = serve(&backend, &shared, &item.request, &mut buf) => r,
+            () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
+            r = serve(&backend, &shared, &batch, &mut buf) => r,
         };
-        match outcome {
-            Ok((status, latency)) => backend.stats.sent(status, latency),
-            Err(reason) => backend.stats.dropped(reason),
+        for (status, latency) in &served.answered {
+            backend.stats.sent(*status, *latency);
         }
-        backend.stats.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let unanswered = batch.len().saturating_sub(served.answered.len());
+        for _ in 0..unanswered {
+            backend.stats.dropped(served.rest);
+        }
+        backend
+            .stats
+            .in_flight
+            .fetch_sub(batch.len(), Ordering::AcqRel);
+        batch.clear();
         shared.done.notify_waiters();
         if buf.capacity() > KEEP_BUF {
             buf = Vec::new();
@@ -106,48 +116,62 @@ pub(crate) async fn worker(
     }
 }
 
-/// Waits for the next request of this backend; `None` when stopping.
+/// Waits for the next requests of this backend and moves them to `batch`; false when
+/// stopping.
 async fn next(
     backend: &Backend,
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
-) -> Option<Queued> {
+    batch: &mut Vec<Queued>,
+) -> bool {
     loop {
         let notified = backend.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if *stop.borrow() || backend.closed.load(Ordering::Acquire) {
-            return None;
+            return false;
         }
-        if let Some(item) = shared.queue.pop(backend.lane) {
-            return Some(item);
+        let depth = shared.config.pipeline_depth;
+        if shared.queue.pop_batch(backend.lane, depth, COALESCE, batch) > 0 {
+            return true;
         }
         tokio::select! {
             () = &mut notified => {}
-            () = stopped(stop) => return None,
+            () = stopped(stop) => return false,
             () = tokio::time::sleep(shared.config.idle_timeout) => backend.pool.purge(Instant::now()),
         }
     }
 }
 
-/// Replays one request on one endpoint; returns the status and latency.
-async fn serve(
-    backend: &Backend,
-    shared: &Shared,
-    request: &MirrorRequest,
-    buf: &mut Vec<u8>,
-) -> Result<(u16, Duration), DropReason> {
+/// What happened to a batch: the responses, in order, then one reason for every request
+/// after them.
+struct Served {
+    answered: Vec<(u16, Duration)>,
+    rest: DropReason,
+}
+
+impl Served {
+    fn failed(reason: DropReason) -> Self {
+        Served {
+            answered: Vec::new(),
+            rest: reason,
+        }
+    }
+}
+
+/// Checks a connection out (connecting if needed); `Err` is why the batch is dropped.
+async fn connection(backend: &Backend, shared: &Shared) -> Result<Connection, DropReason> {
     let cfg = &shared.config;
     let stats = &backend.stats;
-    let mut conn = match backend.pool.checkout(Instant::now()) {
-        Checkout::Reuse(conn) => conn,
+    match backend.pool.checkout(Instant::now()) {
+        Checkout::Reuse(conn) => Ok(conn),
         Checkout::Connect(addr, slot) => {
             match Connection::connect(addr, cfg.connect_timeout, Arc::clone(&shared.own), slot)
                 .await
             {
                 Ok(conn) => {
                     backend.pool.connect_succeeded(addr);
-                    conn
+                    Ok(conn)
                 }
                 Err(e) => {
                     let backoff = backend.pool.connect_failed(
@@ -161,7 +185,7 @@ async fn serve(
                         reason,
                         &format_args!("{e}; the endpoint backs off for {backoff:?}"),
                     );
-                    return Err(reason);
+                    Err(reason)
                 }
             }
         }
@@ -170,46 +194,94 @@ async fn serve(
                 DropReason::BackendDown,
                 &"every endpoint is backing off after connect failures",
             );
-            return Err(DropReason::BackendDown);
+            Err(DropReason::BackendDown)
         }
         Checkout::Empty => {
             stats.log_once(DropReason::NoEndpoints, &"the backend has no endpoints");
-            return Err(DropReason::NoEndpoints);
-        }
-    };
-    buf.clear();
-    shared.editor.render(request, &backend.rewrite(), buf);
-    let body: &[u8] = if buf.len() + request.body().len() <= COALESCE {
-        buf.extend_from_slice(request.body());
-        &[]
-    } else {
-        request.body()
-    };
-    let start = Instant::now();
-    let result = conn
-        .exchange(
-            buf,
-            body,
-            request.is_head_method(),
-            start + cfg.request_timeout,
-            cfg.max_response_head,
-        )
-        .await;
-    match result {
-        Ok(answer) => {
-            let latency = start.elapsed();
-            if answer.reusable && !request.closes_connection() {
-                backend.pool.checkin(conn, Instant::now());
-            }
-            Ok((answer.status, latency))
-        }
-        Err(e) => {
-            let reason = exchange_reason(&e);
-            let remote = conn.remote();
-            stats.log_once(reason, &format_args!("{e} (endpoint {remote})"));
-            Err(reason)
+            Err(DropReason::NoEndpoints)
         }
     }
+}
+
+/// Replays a batch: on one connection, or on more when the server ends a connection after
+/// answering only part of it (the requests it did not take are written again on a new
+/// one, as RFC 9112 §9.3.2 allows).
+async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut Vec<u8>) -> Served {
+    let mut answered = Vec::with_capacity(batch.len());
+    let mut is_head = Vec::with_capacity(batch.len());
+    let rewrite = backend.rewrite();
+    while answered.len() < batch.len() {
+        let rest = &batch[answered.len()..];
+        let mut conn = match connection(backend, shared).await {
+            Ok(conn) => conn,
+            Err(reason) => {
+                return Served {
+                    answered,
+                    rest: reason,
+                }
+            }
+        };
+        let tail = render(shared, &rewrite, rest, buf, &mut is_head);
+        let closes = rest
+            .last()
+            .is_some_and(|item| item.request.closes_connection());
+        let cfg = &shared.config;
+        let exchanged = conn
+            .exchange(
+                buf,
+                tail,
+                &is_head,
+                Instant::now() + cfg.request_timeout,
+                cfg.max_response_head,
+            )
+            .await;
+        answered.extend(exchanged.answered.iter().map(|a| (a.status, a.latency)));
+        let remote = conn.remote();
+        if exchanged.reusable && !closes {
+            backend.pool.checkin(conn, Instant::now());
+        }
+        if let Some(e) = exchanged.error {
+            let reason = exchange_reason(&e);
+            backend
+                .stats
+                .log_once(reason, &format_args!("{e} (endpoint {remote})"));
+            return Served {
+                answered,
+                rest: reason,
+            };
+        }
+    }
+    Served {
+        answered,
+        rest: DropReason::Closed,
+    }
+}
+
+/// Renders `batch` into `buf` (emptied first) and the per-request `HEAD` flags into
+/// `is_head`; returns the body to write after `buf` (a lone large request's).
+fn render<'b>(
+    shared: &Shared,
+    rewrite: &RewriteOptions,
+    batch: &'b [Queued],
+    buf: &mut Vec<u8>,
+    is_head: &mut Vec<bool>,
+) -> &'b [u8] {
+    buf.clear();
+    is_head.clear();
+    let mut tail: &[u8] = &[];
+    for item in batch {
+        let request = &item.request;
+        shared.editor.render(request, rewrite, buf);
+        // Batches of more than one request fit in COALESCE (see `Queue::pop_batch`); only
+        // a lone large request has its body written on its own.
+        if batch.len() > 1 || buf.len() + request.body().len() <= COALESCE {
+            buf.extend_from_slice(request.body());
+        } else {
+            tail = request.body();
+        }
+        is_head.push(request.is_head_method());
+    }
+    tail
 }
 
 fn connect_reason(e: &ConnectError) -> DropReason {

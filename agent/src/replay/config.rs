@@ -19,8 +19,13 @@ pub struct ReplayConfig {
     /// requests over all backends are dropped (`queue_budget`) until the new one fits; a
     /// request larger than the whole budget is refused.
     pub queue_bytes: usize,
-    /// Connections per backend, in use or idle (16); also its requests in flight.
+    /// Connections per backend, in use or idle (16). Requests in flight are at most this
+    /// times `pipeline_depth`.
     pub max_connections: usize,
+    /// Requests written together on one connection before their responses are read (8):
+    /// when requests wait in the queue, a worker takes up to this many (within 64 KiB) and
+    /// pipelines them. 1 disables pipelining.
+    pub pipeline_depth: usize,
     /// Time to establish a connection (1 s).
     pub connect_timeout: Duration,
     /// Time to write a request and read its whole response (5 s).
@@ -44,6 +49,7 @@ impl Default for ReplayConfig {
             queue_depth: 1024,
             queue_bytes: 64 << 20,
             max_connections: 16,
+            pipeline_depth: 8,
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(4),
@@ -61,6 +67,7 @@ impl ReplayConfig {
             ("queue_depth", self.queue_depth == 0),
             ("queue_bytes", self.queue_bytes == 0),
             ("max_connections", self.max_connections == 0),
+            ("pipeline_depth", self.pipeline_depth == 0),
             ("connect_timeout", self.connect_timeout.is_zero()),
             ("request_timeout", self.request_timeout.is_zero()),
             ("idle_timeout", self.idle_timeout.is_zero()),

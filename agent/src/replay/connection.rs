@@ -1,5 +1,6 @@
-//! One keep-alive connection to a mirror endpoint: connect, own-flow registration, one
-//! request/response exchange at a time (no pipelining).
+//! One keep-alive connection to a mirror endpoint: connect, own-flow registration, and
+//! exchanges of one or more pipelined requests written together, whose responses are read
+//! in order.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -16,8 +17,8 @@ use tokio::time::Instant;
 
 use super::error::{ConnectError, ExchangeError};
 use super::own_flows::OwnFlows;
+use super::quickack::QuickAck;
 use super::reader::read_response;
-use super::response::Answer;
 
 /// Counts a backend's open connections (including ones being established).
 #[derive(Debug)]
@@ -138,52 +139,100 @@ impl Connection {
         }
     }
 
-    /// Writes `head` then `body` and reads the whole response, all before `deadline`. The
-    /// response is read while writing, so an early answer is seen.
+    /// Writes `bytes` then `tail` (one or more whole requests, in order) and reads one
+    /// response per entry of `request_is_head` (whether that request's method is `HEAD`),
+    /// all before `deadline`. Responses are read while writing, so an early answer is seen.
     pub async fn exchange(
         &mut self,
-        head: &[u8],
-        body: &[u8],
-        request_is_head: bool,
+        bytes: &[u8],
+        tail: &[u8],
+        request_is_head: &[bool],
         deadline: Instant,
         max_head: usize,
-    ) -> Result<Answer, ExchangeError> {
-        let (mut rd, mut wr) = self.stream.split();
-        let write = async {
-            wr.write_all(head).await?;
-            if !body.is_empty() {
-                wr.write_all(body).await?;
-            }
-            wr.flush().await
-        };
-        let read = read_response(&mut rd, &mut self.buf, request_is_head, max_head);
-        let sleep = tokio::time::sleep_until(deadline);
-        tokio::pin!(write, read, sleep);
+    ) -> Exchanged {
+        let start = Instant::now();
+        let mut answered = Vec::with_capacity(request_is_head.len());
         let mut written = false;
-        loop {
-            tokio::select! {
-                biased;
-                answer = &mut read => {
-                    let mut answer = answer?;
-                    // Answered before the request was fully written: the rest of the
-                    // request would be read as the next one.
-                    answer.reusable &= written;
-                    return Ok(answer);
+        let (error, ended) = {
+            let (rd, mut wr) = self.stream.split();
+            let mut rd = QuickAck::new(rd);
+            let write = async {
+                wr.write_all(bytes).await?;
+                if !tail.is_empty() {
+                    wr.write_all(tail).await?;
                 }
-                w = &mut write, if !written => {
-                    w.map_err(ExchangeError::from_io)?;
-                    written = true;
+                wr.flush().await
+            };
+            let buf = &mut self.buf;
+            let answers = &mut answered;
+            let read = async move {
+                for &is_head in request_is_head {
+                    let answer = read_response(&mut rd, buf, is_head, max_head).await?;
+                    answers.push(Answered {
+                        status: answer.status,
+                        latency: start.elapsed(),
+                    });
+                    if !answer.reusable {
+                        // The server ends the connection here: later requests are lost.
+                        return Ok(false);
+                    }
                 }
-                () = &mut sleep => {
-                    return Err(if written {
+                Ok::<bool, ExchangeError>(true)
+            };
+            let sleep = tokio::time::sleep_until(deadline);
+            tokio::pin!(write, read, sleep);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut read => break match r {
+                        Ok(open) => (None, !open),
+                        Err(e) => (Some(e), true),
+                    },
+                    w = &mut write, if !written => {
+                        if let Err(e) = w {
+                            break (Some(ExchangeError::from_io(e)), true);
+                        }
+                        written = true;
+                    }
+                    () = &mut sleep => break (Some(if written {
                         ExchangeError::ResponseTimeout
                     } else {
                         ExchangeError::WriteTimeout
-                    });
+                    }), true),
                 }
             }
+        };
+        let complete = answered.len() == request_is_head.len();
+        Exchanged {
+            // Answered before every request was written, or bytes nobody asked for: the
+            // rest would be read as the next exchange.
+            reusable: !ended && complete && written && self.buf.is_empty(),
+            answered,
+            error,
         }
     }
+}
+
+/// One response read in an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answered {
+    /// Final status code.
+    pub status: u16,
+    /// Time from the start of the exchange to the end of this response.
+    pub latency: Duration,
+}
+
+/// The outcome of [`Connection::exchange`].
+#[derive(Debug)]
+pub(crate) struct Exchanged {
+    /// The responses read, in request order.
+    pub answered: Vec<Answered>,
+    /// Why the requests after `answered` got no response. `None` with fewer answers than
+    /// requests: the server ended the connection after its last answer (close-delimited
+    /// body or `Connection: close`), so it did not take the later requests.
+    pub error: Option<ExchangeError>,
+    /// Whether the connection may carry another exchange.
+    pub reusable: bool,
 }
 
 impl Drop for Connection {

@@ -6,8 +6,10 @@
 //!
 //! Per backend ([`BackendId`]), a fixed set of workers (`max_connections`) takes requests
 //! from the lane. Each request goes to exactly one endpoint, chosen round robin among the
-//! endpoints not backing off, over a pooled keep-alive connection (one request in flight
-//! per connection, no pipelining). The head is written byte for byte with one marker header
+//! endpoints not backing off, over a pooled keep-alive connection. When requests wait in the
+//! lane, a worker writes up to `pipeline_depth` of them (within 64 KiB) together and reads
+//! their responses in order (HTTP/1.1 pipelining); a request that closes the connection
+//! ends its batch. The head is written byte for byte with one marker header
 //! added last ([`HeadEditor`]) and the backend's [`RewriteOptions`] applied; the body is
 //! written verbatim. The response is read to its end with httparse framing and discarded.
 //!
@@ -38,6 +40,7 @@ mod metrics;
 mod own_flows;
 mod pool;
 mod queue;
+mod quickack;
 mod reader;
 mod reason;
 mod replayer;

@@ -111,17 +111,45 @@ impl Queue {
         Ok(())
     }
 
-    /// Takes the oldest request of `lane` and counts it in flight.
-    pub fn pop(&self, lane: usize) -> Option<Queued> {
+    /// Moves the oldest requests of `lane` to `batch` (emptied first) and counts them in
+    /// flight: always the oldest one if any, then more while the batch holds fewer than
+    /// `max_items`, stays within `max_bytes`, and its last request keeps the connection
+    /// open. Returns how many were taken.
+    pub fn pop_batch(
+        &self,
+        lane: usize,
+        max_items: usize,
+        max_bytes: usize,
+        batch: &mut Vec<Queued>,
+    ) -> usize {
+        batch.clear();
         let mut guard = self.lock();
         let st = &mut *guard;
-        let item = pop_front(st, lane)?;
-        st.lanes[lane]
-            .stats
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
+        let mut bytes = 0;
+        while let Some(next) = st.lanes.get(lane).and_then(|l| l.items.front()) {
+            let len = next.request.len();
+            let joins = match batch.last() {
+                None => true,
+                Some(last) => {
+                    batch.len() < max_items
+                        && bytes + len <= max_bytes
+                        && !last.request.closes_connection()
+                }
+            };
+            if !joins {
+                break;
+            }
+            let Some(item) = pop_front(st, lane) else {
+                break;
+            };
+            bytes += len;
+            batch.push(item);
+        }
+        if let Some(l) = st.lanes.get(lane) {
+            l.stats.in_flight.fetch_add(batch.len(), Ordering::Relaxed);
+        }
         self.bytes_gauge.set(st.bytes as i64);
-        Some(item)
+        batch.len()
     }
 
     /// Drops every request of `lane` as `reason`; returns how many.
@@ -211,11 +239,49 @@ mod tests {
         assert_eq!(b.snapshot().dropped(DropReason::QueueBudget), 0);
         assert!(q.bytes() <= 1000);
         assert_eq!(q.push(lb, req(2000)), Err(DropReason::QueueBudget));
-        let item = q.pop(lb).expect("item");
-        assert_eq!(item.request.len(), 200);
+        let mut batch = Vec::new();
+        assert_eq!(q.pop_batch(lb, 1, 0, &mut batch), 1);
+        assert_eq!(batch[0].request.len(), 200);
         assert_eq!(b.snapshot().in_flight, 1);
         assert_eq!(q.drain_all(DropReason::Shutdown), 4);
         assert_eq!(q.bytes(), 0);
         assert!(!q.is_idle());
+    }
+
+    #[test]
+    fn batches_stop_at_count_bytes_and_close() {
+        let m = ReplayMetrics::new();
+        let q = Queue::new(1 << 20, m.queue_bytes());
+        let stats = Arc::new(m.backend("a".into()));
+        let lane = q.add_lane(stats.clone(), 100);
+        let close = || {
+            MirrorRequest::new(
+                Bytes::from_static(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+                Bytes::new(),
+            )
+            .expect("valid")
+        };
+        for _ in 0..5 {
+            q.push(lane, req(10)).expect("queued");
+        }
+        q.push(lane, close()).expect("queued");
+        q.push(lane, req(10)).expect("queued");
+        q.push(lane, req(5000)).expect("queued");
+        let one = req(10).len();
+        let mut batch = Vec::new();
+        // At most 3 requests.
+        assert_eq!(q.pop_batch(lane, 3, 1 << 16, &mut batch), 3);
+        // At most 1.5 requests' bytes: the first always, then only what fits.
+        assert_eq!(q.pop_batch(lane, 8, one + one / 2, &mut batch), 1);
+        // The request that closes the connection ends the batch.
+        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch), 2);
+        assert!(batch[1].request.closes_connection());
+        // A request larger than the byte limit still goes, alone.
+        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
+        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
+        assert_eq!(batch[0].request.body().len(), 5000);
+        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch), 0);
+        assert_eq!(stats.snapshot().in_flight, 8);
+        assert_eq!(q.bytes(), 0);
     }
 }

@@ -27,7 +27,8 @@ async fn fill<R: AsyncRead + Unpin>(
 }
 
 /// Reads one complete response (interim responses skipped) and discards it. Bytes left in
-/// `buf` afterwards were sent beyond the response.
+/// `buf` afterwards were sent beyond the response (the next pipelined response, or bytes
+/// nobody asked for). `reusable` says whether the server keeps the connection open.
 pub(crate) async fn read_response<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -58,7 +59,7 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
         let complete = read_body(rd, buf, body).await?;
         return Ok(Answer {
             status,
-            reusable: keep_alive && complete && buf.is_empty(),
+            reusable: keep_alive && complete,
         });
     }
 }
@@ -163,7 +164,7 @@ mod tests {
             r.expect("ok"),
             Answer {
                 status: 204,
-                reusable: false
+                reusable: true
             }
         );
         assert_eq!(left, 5);

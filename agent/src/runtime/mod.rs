@@ -144,6 +144,7 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
             queue_bytes: args.replay_queue_budget,
             queue_depth: args.mirror_queue_depth,
             max_connections: args.mirror_connections,
+            pipeline_depth: args.mirror_pipeline_depth,
             request_timeout: Duration::from_millis(args.mirror_timeout_ms),
             connect_timeout: Duration::from_millis(args.mirror_connect_timeout_ms),
             ..ReplayConfig::default()
