@@ -15,7 +15,7 @@ use std::{
 use aya::maps::{MapData, RingBuf};
 use bytes::Bytes;
 use shadowtap_common::{names, RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
-use tokio::{io::unix::AsyncFd, sync::mpsc};
+use tokio::io::unix::AsyncFd;
 
 use super::{loader::Datapath, DatapathError};
 
@@ -130,23 +130,41 @@ impl RingReader {
         })
     }
 
-    /// The reader's counters (shared; they stay valid after `run` consumes the reader).
+    /// The reader's counters (shared; they stay valid after the reader is moved).
     pub fn stats(&self) -> Arc<RingStats> {
         self.stats.clone()
     }
 
-    /// Take every record now available, in order.
+    /// Take every record now available, in order, copied into events.
     pub fn drain(&mut self, out: &mut Vec<CaptureEvent>) -> usize {
-        let ring = self.ring.get_mut();
         let start = out.len();
-        while let Some(item) = ring.next() {
-            match decode_record(&item) {
-                Ok(ev) => {
+        self.visit(usize::MAX, |raw| match decode_record(raw) {
+            Ok(ev) => {
+                out.push(ev);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        });
+        out.len() - start
+    }
+
+    /// Calls `f` with up to `max` raw records (a [`RecordHeader`] followed by its payload),
+    /// in ring order, without copying them; each record is released from the ring when `f`
+    /// returns. `Err` from `f` marks the record malformed: counted, and logged once. Returns
+    /// how many records were visited.
+    pub fn visit(&mut self, max: usize, mut f: impl FnMut(&[u8]) -> Result<(), String>) -> usize {
+        let ring = self.ring.get_mut();
+        let mut n = 0;
+        while n < max {
+            let Some(item) = ring.next() else { break };
+            n += 1;
+            match f(&item) {
+                Ok(()) => {
                     self.stats.records.fetch_add(1, Ordering::Relaxed);
+                    let payload = item.len().saturating_sub(RECORD_HEADER_LEN);
                     self.stats
                         .bytes
-                        .fetch_add(ev.payload.len() as u64, Ordering::Relaxed);
-                    out.push(ev);
+                        .fetch_add(payload as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
                     if self.stats.malformed.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -155,36 +173,23 @@ impl RingReader {
                 }
             }
         }
-        out.len() - start
+        n
     }
 
-    /// Drain on readiness and every `interval` until `tx` closes, sending events in order.
-    /// When the receiver is slow this waits, the ring fills, and the kernel counts the
-    /// records it could not write (`ring_full`): loss is never silent.
-    pub async fn run(mut self, tx: mpsc::Sender<CaptureEvent>, interval: Duration) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(1024);
-        loop {
-            tokio::select! {
-                guard = self.ring.readable_mut() => {
-                    match guard {
-                        Ok(mut g) => g.clear_ready(),
-                        Err(e) => {
-                            tracing::error!(error = %e, "ring buffer poll failed; stopping reader");
-                            return;
-                        }
-                    }
-                }
-                _ = tick.tick() => {}
-                _ = tx.closed() => return,
+    /// Waits until the kernel signals data (a forced wake-up once the unread bytes pass the
+    /// wake-up threshold) or `timeout` passes, whichever is first; below the threshold the
+    /// kernel does not signal, so callers drain on a short timer too.
+    pub async fn wait(&mut self, timeout: Duration) -> Result<(), DatapathError> {
+        match tokio::time::timeout(timeout, self.ring.readable_mut()).await {
+            Err(_) => Ok(()),
+            Ok(Ok(mut guard)) => {
+                guard.clear_ready();
+                Ok(())
             }
-            self.drain(&mut batch);
-            for ev in batch.drain(..) {
-                if tx.send(ev).await.is_err() {
-                    return;
-                }
-            }
+            Ok(Err(e)) => Err(DatapathError::System {
+                what: "polling the ring buffer",
+                source: e.into(),
+            }),
         }
     }
 }

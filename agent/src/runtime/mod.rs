@@ -22,7 +22,7 @@ use shadowtap_reconstruct::{Budgets, Config as ReconstructConfig, Reconstructor,
 use shadowtap_routes::{spawn_planner, Plan, PlanConfig, Sampler, Store};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::{mpsc, watch},
+    sync::watch,
 };
 
 pub use attachments::Attachments;
@@ -35,7 +35,7 @@ pub use sink::{backend_id, ReplaySink};
 use crate::{
     cli::{AgentArgs, AttachMode},
     datapath::{
-        check_startup, Capability, CaptureEvent, Datapath, LoadConfig, MapHandles, RingReader,
+        check_startup, Capability, Datapath, LoadConfig, MapHandles, RingReader,
     },
     metrics::{serve, Family, FamilyKind, Health, Snapshots},
     pipeline::Pipeline,
@@ -48,6 +48,8 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(250);
 /// How often the ring is drained when no wake-up came.
 const RING_DRAIN: Duration = Duration::from_millis(10);
+/// Records taken from the ring before the pipeline task lets other work run.
+const RING_BATCH: usize = 1024;
 
 /// Stores from the configured source.
 async fn start_source(
@@ -178,9 +180,8 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
     tokio::spawn(server);
     tracing::info!(metrics = %bound, node = %args.node_name, "serving metrics");
 
-    // Capture → pipeline.
-    let (events_tx, events_rx) = mpsc::channel::<CaptureEvent>(16 * 1024);
-    tokio::spawn(ring.run(events_tx, RING_DRAIN));
+    // Capture → pipeline: one task reads the ring and runs the pipeline on each record, so
+    // the ring (budgeted, counted by the kernel when full) is the only capture backlog.
     let recon = Reconstructor::new(ReconstructConfig {
         budgets: Budgets {
             reassembly_bytes: args.reassembly_budget,
@@ -200,7 +201,7 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
     let (stop_tx, stop_rx) = watch::channel(false);
     let pipeline_task = tokio::spawn(run_pipeline(
         pipeline,
-        events_rx,
+        ring,
         plans.clone(),
         snapshots.clone(),
         stop_rx,
@@ -280,28 +281,19 @@ pub async fn run(args: AgentArgs, plan_cfg: PlanConfig) -> Result<(), RuntimeErr
 
 async fn run_pipeline(
     mut pipeline: Pipeline<ReplaySink>,
-    mut events: mpsc::Receiver<CaptureEvent>,
+    mut ring: RingReader,
     mut plans: watch::Receiver<Arc<Plan>>,
     snapshots: Snapshots,
     mut stop: watch::Receiver<bool>,
 ) {
     pipeline.set_plan(plans.borrow_and_update().clone());
     let mut tick = tokio::time::interval(TICK);
+    // Whether the last visit stopped at RING_BATCH with records left.
+    let mut more = false;
     loop {
         tokio::select! {
-            ev = events.recv() => {
-                let Some(ev) = ev else { break };
-                match Segment::from_record(&ev.header, &ev.payload) {
-                    Ok(seg) => pipeline.push(seg),
-                    Err(e) => tracing::debug!(error = %e, "record not a segment"),
-                }
-                // Take whatever else is already queued without yielding per event.
-                while let Ok(ev) = events.try_recv() {
-                    if let Ok(seg) = Segment::from_record(&ev.header, &ev.payload) {
-                        pipeline.push(seg);
-                    }
-                }
-            }
+            biased;
+            _ = stop.changed() => break,
             changed = plans.changed() => {
                 if changed.is_err() { break; }
                 pipeline.set_plan(plans.borrow_and_update().clone());
@@ -310,8 +302,20 @@ async fn run_pipeline(
                 pipeline.advance_time(monotonic_ns());
                 pipeline.publish(&snapshots);
             }
-            _ = stop.changed() => break,
+            waited = ring.wait(RING_DRAIN), if !more => {
+                if let Err(e) = waited {
+                    tracing::error!(error = %e, "capture stopped");
+                    break;
+                }
+            }
+            () = tokio::task::yield_now(), if more => {}
         }
+        let visited = ring.visit(RING_BATCH, |raw| {
+            let seg = Segment::from_ring_record(raw).map_err(|e| e.to_string())?;
+            pipeline.push(seg);
+            Ok(())
+        });
+        more = visited == RING_BATCH;
     }
     pipeline.publish(&snapshots);
 }
