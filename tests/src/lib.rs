@@ -2,6 +2,7 @@
 //! topologies created (and always removed) by the tests, and condition waits with deadlines.
 
 pub mod http_server;
+pub mod idle_flows;
 pub mod loaded;
 pub mod packets;
 pub mod reassemble;

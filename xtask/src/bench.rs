@@ -13,6 +13,9 @@ pub enum Which {
     Kernel,
     /// Mirror capacity at 100 %: rate, losses, agent CPU per mirrored request, peak RSS.
     Capacity,
+    /// Agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows captured, beside
+    /// 0 and 1 000 (needs root).
+    Scale,
 }
 
 /// Build and run one benchmark.
@@ -21,6 +24,7 @@ pub fn run(which: Which) -> Result<()> {
     let name = match which {
         Which::Kernel => "kernel",
         Which::Capacity => "capacity",
+        Which::Scale => "scale",
     };
     run_tests_bin(&env, "shadowtap-bench", &[name])
 }

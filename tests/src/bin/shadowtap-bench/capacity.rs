@@ -11,31 +11,7 @@ use shadowtap_tests::{
     scenario::{metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario},
 };
 
-use crate::{write_result, PORT};
-
-/// The agent's CPU seconds (user + system) and peak RSS in KiB, from /proc.
-fn agent_usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // Fields after the command: state is index 0, utime 11, stime 12 (clock ticks).
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let hz = 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    ((ticks(11) + ticks(12)) / hz, hwm)
-}
+use crate::{usage::agent_usage, write_result, PORT};
 
 /// Mirror capacity at 100 %: closed-loop load on foo-v1 with shadowtap mirroring every
 /// request to foo-v2; per request size, the rate reached, mirrored vs sent (losses counted by

@@ -3,6 +3,8 @@
 
 mod capacity;
 mod kernel;
+mod scale;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -14,8 +16,9 @@ fn main() -> ExitCode {
     match what.as_str() {
         "kernel" => kernel::run(),
         "capacity" => capacity::run(),
+        "scale" => scale::run(),
         _ => {
-            eprintln!("usage: shadowtap-bench kernel|capacity");
+            eprintln!("usage: shadowtap-bench kernel|capacity|scale");
             return ExitCode::from(2);
         }
     }
