@@ -188,7 +188,7 @@ impl RingReader {
             }
             Ok(Err(e)) => Err(DatapathError::System {
                 what: "polling the ring buffer",
-                source: e.into(),
+                source: e,
             }),
         }
     }
