@@ -35,6 +35,16 @@ pub struct RecordingServer {
 impl RecordingServer {
     /// Listen on `addr` inside `ns`; returns once the socket is bound.
     pub fn start(ns: &Netns, addr: SocketAddr) -> Self {
+        Self::start_with(ns, addr, true)
+    }
+
+    /// As [`RecordingServer::start`], but only counting requests: nothing is kept of their
+    /// bytes (`received`, `log` stay empty), for benchmarks that send gigabytes.
+    pub fn counting(ns: &Netns, addr: SocketAddr) -> Self {
+        Self::start_with(ns, addr, false)
+    }
+
+    fn start_with(ns: &Netns, addr: SocketAddr, record: bool) -> Self {
         let received: Received = Arc::default();
         let requests = Arc::new(Mutex::new(0));
         let log: RequestLog = Arc::default();
@@ -54,7 +64,7 @@ impl RecordingServer {
                 match listener.accept() {
                     Ok((conn, peer)) => {
                         let (r, q, l) = (r.clone(), q.clone(), l.clone());
-                        std::thread::spawn(move || serve(conn, peer, r, q, l));
+                        std::thread::spawn(move || serve(conn, peer, r, q, l, record));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2));
@@ -161,6 +171,7 @@ fn serve(
     received: Received,
     requests: Arc<Mutex<u64>>,
     log: RequestLog,
+    record: bool,
 ) {
     conn.set_nonblocking(false).ok();
     conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -178,8 +189,10 @@ fn serve(
             };
             match request_len(&buf) {
                 Some((_, total, _)) => {
-                    let raw: Vec<u8> = buf.drain(..total).collect();
-                    log.lock().expect("lock").push(raw);
+                    if record {
+                        log.lock().expect("lock").push(buf[..total].to_vec());
+                    }
+                    buf.drain(..total);
                     *requests.lock().expect("lock") += 1;
                     continued = false;
                     if conn
@@ -208,12 +221,14 @@ fn serve(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        received
-            .lock()
-            .expect("lock")
-            .entry(peer)
-            .or_default()
-            .extend_from_slice(&chunk[..n]);
+        if record {
+            received
+                .lock()
+                .expect("lock")
+                .entry(peer)
+                .or_default()
+                .extend_from_slice(&chunk[..n]);
+        }
         buf.extend_from_slice(&chunk[..n]);
     }
 }

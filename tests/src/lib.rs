@@ -3,6 +3,7 @@
 
 pub mod http_server;
 pub mod idle_flows;
+pub mod load;
 pub mod loaded;
 pub mod packets;
 pub mod reassemble;

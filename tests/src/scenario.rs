@@ -173,6 +173,19 @@ impl Scenario {
     /// As [`Scenario::new`], with foo-v2's pod placed on `v2_node` (`node-a` makes it a
     /// local pod the agent may capture too).
     pub fn with_v2_node(route: &str, v2_node: &str) -> Self {
+        Self::build(route, v2_node, RecordingServer::start)
+    }
+
+    /// As [`Scenario::new`], with servers that only count requests (benchmarks).
+    pub fn counting(route: &str) -> Self {
+        Self::build(route, "node-b", RecordingServer::counting)
+    }
+
+    fn build(
+        route: &str,
+        v2_node: &str,
+        server: fn(&Netns, SocketAddr) -> RecordingServer,
+    ) -> Self {
         let topo = Topology::new(3);
         let routes = std::env::temp_dir().join(format!("shadowtap-routes-{}", topo.tag()));
         std::fs::create_dir_all(&routes).expect("routes dir");
@@ -181,16 +194,16 @@ impl Scenario {
             .iter()
             .flat_map(|l| {
                 [
-                    RecordingServer::start(&l.ns, SocketAddr::new(l.ip4.into(), PORT)),
-                    RecordingServer::start(&l.ns, SocketAddr::new(l.ip6.into(), PORT)),
+                    server(&l.ns, SocketAddr::new(l.ip4.into(), PORT)),
+                    server(&l.ns, SocketAddr::new(l.ip6.into(), PORT)),
                 ]
             })
             .collect();
-        let v2 = RecordingServer::start(
+        let v2 = server(
             &topo.extra[1].ns,
             SocketAddr::new(topo.extra[1].ip4.into(), PORT),
         );
-        let v3 = RecordingServer::start(
+        let v3 = server(
             &topo.extra[2].ns,
             SocketAddr::new(topo.extra[2].ip4.into(), PORT),
         );

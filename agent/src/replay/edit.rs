@@ -2,7 +2,7 @@
 //! Host rewrite and removal of named headers. Everything else is copied byte for byte.
 
 use super::error::ConfigError;
-use super::head::{is_token, scan};
+use super::head::is_token;
 use super::request::MirrorRequest;
 
 /// The default name of the marker header added to every replayed request.
@@ -90,11 +90,7 @@ impl HeadEditor {
     /// Appends the edited head of `request` to `out`.
     pub fn render(&self, request: &MirrorRequest, rewrite: &RewriteOptions, out: &mut Vec<u8>) {
         let head = &request.head()[..];
-        let Ok(layout) = scan(head) else {
-            // A MirrorRequest is checked when built; keep its bytes if it somehow is not.
-            out.extend_from_slice(head);
-            return;
-        };
+        let layout = request.layout();
         out.reserve(head.len() + self.marker_line.len() + 64);
         out.extend_from_slice(&head[layout.request_line.clone()]);
         let mut host_seen = false;

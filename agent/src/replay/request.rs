@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::error::RequestError;
-use super::head::{has_token, scan};
+use super::head::{has_token, scan, Layout};
 
 /// A request to replay to a mirror backend.
 ///
@@ -17,6 +17,8 @@ use super::head::{has_token, scan};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MirrorRequest {
     head: Bytes,
+    /// Where the request line and fields lie in `head` (scanned once, when built).
+    layout: Layout,
     body: Bytes,
     is_head: bool,
     closes: bool,
@@ -40,6 +42,7 @@ impl MirrorRequest {
         let closes = close || (layout.http10 && !keep_alive);
         Ok(MirrorRequest {
             head,
+            layout,
             body,
             is_head,
             closes,
@@ -62,6 +65,11 @@ impl MirrorRequest {
     /// The raw head.
     pub fn head(&self) -> &Bytes {
         &self.head
+    }
+
+    /// The layout of the raw head.
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The raw body.

@@ -34,9 +34,7 @@ pub use sink::{backend_id, ReplaySink};
 
 use crate::{
     cli::{AgentArgs, AttachMode},
-    datapath::{
-        check_startup, Capability, Datapath, LoadConfig, MapHandles, RingReader,
-    },
+    datapath::{check_startup, Capability, Datapath, LoadConfig, MapHandles, RingReader},
     metrics::{serve, Family, FamilyKind, Health, Snapshots},
     pipeline::Pipeline,
     replay::{ReplayConfig, Replayer},

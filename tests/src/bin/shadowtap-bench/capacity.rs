@@ -1,90 +1,311 @@
-//! `capacity`: mirror capacity at 100 %.
+//! `capacity`: mirror capacity at 100 %. For a small GET and a 16 KiB POST, an open-loop
+//! load on foo-v1 steps up in rate while shadowtap mirrors every request to foo-v2; a step
+//! passes when every request the client sent arrived at foo-v2 and shadowtap counted no
+//! loss. Reported per step: the rate the client reached, what arrived at foo-v2, the
+//! agent's counted losses, its CPU time per mirrored request and its peak RSS.
 
 use std::{
+    fmt::Write as _,
+    io::Write as _,
     net::SocketAddr,
     time::{Duration, Instant},
 };
 
 use shadowtap_tests::{
-    http_server::concurrent_lockstep,
+    load::{self, Load, Mode},
     privileged,
     scenario::{metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario},
 };
 
 use crate::{usage::agent_usage, write_result, PORT};
 
-/// Mirror capacity at 100 %: closed-loop load on foo-v1 with shadowtap mirroring every
-/// request to foo-v2; per request size, the rate reached, mirrored vs sent (losses counted by
-/// reason by the agent), agent CPU per mirrored request and peak RSS.
-pub fn run() {
-    assert!(privileged(), "the capacity benchmark needs root");
-    let mut table = String::from(
-        "mirror capacity, 100 % mirrored, closed loop (the load generator, both servers and the agent share the machine's cores)\n\n\
-         | request | connections | sent | req/s | mirrored | lost (counted) | agent CPU µs/mirrored | agent peak RSS MiB |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for (label, body) in [("200 B GET", 0usize), ("16 KiB POST", 16 * 1024)] {
-        let route = route_yaml(
-            "foo-route",
-            true,
-            None,
-            &[Mirror {
-                service: "foo-v2",
-                rate: Rate::Unset,
-            }],
-        );
-        let mut s = Scenario::new(&route);
-        s.start_agent(&shadowtap_binary(), &[]);
-        let pid = s.agent_pid().expect("agent pid");
-        let v1 = SocketAddr::new(s.v1_ip(false), PORT);
-        let connections = 16;
-        let per_connection = 1500;
-        let payload = vec![b'x'; body];
-        let make = move |c: usize, i: usize| {
-            let mut r = if body == 0 {
-                format!("GET /bench/{c}/{i} HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-bench/1.0\r\nAccept: */*\r\nX-Request-Id: {c}-{i}-0123456789abcdef\r\n\r\n").into_bytes()
-            } else {
-                format!("POST /bench/{c}/{i} HTTP/1.1\r\nHost: foo.example.com\r\nContent-Type: application/octet-stream\r\nContent-Length: {body}\r\n\r\n").into_bytes()
-            };
-            r.extend_from_slice(&payload);
-            r
-        };
-        let (cpu0, _) = agent_usage(pid);
-        let started = Instant::now();
-        concurrent_lockstep(&s.topo.client.ns, v1, connections, per_connection, make);
-        let elapsed = started.elapsed();
-        let sent = (connections * per_connection) as u64;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut lost = 0.0;
-        while Instant::now() < deadline {
-            let m = s.metrics();
-            lost = metric_sum(
+/// Keep-alive client connections.
+const CONNECTIONS: usize = 32;
+/// Measured time per step.
+const STEP: Duration = Duration::from_secs(4);
+/// Longest wait for the agent to finish a step's mirrors.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The agent's cumulative counts and usage at one moment.
+#[derive(Clone, Debug, Default)]
+struct Totals {
+    /// Every loss series (`series value`), to name the reasons of a lossy step.
+    losses: Vec<(String, f64)>,
+    decoded: f64,
+    replay_drops: f64,
+    ring_full: f64,
+    arrived: u64,
+    cpu_s: f64,
+    peak_kib: u64,
+}
+
+impl Totals {
+    fn read(s: &Scenario, pid: u32) -> Self {
+        let m = s.metrics();
+        let (cpu_s, peak_kib) = agent_usage(pid);
+        let losses = m
+            .lines()
+            .filter(|l| {
+                (l.starts_with("shadowtap_mirror_requests_total{") && !l.contains("\"sent\""))
+                    || l.starts_with("shadowtap_kernel_packets_total{outcome=\"ring_full\"}")
+            })
+            .filter_map(|l| {
+                let (series, v) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), v.parse().ok()?))
+            })
+            .collect();
+        Totals {
+            losses,
+            decoded: metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}"),
+            replay_drops: metric_sum(
                 &m,
                 "shadowtap_mirror_requests_total",
                 &[],
                 &["outcome=\"sent\""],
-            ) + metric_sum(
+            ),
+            ring_full: metric_sum(
                 &m,
                 "shadowtap_kernel_packets_total",
                 &["outcome=\"ring_full\""],
                 &[],
-            );
-            let decoded = metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}");
-            if decoded as u64 >= sent && s.v2.count() as f64 + lost >= sent as f64 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            ),
+            arrived: s.v2.count(),
+            cpu_s,
+            peak_kib,
         }
-        let (cpu1, hwm) = agent_usage(pid);
-        let mirrored = s.v2.count();
-        table.push_str(&format!(
-            "| {label} | {connections} | {sent} | {:.0} | {mirrored} | {lost} | {:.1} | {:.1} |\n",
-            sent as f64 / elapsed.as_secs_f64(),
-            (cpu1 - cpu0) * 1e6 / mirrored.max(1) as f64,
-            hwm as f64 / 1024.0,
-        ));
-        s.stop_agent();
     }
-    print!("{table}");
-    write_result("capacity", &table);
+}
+
+/// The loss series that grew from `before` to `after`, with how much.
+fn grown(before: &Totals, after: &Totals) -> String {
+    after
+        .losses
+        .iter()
+        .filter_map(|(series, v)| {
+            let was = before
+                .losses
+                .iter()
+                .find(|(s, _)| s == series)
+                .map_or(0.0, |(_, w)| *w);
+            (*v > was).then(|| format!("{series} +{}", v - was))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One rate step.
+struct Step {
+    /// The agent's loss series that grew during the step.
+    reasons: String,
+    target: f64,
+    reached: f64,
+    sent: u64,
+    p99: Duration,
+    arrived: u64,
+    counted_losses: f64,
+    cpu_us_per_mirror: f64,
+    peak_mib: f64,
+}
+
+impl Step {
+    /// Every request sent arrived at the mirror, nothing was counted lost, and the client
+    /// kept the rate.
+    fn zero_loss(&self) -> bool {
+        self.sent > 0
+            && self.arrived == self.sent
+            && self.counted_losses == 0.0
+            && self.reached >= 0.97 * self.target
+    }
+}
+
+fn request_maker(body: usize) -> impl FnMut(u64, &mut Vec<u8>) + Send + 'static {
+    let payload = vec![b'x'; body];
+    move |seq, out| {
+        if body == 0 {
+            load::get_request(seq, out);
+        } else {
+            let _ = write!(
+                out,
+                "POST /api/v1/uploads/{seq} HTTP/1.1\r\nHost: foo.default.svc.cluster.local\r\n\
+                 User-Agent: shadowtap-load/1.0\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Length: {body}\r\n\r\n"
+            );
+            out.extend_from_slice(&payload);
+        }
+    }
+}
+
+/// Runs one step at `rate` and waits (bounded) for the agent to settle its mirrors.
+fn step(s: &Scenario, pid: u32, v1: SocketAddr, rate: f64, body: usize) -> Step {
+    let before = Totals::read(s, pid);
+    let report = load::run(
+        &s.topo.client.ns,
+        v1,
+        Load {
+            connections: CONNECTIONS,
+            mode: Mode::Open { rate },
+            warmup: Duration::ZERO,
+            duration: STEP,
+            drain: Duration::from_secs(2),
+        },
+        request_maker(body),
+    )
+    .expect("load generator");
+    let sent = report.sent;
+    let deadline = Instant::now() + SETTLE;
+    let mut after = Totals::read(s, pid);
+    // Settled: every request sent is decoded and either arrived or was counted dropped;
+    // or the kernel counted ring losses (those requests are never decoded).
+    while Instant::now() < deadline {
+        let decoded = (after.decoded - before.decoded) as u64;
+        let ended =
+            (after.arrived - before.arrived) as f64 + after.replay_drops - before.replay_drops;
+        let ring_lost = after.ring_full > before.ring_full;
+        if (decoded >= sent || ring_lost) && ended >= decoded as f64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        after = Totals::read(s, pid);
+    }
+    let arrived = after.arrived - before.arrived;
+    Step {
+        reasons: grown(&before, &after),
+        target: rate,
+        reached: report.sent as f64 / STEP.as_secs_f64(),
+        sent,
+        p99: report.quantile(0.99),
+        arrived,
+        counted_losses: (after.replay_drops - before.replay_drops)
+            + (after.ring_full - before.ring_full),
+        cpu_us_per_mirror: (after.cpu_s - before.cpu_s) * 1e6 / arrived.max(1) as f64,
+        peak_mib: after.peak_kib as f64 / 1024.0,
+    }
+}
+
+/// Steps up through `rates` until a step loses requests, then tries the midpoint between
+/// the last passing rate and the failing one.
+fn search(
+    label: &str,
+    body: usize,
+    rates: &[f64],
+    out: &mut String,
+    notes: &std::cell::RefCell<Vec<String>>,
+) -> Option<Step> {
+    let route = route_yaml(
+        "foo-route",
+        true,
+        None,
+        &[Mirror {
+            service: "foo-v2",
+            rate: Rate::Unset,
+        }],
+    );
+    let mut s = Scenario::counting(&route);
+    s.start_agent(&shadowtap_binary(), &[]);
+    let pid = s.agent_pid().expect("agent pid");
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    let mut best: Option<Step> = None;
+    let mut failed_at = None;
+    let row = |st: &Step, out: &mut String| {
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} | {:.0} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {} |",
+            st.target,
+            st.reached,
+            st.sent,
+            st.arrived,
+            st.counted_losses,
+            st.p99.as_secs_f64() * 1e3,
+            st.cpu_us_per_mirror,
+            st.peak_mib,
+            if st.zero_loss() { "yes" } else { "no" },
+        );
+        eprintln!(
+            "capacity: {label} at {:.0}/s: {}",
+            st.target,
+            st.zero_loss()
+        );
+        if !st.reasons.is_empty() {
+            notes
+                .borrow_mut()
+                .push(format!("{label} at {:.0}/s: {}", st.target, st.reasons));
+        }
+    };
+    for &rate in rates {
+        let st = step(&s, pid, v1, rate, body);
+        row(&st, out);
+        if !st.zero_loss() {
+            failed_at = Some(rate);
+            break;
+        }
+        best = Some(st);
+    }
+    if let (Some(fail), Some(pass)) = (failed_at, best.as_ref().map(|b| b.target)) {
+        let mid = ((pass + fail) / 2.0 / 500.0).round() * 500.0;
+        if mid > pass && mid < fail {
+            let st = step(&s, pid, v1, mid, body);
+            row(&st, out);
+            if st.zero_loss() {
+                best = Some(st);
+            }
+        }
+    }
+    s.stop_agent();
+    best
+}
+
+/// Runs the benchmark and writes `target/bench-results/capacity.md`.
+pub fn run() {
+    assert!(privileged(), "the capacity benchmark needs root");
+    let mut steps = String::from(
+        "| request | target req/s | client req/s | sent | arrived at foo-v2 | counted losses | client p99 ms | agent CPU µs/mirrored | agent peak RSS MiB | zero loss |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let cases: [(&str, usize, &[f64]); 2] = [
+        (
+            "200 B GET",
+            0,
+            &[
+                5_000.0, 10_000.0, 15_000.0, 20_000.0, 25_000.0, 30_000.0, 35_000.0, 40_000.0,
+            ],
+        ),
+        (
+            "16 KiB POST",
+            16 * 1024,
+            &[2_500.0, 5_000.0, 7_500.0, 10_000.0, 12_500.0, 15_000.0],
+        ),
+    ];
+    let notes = std::cell::RefCell::new(Vec::new());
+    let mut summary = String::from(
+        "| request | highest zero-loss rate (req/s, all mirrored) | agent CPU µs per mirrored request | agent peak RSS MiB |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for (label, body, rates) in cases {
+        match search(label, body, rates, &mut steps, &notes) {
+            Some(best) => {
+                let _ = writeln!(
+                    summary,
+                    "| {label} | {:.0} | {:.1} | {:.1} |",
+                    best.target, best.cpu_us_per_mirror, best.peak_mib
+                );
+            }
+            None => {
+                let _ = writeln!(summary, "| {label} | none of the rates tried | | |");
+            }
+        }
+    }
+    let text = format!(
+        "mirror capacity at 100 % (open loop, {CONNECTIONS} keep-alive connections, {} s per \
+         step; load generator, foo-v1, foo-v2 and the agent share the machine's 2 cores)\n\n\
+         {summary}\nsteps:\n\n{steps}\nlosses counted by the agent, by series:\n\n{}\n",
+        STEP.as_secs(),
+        notes
+            .borrow()
+            .iter()
+            .map(|n| format!("- {n}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    print!("{text}");
+    write_result("capacity", &text);
 }
