@@ -224,22 +224,25 @@ fn main() {
     let (ours, raw) = side_by_side(|| reconstruct(&segs), || raw_httparse(&reqs));
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let mb = |d: Duration| bytes as f64 / d.as_secs_f64() / 1e6;
-    println!(
-        "corpus: {n} requests, {bytes} bytes, {} segments of <= {MSS} bytes, {FLOWS} flows",
-        segs.len()
-    );
-    println!(
-        "reassembly+decode: {:.0} req/s, {:.0} MB/s",
+    let text = format!(
+        "reassembly + decode vs raw httparse (one core, same run)\n\n\
+         corpus: {n} requests, {bytes} bytes, {} segments of <= {MSS} bytes, {FLOWS} flows\n\n\
+         | side | requests/s | MB/s |\n|---|---:|---:|\n\
+         | reassembly + decode | {:.0} | {:.0} |\n\
+         | raw httparse | {:.0} | {:.0} |\n\n\
+         ratio (reassembly+decode / raw httparse, requests/s, medians of 101 alternating runs): \
+         {:.2} (target >= 0.5)\n",
+        segs.len(),
         rate(ours),
-        mb(ours)
-    );
-    println!(
-        "raw httparse:      {:.0} req/s, {:.0} MB/s",
+        mb(ours),
         rate(raw),
-        mb(raw)
-    );
-    println!(
-        "ratio (reassembly+decode / raw httparse, requests/s, medians of 101 alternating runs): {:.2} (target >= 0.5)",
+        mb(raw),
         raw.as_secs_f64() / ours.as_secs_f64()
     );
+    print!("{text}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results");
+    if std::fs::create_dir_all(&dir).is_ok() && std::fs::write(dir.join("decode.md"), &text).is_ok()
+    {
+        println!("written to {}", dir.join("decode.md").display());
+    }
 }
