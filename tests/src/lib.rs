@@ -5,6 +5,7 @@ pub mod http_server;
 pub mod idle_flows;
 pub mod load;
 pub mod loaded;
+pub mod nginx;
 pub mod packets;
 pub mod reassemble;
 pub mod scenario;

@@ -221,7 +221,13 @@ impl Generator {
         let mut events = Vec::with_capacity(self.conns.len());
         loop {
             let now = Instant::now();
-            let mut wake = drain_deadline;
+            // Before the end, wake at the end at the latest (the schedule may be done while
+            // answers are all in); after it, wait for the last answers until the deadline.
+            let mut wake = if now < self.end {
+                self.end
+            } else {
+                drain_deadline
+            };
             if let Mode::Open { rate } = self.load.mode {
                 loop {
                     let due = self.due(next, rate);

@@ -19,6 +19,9 @@ pub enum Which {
     /// Agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows captured, beside
     /// 0 and 1 000 (needs root).
     Scale,
+    /// The client's latency and throughput with no agent, shadowtap mirroring 42 % (every
+    /// flow captured, or flows pre-sampled in the kernel) and an nginx `mirror` proxy.
+    Primary,
     /// Reassembly + HTTP/1 decoding throughput next to raw httparse (criterion).
     Decode,
     /// Every benchmark above, one after the other (needs root).
@@ -26,7 +29,21 @@ pub enum Which {
 }
 
 /// The benchmarks `all` runs, in order.
-const ALL: [Which; 4] = [Which::Kernel, Which::Decode, Which::Capacity, Which::Scale];
+const ALL: [Which; 5] = [
+    Which::Kernel,
+    Which::Decode,
+    Which::Primary,
+    Which::Capacity,
+    Which::Scale,
+];
+
+/// Debian packages a benchmark needs beyond the common set-up, by the command each provides.
+fn extra_packages(which: Which) -> &'static [(&'static str, &'static str)] {
+    match which {
+        Which::Primary => &[("nginx", "nginx-light")],
+        _ => &[],
+    }
+}
 
 /// Build and run one benchmark (or all of them).
 pub fn run(which: Which) -> Result<()> {
@@ -43,7 +60,9 @@ pub fn run(which: Which) -> Result<()> {
 }
 
 fn run_one(env: &Env, which: Which) -> Result<()> {
+    setup::ensure_debian_packages(extra_packages(which))?;
     let name = match which {
+        Which::Primary => "primary",
         Which::Kernel => "kernel",
         Which::Capacity => "capacity",
         Which::Scale => "scale",

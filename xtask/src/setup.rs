@@ -169,7 +169,13 @@ fn ensure_bpf_linker(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
 }
 
 fn ensure_debian_tools() -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_TOOLS
+    ensure_debian_packages(DEBIAN_TOOLS)
+}
+
+/// Install, with apt, the package of each `(command, package)` whose command is not on
+/// `PATH` (nor in `/usr/sbin`, `/sbin`). Does nothing when every command is present.
+pub(crate) fn ensure_debian_packages(tools: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = tools
         .iter()
         .filter(|(cmd, _)| !on_path(cmd))
         .map(|(_, pkg)| *pkg)

@@ -2,12 +2,14 @@
 //! the edge.
 
 mod agent_cmd;
+mod cpu_priority;
 mod plan_cmd;
 mod replay_cmd;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use cpu_priority::CpuPriority;
 
 /// shadowtap: the Gateway API RequestMirror filter without sidecars, on eBPF.
 #[derive(Debug, Parser)]
@@ -124,6 +126,9 @@ pub struct AgentArgs {
     /// Seconds to drain queued mirrors on SIGTERM before dropping them.
     #[arg(long, default_value_t = 5)]
     pub shutdown_grace_secs: u64,
+    /// CPU priority of the agent's threads against the node's workloads.
+    #[arg(long, value_enum, default_value_t = CpuPriority::Normal)]
+    pub cpu_priority: CpuPriority,
 }
 
 /// Output formats of `plan`.

@@ -3,6 +3,7 @@
 
 mod capacity;
 mod kernel;
+mod primary;
 mod scale;
 mod usage;
 
@@ -17,8 +18,9 @@ fn main() -> ExitCode {
         "kernel" => kernel::run(),
         "capacity" => capacity::run(),
         "scale" => scale::run(),
+        "primary" => primary::run(),
         _ => {
-            eprintln!("usage: shadowtap-bench kernel|capacity|scale");
+            eprintln!("usage: shadowtap-bench kernel|capacity|scale|primary");
             return ExitCode::from(2);
         }
     }
