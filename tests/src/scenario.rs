@@ -79,6 +79,20 @@ pub fn route_yaml(name: &str, labelled: bool, path: Option<&str>, mirrors: &[Mir
     route_yaml_for(name, "foo-v1", labelled, path, mirrors)
 }
 
+/// The labelled route `foo-route` on foo-v1 mirroring to foo-v2 at `rate` (the
+/// announcement's example; the demo and the benchmarks use it).
+pub fn foo_route_to_v2(rate: Rate) -> String {
+    route_yaml(
+        "foo-route",
+        true,
+        None,
+        &[Mirror {
+            service: "foo-v2",
+            rate,
+        }],
+    )
+}
+
 /// An HTTPRoute whose parent and backend is `service`.
 pub fn route_yaml_for(
     name: &str,

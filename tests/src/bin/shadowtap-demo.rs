@@ -19,7 +19,7 @@ use std::{
 use shadowtap_tests::{
     http_server::{quantile, timed_lockstep},
     privileged,
-    scenario::{route_yaml, shadowtap_binary, Mirror, Rate, Scenario, METRICS, NODE, PORT},
+    scenario::{foo_route_to_v2, shadowtap_binary, Rate, Scenario, METRICS, NODE, PORT},
 };
 
 const CONNECTIONS: usize = 10;
@@ -38,15 +38,7 @@ fn main() -> ExitCode {
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
         eprintln!("warning: Ctrl-C handler not installed: {e}");
     }
-    let route = route_yaml(
-        "foo-route",
-        true,
-        None,
-        &[Mirror {
-            service: "foo-v2",
-            rate: Rate::Percent(PERCENT),
-        }],
-    );
+    let route = foo_route_to_v2(Rate::Percent(PERCENT));
     println!("shadowtap demo: mirror {PERCENT} % of foo-v1's requests to foo-v2:{PORT}, no sidecar, no proxy\n");
     let mut s = Scenario::new(&route);
     println!(

@@ -14,7 +14,7 @@ use std::{
 use shadowtap_tests::{
     load::{self, Load, Mode},
     privileged,
-    scenario::{metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario},
+    scenario::{foo_route_to_v2, metric_sum, metric_value, shadowtap_binary, Rate, Scenario},
 };
 
 use crate::{usage::agent_usage, write_result, PORT};
@@ -191,15 +191,7 @@ fn search(
     out: &mut String,
     notes: &std::cell::RefCell<Vec<String>>,
 ) -> Option<Step> {
-    let route = route_yaml(
-        "foo-route",
-        true,
-        None,
-        &[Mirror {
-            service: "foo-v2",
-            rate: Rate::Unset,
-        }],
-    );
+    let route = foo_route_to_v2(Rate::Unset);
     let mut s = Scenario::counting(&route);
     s.start_agent(&shadowtap_binary(), &[]);
     let pid = s.agent_pid().expect("agent pid");
@@ -272,7 +264,10 @@ pub fn run() {
         (
             "16 KiB POST",
             16 * 1024,
-            &[2_500.0, 5_000.0, 7_500.0, 10_000.0, 12_500.0, 15_000.0],
+            &[
+                2_500.0, 5_000.0, 7_500.0, 10_000.0, 12_500.0, 15_000.0, 17_500.0, 20_000.0,
+                25_000.0,
+            ],
         ),
     ];
     let notes = std::cell::RefCell::new(Vec::new());

@@ -15,7 +15,7 @@ use shadowtap_tests::{
     load::{self, get_request, Load, Mode, Report},
     nginx::{MirrorProxy, Nginx},
     privileged,
-    scenario::{metric_sum, route_yaml, shadowtap_binary, Mirror, Rate, Scenario},
+    scenario::{foo_route_to_v2, metric_sum, shadowtap_binary, Rate, Scenario},
     wait,
 };
 
@@ -335,15 +335,7 @@ fn client_gateway(s: &Scenario) -> IpAddr {
 pub fn run() {
     assert!(privileged(), "the primary-path benchmark needs root");
     let started = Instant::now();
-    let route = route_yaml(
-        "foo-route",
-        true,
-        None,
-        &[Mirror {
-            service: "foo-v2",
-            rate: Rate::Percent(PERCENT),
-        }],
-    );
+    let route = foo_route_to_v2(Rate::Percent(PERCENT));
     let mut s = Scenario::new(&route);
     // nginx's mirror subrequests are header-only: it closes every mirror connection whose
     // response has a body, so each mirrored request opens a new connection to foo-v2. Let the
