@@ -27,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shadowtap_agent::cli::{AgentArgs, AttachMode, Cli, Command};
+use shadowtap_agent::cli::{parse_selector, AgentArgs, AttachMode, Cli, Command};
 
 /// Every `(apiGroup, resource, verbs)` the agent (`shadowtap agent`, the DaemonSet) calls.
 ///
@@ -588,20 +588,6 @@ fn annotation_meta_label(annotation: &str) -> String {
     format!("__meta_kubernetes_pod_annotation_{sanitized}")
 }
 
-/// `key=value[,key=value]` into a map.
-fn parse_selector(selector: &str) -> BTreeMap<String, String> {
-    selector
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .unwrap_or_else(|| panic!("label selector entry {kv:?} is not key=value"));
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect()
-}
-
 /// Whether `selector` (matchLabels only) selects `labels`.
 fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>, what: &str) -> bool {
     assert!(
@@ -847,7 +833,8 @@ fn example_routes_are_read_by_the_agent_and_opted_in() {
         "the agent's reader and this test read different HTTPRoutes from deploy/examples/"
     );
     // Every example carries the agent's default opt-in label selector.
-    let selector = parse_selector(&d.agent_args().source.label_selector);
+    let selector = parse_selector(&d.agent_args().source.label_selector)
+        .expect("the DaemonSet's label selector parses");
     for (what, route) in &d.http_routes {
         let labels = route.metadata.labels.clone().unwrap_or_default();
         for (k, v) in &selector {

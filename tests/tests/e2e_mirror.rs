@@ -6,7 +6,7 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 use shadowtap_tests::{
     http_server::send_requests,
     require_privileges,
-    scenario::{route_yaml, shadowtap_binary, strip_marker, Mirror, Rate, Scenario, PORT},
+    scenario::{foo_route_to_v2, shadowtap_binary, strip_marker, Rate, Scenario, PORT},
     wait,
 };
 
@@ -20,24 +20,12 @@ fn multiset(reqs: Vec<Vec<u8>>) -> HashMap<Vec<u8>, usize> {
     m
 }
 
-fn full_mirror_route() -> String {
-    route_yaml(
-        "foo-route",
-        true,
-        None,
-        &[Mirror {
-            service: "foo-v2",
-            rate: Rate::Percent(100),
-        }],
-    )
-}
-
 #[test]
 fn every_request_is_mirrored_byte_for_byte_at_100_percent() {
     if !require_privileges("every_request_is_mirrored_byte_for_byte_at_100_percent") {
         return;
     }
-    let mut s = Scenario::new(&full_mirror_route());
+    let mut s = Scenario::new(&foo_route_to_v2(Rate::Percent(100)));
     s.start_agent(&shadowtap_binary(), &[]);
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     let v1_6 = SocketAddr::new(s.v1_ip(true), PORT);
@@ -118,7 +106,7 @@ fn pod_side_attach_mode_mirrors_too() {
     }
     // The agent finds the namespace that owns each pod IP (`ip netns` bind mounts and
     // /proc/<pid>/ns/net) and attaches TC ingress to the pod's own interface.
-    let mut s = Scenario::new(&full_mirror_route());
+    let mut s = Scenario::new(&foo_route_to_v2(Rate::Percent(100)));
     s.start_agent(&shadowtap_binary(), &["--attach", "pod"]);
     let client = &s.topo.client.ns;
     for v6 in [false, true] {

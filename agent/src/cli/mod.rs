@@ -10,6 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use cpu_priority::CpuPriority;
+pub use plan_cmd::parse_selector;
 
 /// shadowtap: the Gateway API RequestMirror filter without sidecars, on eBPF.
 #[derive(Debug, Parser)]

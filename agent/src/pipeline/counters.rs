@@ -41,8 +41,6 @@ impl NotMatched {
 /// Counts of every outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineCounters {
-    /// Ring records that did not form a valid segment.
-    pub malformed_records: u64,
     /// Requests decoded.
     pub decoded: u64,
     /// Requests carrying the mirror marker (replays of another agent): never mirrored.
@@ -128,13 +126,6 @@ impl PipelineCounters {
                 kind: FamilyKind::Counter,
                 label: "outcome",
                 values: draws,
-            },
-            Family {
-                name: "ring_records_malformed",
-                help: "Ring records that did not form a valid segment.",
-                kind: FamilyKind::Counter,
-                label: "",
-                values: vec![("", self.malformed_records)],
             },
         ]
     }

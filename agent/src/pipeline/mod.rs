@@ -86,14 +86,6 @@ impl<S: MirrorSink> Pipeline<S> {
         }
     }
 
-    /// Feed one raw ring record; a malformed record is counted.
-    pub fn push_record(&mut self, record: &[u8]) {
-        match Segment::from_ring_record(record) {
-            Ok(seg) => self.push(seg),
-            Err(_) => self.counters.malformed_records += 1,
-        }
-    }
-
     /// Advance capture time (idle eviction, gap timeouts).
     pub fn advance_time(&mut self, now_ns: u64) {
         let requests: Vec<Request> = self.reconstructor.advance_time(now_ns).collect();

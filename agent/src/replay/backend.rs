@@ -6,13 +6,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::config::ReplayConfig;
-use super::connection::Connection;
+use super::connection::{Answered, Connection};
 use super::edit::{HeadEditor, RewriteOptions};
 use super::error::{ConnectError, ExchangeError};
 use super::metrics::BackendStats;
@@ -97,8 +96,8 @@ pub(crate) async fn worker(
             () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
             r = serve(&backend, &shared, &batch, &mut buf) => r,
         };
-        for (status, latency) in &served.answered {
-            backend.stats.sent(*status, *latency);
+        for a in &served.answered {
+            backend.stats.sent(a.status, a.latency);
         }
         let unanswered = batch.len().saturating_sub(served.answered.len());
         for _ in 0..unanswered {
@@ -146,7 +145,7 @@ async fn next(
 /// What happened to a batch: the responses, in order, then one reason for every request
 /// after them.
 struct Served {
-    answered: Vec<(u16, Duration)>,
+    answered: Vec<Answered>,
     rest: DropReason,
 }
 
@@ -233,9 +232,9 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
                 &is_head,
                 Instant::now() + cfg.request_timeout,
                 cfg.max_response_head,
+                &mut answered,
             )
             .await;
-        answered.extend(exchanged.answered.iter().map(|a| (a.status, a.latency)));
         let remote = conn.remote();
         if exchanged.reusable && !closes {
             backend.pool.checkin(conn, Instant::now());

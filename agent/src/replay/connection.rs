@@ -141,7 +141,8 @@ impl Connection {
 
     /// Writes `bytes` then `tail` (one or more whole requests, in order) and reads one
     /// response per entry of `request_is_head` (whether that request's method is `HEAD`),
-    /// all before `deadline`. Responses are read while writing, so an early answer is seen.
+    /// all before `deadline`, appending each to `answered`. Responses are read while
+    /// writing, so an early answer is seen.
     pub async fn exchange(
         &mut self,
         bytes: &[u8],
@@ -149,13 +150,15 @@ impl Connection {
         request_is_head: &[bool],
         deadline: Instant,
         max_head: usize,
+        answered: &mut Vec<Answered>,
     ) -> Exchanged {
         let start = Instant::now();
-        let mut answered = Vec::with_capacity(request_is_head.len());
+        let before = answered.len();
         let mut written = false;
         let (error, ended) = {
             let (rd, mut wr) = self.stream.split();
-            let mut rd = QuickAck::new(rd);
+            // Only a pipelined batch waits on responses with nothing to send meanwhile.
+            let mut rd = QuickAck::new(rd, request_is_head.len() > 1);
             let write = async {
                 wr.write_all(bytes).await?;
                 if !tail.is_empty() {
@@ -164,7 +167,7 @@ impl Connection {
                 wr.flush().await
             };
             let buf = &mut self.buf;
-            let answers = &mut answered;
+            let answers = &mut *answered;
             let read = async move {
                 for &is_head in request_is_head {
                     let answer = read_response(&mut rd, buf, is_head, max_head).await?;
@@ -202,12 +205,11 @@ impl Connection {
                 }
             }
         };
-        let complete = answered.len() == request_is_head.len();
+        let complete = answered.len() - before == request_is_head.len();
         Exchanged {
             // Answered before every request was written, or bytes nobody asked for: the
             // rest would be read as the next exchange.
             reusable: !ended && complete && written && self.buf.is_empty(),
-            answered,
             error,
         }
     }
@@ -225,9 +227,7 @@ pub(crate) struct Answered {
 /// The outcome of [`Connection::exchange`].
 #[derive(Debug)]
 pub(crate) struct Exchanged {
-    /// The responses read, in request order.
-    pub answered: Vec<Answered>,
-    /// Why the requests after `answered` got no response. `None` with fewer answers than
+    /// Why the requests after the ones answered got no response. `None` with fewer answers than
     /// requests: the server ended the connection after its last answer (close-delimited
     /// body or `Connection: close`), so it did not take the later requests.
     pub error: Option<ExchangeError>,

@@ -16,12 +16,13 @@ use tokio::net::tcp::ReadHalf;
 /// Wraps a connection's read half; see the module docs.
 pub(crate) struct QuickAck<'a> {
     inner: ReadHalf<'a>,
+    on: bool,
 }
 
 impl<'a> QuickAck<'a> {
-    /// Wraps `inner`.
-    pub fn new(inner: ReadHalf<'a>) -> Self {
-        QuickAck { inner }
+    /// Wraps `inner`; `on: false` reads without touching the socket options.
+    pub fn new(inner: ReadHalf<'a>, on: bool) -> Self {
+        QuickAck { inner, on }
     }
 }
 
@@ -33,7 +34,7 @@ impl AsyncRead for QuickAck<'_> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if self.on && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             // Best effort: a failure only means ACKs may be delayed again.
             let _ = socket2::SockRef::from(self.inner.as_ref()).set_quickack(true);
         }

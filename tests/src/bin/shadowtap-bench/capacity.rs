@@ -189,7 +189,7 @@ fn search(
     body: usize,
     rates: &[f64],
     out: &mut String,
-    notes: &std::cell::RefCell<Vec<String>>,
+    notes: &mut Vec<String>,
 ) -> Option<Step> {
     let route = foo_route_to_v2(Rate::Unset);
     let mut s = Scenario::counting(&route);
@@ -198,7 +198,7 @@ fn search(
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     let mut best: Option<Step> = None;
     let mut failed_at = None;
-    let row = |st: &Step, out: &mut String| {
+    let row = |st: &Step, out: &mut String, notes: &mut Vec<String>| {
         let _ = writeln!(
             out,
             "| {label} | {:.0} | {:.0} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {} |",
@@ -218,14 +218,12 @@ fn search(
             st.zero_loss()
         );
         if !st.reasons.is_empty() {
-            notes
-                .borrow_mut()
-                .push(format!("{label} at {:.0}/s: {}", st.target, st.reasons));
+            notes.push(format!("{label} at {:.0}/s: {}", st.target, st.reasons));
         }
     };
     for &rate in rates {
         let st = step(&s, pid, v1, rate, body);
-        row(&st, out);
+        row(&st, out, notes);
         if !st.zero_loss() {
             failed_at = Some(rate);
             break;
@@ -236,7 +234,7 @@ fn search(
         let mid = ((pass + fail) / 2.0 / 500.0).round() * 500.0;
         if mid > pass && mid < fail {
             let st = step(&s, pid, v1, mid, body);
-            row(&st, out);
+            row(&st, out, notes);
             if st.zero_loss() {
                 best = Some(st);
             }
@@ -270,13 +268,13 @@ pub fn run() {
             ],
         ),
     ];
-    let notes = std::cell::RefCell::new(Vec::new());
+    let mut notes = Vec::new();
     let mut summary = String::from(
         "| request | highest zero-loss rate (req/s, all mirrored) | agent CPU µs per mirrored request | agent peak RSS MiB |\n\
          |---|---:|---:|---:|\n",
     );
     for (label, body, rates) in cases {
-        match search(label, body, rates, &mut steps, &notes) {
+        match search(label, body, rates, &mut steps, &mut notes) {
             Some(best) => {
                 let _ = writeln!(
                     summary,
@@ -295,7 +293,6 @@ pub fn run() {
          {summary}\nsteps:\n\n{steps}\nlosses counted by the agent, by series:\n\n{}\n",
         STEP.as_secs(),
         notes
-            .borrow()
             .iter()
             .map(|n| format!("- {n}"))
             .collect::<Vec<_>>()
