@@ -17,7 +17,7 @@ mod pod;
 pub use counters::{Counter, CounterBlock};
 pub use flow_hash::{flow_hash, threshold_for_fraction, FLOW_HASH_SEED, SAMPLE_ALL, SAMPLE_NONE};
 pub use maps::{addr_from_ip, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
-pub use record::{RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
+pub use record::{RecordError, RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
 
 /// Map and program names in the eBPF object, used by user space to find them.
 pub mod names {

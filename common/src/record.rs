@@ -55,6 +55,83 @@ pub struct RecordHeader {
     pub _pad: [u8; 5],
 }
 
+/// Why a ring record is malformed. [`RecordHeader::parse`] is the only place records are
+/// validated; every user-space reader goes through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// The record is shorter than its fixed header.
+    Short {
+        /// Bytes in the record.
+        len: usize,
+    },
+    /// `captured_len` does not match the payload bytes that follow the header.
+    LengthMismatch {
+        /// Value of the header field.
+        captured_len: u32,
+        /// Bytes actually present.
+        actual: usize,
+    },
+    /// More bytes captured than the packet's payload holds, or more than a record may carry.
+    CapturedTooLong {
+        /// Value of `captured_len`.
+        captured_len: u32,
+        /// Value of `payload_len`.
+        payload_len: u32,
+    },
+    /// The `truncated` flag disagrees with the lengths.
+    TruncatedMismatch {
+        /// Value of the flag.
+        flag: u8,
+        /// Value of `captured_len`.
+        captured_len: u32,
+        /// Value of `payload_len`.
+        payload_len: u32,
+    },
+    /// `ip_version` is neither 4 nor 6, or an IPv4 record's address is not IPv4-mapped.
+    BadAddress {
+        /// Value of `ip_version`.
+        version: u8,
+    },
+}
+
+impl core::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            RecordError::Short { len } => write!(
+                f,
+                "record of {len} bytes is shorter than the {RECORD_HEADER_LEN} byte header"
+            ),
+            RecordError::LengthMismatch {
+                captured_len,
+                actual,
+            } => write!(
+                f,
+                "captured_len {captured_len} does not match the {actual} payload bytes present"
+            ),
+            RecordError::CapturedTooLong {
+                captured_len,
+                payload_len,
+            } => write!(
+                f,
+                "captured_len {captured_len} exceeds payload_len {payload_len} or the record limit"
+            ),
+            RecordError::TruncatedMismatch {
+                flag,
+                captured_len,
+                payload_len,
+            } => write!(
+                f,
+                "truncated flag {flag} inconsistent with captured_len {captured_len} / payload_len {payload_len}"
+            ),
+            RecordError::BadAddress { version } => {
+                write!(f, "bad IP version {version} or address form")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RecordError {}
+
 /// Size of [`RecordHeader`] in bytes.
 pub const RECORD_HEADER_LEN: usize = core::mem::size_of::<RecordHeader>();
 const _: () = assert!(RECORD_HEADER_LEN == 72);
@@ -118,6 +195,49 @@ impl RecordHeader {
         b
     }
 
+    /// Split one raw ring record into its validated header and payload. The record must be
+    /// exactly a header followed by `captured_len` bytes (the kernel writes variable-length
+    /// records), with consistent lengths, flag and address form.
+    pub fn parse(record: &[u8]) -> Result<(RecordHeader, &[u8]), RecordError> {
+        let header =
+            RecordHeader::from_bytes(record).ok_or(RecordError::Short { len: record.len() })?;
+        let payload = &record[RECORD_HEADER_LEN..];
+        header.validate(payload.len())?;
+        Ok((header, payload))
+    }
+
+    /// Checks the header against `present` payload bytes: `captured_len` equals it, is at
+    /// most `payload_len` and [`RECORD_MAX_PAYLOAD`], `truncated` says whether it is less,
+    /// and the addresses have the form `ip_version` says (IPv4-mapped for 4).
+    pub fn validate(&self, present: usize) -> Result<(), RecordError> {
+        if self.captured_len as usize != present {
+            return Err(RecordError::LengthMismatch {
+                captured_len: self.captured_len,
+                actual: present,
+            });
+        }
+        if self.captured_len > self.payload_len || self.captured_len as usize > RECORD_MAX_PAYLOAD {
+            return Err(RecordError::CapturedTooLong {
+                captured_len: self.captured_len,
+                payload_len: self.payload_len,
+            });
+        }
+        let truncated = self.captured_len < self.payload_len;
+        if self.truncated > 1 || (self.truncated == 1) != truncated {
+            return Err(RecordError::TruncatedMismatch {
+                flag: self.truncated,
+                captured_len: self.captured_len,
+                payload_len: self.payload_len,
+            });
+        }
+        let v4 = |a: &Addr| a[..10].iter().all(|b| *b == 0) && a[10] == 0xff && a[11] == 0xff;
+        match self.ip_version {
+            4 if v4(&self.saddr) && v4(&self.daddr) => Ok(()),
+            6 => Ok(()),
+            version => Err(RecordError::BadAddress { version }),
+        }
+    }
+
     /// Source port in host order.
     pub const fn src_port(&self) -> u16 {
         u16::from_be_bytes(self.sport)
@@ -155,5 +275,62 @@ mod tests {
         assert_eq!(RecordHeader::from_bytes(&b[..71]), None);
         assert_eq!(core::mem::offset_of!(RecordHeader, seq), 44);
         assert_eq!(core::mem::offset_of!(RecordHeader, tcp_flags), 64);
+    }
+
+    fn valid(payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
+        RecordHeader {
+            saddr: crate::maps::ipv4_mapped([10, 0, 0, 1]),
+            daddr: crate::maps::ipv4_mapped([10, 0, 0, 2]),
+            payload_len: payload.len() as u32,
+            captured_len: payload.len() as u32,
+            ip_version: 4,
+            ..RecordHeader::default()
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn parse_validates_every_field() {
+        let mut raw = [0u8; RECORD_HEADER_LEN + 3];
+        raw[..RECORD_HEADER_LEN].copy_from_slice(&valid(b"abc"));
+        raw[RECORD_HEADER_LEN..].copy_from_slice(b"abc");
+        let (h, payload) = RecordHeader::parse(&raw).expect("valid");
+        assert_eq!(payload, b"abc");
+        assert_eq!(h.captured_len, 3);
+        assert_eq!(
+            RecordHeader::parse(&raw[..10]),
+            Err(RecordError::Short { len: 10 })
+        );
+        assert_eq!(
+            RecordHeader::parse(&raw[..RECORD_HEADER_LEN + 1]),
+            Err(RecordError::LengthMismatch {
+                captured_len: 3,
+                actual: 1
+            })
+        );
+        let mut bad = h;
+        bad.payload_len = 2;
+        assert!(matches!(
+            bad.validate(3),
+            Err(RecordError::CapturedTooLong { .. })
+        ));
+        let mut bad = h;
+        bad.payload_len = 5;
+        assert!(matches!(
+            bad.validate(3),
+            Err(RecordError::TruncatedMismatch { .. })
+        ));
+        bad.truncated = 1;
+        assert_eq!(bad.validate(3), Ok(()));
+        let mut bad = h;
+        bad.ip_version = 5;
+        assert_eq!(bad.validate(3), Err(RecordError::BadAddress { version: 5 }));
+        let mut bad = h;
+        bad.saddr = [1; 16];
+        assert_eq!(bad.validate(3), Err(RecordError::BadAddress { version: 4 }));
+        let mut v6 = h;
+        v6.ip_version = 6;
+        v6.saddr = [1; 16];
+        assert_eq!(v6.validate(3), Ok(()));
     }
 }

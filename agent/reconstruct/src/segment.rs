@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags;
-use shadowtap_common::{RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
+use shadowtap_common::RecordHeader;
 
 use crate::error::SegmentError;
 
@@ -100,32 +100,7 @@ impl Segment {
     /// Build a segment from a ring record's header and the payload bytes that followed it.
     /// A malformed record is an error, never a panic.
     pub fn from_record(h: &RecordHeader, payload: &[u8]) -> Result<Self, SegmentError> {
-        if h.captured_len as usize != payload.len() {
-            return Err(SegmentError::CapturedLenMismatch {
-                captured_len: h.captured_len,
-                actual: payload.len(),
-            });
-        }
-        if h.captured_len > h.payload_len || h.captured_len as usize > RECORD_MAX_PAYLOAD {
-            return Err(SegmentError::CapturedTooLong {
-                captured_len: h.captured_len,
-                payload_len: h.payload_len,
-            });
-        }
-        let truncated = h.captured_len < h.payload_len;
-        if (h.truncated != 0) != truncated || h.truncated > 1 {
-            return Err(SegmentError::TruncatedMismatch {
-                flag: h.truncated,
-                captured_len: h.captured_len,
-                payload_len: h.payload_len,
-            });
-        }
-        let v4 = |a: &[u8; 16]| a[..10].iter().all(|b| *b == 0) && a[10] == 0xff && a[11] == 0xff;
-        match h.ip_version {
-            4 if v4(&h.saddr) && v4(&h.daddr) => {}
-            6 => {}
-            version => return Err(SegmentError::BadAddress { version }),
-        }
+        h.validate(payload.len())?;
         Ok(Self {
             flow: FlowKey {
                 client_addr: h.saddr,
@@ -142,18 +117,11 @@ impl Segment {
     }
 
     /// Build a segment from one ring record as raw bytes: a [`RecordHeader`] in native byte
-    /// order followed by `captured_len` payload bytes. Bytes after the payload (a record
-    /// reserved at a fixed size) are ignored; fewer than `captured_len` is an error.
+    /// order followed by exactly `captured_len` payload bytes
+    /// ([`RecordHeader::parse`] validates it).
     pub fn from_ring_record(record: &[u8]) -> Result<Self, SegmentError> {
-        let (h, payload) = parse_record_header(record)?;
-        let end = (h.captured_len as usize).min(payload.len());
-        if h.captured_len as usize > payload.len() {
-            return Err(SegmentError::CapturedLenMismatch {
-                captured_len: h.captured_len,
-                actual: payload.len(),
-            });
-        }
-        Self::from_record(&h, &payload[..end])
+        let (h, payload) = RecordHeader::parse(record)?;
+        Self::from_record(&h, payload)
     }
 
     /// Whether the capture holds fewer bytes than the segment carried.
@@ -177,26 +145,11 @@ impl Segment {
     }
 }
 
-/// Read a [`RecordHeader`] (native byte order, `#[repr(C)]` layout) from the front of a ring
-/// record; returns it and the bytes after it.
-pub fn parse_record_header(record: &[u8]) -> Result<(RecordHeader, &[u8]), SegmentError> {
-    if record.len() < RECORD_HEADER_LEN {
-        return Err(SegmentError::ShortRecord {
-            len: record.len(),
-            header: RECORD_HEADER_LEN,
-        });
-    }
-    let h = RecordHeader::from_bytes(record).ok_or(SegmentError::ShortRecord {
-        len: record.len(),
-        header: RECORD_HEADER_LEN,
-    })?;
-    Ok((h, &record[RECORD_HEADER_LEN..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use shadowtap_common::maps::ipv4_mapped;
+    use shadowtap_common::{RecordError, RECORD_HEADER_LEN};
 
     fn header(payload: &[u8]) -> RecordHeader {
         RecordHeader {
@@ -228,7 +181,7 @@ mod tests {
         let h = header(b"abc");
         let mut raw = h.to_bytes().to_vec();
         raw.extend_from_slice(b"abc");
-        let (parsed, rest) = parse_record_header(&raw).expect("header");
+        let (parsed, rest) = RecordHeader::parse(&raw).expect("header");
         assert_eq!(parsed, h);
         assert_eq!(rest, b"abc");
         let s = Segment::from_ring_record(&raw).expect("segment");
@@ -242,13 +195,13 @@ mod tests {
         let h = header(b"abc");
         assert!(matches!(
             Segment::from_record(&h, b"ab"),
-            Err(SegmentError::CapturedLenMismatch { .. })
+            Err(SegmentError::Record(RecordError::LengthMismatch { .. }))
         ));
         let mut t = h;
         t.payload_len = 10;
         assert!(matches!(
             Segment::from_record(&t, b"abc"),
-            Err(SegmentError::TruncatedMismatch { .. })
+            Err(SegmentError::Record(RecordError::TruncatedMismatch { .. }))
         ));
         t.truncated = 1;
         assert!(Segment::from_record(&t, b"abc")
@@ -258,7 +211,7 @@ mod tests {
         l.payload_len = 2;
         assert!(matches!(
             Segment::from_record(&l, b"abc"),
-            Err(SegmentError::CapturedTooLong { .. })
+            Err(SegmentError::Record(RecordError::CapturedTooLong { .. }))
         ));
         let mut v = h;
         v.ip_version = 5;

@@ -44,7 +44,7 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
     let _ = writeln!(
         out,
         "{:<42} {:<36} {:>10} {:>12} {:>12}",
-        "ENDPOINT", "POD", "ROUTE-SET", "MAX-MIRROR", "THRESHOLD"
+        "ENDPOINT", "POD", "ROUTE-SET", "MAX-MIRROR", "CAPTURE"
     );
     for e in &plan.endpoints {
         let _ = writeln!(
@@ -54,7 +54,7 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
             e.pod.to_string(),
             e.route_set,
             e.max_fraction.to_string(),
-            e.threshold
+            capture_column(e)
         );
     }
     for set in plan.route_sets.values() {
@@ -121,4 +121,13 @@ pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serd
         route_sets: &plan.route_sets,
         problems,
     })
+}
+
+/// The share of flows the kernel captures at an endpoint: `all`, or the flow pre-sample rate.
+fn capture_column(e: &crate::plan::CaptureEndpoint) -> String {
+    if e.flow_sampling {
+        format!("flows {}", e.max_fraction)
+    } else {
+        "all".to_owned()
+    }
 }

@@ -1,20 +1,62 @@
 //! `shadowtap agent`: the DaemonSet entry point.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
+use shadowtap_reconstruct::Budgets;
 
 use super::{cpu_priority, plan_cmd::plan_config, AgentArgs};
+use crate::{
+    replay::ReplayConfig,
+    runtime::{AgentConfig, RouteSource},
+};
+
+/// The runtime's configuration from the command line.
+pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
+    Ok(AgentConfig {
+        source: args
+            .source
+            .routes
+            .clone()
+            .map_or(RouteSource::Kubernetes, RouteSource::Files),
+        node_name: args.node_name.clone(),
+        plan: shadowtap_routes::PlanConfig {
+            flow_sampling: args.flow_sampling,
+            ..plan_config(&args.source)?
+        },
+        metrics_addr: args.metrics_addr,
+        attach: args.attach.into(),
+        xdp_ifaces: args.xdp_ifaces.clone(),
+        seed: args.seed,
+        ring_bytes: args.ring_bytes,
+        budgets: Budgets {
+            reassembly_bytes: args.reassembly_budget,
+            inflight_bytes: args.body_budget,
+            ..Budgets::default()
+        },
+        mirror: ReplayConfig {
+            marker_name: args.marker_header.clone(),
+            queue_bytes: args.replay_queue_budget,
+            queue_depth: args.mirror_queue_depth,
+            max_connections: args.mirror_connections,
+            pipeline_depth: args.mirror_pipeline_depth,
+            request_timeout: Duration::from_millis(args.mirror_timeout_ms),
+            connect_timeout: Duration::from_millis(args.mirror_connect_timeout_ms),
+            ..ReplayConfig::default()
+        },
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    })
+}
 
 /// Run the agent until SIGTERM/SIGINT; exit 0 after a clean detach.
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
-    let plan_cfg = plan_config(&args.source)?;
+    let cfg = agent_config(&args)?;
     cpu_priority::apply(args.cpu_priority)
         .with_context(|| format!("setting CPU priority {:?}", args.cpu_priority))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(crate::runtime::run(args, plan_cfg))?;
+    rt.block_on(crate::runtime::run(cfg))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -56,7 +56,7 @@ pub struct SourceArgs {
     pub label_selector: String,
 }
 
-/// Where capture programs attach.
+/// Where capture programs attach (`--attach`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AttachMode {
     /// TC egress on each pod's host-side interface (the one the node routes the pod IP to).
@@ -64,6 +64,15 @@ pub enum AttachMode {
     /// TC ingress on the pod's own interface inside its network namespace, for CNIs that
     /// bypass the host-side veth (bpf_redirect_peer / netkit).
     Pod,
+}
+
+impl From<AttachMode> for crate::datapath::AttachMode {
+    fn from(mode: AttachMode) -> Self {
+        match mode {
+            AttachMode::Host => crate::datapath::AttachMode::Host,
+            AttachMode::Pod => crate::datapath::AttachMode::Pod,
+        }
+    }
 }
 
 /// `shadowtap agent`.

@@ -23,6 +23,16 @@ use super::{
     DatapathError,
 };
 
+/// Which interface of a local pod endpoint capture attaches to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// TC egress on each pod's host-side interface (the one the node routes the pod IP to).
+    Host,
+    /// TC ingress on the pod's own interface inside its network namespace, for CNIs that
+    /// bypass the host-side veth (bpf_redirect_peer / netkit).
+    Pod,
+}
+
 /// Where on an interface a program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Hook {

@@ -14,6 +14,13 @@ pub enum DatapathError {
         /// Names of the capabilities not in the effective set.
         missing: Vec<&'static str>,
     },
+    /// The process's capability sets could not be read.
+    #[error("reading the process capabilities")]
+    Capabilities {
+        /// What the capability library reported.
+        #[source]
+        source: caps::errors::CapsError,
+    },
     /// The kernel exposes no BTF, which the programs' loader relies on.
     #[error("no kernel BTF at {path}: shadowtap needs a kernel built with CONFIG_DEBUG_INFO_BTF")]
     NoBtf {

@@ -54,7 +54,7 @@ impl ProgramKind {
 /// The loaded kernel side: programs verified and loaded, maps created, nothing attached yet.
 pub struct Datapath {
     pub(super) ebpf: aya::Ebpf,
-    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    logger: Option<super::log::KernelLogger>,
 }
 
 /// Round up to a power of two of at least one page (the ring buffer's requirement).
@@ -98,9 +98,12 @@ impl Datapath {
         Ok(dp)
     }
 
-    /// The kernel log forwarder; call `flush()` when its fd is readable.
-    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
-        self.logger.take()
+    /// Forward the kernel programs' log records into the agent's log from a task on the
+    /// current tokio runtime (once; later calls do nothing).
+    pub fn spawn_log_forwarding(&mut self) {
+        if let Some(logger) = self.logger.take() {
+            tokio::spawn(super::log::forward(logger));
+        }
     }
 
     /// The TC program (for attaching, and for `BPF_PROG_TEST_RUN` in tests).

@@ -7,13 +7,14 @@ mod attach;
 mod checks;
 mod error;
 mod loader;
+mod log;
 mod maps;
 mod netlink;
 mod netns;
 mod object;
 mod ring;
 
-pub use attach::{AttachPoint, Attachment, Hook};
+pub use attach::{AttachMode, AttachPoint, Attachment, Hook};
 pub use checks::{check_startup, Capability};
 pub use error::DatapathError;
 pub use loader::{Datapath, LoadConfig, ProgramKind};

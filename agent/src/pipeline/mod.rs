@@ -41,7 +41,6 @@ pub struct Pipeline<S> {
     plan: Arc<Plan>,
     sink: S,
     marker: String,
-    flow_sampling: bool,
     counters: PipelineCounters,
 }
 
@@ -55,17 +54,8 @@ impl<S: MirrorSink> Pipeline<S> {
             plan: Arc::new(Plan::default()),
             sink,
             marker: marker.to_ascii_lowercase(),
-            flow_sampling: false,
             counters: PipelineCounters::default(),
         }
-    }
-
-    /// Whether the kernel pre-samples flows at each endpoint's plan threshold (`true`) or
-    /// captures every flow (`false`, the default). The per-request draw is conditioned on
-    /// the rate the kernel really applies, so each request is mirrored with probability p.
-    pub fn with_flow_sampling(mut self, on: bool) -> Self {
-        self.flow_sampling = on;
-        self
     }
 
     /// Switch to a new plan. Flows in progress keep their reassembly state.
@@ -135,11 +125,9 @@ impl<S: MirrorSink> Pipeline<S> {
             return;
         }
         self.counters.matched_with_mirrors += 1;
-        let q = if self.flow_sampling || endpoint.flow_sampling {
-            endpoint.threshold
-        } else {
-            shadowtap_common::SAMPLE_ALL
-        };
+        // The rate the kernel captures this endpoint's flows at, from the plan (the kernel
+        // map holds the same value), so each request is mirrored with probability p.
+        let q = endpoint.capture_threshold;
         for mirror in mirrors {
             self.counters.draws += 1;
             if !self.sampler.sample(mirror.fraction, q) {
@@ -202,3 +190,6 @@ impl<S: MirrorSink> Pipeline<S> {
         snapshots.publish("pipeline", families);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,12 +9,9 @@ use std::{
 
 use shadowtap_routes::Plan;
 
-use crate::{
-    cli::AttachMode,
-    datapath::{
-        candidate_namespaces, find_pod_interface, route_interface, AttachPoint, Attachment,
-        Datapath, Hook,
-    },
+use crate::datapath::{
+    candidate_namespaces, find_pod_interface, route_interface, AttachMode, AttachPoint, Attachment,
+    Datapath, Hook,
 };
 
 /// The attachments shadowtap holds.

@@ -5,7 +5,7 @@ use std::{
     net::SocketAddr,
 };
 
-use shadowtap_common::{EndpointValue, SAMPLE_ALL};
+use shadowtap_common::EndpointValue;
 use shadowtap_routes::Plan;
 
 use super::sink::{backend_id, rewrite_options};
@@ -14,24 +14,18 @@ use crate::{
     replay::{BackendId, Replayer, RewriteOptions},
 };
 
-/// The kernel map entry of every planned endpoint. With `flow_sampling` off every flow of a
-/// mirrored endpoint is captured (threshold 2³²); with it on, the plan's threshold (the
-/// largest mirror fraction at that endpoint) pre-samples flows.
-pub fn desired_endpoints(plan: &Plan, flow_sampling: bool) -> BTreeMap<SocketAddr, EndpointValue> {
+/// The kernel map entry of every planned endpoint: its route set and the plan's capture
+/// threshold, which the pipeline's per-request draw reads too.
+pub fn desired_endpoints(plan: &Plan) -> BTreeMap<SocketAddr, EndpointValue> {
     plan.endpoints
         .iter()
         .map(|e| {
-            let threshold = if flow_sampling {
-                e.threshold
-            } else {
-                SAMPLE_ALL
-            };
             (
                 e.addr,
                 EndpointValue {
                     route_set: e.route_set,
                     _pad: 0,
-                    threshold,
+                    threshold: e.capture_threshold,
                 },
             )
         })

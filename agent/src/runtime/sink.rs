@@ -1,6 +1,6 @@
 //! The pipeline's mirror sink: sampled requests queued on the replayer.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::plan::MirrorTarget;
@@ -12,15 +12,23 @@ use crate::{
 
 /// The replayer's id for a mirror of the plan: its Service port, plus a short digest of the
 /// route's rewrite options when it has any (so routes mirroring to one Service with different
-/// rewrites use separate replayer backends; the label set stays bounded by the routes).
+/// rewrites use separate replayer backends; the label set stays bounded by the routes). The
+/// digest (FNV-1a over the options' bytes) is the same in every process and on every node.
 pub fn backend_id(mirror: &MirrorTarget) -> BackendId {
     let b = &mirror.backend;
     let rewrite = rewrite_options(mirror);
     if rewrite == RewriteOptions::default() {
         return BackendId::new(&b.namespace, &b.name, b.port);
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&mirror.options.host, &mirror.options.remove_headers).hash(&mut h);
+    let mut h = fnv::FnvHasher::default();
+    if let Some(host) = &mirror.options.host {
+        h.write(b"host=");
+        h.write(host.as_bytes());
+    }
+    for name in &mirror.options.remove_headers {
+        h.write(b"\0remove=");
+        h.write(name.as_bytes());
+    }
     BackendId::new(
         &b.namespace,
         format!("{}~{:08x}", b.name, h.finish() as u32),
@@ -55,5 +63,48 @@ impl MirrorSink for ReplaySink {
         self.replayer
             .submit(&backend_id(mirror), req)
             .map_err(|reason| reason.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shadowtap_routes::{
+        plan::{MirrorOptions, MirrorTarget, ServicePortRef},
+        Fraction,
+    };
+
+    use super::backend_id;
+
+    fn mirror(options: MirrorOptions) -> MirrorTarget {
+        MirrorTarget {
+            field: "spec.rules[0].filters[0]".into(),
+            backend: ServicePortRef {
+                namespace: "default".into(),
+                name: "foo-v2".into(),
+                port: 8080,
+            },
+            fraction: Fraction::ONE,
+            endpoints: Vec::new(),
+            cluster_ip: None,
+            options,
+        }
+    }
+
+    /// Backend ids are metric labels: the same on every node and after every restart.
+    #[test]
+    fn backend_ids_are_stable() {
+        assert_eq!(
+            backend_id(&mirror(MirrorOptions::default())).to_string(),
+            "default/foo-v2:8080"
+        );
+        let rewrite = mirror(MirrorOptions {
+            host: Some("shadow.example".into()),
+            remove_headers: vec!["authorization".into()],
+            flow_sampling: false,
+        });
+        assert_eq!(
+            backend_id(&rewrite).to_string(),
+            "default/foo-v2~500208e2:8080"
+        );
     }
 }

@@ -25,6 +25,9 @@ pub struct PlanConfig {
     /// GatewayClass names whose implementation mirrors by itself: a labelled route on such a
     /// Gateway gets a `parent_mirrors_itself` warning (the route is still planned).
     pub mirroring_gateway_classes: Vec<String>,
+    /// Pre-sample flows in the kernel at every endpoint (`--flow-sampling`), whatever the
+    /// routes' annotations say.
+    pub flow_sampling: bool,
 }
 
 impl Default for PlanConfig {
@@ -43,6 +46,7 @@ impl Default for PlanConfig {
             .into_iter()
             .map(String::from)
             .collect(),
+            flow_sampling: false,
         }
     }
 }
@@ -192,14 +196,19 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
             .map(|m| m.fraction)
             .max()
             .unwrap_or(Fraction::ZERO);
-        let flow_sampling = !mirrors.is_empty() && mirrors.iter().all(|m| m.options.flow_sampling);
+        let flow_sampling = cfg.flow_sampling
+            || (!mirrors.is_empty() && mirrors.iter().all(|m| m.options.flow_sampling));
         endpoints.push(CaptureEndpoint {
             addr,
             pod: e.pod,
             route_set: id,
             max_fraction,
-            threshold: max_fraction.threshold(),
             flow_sampling,
+            capture_threshold: if flow_sampling {
+                max_fraction.threshold()
+            } else {
+                shadowtap_common::SAMPLE_ALL
+            },
         });
     }
     problems.sort();

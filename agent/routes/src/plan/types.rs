@@ -179,11 +179,16 @@ pub struct CaptureEndpoint {
     pub route_set: u32,
     /// Largest mirror probability of the rules that can mirror here.
     pub max_fraction: Fraction,
-    /// Flow pre-sample threshold (`floor(n·2³²/d)` of `max_fraction`).
-    pub threshold: u64,
-    /// Every mirror that can fire here comes from a route annotated for flow sampling: the
-    /// kernel may pre-sample this endpoint's flows at `threshold`.
+    /// Whether flow sampling is in effect here: the node runs with `--flow-sampling`
+    /// ([`crate::PlanConfig::flow_sampling`]), or every mirror that can fire here comes from
+    /// a route annotated for it.
     pub flow_sampling: bool,
+    /// The one flow pre-sample threshold of this endpoint, decided here and nowhere else:
+    /// `floor(n·2³²/d)` of `max_fraction` when `flow_sampling` is in effect, else
+    /// [`shadowtap_common::SAMPLE_ALL`] (every flow captured). The kernel map writer stores
+    /// it and the per-request draw conditions on it (probability p/q), so the two always
+    /// agree.
+    pub capture_threshold: u64,
 }
 
 /// The mirror plan of one node.

@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use shadowtap_common::threshold_for_fraction;
+use shadowtap_common::{threshold_for_fraction, SAMPLE_ALL};
 use shadowtap_routes::file_source::load_path;
 use shadowtap_routes::plan::{Plan, PlanConfig};
 use shadowtap_routes::{plan, render_json, render_table, Decision, Fraction};
@@ -25,7 +25,8 @@ fn foo_route_42_service_parent() {
     let e = &p.endpoints[0];
     assert_eq!(e.pod.name, "foo-v1-5d8f7c6b9-abcde");
     assert_eq!(e.max_fraction, Fraction::percent(42).unwrap());
-    assert_eq!(e.threshold, threshold_for_fraction(42, 100));
+    assert!(!e.flow_sampling);
+    assert_eq!(e.capture_threshold, SAMPLE_ALL, "every flow captured");
     assert_eq!(p.endpoints[1].route_set, e.route_set);
     let rules = rules_at(&p, e.addr);
     let d = decide(rules, "GET", "/anything?x=1", &[("Host", b"foo-v1:8080")]);
@@ -75,7 +76,7 @@ fn announcement_fraction_is_exact() {
     let p = plan_fixture("announcement-fraction-5-1000.yaml", "node-a");
     let e = &p.endpoints[0];
     assert_eq!(e.max_fraction, Fraction::new(5, 1000).unwrap());
-    assert_eq!(e.threshold, (5u64 << 32) / 1000);
+    assert_eq!(e.capture_threshold, SAMPLE_ALL);
     let rules = rules_at(&p, e.addr);
     let d = decide(rules, "GET", "/", &[]);
     assert_eq!(d.mirrors()[0].fraction.to_string(), "5/1000");
@@ -155,4 +156,38 @@ fn show_tables() {
     }
     let p = plan_fixture("foo-route-42.yaml", "node-a");
     println!("{}", render_json(&p, &p.problems).unwrap());
+}
+
+/// The flow pre-sample threshold is decided once, in the plan: the node-wide flag or the
+/// routes' annotation (every mirror at the endpoint asks for it) turn it on; the kernel map
+/// writer and the per-request draw both read `capture_threshold`.
+#[test]
+fn flow_sampling_is_decided_once_per_endpoint() {
+    let mut store = shadowtap_routes::load_path(&fixture("foo-route-42.yaml")).unwrap();
+    let flag = shadowtap_routes::plan(
+        &store,
+        "node-a",
+        &PlanConfig {
+            flow_sampling: true,
+            ..PlanConfig::default()
+        },
+    );
+    assert!(flag.endpoints[0].flow_sampling);
+    assert_eq!(
+        flag.endpoints[0].capture_threshold,
+        threshold_for_fraction(42, 100)
+    );
+
+    // A lone 42 % route annotated for flow sampling, no node-wide flag.
+    for route in store.routes.values_mut() {
+        route
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert("shadowtap.dev/flow-sampling".into(), "true".into());
+    }
+    let annotated = shadowtap_routes::plan(&store, "node-a", &PlanConfig::default());
+    let e = &annotated.endpoints[0];
+    assert!(e.flow_sampling);
+    assert_eq!(e.capture_threshold, threshold_for_fraction(42, 100));
 }

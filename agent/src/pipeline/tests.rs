@@ -1,0 +1,111 @@
+//! The pipeline against a simulated kernel that captures exactly the flows the kernel map
+//! writer's threshold lets through.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use bytes::Bytes;
+use shadowtap_common::{addr_from_ip, flow_hash::is_sampled, record::tcp_flags};
+use shadowtap_reconstruct::{Config, FlowKey, Reconstructor, Request, Segment};
+use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
+
+use super::{MirrorSink, Pipeline};
+use crate::runtime::desired_endpoints;
+
+#[derive(Default)]
+struct Count(u64);
+
+impl MirrorSink for Count {
+    fn submit(&mut self, _: &MirrorTarget, _: &Request) -> Result<(), &'static str> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+const ROUTE: &str = include_str!("../../routes/tests/fixtures/foo-route-42.yaml");
+const FLOWS: u16 = 4000;
+
+/// Sends one request on each of `FLOWS` connections to the fixture's foo-v1 endpoint through
+/// a kernel simulated from the plan's map values; returns (requests sent, mirrors submitted).
+fn run(annotated: bool, cfg: &PlanConfig) -> (u64, u64) {
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), ROUTE)
+        .expect("fixture loads");
+    if annotated {
+        for route in store.routes.values_mut() {
+            route
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert("shadowtap.dev/flow-sampling".into(), "true".into());
+        }
+    }
+    let plan = Arc::new(shadowtap_routes::plan(&store, "node-a", cfg));
+    let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
+    let kernel = desired_endpoints(&plan);
+    let threshold = kernel[&server].threshold;
+
+    let mut pipeline = Pipeline::new(
+        Reconstructor::new(Config::default()),
+        Sampler::new(7),
+        Count::default(),
+        "x-shadowtap-mirrored",
+    );
+    pipeline.set_plan(plan);
+    let request = Bytes::from_static(b"GET /x HTTP/1.1\r\nHost: foo-v1:8080\r\n\r\n");
+    for port in 0..FLOWS {
+        let client: SocketAddr = SocketAddr::new([10, 0, 0, 1].into(), 20_000 + port);
+        let hash = shadowtap_common::flow_hash(
+            &addr_from_ip(client.ip()),
+            client.port(),
+            &addr_from_ip(server.ip()),
+            server.port(),
+        );
+        if !is_sampled(hash, threshold) {
+            continue;
+        }
+        let flow = FlowKey::new(client, server);
+        pipeline.push(Segment::new(flow, 1000, tcp_flags::SYN, 1, Bytes::new()));
+        pipeline.push(Segment::new(
+            flow,
+            1001,
+            tcp_flags::ACK | tcp_flags::PSH,
+            2,
+            request.clone(),
+        ));
+    }
+    (u64::from(FLOWS), pipeline.sink().0)
+}
+
+/// Within ±3σ of `p` over `n` draws.
+fn assert_fraction(label: &str, (n, k): (u64, u64), p: f64) {
+    let n = n as f64;
+    let sigma = (n * p * (1.0 - p)).sqrt();
+    let k = k as f64;
+    assert!(
+        (k - n * p).abs() <= 3.0 * sigma,
+        "{label}: {k} of {n} mirrored, expected {:.0} ± {:.0}",
+        n * p,
+        3.0 * sigma
+    );
+}
+
+#[test]
+fn every_flow_captured_mirrors_p() {
+    assert_fraction("default", run(false, &PlanConfig::default()), 0.42);
+}
+
+#[test]
+fn node_wide_flow_sampling_mirrors_p() {
+    let cfg = PlanConfig {
+        flow_sampling: true,
+        ..PlanConfig::default()
+    };
+    assert_fraction("--flow-sampling", run(false, &cfg), 0.42);
+}
+
+/// The annotation alone used to make the kernel capture every flow while the draw assumed a
+/// 42 % pre-sample: 100 % mirrored.
+#[test]
+fn annotation_only_flow_sampling_mirrors_p() {
+    assert_fraction("annotation", run(true, &PlanConfig::default()), 0.42);
+}

@@ -1,0 +1,61 @@
+//! The capture task: ring records → the pipeline (reassembly, decoding, routing, sampling),
+//! on one task so the ring (budgeted, counted by the kernel when full) is the only capture
+//! backlog.
+
+use std::{sync::Arc, time::Duration};
+
+use shadowtap_reconstruct::Segment;
+use shadowtap_routes::Plan;
+use tokio::sync::watch;
+
+use super::{monotonic_ns, ReplaySink};
+use crate::{datapath::RingReader, metrics::Snapshots, pipeline::Pipeline};
+
+/// How often counters are published and capture time advanced.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How often the ring is drained when no wake-up came.
+const RING_DRAIN: Duration = Duration::from_millis(10);
+/// Records taken from the ring before the task lets other work run.
+const RING_BATCH: usize = 1024;
+
+/// Runs until `stop` changes or the ring fails; follows `plans`.
+pub async fn run(
+    mut pipeline: Pipeline<ReplaySink>,
+    mut ring: RingReader,
+    mut plans: watch::Receiver<Arc<Plan>>,
+    snapshots: Snapshots,
+    mut stop: watch::Receiver<bool>,
+) {
+    pipeline.set_plan(plans.borrow_and_update().clone());
+    let mut tick = tokio::time::interval(TICK);
+    // Whether the last visit stopped at RING_BATCH with records left.
+    let mut more = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            changed = plans.changed() => {
+                if changed.is_err() { break; }
+                pipeline.set_plan(plans.borrow_and_update().clone());
+            }
+            _ = tick.tick() => {
+                pipeline.advance_time(monotonic_ns());
+                pipeline.publish(&snapshots);
+            }
+            waited = ring.wait(RING_DRAIN), if !more => {
+                if let Err(e) = waited {
+                    tracing::error!(error = %e, "capture stopped");
+                    break;
+                }
+            }
+            () = tokio::task::yield_now(), if more => {}
+        }
+        let visited = ring.visit(RING_BATCH, |raw| {
+            let seg = Segment::from_ring_record(raw).map_err(|e| e.to_string())?;
+            pipeline.push(seg);
+            Ok(())
+        });
+        more = visited == RING_BATCH;
+    }
+    pipeline.publish(&snapshots);
+}

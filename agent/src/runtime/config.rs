@@ -1,0 +1,46 @@
+//! What the running agent needs to know, as plain values: the seam between the command line
+//! (or any other front end) and the runtime.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use shadowtap_reconstruct::Budgets;
+use shadowtap_routes::PlanConfig;
+
+use crate::{datapath::AttachMode, replay::ReplayConfig};
+
+/// Where the routes and the objects they refer to come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteSource {
+    /// The Kubernetes API (in-cluster or kubeconfig credentials).
+    Kubernetes,
+    /// A YAML file or a directory of them, watched for changes.
+    Files(PathBuf),
+}
+
+/// The agent's configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Route source.
+    pub source: RouteSource,
+    /// This node's name.
+    pub node_name: String,
+    /// How routes become a plan (opt-in selector, flow sampling).
+    pub plan: PlanConfig,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_addr: SocketAddr,
+    /// Which interface of each local endpoint capture attaches to.
+    pub attach: AttachMode,
+    /// Interfaces that also get the XDP program (generic mode).
+    pub xdp_ifaces: Vec<String>,
+    /// Seed of the per-request sampler; random when `None`.
+    pub seed: Option<u64>,
+    /// Ring buffer size in bytes.
+    pub ring_bytes: u32,
+    /// Reassembly and body budgets.
+    pub budgets: Budgets,
+    /// The mirror client (its marker header is also the one that marks requests that are
+    /// never mirrored again).
+    pub mirror: ReplayConfig,
+    /// Time to drain queued mirrors on shutdown.
+    pub shutdown_grace: Duration,
+}

@@ -1,0 +1,116 @@
+//! The agent's metric registry and the kernel-side families it publishes.
+
+use std::sync::{atomic::Ordering, Mutex};
+
+use prometheus_client::{
+    metrics::{family::Family as PromFamily, gauge::Gauge},
+    registry::Registry,
+};
+use shadowtap_routes::PlanProblem;
+
+use crate::{
+    datapath::{MapHandles, RingStats},
+    metrics::{Family, FamilyKind, Snapshots},
+    replay::Replayer,
+};
+
+/// Gauges the control loop sets, and the registry they and every other metric live in.
+pub struct Telemetry {
+    /// Everything served on `/metrics`.
+    pub registry: Registry,
+    /// Counter snapshots published by single-threaded parts (kernel, pipeline).
+    pub snapshots: Snapshots,
+    problems: PromFamily<Vec<(String, String)>, Gauge>,
+    attached: Gauge<i64>,
+}
+
+impl Telemetry {
+    /// A registry under the `shadowtap_` prefix with the snapshots, the mirror client's
+    /// metrics and the control loop's gauges.
+    pub fn new(replayer: &Replayer) -> Self {
+        let snapshots = Snapshots::default();
+        let problems: PromFamily<Vec<(String, String)>, Gauge> = PromFamily::default();
+        let attached = Gauge::<i64>::default();
+        let mut registry = Registry::with_prefix("shadowtap");
+        registry.register_collector(Box::new(snapshots.collector()));
+        replayer.metrics().register(&mut registry);
+        registry.register(
+            "plan_problems",
+            "Problems in the routes, by route, field and reason (1 while present).",
+            problems.clone(),
+        );
+        registry.register(
+            "attached_interfaces",
+            "Interfaces with a capture program attached.",
+            attached.clone(),
+        );
+        Self {
+            registry,
+            snapshots,
+            problems,
+            attached,
+        }
+    }
+
+    /// The gauges the control loop sets.
+    pub fn gauges(&self) -> ControlGauges {
+        ControlGauges {
+            problems: self.problems.clone(),
+            attached: self.attached.clone(),
+        }
+    }
+}
+
+/// The plan's problems and the attachment count, as gauges.
+#[derive(Clone)]
+pub struct ControlGauges {
+    problems: PromFamily<Vec<(String, String)>, Gauge>,
+    attached: Gauge<i64>,
+}
+
+impl ControlGauges {
+    /// Exactly these problems are present (1), no others.
+    pub fn set_problems(&self, problems: &[PlanProblem]) {
+        self.problems.clear();
+        for p in problems {
+            self.problems
+                .get_or_create(&vec![
+                    ("route".to_owned(), p.route.to_string()),
+                    ("field".to_owned(), p.field.clone()),
+                    ("reason".to_owned(), p.reason.as_str().to_owned()),
+                ])
+                .set(1);
+        }
+    }
+
+    /// Interfaces with a capture program.
+    pub fn set_attached(&self, n: usize) {
+        self.attached.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+}
+
+/// The kernel's per-CPU counters (summed) and the ring reader's counts.
+pub fn kernel_families(maps: &Mutex<MapHandles>, ring: &RingStats) -> Vec<Family> {
+    let mut out = Vec::new();
+    let snap = maps.lock().unwrap_or_else(|e| e.into_inner()).counters();
+    if let Ok(snap) = snap {
+        out.push(Family {
+            name: "kernel_packets",
+            help: "Packets seen by the kernel programs, by outcome (bytes_copied counts bytes).",
+            kind: FamilyKind::Counter,
+            label: "outcome",
+            values: snap.iter().map(|(c, v)| (c.name(), v)).collect(),
+        });
+    }
+    out.push(Family {
+        name: "ring_records",
+        help: "Ring buffer records read by user space, by outcome.",
+        kind: FamilyKind::Counter,
+        label: "outcome",
+        values: vec![
+            ("read", ring.records.load(Ordering::Relaxed)),
+            ("malformed", ring.malformed.load(Ordering::Relaxed)),
+        ],
+    });
+    out
+}
