@@ -82,16 +82,22 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Most live flows; over it the least recently active flow is evicted.
     pub max_flows: usize,
+    /// Largest receive window a server could have advertised: a segment starting further
+    /// than this ahead of the next expected byte cannot have been accepted by the receiver,
+    /// and is ignored (`segments_out_of_window`).
+    pub max_window_bytes: u64,
 }
 
 impl Default for Config {
-    /// The defaults of each part, and `max_flows` = 65 536.
+    /// The defaults of each part, `max_flows` = 65 536 and `max_window_bytes` = 16 MiB
+    /// (Linux's default largest receive buffer is 6 MiB).
     fn default() -> Self {
         Self {
             limits: Limits::default(),
             budgets: Budgets::default(),
             timeouts: Timeouts::default(),
             max_flows: 65_536,
+            max_window_bytes: 16 << 20,
         }
     }
 }

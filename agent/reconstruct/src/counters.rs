@@ -99,8 +99,12 @@ counters! {
     BytesDelivered => "bytes_delivered",
     /// Bytes received more than once (retransmission or overlap), deduplicated.
     BytesDuplicate => "bytes_duplicate",
-    /// Overlapping segments whose bytes differed from the first-seen bytes (first seen kept).
+    /// Overlapping segments whose bytes differed from bytes held for the same range; the
+    /// disputed range becomes a gap ([`Counter::GapConflict`]).
     OverlapConflicts => "overlap_conflicts",
+    /// Segments starting further ahead of the next expected byte than any receive window
+    /// allows (`Config::max_window_bytes`), ignored.
+    SegmentsOutOfWindow => "segments_out_of_window",
     /// Gaps: stream ranges given up as missing.
     Gaps => "gaps",
     /// Gaps declared because the hole outlived `gap_ns`.
@@ -113,6 +117,12 @@ counters! {
     GapTruncated => "gap_truncated",
     /// Gaps left when a flow ended with a hole.
     GapClosed => "gap_closed",
+    /// Gaps over byte ranges two segments disagreed on: no request containing them is
+    /// emitted.
+    GapConflict => "gap_conflict",
+    /// Gaps declared when data arrived inside a range an earlier gap timeout had skipped: the
+    /// flow goes back to it (the skip was wrong, e.g. it jumped to a stray far segment).
+    GapReanchor => "gap_reanchor",
     /// Bytes known to be missing in gaps.
     BytesLost => "bytes_lost",
     /// Times a flow entered resync (mid-stream start, gap, or undecodable bytes).

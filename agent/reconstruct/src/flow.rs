@@ -65,8 +65,8 @@ impl Flow {
     }
 
     /// Whether `seg` is the SYN of another connection on the same 4-tuple.
-    pub(crate) fn is_reuse(&self, seg: &Segment) -> bool {
-        self.reasm.is_reuse(seg)
+    pub(crate) fn is_reuse(&self, seg: &Segment, max_window: u64) -> bool {
+        self.reasm.is_reuse(seg, max_window)
     }
 
     /// Process one segment.

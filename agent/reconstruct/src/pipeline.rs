@@ -142,7 +142,12 @@ impl Reconstructor {
             }
             self.create(&seg);
         }
-        if self.flows.get(&key).is_some_and(|f| f.is_reuse(&seg)) {
+        let window = self.config.max_window_bytes;
+        if self
+            .flows
+            .get(&key)
+            .is_some_and(|f| f.is_reuse(&seg, window))
+        {
             self.remove(&key, Counter::EvictedReused);
             self.create(&seg);
         }

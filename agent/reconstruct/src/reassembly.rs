@@ -1,6 +1,16 @@
 //! Per-flow TCP stream reassembly by sequence number (never by ACK), with 32-bit
-//! wrap-around, out-of-order buffering, retransmission and overlap dedup (first-seen bytes
-//! win), and gap detection.
+//! wrap-around, out-of-order buffering, retransmission and overlap dedup, and gap detection.
+//!
+//! Hostile or unlucky input never yields bytes the server did not receive:
+//! - bytes that two segments disagree on (while one of them is held out of order) become a
+//!   gap (`gap_conflict`), so no request containing them is emitted;
+//! - a segment starting further ahead than any receive window allows is ignored
+//!   (`segments_out_of_window`);
+//! - when a hole times out the stream jumps to the held data; data that later arrives inside
+//!   the skipped range takes the flow back there (`gap_reanchor`), so one stray far segment
+//!   cannot blind a flow;
+//! - a SYN captured after the flow's first data (capture records from several CPUs may be
+//!   reordered) is recognised as this connection's, not a new one.
 //!
 //! Stream positions are 64-bit offsets from the flow's first byte, so wrap-around is handled
 //! once, when a segment's sequence number is turned into an offset relative to the next
@@ -58,6 +68,8 @@ struct Piece {
     ts: u64,
     /// Bytes the capture truncated right after this piece.
     missing_after: u64,
+    /// Two segments disagreed on these bytes: they are delivered as a gap.
+    disputed: bool,
 }
 
 /// Reassembly state of one flow's client→server direction.
@@ -71,6 +83,9 @@ pub(crate) struct Reassembler {
     ooo_bytes: usize,
     hole_since: Option<u64>,
     fin_off: Option<u64>,
+    /// The stream range the last gap timeout jumped over, while nothing was delivered from
+    /// inside it.
+    skipped: Option<(u64, u64)>,
 }
 
 impl Reassembler {
@@ -90,6 +105,7 @@ impl Reassembler {
             ooo_bytes: 0,
             hole_since: None,
             fin_off: None,
+            skipped: None,
         };
         (r, !syn)
     }
@@ -105,25 +121,39 @@ impl Reassembler {
         self.next_off as i64 + seq::diff(s, next_seq)
     }
 
-    /// Whether `seg` is the SYN of another connection on the same 4-tuple.
-    pub(crate) fn is_reuse(&self, seg: &Segment) -> bool {
+    /// Whether `seg` is the SYN of another connection on the same 4-tuple. A SYN seen after
+    /// this flow's first data is this connection's when its first data byte is at or before
+    /// the first captured byte, within a window.
+    pub(crate) fn is_reuse(&self, seg: &Segment, max_window: u64) -> bool {
         if !seg.syn() {
             return false;
         }
         match self.isn {
             Some(isn) => isn != seg.seq,
-            None => self.next_off != 0 || !self.ooo.is_empty(),
+            None => {
+                let before_first = seq::diff(self.base_seq, seg.seq.wrapping_add(1));
+                !(0..=max_window as i64).contains(&before_first)
+            }
         }
     }
 
     /// Process one segment of this flow (not a reuse: see [`Reassembler::is_reuse`]).
     pub(crate) fn push(&mut self, seg: Segment, ctx: &mut ReasmCtx<'_>) -> PushStatus {
         if seg.syn() && self.isn.is_none() {
+            // Before any data this sets the stream's origin; after (a reordered capture) the
+            // origin stays at the first captured byte, which `is_reuse` checked is not before
+            // the SYN.
             self.isn = Some(seg.seq);
-            self.base_seq = seg.seq.wrapping_add(1);
+            if self.next_off == 0 && self.ooo.is_empty() {
+                self.base_seq = seg.seq.wrapping_add(1);
+            }
         }
         let data_seq = seg.seq.wrapping_add(u32::from(seg.syn()));
         let start = self.offset(data_seq);
+        if start - self.next_off as i64 > ctx.config.max_window_bytes as i64 {
+            ctx.counters.inc(Counter::SegmentsOutOfWindow);
+            return self.status();
+        }
         let wire_end = start + i64::from(seg.payload_len);
         if seg.fin() && wire_end >= 0 && self.fin_off.is_none() {
             self.fin_off = Some(wire_end as u64);
@@ -139,10 +169,34 @@ impl Reassembler {
             self.flush(Counter::GapClosed, ctx);
             return PushStatus::Rst;
         }
+        self.status()
+    }
+
+    /// Whether everything up to the FIN has been delivered.
+    fn status(&self) -> PushStatus {
         match self.fin_off {
             Some(f) if self.next_off >= f => PushStatus::Fin,
             _ => PushStatus::Open,
         }
+    }
+
+    /// Data at `start` falls inside the range the last gap timeout skipped: the skip went the
+    /// wrong way (to a stray segment ahead, say). Go back to `start`, giving up what is held
+    /// ahead, with a gap so the decoder resynchronises.
+    fn reanchor(&mut self, start: u64, ctx: &mut ReasmCtx<'_>) {
+        self.skipped = None;
+        for (_, p) in std::mem::take(&mut self.ooo) {
+            ctx.counters.add(Counter::BytesLost, p.data.len() as u64);
+        }
+        self.ooo_bytes = 0;
+        self.hole_since = None;
+        if self.fin_off.is_some_and(|f| f > start) {
+            self.fin_off = None;
+        }
+        ctx.counters.inc(Counter::Gaps);
+        ctx.counters.inc(Counter::GapReanchor);
+        self.next_off = start;
+        ctx.events.push(StreamEvent::Gap);
     }
 
     fn insert(
@@ -153,6 +207,11 @@ impl Reassembler {
         ts: u64,
         ctx: &mut ReasmCtx<'_>,
     ) {
+        if let Some((from, to)) = self.skipped {
+            if start >= from as i64 && start < to as i64 && !data.is_empty() {
+                self.reanchor(start as u64, ctx);
+            }
+        }
         let next = self.next_off as i64;
         let wire_len = data.len() as u64 + missing;
         if start + wire_len as i64 <= next {
@@ -186,7 +245,10 @@ impl Reassembler {
             return;
         }
         let e = s + data.len() as u64;
-        let subs = self.uncovered(s, &data, ctx.counters);
+        let (subs, conflicts) = self.uncovered(s, &data, ctx.counters);
+        for (a, b) in conflicts {
+            self.dispute(a, b);
+        }
         if subs.is_empty() {
             ctx.counters.inc(Counter::SegmentsDuplicate);
         }
@@ -196,16 +258,25 @@ impl Reassembler {
                 boundary: boundary && a == s,
                 ts,
                 missing_after: if b == e { missing } else { 0 },
+                disputed: false,
             };
             self.place(a, piece, ctx);
         }
     }
 
-    /// Sub-ranges of `[s, s + data.len())` not held yet, counting overlaps and conflicts.
-    fn uncovered(&self, s: u64, data: &[u8], counters: &mut Counters) -> Vec<(u64, u64)> {
+    /// Sub-ranges of `[s, s + data.len())` not held yet, and the held ranges whose bytes
+    /// differ from `data` (conflicts), counting overlaps and conflicts.
+    #[allow(clippy::type_complexity)]
+    fn uncovered(
+        &self,
+        s: u64,
+        data: &[u8],
+        counters: &mut Counters,
+    ) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
         let e = s + data.len() as u64;
         let mut cursor = s;
         let mut out = Vec::new();
+        let mut conflicts = Vec::new();
         let first = self.ooo.range(..=s).next_back().map_or(s, |(k, _)| *k);
         for (&ps, p) in self.ooo.range(first..e) {
             let pe = ps + p.data.len() as u64;
@@ -220,8 +291,9 @@ impl Reassembler {
                 counters.add(Counter::BytesDuplicate, oe - os);
                 let new = &data[(os - s) as usize..(oe - s) as usize];
                 let old = &p.data[(os - ps) as usize..(oe - ps) as usize];
-                if new != old {
+                if new != old && !p.disputed {
                     counters.inc(Counter::OverlapConflicts);
+                    conflicts.push((os, oe));
                 }
             }
             cursor = cursor.max(pe);
@@ -232,7 +304,38 @@ impl Reassembler {
         if cursor < e {
             out.push((cursor, e));
         }
-        out
+        (out, conflicts)
+    }
+
+    /// Mark the held bytes `[a, b)` (inside one held piece) as disputed: the piece is split
+    /// so that exactly that range is delivered as a gap.
+    fn dispute(&mut self, a: u64, b: u64) {
+        let Some((&ps, _)) = self.ooo.range(..=a).next_back() else {
+            return;
+        };
+        let Some(p) = self.ooo.remove(&ps) else {
+            return;
+        };
+        let pe = ps + p.data.len() as u64;
+        let (a, b) = (a.max(ps), b.min(pe));
+        let part = |from: u64, to: u64, disputed: bool, boundary: bool, missing: u64| Piece {
+            data: p.data.slice((from - ps) as usize..(to - ps) as usize),
+            boundary,
+            ts: p.ts,
+            missing_after: missing,
+            disputed,
+        };
+        if a > ps {
+            self.ooo.insert(ps, part(ps, a, false, p.boundary, 0));
+        }
+        self.ooo.insert(
+            a,
+            part(a, b, true, false, if b == pe { p.missing_after } else { 0 }),
+        );
+        if b < pe {
+            self.ooo
+                .insert(b, part(b, pe, false, false, p.missing_after));
+        }
     }
 
     /// Deliver or buffer one piece that overlaps nothing held.
@@ -321,7 +424,11 @@ impl Reassembler {
                 p.data.advance(cut);
                 p.boundary = false;
             }
-            if !p.data.is_empty() {
+            if p.disputed {
+                if !p.data.is_empty() {
+                    self.gap(Counter::GapConflict, p.data.len() as u64, ctx);
+                }
+            } else if !p.data.is_empty() {
                 self.deliver(p.data, p.boundary, p.ts, ctx);
             }
             let tail_end = orig_end + p.missing_after;
@@ -337,7 +444,9 @@ impl Reassembler {
         let Some(&first) = self.ooo.keys().next() else {
             return false;
         };
-        self.gap(reason, first.saturating_sub(self.next_off), ctx);
+        let from = self.next_off;
+        self.gap(reason, first.saturating_sub(from), ctx);
+        self.skipped = (reason == Counter::GapTimeout && first > from).then_some((from, first));
         self.drain(ctx);
         true
     }

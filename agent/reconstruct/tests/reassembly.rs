@@ -35,7 +35,7 @@ fn out_of_order_duplicates_and_overlaps() {
 }
 
 #[test]
-fn first_seen_bytes_win_and_conflicts_are_counted() {
+fn conflicting_bytes_become_a_gap() {
     let f = flow(1);
     let mut h = Harness::new();
     h.push(syn(f, ISN, 1));
@@ -46,8 +46,12 @@ fn first_seen_bytes_win_and_conflicts_are_counted() {
     h.push(data(f, at(5), 3, &forged));
     h.push(data(f, at(0), 4, &GET[..5]));
     h.flush();
-    assert_eq!(h.raws(), vec![GET.to_vec()]);
+    assert!(
+        h.out.is_empty(),
+        "a request with disputed bytes is never emitted"
+    );
     assert_eq!(h.c(Counter::OverlapConflicts), 1);
+    assert_eq!(h.c(Counter::GapConflict), 1);
 }
 
 #[test]

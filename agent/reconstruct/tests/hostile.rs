@@ -1,0 +1,185 @@
+//! Hostile and unlucky TCP streams: each case asserts exactly which requests are emitted.
+//! The promise under test: a request is emitted only with bytes the server received, in the
+//! order it received them; reordering alone loses nothing.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use shadowtap_reconstruct::Counter;
+use support::*;
+
+const GET: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+const GET_B: &[u8] = b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+
+fn at(o: usize) -> u32 {
+    ISN.wrapping_add(1).wrapping_add(o as u32)
+}
+
+/// `EVILS` held out of order at offset 5, then the real request covering it: the receiver
+/// may have kept either version, so the request is not emitted.
+#[test]
+fn conflicting_overlap_is_never_emitted() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    let real = b"GET /aaaaaaaaaa HTTP/1.1\r\nHost: x\r\n\r\n";
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(5), 2, b"EVILS"));
+    h.push(data(f, at(0), 3, real));
+    h.push(data(f, at(real.len()), 4, GET));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()], "only the undisputed request");
+    assert_eq!(h.c(Counter::OverlapConflicts), 1);
+    assert_eq!(h.c(Counter::GapConflict), 1);
+    assert_eq!(h.c(Counter::DroppedGap), 1);
+}
+
+/// Overlapping retransmissions that agree lose nothing.
+#[test]
+fn agreeing_overlaps_lose_nothing() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(5), 2, &GET[5..15]));
+    h.push(data(f, at(10), 3, &GET[10..]));
+    h.push(data(f, at(0), 4, GET));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()]);
+    assert_eq!(h.c(Counter::OverlapConflicts), 0);
+}
+
+/// One byte far outside any receive window is ignored: it neither blinds the flow nor
+/// counts gigabytes lost.
+#[test]
+fn out_of_window_byte_is_ignored() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(0x7fff_0000), 2, b"x"));
+    h.advance(10_000_000_000);
+    h.push(data(f, at(0), 11_000_000_000, GET));
+    h.push(data(f, at(GET.len()), 11_000_000_001, GET_B));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec(), GET_B.to_vec()]);
+    assert_eq!(h.c(Counter::SegmentsOutOfWindow), 1);
+    assert_eq!(h.c(Counter::BytesLost), 0);
+}
+
+/// A stray byte inside the window makes the hole time out and the stream jump to it; real
+/// data then arriving inside the skipped range takes the flow back, so later requests are
+/// still emitted.
+#[test]
+fn stray_byte_inside_the_window_does_not_blind_the_flow() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(1 << 20), 2, b"x"));
+    h.advance(2_000_000_000);
+    assert_eq!(h.c(Counter::GapTimeout), 1);
+    h.push(data(f, at(0), 3_000_000_000, GET));
+    h.push(data(f, at(GET.len()), 3_000_000_001, GET_B));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec(), GET_B.to_vec()]);
+    assert_eq!(h.c(Counter::GapReanchor), 1);
+}
+
+/// Capture records from several CPUs may be reordered: data seen before its SYN still
+/// yields the request, and the SYN is not taken for a new connection.
+#[test]
+fn syn_after_first_data() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(data(f, at(0), 2, GET));
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(GET.len()), 3, GET_B));
+    h.push(fin(f, at(2 * GET.len()), 4));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec(), GET_B.to_vec()]);
+    assert_eq!(h.c(Counter::EvictedReused), 0);
+}
+
+/// A request whose head spans two segments, both seen before the SYN.
+#[test]
+fn syn_after_a_split_head() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(data(f, at(0), 2, &GET[..10]));
+    h.push(data(f, at(10), 3, &GET[10..]));
+    h.push(syn(f, ISN, 1));
+    h.push(fin(f, at(GET.len()), 4));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()]);
+}
+
+/// A FIN captured before the last data segment: the data is still delivered.
+#[test]
+fn fin_before_last_data() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(0), 2, GET));
+    h.push(fin(f, at(2 * GET.len()), 3));
+    h.push(data(f, at(GET.len()), 4, GET_B));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec(), GET_B.to_vec()]);
+    assert_eq!(h.c(Counter::EvictedFin), 1);
+}
+
+/// Sequence numbers wrapping through 2³² in the middle of a request.
+#[test]
+fn sequence_wrap_inside_a_request() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    let isn = u32::MAX - 7;
+    h.push(syn(f, isn, 1));
+    let mut seq = isn.wrapping_add(1);
+    for (i, c) in GET.chunks(5).enumerate() {
+        h.push(data(f, seq, 2 + i as u64, c));
+        seq = seq.wrapping_add(c.len() as u32);
+    }
+    h.push(fin(f, seq, 100));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()]);
+}
+
+/// One byte per segment, delivered in reverse order.
+#[test]
+fn one_byte_segments_in_reverse() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    for i in (0..GET.len()).rev() {
+        h.push(data(f, at(i), 2 + (GET.len() - i) as u64, &GET[i..=i]));
+    }
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()]);
+}
+
+/// 100 pipelined requests in one segment, then the same again split at odd offsets.
+#[test]
+fn hundred_pipelined_requests() {
+    let mut stream = Vec::new();
+    for i in 0..100 {
+        stream.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    }
+    let whole = decode(&stream, stream.len());
+    assert_eq!(whole.out.len(), 100);
+    let split = decode(&stream, 37);
+    assert_eq!(split.raws(), whole.raws());
+}
+
+/// RST in the middle of a body: the partial request is dropped, the complete one before it
+/// is emitted.
+#[test]
+fn rst_mid_body() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    let post = b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234";
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(0), 2, GET));
+    h.push(data(f, at(GET.len()), 3, post));
+    h.push(rst(f, at(GET.len() + post.len()), 4));
+    h.flush();
+    assert_eq!(h.raws(), vec![GET.to_vec()]);
+    assert_eq!(h.c(Counter::EvictedRst), 1);
+    assert_eq!(h.c(Counter::DroppedIncomplete), 1);
+}
