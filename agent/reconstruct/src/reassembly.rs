@@ -61,6 +61,9 @@ pub(crate) struct ReasmCtx<'a> {
     pub(crate) available: usize,
 }
 
+/// Stream ranges `[start, end)`.
+type Ranges = Vec<(u64, u64)>;
+
 #[derive(Debug)]
 struct Piece {
     data: Bytes,
@@ -266,13 +269,7 @@ impl Reassembler {
 
     /// Sub-ranges of `[s, s + data.len())` not held yet, and the held ranges whose bytes
     /// differ from `data` (conflicts), counting overlaps and conflicts.
-    #[allow(clippy::type_complexity)]
-    fn uncovered(
-        &self,
-        s: u64,
-        data: &[u8],
-        counters: &mut Counters,
-    ) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+    fn uncovered(&self, s: u64, data: &[u8], counters: &mut Counters) -> (Ranges, Ranges) {
         let e = s + data.len() as u64;
         let mut cursor = s;
         let mut out = Vec::new();
