@@ -8,5 +8,5 @@
 mod server;
 mod snapshot;
 
-pub use server::{serve, Health};
+pub use server::{serve, Health, ServerLimits};
 pub use snapshot::{Family, FamilyKind, SnapshotCollector, Snapshots};

@@ -8,14 +8,15 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
+    time::Duration,
 };
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{encoding::text::encode, registry::Registry};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 
 /// Readiness, set by the agent once it is capturing.
 #[derive(Clone, Debug, Default)]
@@ -63,22 +64,82 @@ fn handle(req: &Request<Incoming>, registry: &Registry, health: &Health) -> Resp
     }
 }
 
+/// Bounds that keep the endpoints answering when clients misbehave (the server listens on
+/// the node's network, reachable from every pod).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served at once; more are accepted and closed at once, so they never hold
+    /// descriptors the mirror client needs.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, and the longest a keep-alive
+    /// connection may wait for its next request.
+    pub header_timeout: Duration,
+    /// Longest life of one connection, however busy.
+    pub max_connection_age: Duration,
+}
+
+impl Default for ServerLimits {
+    /// 64 connections, 10 s to send a head, 5 minutes per connection.
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            header_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(300),
+        }
+    }
+}
+
+/// First pause after a failed `accept` (typically out of descriptors); it doubles up to
+/// [`ACCEPT_BACKOFF_MAX`] while accepts keep failing.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// Bind `addr` and serve until the task is dropped. Returns the bound address first.
 pub async fn serve(
     addr: SocketAddr,
     registry: Arc<Registry>,
     health: Health,
+    limits: ServerLimits,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let run = async move {
+        let mut backoff = ACCEPT_BACKOFF;
+        let mut failures = 0u64;
+        let mut rejected = 0u64;
         loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(c) => c,
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "metrics accept recovered");
+                    }
+                    failures = 0;
+                    backoff = ACCEPT_BACKOFF;
+                    stream
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "metrics accept failed");
+                    // Logged on the first failure of a run, then every 1 000th.
+                    if failures % 1000 == 0 {
+                        tracing::warn!(error = %e, failures, "metrics accept failed; backing off");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                if rejected % 1000 == 0 {
+                    tracing::warn!(
+                        limit = limits.max_connections,
+                        rejected,
+                        "metrics connection limit reached; closing new connections"
+                    );
+                }
+                rejected += 1;
+                drop(stream);
+                continue;
             };
             let (registry, health) = (registry.clone(), health.clone());
             tokio::spawn(async move {
@@ -86,12 +147,15 @@ pub async fn serve(
                     let resp = handle(&req, &registry, &health);
                     async move { Ok::<_, Infallible>(resp) }
                 });
-                if let Err(e) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %e, "metrics connection ended");
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                match tokio::time::timeout(limits.max_connection_age, conn).await {
+                    Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection ended"),
+                    Ok(Ok(())) | Err(_) => {}
                 }
+                drop(slot);
             });
         }
     };

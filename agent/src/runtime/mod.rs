@@ -41,7 +41,7 @@ use crate::{
     datapath::{
         check_startup, AttachMode, Capability, Datapath, LoadConfig, MapHandles, RingReader,
     },
-    metrics::{serve, Health},
+    metrics::{serve, Health, ServerLimits},
     pipeline::Pipeline,
     replay::Replayer,
 };
@@ -61,6 +61,12 @@ fn needed_capabilities(attach: AttachMode) -> Vec<Capability> {
 /// Run the agent until SIGTERM/SIGINT.
 pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     check_startup(&needed_capabilities(cfg.attach))?;
+    // Descriptors are what mirror connections need most; take every one the hard limit
+    // allows (the metrics server's connection cap keeps clients from using them up).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(descriptors = n, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "descriptor limit not raised"),
+    }
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
 
@@ -104,6 +110,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         cfg.metrics_addr,
         Arc::new(telemetry.registry),
         health.clone(),
+        ServerLimits::default(),
     )
     .await
     .map_err(|source| RuntimeError::Metrics {
