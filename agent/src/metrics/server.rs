@@ -120,7 +120,7 @@ pub async fn serve(
                 }
                 Err(e) => {
                     // Logged on the first failure of a run, then every 1 000th.
-                    if failures % 1000 == 0 {
+                    if failures.is_multiple_of(1000) {
                         tracing::warn!(error = %e, failures, "metrics accept failed; backing off");
                     }
                     failures += 1;
@@ -130,7 +130,7 @@ pub async fn serve(
                 }
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                if rejected % 1000 == 0 {
+                if rejected.is_multiple_of(1000) {
                     tracing::warn!(
                         limit = limits.max_connections,
                         rejected,
@@ -151,9 +151,8 @@ pub async fn serve(
                     .timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
                     .serve_connection(TokioIo::new(stream), service);
-                match tokio::time::timeout(limits.max_connection_age, conn).await {
-                    Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection ended"),
-                    Ok(Ok(())) | Err(_) => {}
+                if let Ok(Err(e)) = tokio::time::timeout(limits.max_connection_age, conn).await {
+                    tracing::debug!(error = %e, "metrics connection ended");
                 }
                 drop(slot);
             });
