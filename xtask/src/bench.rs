@@ -6,8 +6,12 @@ use clap::ValueEnum;
 
 use crate::{
     setup::{self, Env},
-    test::{cargo, run_tests_bin},
+    test::cargo,
 };
+
+/// The package of the benchmark and demo programs (`xtask/bench/`). xtask runs them through
+/// cargo rather than depending on them, so that it builds before the eBPF toolchain is set up.
+const PROGRAMS_PACKAGE: &str = "shadowtap-bench";
 
 /// The benchmarks.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -86,5 +90,32 @@ fn run_one(env: &Env, which: Which) -> Result<()> {
         // Expanded by `run`.
         Which::All => return Ok(()),
     };
-    run_tests_bin(env, "shadowtap-bench", &[name])
+    run_program(env, "shadowtap-bench", &[name])
+}
+
+/// Build the release agent, then run the release binary `bin` of `shadowtap-bench` (the
+/// benchmarks and the demo, which start the agent and need root) with `args`.
+pub fn run_program(env: &Env, bin: &str, args: &[&str]) -> Result<()> {
+    cargo(
+        env,
+        &[
+            "build",
+            "--release",
+            "--package",
+            "shadowtap-agent",
+            "--bins",
+        ],
+    )?;
+    let mut all = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        PROGRAMS_PACKAGE,
+        "--bin",
+        bin,
+        "--",
+    ];
+    all.extend_from_slice(args);
+    cargo(env, &all)
 }

@@ -48,7 +48,7 @@ fn main() -> Result<()> {
         Command::Demo => {
             let env = setup::ensure()?;
             // Release: the demo compares client latency with and without the agent.
-            test::run_tests_bin(&env, "shadowtap-demo", &[])
+            bench::run_program(&env, "shadowtap-demo", &[])
         }
         Command::Build { release } => {
             let env = setup::ensure()?;

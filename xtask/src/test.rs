@@ -17,33 +17,6 @@ pub fn cargo(env: &Env, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Build the release agent, then run a release binary of `shadowtap-tests` (the demo and
-/// the benchmarks, which start the agent and need root) with `args`.
-pub fn run_tests_bin(env: &Env, bin: &str, args: &[&str]) -> Result<()> {
-    cargo(
-        env,
-        &[
-            "build",
-            "--release",
-            "--package",
-            "shadowtap-agent",
-            "--bins",
-        ],
-    )?;
-    let mut all = vec![
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "shadowtap-tests",
-        "--bin",
-        bin,
-        "--",
-    ];
-    all.extend_from_slice(args);
-    cargo(env, &all)
-}
-
 /// Set up, then check formatting, lints, and run every test.
 pub fn run() -> Result<()> {
     let env = setup::ensure()?;

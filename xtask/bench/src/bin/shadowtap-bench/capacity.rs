@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     load::{self, Load, Mode},
     privileged,
     scenario::{foo_route_to_v2, metric_sum, metric_value, shadowtap_binary, Rate, Scenario},

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::concurrent_lockstep,
     require_privileges,
     scenario::{

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use aya::programs::{TestRun, TestRunOptions};
 use shadowtap_agent::datapath::CaptureEvent;
 use shadowtap_common::{addr_from_ip, threshold_for_fraction, Counter, SAMPLE_ALL, SAMPLE_NONE};
-use shadowtap_tests::{
+use shadowtap_harness::{
     loaded::Loaded,
     packets::{self, flags, Tcp},
     require_privileges,

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::send_requests,
     require_privileges,
     scenario::{foo_route_to_v2, shadowtap_binary, strip_marker, Rate, Scenario, PORT},

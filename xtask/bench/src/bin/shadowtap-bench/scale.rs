@@ -12,8 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shadowtap_reconstruct::Config as ReconstructConfig;
-use shadowtap_tests::{
+use shadowtap_harness::{
     idle_flows::{open_idle, raise_nofile, IdleServer},
     privileged,
     scenario::{
@@ -21,6 +20,7 @@ use shadowtap_tests::{
         Rate, Scenario, NODE,
     },
 };
+use shadowtap_reconstruct::Config as ReconstructConfig;
 
 use crate::{
     usage::{agent_memory, agent_usage, Memory},

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     load::{self, get_request, Load, Mode, Report},
     nginx::{MirrorProxy, Nginx},
     privileged,

@@ -12,7 +12,7 @@ use shadowtap_agent::datapath::{
     AttachPoint, Datapath, Hook, LoadConfig, MapHandles, NetnsPath, ProgramKind, RingReader,
 };
 use shadowtap_common::{Counter, EndpointValue, SAMPLE_ALL};
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::{lockstep, RecordingServer},
     packets::{self, Tcp},
     privileged,

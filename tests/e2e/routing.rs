@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::send_requests,
     require_privileges,
     scenario::{route_yaml, route_yaml_for, shadowtap_binary, Mirror, Rate, Scenario, PORT},

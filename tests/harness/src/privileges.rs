@@ -1,16 +1,5 @@
-//! Helpers for shadowtap's integration tests: crafted packets, network namespaces and veth
-//! topologies created (and always removed) by the tests, and condition waits with deadlines.
-
-pub mod http_server;
-pub mod idle_flows;
-pub mod load;
-pub mod loaded;
-pub mod nginx;
-pub mod packets;
-pub mod reassemble;
-pub mod scenario;
-pub mod topology;
-pub mod wait;
+//! Whether this process may load BPF programs and create namespaces, and the one way tests
+//! that need it skip (or, in CI, fail) when it may not.
 
 /// Whether this process can load BPF programs and create namespaces. Tests that need the
 /// kernel call [`require_privileges`] and return early with a message when it is false.

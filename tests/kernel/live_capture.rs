@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use aya::programs::{tc::TcAttachType, SchedClassifier};
 use shadowtap_agent::datapath::{in_netns, AttachPoint, CaptureEvent, Hook, NetnsPath};
 use shadowtap_common::{Counter, SAMPLE_ALL};
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::{send_requests, RecordingServer},
     loaded::Loaded,
     reassemble, require_privileges,

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::{quantile, timed_lockstep},
     privileged,
     scenario::{foo_route_to_v2, shadowtap_binary, Rate, Scenario, METRICS, NODE, PORT},

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use shadowtap_tests::{
+use shadowtap_harness::{
     http_server::send_requests,
     require_privileges,
     scenario::{

@@ -1,0 +1,18 @@
+//! End-to-end tests: the `shadowtap` binary (`shadowtap agent --routes`, built first: `cargo
+//! build -p shadowtap-agent`) in a node namespace, real clients, real pods and real mirror
+//! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
+//! tests, and skip (or fail in CI) without it.
+//!
+//! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
+//!   pod-side attach modes; a clean exit on SIGTERM.
+//! - `routing`: only requests won by a labelled mirroring rule are mirrored; mirrored
+//!   requests are never mirrored again; route edits apply live.
+//! - `sampling`: per-request sampling at the configured fractions, independent mirrors,
+//!   exact conservation between the servers and the agent's counters.
+//! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
+//!   is sent or dropped with a counted reason.
+
+mod failures;
+mod mirror;
+mod routing;
+mod sampling;

@@ -1,0 +1,15 @@
+//! Kernel tests: shadowtap's eBPF programs, and captures, against the real kernel. They need
+//! CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (root): without them each test says why it is
+//! skipped, and in CI (`CI` set) fails instead. Live tests build their own namespaces and
+//! veth pairs (unique names, removed on drop), so they run beside other tests.
+//!
+//! - `test_run`: crafted packets through `BPF_PROG_TEST_RUN` — verdicts, untouched packets,
+//!   exactly the expected bytes copied and counted; no network needed.
+//! - `live_capture`: real traffic over veth pairs, host-side and pod-side attach points; the
+//!   bytes the kernel copies, reassembled, equal the bytes the server received.
+//! - `pcap_capture`: real traffic captured by tcpdump over a veth pair and decoded from the
+//!   file by `shadowtap-reconstruct` (the `shadowtap replay --pcap` path).
+
+mod live_capture;
+mod pcap_capture;
+mod test_run;

@@ -1,0 +1,52 @@
+//! shadowtap's benchmarks that need the real kernel (run by `cargo xtask bench ...`, which
+//! builds the release agent first). Each prints a table and writes it to
+//! `target/bench-results/<name>.md` at the top of the workspace.
+
+mod capacity;
+mod kernel;
+mod primary;
+mod scale;
+mod usage;
+
+use std::process::ExitCode;
+
+/// The port every test server listens on.
+pub const PORT: u16 = 8080;
+
+const USAGE: &str = "\
+usage: shadowtap-bench <benchmark>   (root; `cargo xtask bench <benchmark>` builds the agent first)
+  kernel    per-packet cost of the kernel programs: no-op vs map miss vs captured
+  capacity  mirror capacity at 100 %: rate, losses, agent CPU per request, peak RSS
+  scale     agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows
+  primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy";
+
+fn main() -> ExitCode {
+    let what = std::env::args().nth(1).unwrap_or_default();
+    match what.as_str() {
+        "kernel" => kernel::run(),
+        "capacity" => capacity::run(),
+        "scale" => scale::run(),
+        "primary" => primary::run(),
+        "-h" | "--help" | "help" => println!("{USAGE}"),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes `text` to `target/bench-results/<name>.md` at the top of the workspace.
+pub fn write_result(name: &str, text: &str) {
+    // This package is `xtask/bench/`.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join("target")
+        .join("bench-results");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let path = dir.join(format!("{name}.md"));
+        if std::fs::write(&path, text).is_ok() {
+            println!("written to {}", path.display());
+        }
+    }
+}
