@@ -176,3 +176,43 @@ fn flow_sampling_mode_is_unbiased_over_many_connections() {
     assert_eq!(got % 5, 0, "whole connections are mirrored: {got}");
     assert_within("connections", got / 5, n / 5, 0.5, 5.0);
 }
+
+/// The `shadowtap.dev/flow-sampling` annotation alone (no `--flow-sampling`) on a lone 42 %
+/// route: the kernel pre-samples flows at 42 % and each request of a captured flow is
+/// mirrored, so 42 % of requests are mirrored. One request per connection makes every
+/// request an independent draw, so the band is the binomial one. (The kernel and the
+/// per-request draw once disagreed here and mirrored every request.)
+#[test]
+fn flow_sampling_annotation_alone_mirrors_the_fraction() {
+    if !require_privileges("flow_sampling_annotation_alone_mirrors_the_fraction") {
+        return;
+    }
+    let mirrors = [Mirror {
+        service: "foo-v2",
+        rate: Rate::Percent(42),
+    }];
+    let route = route_yaml("foo-route", true, None, &mirrors).replacen(
+        "  namespace: default\n",
+        "  namespace: default\n  annotations:\n    shadowtap.dev/flow-sampling: \"true\"\n",
+        1,
+    );
+    let mut s = Scenario::new(&route);
+    s.start_agent(&shadowtap_binary(), &[]);
+    let v1 = SocketAddr::new(s.v1_ip(false), PORT);
+    let (rounds, connections) = (100, 10);
+    for _ in 0..rounds {
+        concurrent_lockstep(&s.topo.client.ns, v1, connections, 1, |c, _| {
+            format!("GET /a/{c} HTTP/1.1\r\nHost: foo\r\n\r\n").into_bytes()
+        });
+    }
+    let n = (rounds * connections) as u64;
+    assert_eq!(s.v1_count(), n);
+    // Every connection has closed: once no flow is live and every submitted mirror has
+    // arrived, the count is final.
+    wait::until("the agent to settle", Duration::from_secs(30), || {
+        let m = s.metrics();
+        let submitted = metric_value(&m, "shadowtap_mirror_draws_total{outcome=\"submitted\"}");
+        (m.contains("\nshadowtap_flows_live 0\n") && s.v2.count() as f64 == submitted).then_some(())
+    });
+    assert_within("annotation-only flow sampling", s.v2.count(), n, 0.42, 3.0);
+}
