@@ -9,10 +9,9 @@ use shadowtap_common::{EndpointValue, SAMPLE_ALL};
 use shadowtap_routes::Plan;
 
 use super::sink::{backend_id, rewrite_options};
-use crate::{
-    datapath::{DatapathError, MapHandles},
-    replay::{BackendId, Replayer, RewriteOptions},
-};
+use shadowtap_mirror::{BackendId, Replayer, RewriteOptions};
+
+use crate::datapath::{DatapathError, MapHandles};
 
 /// The kernel map entry of every planned endpoint. With `flow_sampling` off every flow of a
 /// mirrored endpoint is captured (threshold 2³²); with it on, the plan's threshold (the

@@ -18,6 +18,7 @@ use prometheus_client::{
     metrics::{family::Family as PromFamily, gauge::Gauge},
     registry::Registry,
 };
+use shadowtap_mirror::{ReplayConfig, Replayer};
 use shadowtap_reconstruct::{Budgets, Config as ReconstructConfig, Reconstructor, Segment};
 use shadowtap_routes::{spawn_planner, Plan, PlanConfig, Sampler, Store};
 use tokio::{
@@ -37,7 +38,6 @@ use crate::{
     datapath::{check_startup, Capability, Datapath, LoadConfig, MapHandles, RingReader},
     metrics::{serve, Family, FamilyKind, Health, Snapshots},
     pipeline::Pipeline,
-    replay::{ReplayConfig, Replayer},
 };
 
 /// How often plans are re-applied even without a change (new interfaces, retries).

@@ -1,8 +1,11 @@
-//! Replaying mirrored requests to mirror backends (data path step 7).
+//! shadowtap's mirror client: replays mirrored requests to mirror backends (data path
+//! step 7).
 //!
 //! The capture pipeline hands each request chosen for a mirror to [`Replayer::submit`] as a
-//! [`MirrorRequest`]: the exact raw head and body the client sent. `submit` never blocks:
-//! it queues the request on the backend's lane or drops it, counted by [`DropReason`].
+//! [`MirrorRequest`], built from the decoder's request ([`MirrorRequest::from_decoded`]):
+//! the exact raw head and body the client sent, with the head's layout as the decoder parsed
+//! it, so the head is never parsed again. `submit` never blocks: it queues the request on
+//! the backend's lane or drops it, counted by [`DropReason`].
 //!
 //! Per backend ([`BackendId`]), a fixed set of workers (`max_connections`) takes requests
 //! from the lane. Each request goes to exactly one endpoint, chosen round robin among the
@@ -11,7 +14,8 @@
 //! their responses in order (HTTP/1.1 pipelining); a request that closes the connection
 //! ends its batch. The head is written byte for byte with one marker header
 //! added last ([`HeadEditor`]) and the backend's [`RewriteOptions`] applied; the body is
-//! written verbatim. The response is read to its end with httparse framing and discarded.
+//! written verbatim. The response is read to its end with shadowtap-wire's response framing
+//! ([`shadowtap_wire::http1::ResponseReader`]) and discarded.
 //!
 //! Failure handling: connect failures back an endpoint off (1 s doubling to 30 s by
 //! default) and requests for a backend whose endpoints all back off are dropped at once as
@@ -26,15 +30,17 @@
 //! Conservation: every submitted request ends as `sent` or dropped with exactly one reason;
 //! [`Replayer::snapshot`] gives the counts ([`BackendSnapshot::is_conserved`]). Metrics are
 //! listed in [`ReplayMetrics`].
+//!
+//! What it must never do: parse HTTP/1 itself (every rule is shadowtap-wire's), block its
+//! caller, or grow without bound. Who calls it: the agent's pipeline sink and
+//! `shadowtap replay --pcap --to URL`.
 
 mod backend;
-mod chunked;
 mod config;
 mod connection;
 mod edit;
 mod endpoints;
 mod error;
-mod head;
 mod id;
 mod metrics;
 mod own_flows;
@@ -45,7 +51,6 @@ mod reader;
 mod reason;
 mod replayer;
 mod request;
-mod response;
 mod snapshot;
 
 pub use config::ReplayConfig;

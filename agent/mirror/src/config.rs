@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::edit::{HeadEditor, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
-use super::error::ConfigError;
+use crate::edit::{HeadEditor, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
+use crate::error::ConfigError;
 
 /// Limits and timeouts of the replayer. [`Default`] gives the values documented per field.
 #[derive(Clone, Debug, PartialEq, Eq)]

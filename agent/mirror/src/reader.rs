@@ -1,19 +1,15 @@
-//! Reading a mirror backend's response to its end and discarding it: interim responses
-//! skipped, then the final response's body by its framing.
+//! Reading a mirror backend's response to its end and discarding it, with shadowtap-wire's
+//! [`ResponseReader`] (interim responses skipped, then the final response's body by its
+//! framing). This module only moves bytes from the socket to the reader.
 
 use bytes::{Buf, BytesMut};
+use shadowtap_wire::http1::{FinalResponse, ReadProgress, ResponseLimits, ResponseReader};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::chunked::ChunkedDecoder;
-use super::error::ExchangeError;
-use super::response::{parse_head, Answer, BodyKind, Head};
+use crate::error::ExchangeError;
 
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
-
-fn bad(detail: &'static str) -> ExchangeError {
-    ExchangeError::BadResponse { detail }
-}
 
 /// Reads more bytes into `buf`; returns how many (0 at end of stream).
 async fn fill<R: AsyncRead + Unpin>(
@@ -33,75 +29,23 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     request_is_head: bool,
-    max_head: usize,
-) -> Result<Answer, ExchangeError> {
+    limits: ResponseLimits,
+) -> Result<FinalResponse, ExchangeError> {
+    let mut reader = ResponseReader::new(request_is_head, limits);
     loop {
-        let (len, head) = loop {
-            if let Some(parsed) = parse_head(buf, request_is_head)? {
-                break parsed;
+        match reader
+            .feed(buf)
+            .map_err(|source| ExchangeError::BadResponse { source })?
+        {
+            ReadProgress::Complete { consumed, response } => {
+                buf.advance(consumed);
+                return Ok(response);
             }
-            if buf.len() >= max_head {
-                return Err(bad("response head too large"));
-            }
-            if fill(rd, buf).await? == 0 {
-                return Err(ExchangeError::Closed);
-            }
-        };
-        buf.advance(len);
-        let Head::Final {
-            status,
-            body,
-            keep_alive,
-        } = head
-        else {
-            continue;
-        };
-        let complete = read_body(rd, buf, body).await?;
-        return Ok(Answer {
-            status,
-            reusable: keep_alive && complete,
-        });
-    }
-}
-
-/// Discards a body; returns false when the connection ended it (close-delimited).
-async fn read_body<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    buf: &mut BytesMut,
-    body: BodyKind,
-) -> Result<bool, ExchangeError> {
-    match body {
-        BodyKind::None => Ok(true),
-        BodyKind::Length(mut left) => loop {
-            let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            buf.advance(take);
-            left -= take as u64;
-            if left == 0 {
-                return Ok(true);
-            }
-            if fill(rd, buf).await? == 0 {
-                return Err(ExchangeError::Closed);
-            }
-        },
-        BodyKind::Chunked => {
-            let mut decoder = ChunkedDecoder::new();
-            loop {
-                let (used, done) = decoder.feed(buf).map_err(|e| bad(e.detail()))?;
-                buf.advance(used);
-                if done {
-                    return Ok(true);
-                }
-                if fill(rd, buf).await? == 0 {
-                    return Err(ExchangeError::Closed);
-                }
-            }
+            ReadProgress::NeedMore { consumed } => buf.advance(consumed),
         }
-        BodyKind::UntilClose => loop {
-            buf.clear();
-            if fill(rd, buf).await? == 0 {
-                return Ok(false);
-            }
-        },
+        if fill(rd, buf).await? == 0 {
+            return reader.end_of_stream().ok_or(ExchangeError::Closed);
+        }
     }
 }
 
@@ -109,10 +53,17 @@ async fn read_body<R: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    async fn read_all(input: &[u8], is_head: bool) -> (Result<Answer, ExchangeError>, usize) {
+    async fn read_all(
+        input: &[u8],
+        is_head: bool,
+    ) -> (Result<FinalResponse, ExchangeError>, usize) {
         let mut rd = input;
         let mut buf = BytesMut::new();
-        let r = read_response(&mut rd, &mut buf, is_head, 1024).await;
+        let limits = ResponseLimits {
+            max_head_bytes: 1024,
+            ..ResponseLimits::default()
+        };
+        let r = read_response(&mut rd, &mut buf, is_head, limits).await;
         (r, buf.len())
     }
 
@@ -125,7 +76,7 @@ mod tests {
         .await;
         assert_eq!(
             r.expect("ok"),
-            Answer {
+            FinalResponse {
                 status: 201,
                 reusable: true
             }
@@ -138,7 +89,7 @@ mod tests {
         .await;
         assert_eq!(
             r.expect("ok"),
-            Answer {
+            FinalResponse {
                 status: 200,
                 reusable: true
             }
@@ -146,7 +97,7 @@ mod tests {
         let (r, _) = read_all(b"HTTP/1.1 200 OK\r\n\r\nuntil close", false).await;
         assert_eq!(
             r.expect("ok"),
-            Answer {
+            FinalResponse {
                 status: 200,
                 reusable: false
             }
@@ -154,7 +105,7 @@ mod tests {
         let (r, _) = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true).await;
         assert_eq!(
             r.expect("ok"),
-            Answer {
+            FinalResponse {
                 status: 200,
                 reusable: true
             }
@@ -162,7 +113,7 @@ mod tests {
         let (r, left) = read_all(b"HTTP/1.1 204 No\r\n\r\nextra", false).await;
         assert_eq!(
             r.expect("ok"),
-            Answer {
+            FinalResponse {
                 status: 204,
                 reusable: true
             }

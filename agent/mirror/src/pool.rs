@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::connection::{Connection, Slot, SlotCounter};
-use super::endpoints::{Endpoints, Pick};
+use crate::connection::{Connection, Slot, SlotCounter};
+use crate::endpoints::{Endpoints, Pick};
 
 /// What a worker gets for its next request.
 #[derive(Debug)]

@@ -13,20 +13,20 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::backend::{worker, Backend, Shared};
-use super::config::ReplayConfig;
-use super::connection::SlotCounter;
-use super::edit::RewriteOptions;
-use super::endpoints::Pick;
-use super::error::ReplayError;
-use super::id::BackendId;
-use super::metrics::{BackendStats, ReplayMetrics};
-use super::own_flows::OwnFlows;
-use super::pool::Pool;
-use super::queue::Queue;
-use super::reason::DropReason;
-use super::request::MirrorRequest;
-use super::snapshot::ReplaySnapshot;
+use crate::backend::{worker, Backend, Shared};
+use crate::config::ReplayConfig;
+use crate::connection::SlotCounter;
+use crate::edit::RewriteOptions;
+use crate::endpoints::Pick;
+use crate::error::ReplayError;
+use crate::id::BackendId;
+use crate::metrics::{BackendStats, ReplayMetrics};
+use crate::own_flows::OwnFlows;
+use crate::pool::Pool;
+use crate::queue::Queue;
+use crate::reason::DropReason;
+use crate::request::MirrorRequest;
+use crate::snapshot::ReplaySnapshot;
 
 /// How [`Replayer::shutdown`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! The edits applied to a request head when it is replayed: the marker header, an optional
 //! Host rewrite and removal of named headers. Everything else is copied byte for byte.
 
-use super::error::ConfigError;
-use super::head::is_token;
-use super::request::MirrorRequest;
+use shadowtap_wire::http1::token::is_token;
+
+use crate::error::ConfigError;
+use crate::request::MirrorRequest;
 
 /// The default name of the marker header added to every replayed request.
 pub const DEFAULT_MARKER_NAME: &str = "x-shadowtap-mirrored";
@@ -87,15 +88,17 @@ impl HeadEditor {
         &self.marker_name
     }
 
-    /// Appends the edited head of `request` to `out`.
+    /// Appends the edited head of `request` to `out`. The head's layout (request line,
+    /// one CRLF-terminated line per field, the empty line) says where everything lies, so
+    /// nothing is parsed here.
     pub fn render(&self, request: &MirrorRequest, rewrite: &RewriteOptions, out: &mut Vec<u8>) {
         let head = &request.head()[..];
         let layout = request.layout();
         out.reserve(head.len() + self.marker_line.len() + 64);
-        out.extend_from_slice(&head[layout.request_line.clone()]);
+        out.extend_from_slice(&head[layout.request_line()]);
         let mut host_seen = false;
-        for field in &layout.fields {
-            let name = &head[field.name.clone()];
+        for field in layout.field_lines() {
+            let name = &head[field.header.name()];
             let removed = name.eq_ignore_ascii_case(self.marker_name.as_bytes())
                 || rewrite
                     .remove_headers
@@ -112,7 +115,7 @@ impl HeadEditor {
                     out.extend_from_slice(host.as_bytes());
                     out.extend_from_slice(b"\r\n");
                 }
-                _ => out.extend_from_slice(&head[field.lines.clone()]),
+                _ => out.extend_from_slice(&head[field.line]),
             }
         }
         if let (Some(host), false) = (&rewrite.host, host_seen) {
@@ -121,7 +124,7 @@ impl HeadEditor {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(&self.marker_line);
-        out.extend_from_slice(&head[layout.blank.clone()]);
+        out.extend_from_slice(&head[layout.blank_line()]);
     }
 }
 
@@ -193,18 +196,18 @@ mod tests {
     }
 
     #[test]
-    fn removal_is_case_insensitive_and_takes_continuations() {
+    fn removal_is_case_insensitive() {
         let rw = RewriteOptions {
             host: None,
             remove_headers: vec!["authorization".into(), "Cookie".into()],
         };
         let out = render(
-            b"GET / HTTP/1.1\nAUTHORIZATION: Basic x\n cont\ncookie: a=b\nKeep: 1\nCookie: c\n\n",
+            b"GET / HTTP/1.1\r\nAUTHORIZATION: Basic x\r\ncookie: a=b\r\nKeep: 1\r\nCookie: c\r\n\r\n",
             &rw,
         );
         assert_eq!(
             out,
-            "GET / HTTP/1.1\nKeep: 1\nx-shadowtap-mirrored: 1\r\n\n"
+            "GET / HTTP/1.1\r\nKeep: 1\r\nx-shadowtap-mirrored: 1\r\n\r\n"
         );
     }
 

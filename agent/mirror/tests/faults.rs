@@ -4,13 +4,13 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod replay_support;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use replay_support::*;
-use shadowtap_agent::replay::{BackendId, DropReason, ReplayConfig, Replayer};
+use shadowtap_mirror::{BackendId, DropReason, ReplayConfig, Replayer};
+use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;

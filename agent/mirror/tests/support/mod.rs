@@ -1,4 +1,4 @@
-//! Test servers and helpers shared by the replay tests (real sockets on 127.0.0.1).
+//! Test servers and helpers shared by the mirror client tests (real sockets on 127.0.0.1).
 
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shadowtap_agent::replay::{
+use shadowtap_mirror::{
     BackendId, BackendSnapshot, MirrorRequest, NoOwnFlows, OwnFlows, ReplayConfig, Replayer,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod replay_support;
+mod support;
 
-use replay_support::*;
-use shadowtap_agent::replay::{DropReason, ReplayConfig, RewriteOptions};
+use shadowtap_mirror::{DropReason, ReplayConfig, RewriteOptions};
+use support::*;
 
 const MARKER: &str = "x-shadowtap-mirrored: 1";
 

@@ -5,12 +5,12 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod replay_support;
+mod support;
 
 use std::collections::HashMap;
 
-use replay_support::*;
-use shadowtap_agent::replay::{DropReason, ReplayConfig};
+use shadowtap_mirror::{DropReason, ReplayConfig};
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -21,8 +21,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::reason::DropReason;
-use super::snapshot::BackendSnapshot;
+use crate::reason::DropReason;
+use crate::snapshot::BackendSnapshot;
 
 /// Status classes, in label order.
 pub(crate) const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use super::reason::DropReason;
+use crate::reason::DropReason;
 
 /// Counts of one backend. Every submitted request is exactly one of: sent, dropped (by
 /// reason), queued, in flight; see [`BackendSnapshot::is_conserved`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackendSnapshot {
-    /// Requests given to [`Replayer::submit`](super::Replayer::submit) for this backend.
+    /// Requests given to [`Replayer::submit`](crate::Replayer::submit) for this backend.
     pub submitted: u64,
     /// Requests written and answered (response read to its end).
     pub sent: u64,

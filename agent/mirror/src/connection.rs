@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use prometheus_client::metrics::gauge::Gauge;
+use shadowtap_wire::http1::ResponseLimits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::error::{ConnectError, ExchangeError};
-use super::own_flows::OwnFlows;
-use super::quickack::QuickAck;
-use super::reader::read_response;
+use crate::error::{ConnectError, ExchangeError};
+use crate::own_flows::OwnFlows;
+use crate::quickack::QuickAck;
+use crate::reader::read_response;
 
 /// Counts a backend's open connections (including ones being established).
 #[derive(Debug)]
@@ -154,6 +155,10 @@ impl Connection {
     ) -> Exchanged {
         let start = Instant::now();
         let before = answered.len();
+        let limits = ResponseLimits {
+            max_head_bytes: max_head,
+            ..ResponseLimits::default()
+        };
         let mut written = false;
         let (error, ended) = {
             let (rd, mut wr) = self.stream.split();
@@ -170,7 +175,7 @@ impl Connection {
             let answers = &mut *answered;
             let read = async move {
                 for &is_head in request_is_head {
-                    let answer = read_response(&mut rd, buf, is_head, max_head).await?;
+                    let answer = read_response(&mut rd, buf, is_head, limits).await?;
                     answers.push(Answered {
                         status: answer.status,
                         latency: start.elapsed(),

@@ -10,15 +10,15 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use super::config::ReplayConfig;
-use super::connection::{Answered, Connection};
-use super::edit::{HeadEditor, RewriteOptions};
-use super::error::{ConnectError, ExchangeError};
-use super::metrics::BackendStats;
-use super::own_flows::OwnFlows;
-use super::pool::{Checkout, Pool};
-use super::queue::{Queue, Queued};
-use super::reason::DropReason;
+use crate::config::ReplayConfig;
+use crate::connection::{Answered, Connection};
+use crate::edit::{HeadEditor, RewriteOptions};
+use crate::error::{ConnectError, ExchangeError};
+use crate::metrics::BackendStats;
+use crate::own_flows::OwnFlows;
+use crate::pool::{Checkout, Pool};
+use crate::queue::{Queue, Queued};
+use crate::reason::DropReason;
 
 /// Requests up to this size (head + body) are written with one write call.
 const COALESCE: usize = 64 * 1024;

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::metrics::BackendStats;
-use super::reason::DropReason;
-use super::request::MirrorRequest;
+use crate::metrics::BackendStats;
+use crate::reason::DropReason;
+use crate::request::MirrorRequest;
 
 /// A queued request.
 #[derive(Debug)]
@@ -206,7 +206,7 @@ fn oldest_lane(st: &State) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::metrics::ReplayMetrics;
+    use crate::metrics::ReplayMetrics;
     use bytes::Bytes;
 
     fn req(body: usize) -> MirrorRequest {

@@ -1,9 +1,11 @@
-//! Error types of the replay module.
+//! Error types of the mirror client.
 
 use std::io;
 use std::net::SocketAddr;
 
-/// Why a [`MirrorRequest`](super::MirrorRequest) could not be built from raw bytes.
+use shadowtap_wire::http1::{RequestHeadError, ResponseError};
+
+/// Why a [`MirrorRequest`](crate::MirrorRequest) could not be built from raw bytes.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {
     /// The head does not end with an empty line (`CRLF CRLF`).
@@ -18,22 +20,12 @@ pub enum RequestError {
         /// How many bytes follow the empty line.
         extra: usize,
     },
-    /// The request line is not `METHOD SP target SP HTTP/1.x`.
-    #[error("invalid request line")]
-    BadRequestLine,
-    /// A header line has no valid field name.
-    #[error("invalid header line at byte {offset}")]
-    BadHeader {
-        /// Offset of the line in the head.
-        offset: usize,
-    },
-    /// `head_len` is larger than the raw request.
-    #[error("head length {head_len} exceeds the request length {len}")]
-    HeadOutOfRange {
-        /// The head length given.
-        head_len: usize,
-        /// The raw request length.
-        len: usize,
+    /// The head is not a valid request head.
+    #[error("invalid request head: {source}")]
+    Invalid {
+        /// What the grammar rejected.
+        #[source]
+        source: RequestHeadError,
     },
 }
 
@@ -62,8 +54,8 @@ pub enum ConfigError {
     },
 }
 
-/// Errors from the [`Replayer`](super::Replayer) API (not per-request drops, which are
-/// [`DropReason`](super::DropReason)s).
+/// Errors from the [`Replayer`](crate::Replayer) API (not per-request drops, which are
+/// [`DropReason`](crate::DropReason)s).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// The replayer must be created inside a tokio runtime.
@@ -125,10 +117,11 @@ pub(crate) enum ExchangeError {
     #[error("connection closed before the response was complete")]
     Closed,
     /// The response is not valid HTTP/1.x or its framing is invalid.
-    #[error("invalid response: {detail}")]
+    #[error("invalid response: {source}")]
     BadResponse {
         /// What was wrong.
-        detail: &'static str,
+        #[source]
+        source: ResponseError,
     },
     /// Any other I/O error.
     #[error("i/o error: {source}")]

@@ -3,15 +3,15 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod replay_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use replay_support::*;
-use shadowtap_agent::replay::{OwnFlows, ReplayConfig};
+use shadowtap_mirror::{OwnFlows, ReplayConfig};
+use support::*;
 
 fn id_of(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
