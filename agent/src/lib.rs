@@ -6,5 +6,4 @@ pub mod cli;
 pub mod datapath;
 pub mod metrics;
 pub mod pipeline;
-pub mod replay;
 pub mod runtime;

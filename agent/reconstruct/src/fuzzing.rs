@@ -5,12 +5,13 @@
 //! [`run`] never panics on its own account: a panic is a finding — either the library
 //! panicked, or one of the invariants checked here failed:
 //! - every emitted request is a contiguous run of the bytes the flow actually carried (never
-//!   a splice), and its head parses again with httparse to the same length;
+//!   a splice), and its head parses again to the same layout;
 //! - requests of one flow come out in stream order;
 //! - after `flush`, conservation holds and no budget is in use.
 
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags;
+use shadowtap_wire::http1::{parse_request_head, Status};
 
 use crate::config::{Config, Limits};
 use crate::http::request::Request;
@@ -85,10 +86,8 @@ fn check_request(r: &Request, stream: &[u8], cursor: &mut usize) {
             "emitted request is not a contiguous run of its stream (splice): {raw:?}"
         ),
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; 256];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => assert_eq!(n, r.head().len(), "head length"),
+    match parse_request_head(raw, 256) {
+        Ok(Status::Complete(head)) => assert_eq!(&head, r.parsed_head(), "head layout"),
         other => panic!("emitted head does not parse: {other:?}"),
     }
     assert_eq!(r.head().len() + r.body_raw().len(), raw.len());

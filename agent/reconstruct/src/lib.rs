@@ -4,6 +4,9 @@
 //! ([`Segment::from_ring_record`]) or read from a capture file ([`pcap`]), and receives
 //! [`Request`]s that carry their exact raw bytes, ready to be replayed verbatim.
 //!
+//! The HTTP/1 grammar itself (heads, framing, chunked bodies) is shadowtap-wire's; this
+//! crate decides what a flow's bytes become and counts every outcome ([`Counter`]).
+//!
 //! ```text
 //! Segment ─▶ Reconstructor ─▶ per flow: Reassembler (seq order, dedup, gaps)
 //!                                       └▶ Decoder (resync, HTTP/1.x framing, limits) ─▶ Request
@@ -56,6 +59,7 @@ mod seq;
 pub use config::{Budgets, Config, Limits, Timeouts};
 pub use counters::{Counter, Counters};
 pub use error::{PcapError, SegmentError};
-pub use http::request::{Body, Header, Method, Request, Version};
+pub use http::request::{Body, Request};
 pub use pipeline::Reconstructor;
 pub use segment::{FlowKey, Segment};
+pub use shadowtap_wire::http1::{Header, Method, RequestHead, Version};

@@ -2,7 +2,7 @@
 //! decoding.
 //!
 //! The rule: a position is accepted only at the start of a captured segment whose bytes begin
-//! a request head that httparse parses completely, with a known method (GET HEAD POST PUT
+//! a request head that shadowtap-wire parses completely, with a known method (GET HEAD POST PUT
 //! DELETE CONNECT OPTIONS TRACE PATCH), a valid target and `HTTP/1.0` or `HTTP/1.1`. Bytes
 //! that happen to look like a request in the middle of a segment (for example inside a body)
 //! are never a resync point. While a candidate's head is incomplete the decoder waits for
@@ -15,7 +15,7 @@ use crate::config::Limits;
 use crate::counters::{Counter, Counters};
 use crate::http::buf::StreamBuf;
 use crate::http::head::{parse_head, HeadOutcome};
-use crate::http::request::Method;
+use shadowtap_wire::http1::Method;
 
 /// What the bytes at a segment start are, as a resync candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,10 +6,9 @@ use anyhow::Context as _;
 use shadowtap_reconstruct::Budgets;
 
 use super::{cpu_priority, plan_cmd::plan_config, AgentArgs};
-use crate::{
-    replay::ReplayConfig,
-    runtime::{AgentConfig, RouteSource},
-};
+use shadowtap_mirror::ReplayConfig;
+
+use crate::runtime::{AgentConfig, RouteSource};
 
 /// The runtime's configuration from the command line.
 pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {

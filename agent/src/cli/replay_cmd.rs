@@ -9,6 +9,9 @@ use std::{
 };
 
 use anyhow::{bail, Context as _};
+use shadowtap_mirror::{
+    BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions,
+};
 use shadowtap_reconstruct::{
     pcap::decode_pcap,
     render::{json_line, summary},
@@ -19,7 +22,6 @@ use shadowtap_routes::{plan, plan::MirrorTarget, PlanConfig, Sampler};
 use super::ReplayArgs;
 use crate::{
     pipeline::{MirrorSink, Pipeline},
-    replay::{BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions},
     runtime::{sync_backends, ReplaySink},
 };
 
@@ -49,9 +51,9 @@ struct ToUrl {
 
 impl MirrorSink for ToUrl {
     fn submit(&mut self, _mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
-        let req = MirrorRequest::from_raw(request.raw().clone(), request.head().len())
-            .map_err(|_| "unreplayable")?;
-        self.replayer.submit(&self.id, req).map_err(|r| r.as_str())
+        self.replayer
+            .submit(&self.id, MirrorRequest::from_decoded(request))
+            .map_err(|r| r.as_str())
     }
 }
 

@@ -1,4 +1,6 @@
-//! The borrowed request view route matching needs, built from a decoded request.
+//! The borrowed request view route matching needs, built once per request from the head
+//! layout the decoder parsed: no parsing here, only `&str` views of bytes whose grammar
+//! shadowtap-wire already checked.
 
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::RequestView;
@@ -11,17 +13,20 @@ pub struct OwnedView<'r> {
 }
 
 impl<'r> OwnedView<'r> {
-    /// `None` when the method, target or a header name is not UTF-8 (the decoder only lets
-    /// tokens and visible ASCII through, so this is defensive).
+    /// The view of `request`. `None` when the target or a header name is not UTF-8, which
+    /// the decoder's grammar rules out (names are tokens, the target is checked to be
+    /// UTF-8, and shadowtap-wire's fuzz target asserts both), so it is defensive; the check
+    /// left is a scan of a few short ranges.
     pub fn new(request: &'r Request) -> Option<Self> {
-        let method = request.method().as_str();
-        let target = std::str::from_utf8(request.target()).ok()?;
-        let headers = request
-            .headers()
-            .map(|(n, v)| std::str::from_utf8(n).ok().map(|n| (n, v)))
-            .collect::<Option<Vec<_>>>()?;
+        let raw = &request.raw()[..];
+        let head = request.parsed_head();
+        let target = std::str::from_utf8(&raw[head.target()]).ok()?;
+        let mut headers = Vec::with_capacity(head.headers().len());
+        for h in head.headers() {
+            headers.push((std::str::from_utf8(&raw[h.name()]).ok()?, &raw[h.value()]));
+        }
         Some(Self {
-            method,
+            method: head.method().as_str(),
             target,
             headers,
         })

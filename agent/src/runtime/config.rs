@@ -6,7 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use shadowtap_reconstruct::Budgets;
 use shadowtap_routes::PlanConfig;
 
-use crate::{datapath::AttachMode, replay::ReplayConfig};
+use shadowtap_mirror::ReplayConfig;
+
+use crate::datapath::AttachMode;
 
 /// Where the routes and the objects they refer to come from.
 #[derive(Clone, Debug, PartialEq, Eq)]

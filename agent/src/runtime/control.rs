@@ -13,10 +13,9 @@ use shadowtap_routes::Plan;
 use super::{
     desired_endpoints, sync_backends, sync_endpoints, telemetry::ControlGauges, Attachments,
 };
-use crate::{
-    datapath::{Datapath, MapHandles},
-    replay::{BackendId, Replayer},
-};
+use shadowtap_mirror::{BackendId, Replayer};
+
+use crate::datapath::{Datapath, MapHandles};
 
 /// What has been applied to the kernel and the mirror client.
 pub struct Control {

@@ -9,10 +9,9 @@ use shadowtap_common::EndpointValue;
 use shadowtap_routes::Plan;
 
 use super::sink::{backend_id, rewrite_options};
-use crate::{
-    datapath::{DatapathError, MapHandles},
-    replay::{BackendId, Replayer, RewriteOptions},
-};
+use shadowtap_mirror::{BackendId, Replayer, RewriteOptions};
+
+use crate::datapath::{DatapathError, MapHandles};
 
 /// The kernel map entry of every planned endpoint: its route set and the plan's capture
 /// threshold, which the pipeline's per-request draw reads too.

@@ -1,6 +1,8 @@
 //! Errors of the running agent.
 
-use crate::{datapath::DatapathError, replay::ReplayError};
+use shadowtap_mirror::ReplayError;
+
+use crate::datapath::DatapathError;
 
 /// Why the agent could not start or stopped.
 #[derive(Debug, thiserror::Error)]

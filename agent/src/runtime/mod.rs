@@ -22,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use shadowtap_mirror::Replayer;
 use shadowtap_reconstruct::{Config as ReconstructConfig, Reconstructor};
 use shadowtap_routes::{spawn_planner, Plan, Sampler};
 use tokio::{
@@ -43,7 +44,6 @@ use crate::{
     },
     metrics::{serve, Health, ServerLimits},
     pipeline::Pipeline,
-    replay::Replayer,
 };
 
 /// How often plans are re-applied even without a change (new interfaces, retries).

@@ -5,7 +5,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{datapath::MapHandles, replay::OwnFlows};
+use shadowtap_mirror::OwnFlows;
+
+use crate::datapath::MapHandles;
 
 /// [`OwnFlows`] on the kernel map.
 pub struct KernelOwnFlows {

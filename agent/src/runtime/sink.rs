@@ -2,13 +2,11 @@
 
 use std::hash::Hasher;
 
+use shadowtap_mirror::{BackendId, MirrorRequest, Replayer, RewriteOptions};
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::plan::MirrorTarget;
 
-use crate::{
-    pipeline::MirrorSink,
-    replay::{BackendId, MirrorRequest, Replayer, RewriteOptions},
-};
+use crate::pipeline::MirrorSink;
 
 /// The replayer's id for a mirror of the plan: its Service port, plus a short digest of the
 /// route's rewrite options when it has any (so routes mirroring to one Service with different
@@ -58,10 +56,8 @@ impl ReplaySink {
 
 impl MirrorSink for ReplaySink {
     fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
-        let req = MirrorRequest::from_raw(request.raw().clone(), request.head().len())
-            .map_err(|_| "unreplayable")?;
         self.replayer
-            .submit(&backend_id(mirror), req)
+            .submit(&backend_id(mirror), MirrorRequest::from_decoded(request))
             .map_err(|reason| reason.as_str())
     }
 }

@@ -6,12 +6,12 @@ use prometheus_client::{
     metrics::{family::Family as PromFamily, gauge::Gauge},
     registry::Registry,
 };
+use shadowtap_mirror::Replayer;
 use shadowtap_routes::PlanProblem;
 
 use crate::{
     datapath::{MapHandles, RingStats},
     metrics::{Family, FamilyKind, Snapshots},
-    replay::Replayer,
 };
 
 /// Gauges the control loop sets, and the registry they and every other metric live in.

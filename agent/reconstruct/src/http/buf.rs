@@ -6,7 +6,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::http::scan::rfind_crlfcrlf;
+use shadowtap_wire::http1::scan::rfind_crlfcrlf;
 
 /// The bytes themselves.
 #[derive(Debug)]

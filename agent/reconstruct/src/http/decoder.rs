@@ -7,11 +7,11 @@ use bytes::Bytes;
 
 use crate::config::Limits;
 use crate::counters::{Counter, Counters};
+use shadowtap_wire::http1::scan::head_end;
+use shadowtap_wire::http1::{ChunkedDecoder, Progress, RequestHead};
+
 use crate::http::buf::StreamBuf;
-use crate::http::chunked::{ChunkedParser, Progress};
-use crate::http::head::ParsedHead;
 use crate::http::request::{Body, Request};
-use crate::http::scan::head_end;
 use crate::resync;
 use crate::segment::FlowKey;
 
@@ -33,16 +33,16 @@ enum Mode {
     /// At a request boundary, or inside an incomplete head.
     Head,
     /// Inside a Content-Length body; the request is `total` bytes long.
-    Body { head: ParsedHead, total: usize },
+    Body { head: RequestHead, total: usize },
     /// Inside a chunked body.
     Chunked {
-        head: ParsedHead,
-        parser: ChunkedParser,
+        head: RequestHead,
+        parser: ChunkedDecoder,
     },
     /// Discarding the rest of a dropped request's Content-Length body.
     Skip { remaining: u64 },
     /// Discarding the rest of a dropped request's chunked body.
-    SkipChunked { parser: ChunkedParser },
+    SkipChunked { parser: ChunkedDecoder },
     /// Looking for a resync point.
     Resync,
     /// Not HTTP/1 any more (Upgrade, CONNECT, HTTP/2): bytes are ignored.
@@ -192,7 +192,7 @@ impl Decoder {
     fn emit(
         &mut self,
         total: usize,
-        head: ParsedHead,
+        head: RequestHead,
         body: Body,
         ts: u64,
         ctx: &mut DecodeCtx<'_>,
@@ -201,11 +201,7 @@ impl Decoder {
         ctx.out.push(Request {
             flow: ctx.flow,
             raw,
-            head_len: head.head_len,
-            method: head.method,
-            target: head.target,
-            version: head.version,
-            headers: head.headers,
+            head,
             body,
             first_ts_ns: self.first_ts,
             last_ts_ns: ts,
@@ -231,23 +227,23 @@ impl Decoder {
                         self.mode = Mode::Body { head, total };
                         return;
                     }
-                    let len = (total - head.head_len) as u64;
+                    let len = (total - head.head_len()) as u64;
                     self.emit(total, head, Body::Length(len), ts, ctx);
                     Mode::Head
                 }
                 Mode::Chunked { head, mut parser } => {
-                    let start = head.head_len + parser.position() as usize;
+                    let start = head.head_len() + parser.position() as usize;
                     let fed = self.buf.as_slice().get(start..).unwrap_or(&[]);
                     match parser.feed(fed) {
-                        Progress::Done(n) if n > ctx.limits.max_body_bytes => {
+                        Ok(Progress::Done(n)) if n > ctx.limits.max_body_bytes => {
                             self.drop_request(Counter::DroppedBodyTooLarge, ctx);
-                            let total = head.head_len + n as usize;
+                            let total = head.head_len() + n as usize;
                             ctx.counters.add(Counter::BytesSkipped, total as u64);
                             self.buf.advance(total);
                             Mode::Head
                         }
-                        Progress::Done(n) => {
-                            let h = head.head_len;
+                        Ok(Progress::Done(n)) => {
+                            let h = head.head_len();
                             let chunks = parser
                                 .take_chunks()
                                 .into_iter()
@@ -256,8 +252,8 @@ impl Decoder {
                             self.emit(h + n as usize, head, Body::Chunked(chunks), ts, ctx);
                             Mode::Head
                         }
-                        Progress::NeedMore => {
-                            let body = (self.buf.len() - head.head_len) as u64;
+                        Ok(Progress::NeedMore) => {
+                            let body = (self.buf.len() - head.head_len()) as u64;
                             if body > ctx.limits.max_body_bytes {
                                 self.drop_request(Counter::DroppedBodyTooLarge, ctx);
                                 ctx.counters
@@ -270,7 +266,7 @@ impl Decoder {
                             }
                             return;
                         }
-                        Progress::Invalid => {
+                        Err(_) => {
                             self.drop_request(Counter::DroppedInvalidChunked, ctx);
                             self.enter_resync(ctx);
                             return;
@@ -292,20 +288,20 @@ impl Decoder {
                 Mode::SkipChunked { mut parser } => {
                     let before = parser.position();
                     match parser.feed(self.buf.as_slice()) {
-                        Progress::Done(n) => {
+                        Ok(Progress::Done(n)) => {
                             let used = (n - before) as usize;
                             self.buf.advance(used);
                             ctx.counters.add(Counter::BytesSkipped, used as u64);
                             Mode::Head
                         }
-                        Progress::NeedMore => {
+                        Ok(Progress::NeedMore) => {
                             ctx.counters
                                 .add(Counter::BytesSkipped, self.buf.len() as u64);
                             self.buf.clear();
                             self.mode = Mode::SkipChunked { parser };
                             return;
                         }
-                        Progress::Invalid => {
+                        Err(_) => {
                             // The request was already counted as dropped.
                             self.enter_resync(ctx);
                             return;

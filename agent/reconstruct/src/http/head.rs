@@ -1,38 +1,16 @@
-//! Parsing one request head (request line + header fields) with httparse and applying the
-//! framing, strictness and limit rules to it.
+//! What the decoder does with a request head: shadowtap-wire parses it (the one HTTP/1
+//! grammar), this module applies the decoder's limits and maps every outcome to what the
+//! stream decoder does next and to the [`Counter`] that records it.
 
-use std::mem::MaybeUninit;
-use std::ops::Range;
+use shadowtap_wire::http1::{
+    parse_request_head, ContentLengthError, Framing, FramingError, Method, RequestHead,
+    RequestHeadError, Status,
+};
 
 use crate::config::Limits;
 use crate::counters::Counter;
-use crate::http::framing::{has_bare_lf, has_obs_fold, valid_target, Framing, FramingBuilder};
-use crate::http::request::{Header, Method, Version};
 
-/// The HTTP/2 connection preface's request line.
-pub const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
-
-/// Headers parsed on the stack; more are parsed into a heap array.
-const STACK_HEADERS: usize = 128;
-
-/// A complete, acceptable request head.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParsedHead {
-    /// Length of the head, final empty line included.
-    pub head_len: usize,
-    /// The method.
-    pub method: Method,
-    /// The target, as a range of the head.
-    pub target: Range<usize>,
-    /// The version.
-    pub version: Version,
-    /// Header fields as ranges of the head.
-    pub headers: Vec<Header>,
-    /// How the body is delimited.
-    pub framing: Framing,
-    /// Set for Upgrade and CONNECT requests: the drop reason, and the flow is not HTTP/1 after.
-    pub stop: Option<Counter>,
-}
+pub use shadowtap_wire::http1::HTTP2_PREFACE;
 
 /// What a buffer that starts a request head holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +18,7 @@ pub enum HeadOutcome {
     /// The head is not complete yet (and is within the size limit).
     Partial,
     /// A complete, acceptable head.
-    Complete(ParsedHead),
+    Complete(RequestHead),
     /// A complete head with trustworthy framing that must not be emitted: skip
     /// `head_len` bytes and the body, and stay in sync.
     Skip {
@@ -55,8 +33,8 @@ pub enum HeadOutcome {
     Reject {
         /// The drop reason.
         reason: Counter,
-        /// Whether httparse accepted a complete head with a known method and a valid target
-        /// (such a position is a valid resync point even though the request is not emitted).
+        /// Whether the head is complete with a known method and a valid target (such a
+        /// position is a valid resync point even though the request is not emitted).
         sync_point: bool,
     },
     /// The HTTP/2 connection preface.
@@ -82,154 +60,90 @@ fn reject(reason: Counter) -> HeadOutcome {
     }
 }
 
-/// Whether the line whose content ends at `at` ends in CRLF (after optional trailing
-/// whitespace). httparse accepts a bare LF wherever a line ends; checking the end of the
-/// request line, of each header line and of the head (CRLF CRLF) finds every bare LF.
-#[inline]
-fn line_ends_crlf(head: &[u8], mut at: usize) -> bool {
-    while matches!(head.get(at), Some(b' ' | b'\t')) {
-        at += 1;
+/// The drop reason of a head whose framing cannot be trusted.
+pub fn framing_counter(e: FramingError) -> Counter {
+    match e {
+        FramingError::ContentLengthAndTransferEncoding => Counter::DroppedClAndTe,
+        FramingError::ContentLength {
+            source: ContentLengthError::Invalid,
+        } => Counter::DroppedInvalidContentLength,
+        FramingError::ContentLength {
+            source: ContentLengthError::Conflicting { .. },
+        } => Counter::DroppedConflictingContentLength,
+        FramingError::TransferEncoding { .. } => Counter::DroppedBadTransferEncoding,
     }
-    head.get(at..at + 2) == Some(b"\r\n")
 }
 
 /// Parse the request head at the start of `buf`.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadOutcome {
-    if buf.starts_with(HTTP2_PREFACE) {
-        return HeadOutcome::Http2;
-    }
-    if HTTP2_PREFACE.starts_with(buf) {
-        return HeadOutcome::Partial;
-    }
-    let cap = limits.max_headers;
-    if cap <= STACK_HEADERS {
-        let mut arr = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
-        parse_with(buf, limits, &mut arr[..cap])
-    } else {
-        let mut v = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); cap];
-        parse_with(buf, limits, &mut v)
-    }
-}
-
-fn parse_with<'b>(
-    buf: &'b [u8],
-    limits: &Limits,
-    headers: &mut [MaybeUninit<httparse::Header<'b>>],
-) -> HeadOutcome {
-    let mut req = httparse::Request::new(&mut []);
-    let head_len = match req.parse_with_uninit_headers(buf, headers) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > limits.max_header_bytes {
-                return reject(Counter::DroppedHeaderTooLarge);
-            }
-            return HeadOutcome::Partial;
+    let head = match parse_request_head(buf, limits.max_headers) {
+        Ok(Status::Partial) if buf.len() > limits.max_header_bytes => {
+            return reject(Counter::DroppedHeaderTooLarge)
         }
-        Err(httparse::Error::TooManyHeaders) => return reject(Counter::DroppedTooManyHeaders),
-        Err(_) if has_obs_fold(buf) => return reject(Counter::DroppedObsFold),
-        Err(_) if has_bare_lf(buf) => return reject(Counter::DroppedBareLf),
-        Err(_) => return reject(Counter::DroppedInvalidRequest),
-    };
-    let head = &buf[..head_len];
-    let base = buf.as_ptr() as usize;
-    let range = |s: &[u8]| -> Option<Range<usize>> {
-        let start = (s.as_ptr() as usize).checked_sub(base)?;
-        let end = start.checked_add(s.len())?;
-        (end <= head_len).then_some(start..end)
-    };
-    let (Some(method_tok), Some(path), Some(version)) = (req.method, req.path, req.version) else {
-        return reject(Counter::DroppedInvalidRequest);
-    };
-    let version = match version {
-        0 => Version::Http10,
-        1 => Version::Http11,
-        _ => return reject(Counter::DroppedInvalidRequest),
-    };
-    let Some(target) = range(path.as_bytes()) else {
-        return reject(Counter::DroppedInvalidRequest);
-    };
-    let method = Method::from_token(method_tok.as_bytes());
-    if let Some(m) = method {
-        if !valid_target(m, path.as_bytes()) {
-            return reject(Counter::DroppedInvalidRequest);
-        }
-    }
-    if u32::try_from(head_len).is_err()
-        || !head.ends_with(b"\r\n\r\n")
-        || head.get(target.end + 9..target.end + 11) != Some(b"\r\n")
-    {
-        return reject(Counter::DroppedBareLf);
-    }
-    let mut fb = FramingBuilder::default();
-    let mut out = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = h.name.as_bytes();
-        let ns = (name.as_ptr() as usize).wrapping_sub(base);
-        let vs = (h.value.as_ptr() as usize).wrapping_sub(base);
-        let ve = vs.wrapping_add(h.value.len());
-        if ns.wrapping_add(name.len()) > head_len || vs > ve || ve > head_len {
-            return reject(Counter::DroppedInvalidRequest);
-        }
-        if !line_ends_crlf(head, ve) {
-            return reject(Counter::DroppedBareLf);
-        }
-        fb.header(name, h.value);
-        out.push(Header::new(ns..ns + name.len(), vs..ve));
-    }
-    let framing_result = fb.finish(version == Version::Http10);
-    let Some(method) = method else {
-        return match framing_result {
-            Ok(framing) => HeadOutcome::Skip {
-                reason: Counter::DroppedUnknownMethod,
-                head_len,
-                framing,
-            },
-            Err(_) => reject(Counter::DroppedUnknownMethod),
-        };
-    };
-    let framing = match framing_result {
-        Ok(f) => f,
-        Err(reason) => {
-            return HeadOutcome::Reject {
-                reason,
-                sync_point: true,
-            }
-        }
+        Ok(Status::Partial) => return HeadOutcome::Partial,
+        Ok(Status::Complete(head)) => head,
+        Err(e) => return rejected(e),
     };
     let skip = |reason| HeadOutcome::Skip {
         reason,
-        head_len,
-        framing,
+        head_len: head.head_len(),
+        framing: head.framing(),
     };
-    if head_len > limits.max_header_bytes {
+    if head.head_len() > limits.max_header_bytes {
         return skip(Counter::DroppedHeaderTooLarge);
     }
-    if let Framing::Length(n) = framing {
+    if let Framing::Length(n) = head.framing() {
         if n > limits.max_body_bytes {
             return skip(Counter::DroppedBodyTooLarge);
         }
     }
-    let stop = if method == Method::Connect {
+    HeadOutcome::Complete(head)
+}
+
+fn rejected(e: RequestHeadError) -> HeadOutcome {
+    match e {
+        RequestHeadError::Http2Preface => HeadOutcome::Http2,
+        RequestHeadError::TooManyHeaders { .. } => reject(Counter::DroppedTooManyHeaders),
+        RequestHeadError::ObsFold => reject(Counter::DroppedObsFold),
+        RequestHeadError::BareLf => reject(Counter::DroppedBareLf),
+        RequestHeadError::TooLong => reject(Counter::DroppedHeaderTooLarge),
+        RequestHeadError::LeadingEmptyLine
+        | RequestHeadError::Syntax { .. }
+        | RequestHeadError::InvalidTarget { .. } => reject(Counter::DroppedInvalidRequest),
+        RequestHeadError::UnknownMethod {
+            head_len,
+            framing: Some(framing),
+        } => HeadOutcome::Skip {
+            reason: Counter::DroppedUnknownMethod,
+            head_len,
+            framing,
+        },
+        RequestHeadError::UnknownMethod { framing: None, .. } => {
+            reject(Counter::DroppedUnknownMethod)
+        }
+        RequestHeadError::Framing { source, .. } => HeadOutcome::Reject {
+            reason: framing_counter(source),
+            sync_point: true,
+        },
+    }
+}
+
+/// For an acceptable head after which the flow is no longer HTTP/1 (CONNECT, or an
+/// `Upgrade` field), the drop reason.
+pub fn stop_reason(head: &RequestHead) -> Option<Counter> {
+    if head.method() == Method::Connect {
         Some(Counter::DroppedConnect)
-    } else if fb.upgrade() {
+    } else if head.has_upgrade() {
         Some(Counter::DroppedUpgrade)
     } else {
         None
-    };
-    HeadOutcome::Complete(ParsedHead {
-        head_len,
-        method,
-        target,
-        version,
-        headers: out,
-        framing,
-        stop,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shadowtap_wire::http1::{FramingFields, Version};
 
     fn parse(s: &[u8]) -> HeadOutcome {
         parse_head(s, &Limits::default())
@@ -248,12 +162,12 @@ mod tests {
         let HeadOutcome::Complete(h) = parse(s) else {
             panic!("not complete");
         };
-        assert_eq!(h.head_len, s.len() - 3);
-        assert_eq!(&s[h.target.clone()], b"/x?y");
-        assert_eq!(h.framing, Framing::Length(3));
-        assert_eq!(h.version, Version::Http11);
-        assert_eq!(h.headers.len(), 2);
-        assert_eq!(h.stop, None);
+        assert_eq!(h.head_len(), s.len() - 3);
+        assert_eq!(&s[h.target()], b"/x?y");
+        assert_eq!(h.framing(), Framing::Length(3));
+        assert_eq!(h.version(), Version::Http11);
+        assert_eq!(h.headers().len(), 2);
+        assert_eq!(stop_reason(&h), None);
     }
 
     #[test]
@@ -338,12 +252,75 @@ mod tests {
         else {
             panic!("connect");
         };
-        assert_eq!(h.stop, Some(Counter::DroppedConnect));
+        assert_eq!(stop_reason(&h), Some(Counter::DroppedConnect));
         let HeadOutcome::Complete(h) =
             parse(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         else {
             panic!("upgrade");
         };
-        assert_eq!(h.stop, Some(Counter::DroppedUpgrade));
+        assert_eq!(stop_reason(&h), Some(Counter::DroppedUpgrade));
+    }
+
+    fn framing(headers: &[(&str, &str)], http10: bool) -> Result<Framing, Counter> {
+        let mut f = FramingFields::default();
+        for (n, v) in headers {
+            f.observe(n.as_bytes(), v.as_bytes());
+        }
+        let version = if http10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        };
+        f.request_framing(version).map_err(framing_counter)
+    }
+
+    /// The decoder's framing drop reasons, for the rules shadowtap-wire implements.
+    #[test]
+    fn framing_counters() {
+        assert_eq!(framing(&[], false), Ok(Framing::None));
+        assert_eq!(
+            framing(&[("Content-Length", "5"), ("Content-Length", "6")], false),
+            Err(Counter::DroppedConflictingContentLength)
+        );
+        for bad in [
+            "",
+            "+5",
+            "-1",
+            "0x10",
+            "5 5",
+            "99999999999999999999",
+            "18446744073709551616",
+        ] {
+            assert_eq!(
+                framing(&[("Content-Length", bad)], false),
+                Err(Counter::DroppedInvalidContentLength),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "gzip",
+            "chunked, gzip",
+            "chunked, chunked",
+            "chunked;x=1",
+            "",
+            "xchunked",
+        ] {
+            assert_eq!(
+                framing(&[("Transfer-Encoding", bad)], false),
+                Err(Counter::DroppedBadTransferEncoding),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            framing(&[("Transfer-Encoding", "chunked")], true),
+            Err(Counter::DroppedBadTransferEncoding)
+        );
+        assert_eq!(
+            framing(
+                &[("Content-Length", "3"), ("Transfer-Encoding", "chunked")],
+                false
+            ),
+            Err(Counter::DroppedClAndTe)
+        );
     }
 }

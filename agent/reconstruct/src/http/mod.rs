@@ -1,10 +1,8 @@
-//! HTTP/1.x request decoding: head parsing and framing rules, chunked bodies, and the
-//! per-flow stream decoder.
+//! HTTP/1.x request decoding on top of shadowtap-wire, which holds the grammar (heads,
+//! framing, chunked bodies): here are the per-flow stream decoder (state machine, buffers,
+//! limits, skips, budgets) and the mapping of the grammar's outcomes to drop counters.
 
 pub(crate) mod buf;
-pub mod chunked;
 pub(crate) mod decoder;
-pub mod framing;
 pub mod head;
 pub mod request;
-pub(crate) mod scan;

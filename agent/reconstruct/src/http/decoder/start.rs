@@ -1,10 +1,10 @@
 //! [`Mode::Head`]: parsing the head of the next request and choosing how to read its body.
 
+use shadowtap_wire::http1::{ChunkedDecoder, Framing};
+
 use super::{DecodeCtx, Decoder, Mode};
 use crate::counters::Counter;
-use crate::http::chunked::ChunkedParser;
-use crate::http::framing::Framing;
-use crate::http::head::{parse_head, HeadOutcome};
+use crate::http::head::{parse_head, stop_reason, HeadOutcome};
 use crate::http::request::Body;
 use crate::resync;
 
@@ -42,26 +42,26 @@ impl Decoder {
                 None
             }
             HeadOutcome::Complete(head) => {
-                if let Some(reason) = head.stop {
+                if let Some(reason) = stop_reason(&head) {
                     self.stop(reason, ctx);
                     return None;
                 }
-                match head.framing {
+                match head.framing() {
                     Framing::None => {
-                        let total = head.head_len;
+                        let total = head.head_len();
                         self.emit(total, head, Body::None, ts, ctx);
                         Some(Mode::Head)
                     }
                     Framing::Length(n) => {
                         let total = usize::try_from(n)
                             .ok()
-                            .and_then(|n| n.checked_add(head.head_len))
+                            .and_then(|n| n.checked_add(head.head_len()))
                             .unwrap_or(usize::MAX);
                         Some(Mode::Body { head, total })
                     }
                     Framing::Chunked => Some(Mode::Chunked {
                         head,
-                        parser: ChunkedParser::new(true),
+                        parser: ChunkedDecoder::new().recording(),
                     }),
                 }
             }
@@ -77,7 +77,7 @@ impl Decoder {
                     Framing::None => Mode::Head,
                     Framing::Length(n) => Mode::Skip { remaining: n },
                     Framing::Chunked => Mode::SkipChunked {
-                        parser: ChunkedParser::new(false),
+                        parser: ChunkedDecoder::new(),
                     },
                 })
             }

@@ -1,0 +1,303 @@
+//! One mirror backend: its queue lane, pool, rewrite options and workers. Each worker owns
+//! one connection at a time and writes the requests waiting in the queue to it together
+//! (HTTP/1.1 pipelining, up to the configured depth), so requests in flight never exceed
+//! workers × depth, and a busy backend costs one write and few reads per batch instead of
+//! per request.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::config::ReplayConfig;
+use crate::connection::{Answered, Connection};
+use crate::edit::{HeadEditor, RewriteOptions};
+use crate::error::{ConnectError, ExchangeError};
+use crate::metrics::BackendStats;
+use crate::own_flows::OwnFlows;
+use crate::pool::{Checkout, Pool};
+use crate::queue::{Queue, Queued};
+use crate::reason::DropReason;
+
+/// Requests up to this size (head + body) are written with one write call.
+const COALESCE: usize = 64 * 1024;
+/// Capacity a worker's head buffer keeps between requests.
+const KEEP_BUF: usize = 128 * 1024;
+
+/// What every worker shares.
+pub(crate) struct Shared {
+    /// Limits and timeouts.
+    pub config: ReplayConfig,
+    /// Adds the marker and applies rewrites.
+    pub editor: HeadEditor,
+    /// Own-flow registration.
+    pub own: Arc<dyn OwnFlows>,
+    /// All queues.
+    pub queue: Arc<Queue>,
+    /// Notified whenever a worker finishes a request (for draining).
+    pub done: Notify,
+}
+
+/// One mirror backend.
+pub(crate) struct Backend {
+    /// Its queue lane.
+    pub lane: usize,
+    /// Its counters.
+    pub stats: Arc<BackendStats>,
+    /// Its endpoints and connections.
+    pub pool: Pool,
+    /// Notified when a request is queued or the backend is removed.
+    pub notify: Notify,
+    /// Set when the backend is removed: workers exit.
+    pub closed: AtomicBool,
+    rewrite: RwLock<Arc<RewriteOptions>>,
+}
+
+impl Backend {
+    /// A backend with no endpoints.
+    pub fn new(lane: usize, stats: Arc<BackendStats>, pool: Pool, rewrite: RewriteOptions) -> Self {
+        Backend {
+            lane,
+            stats,
+            pool,
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            rewrite: RwLock::new(Arc::new(rewrite)),
+        }
+    }
+
+    /// Replaces the rewrite options (for requests not yet written).
+    pub fn set_rewrite(&self, rewrite: RewriteOptions) {
+        *self.rewrite.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rewrite);
+    }
+
+    fn rewrite(&self) -> Arc<RewriteOptions> {
+        Arc::clone(&self.rewrite.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Resolves when the replayer hard-stops (or is dropped).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The worker loop: take a batch of requests, replay it, count each outcome.
+pub(crate) async fn worker(
+    backend: Arc<Backend>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = Vec::new();
+    let mut batch = Vec::new();
+    while next(&backend, &shared, &mut stop, &mut batch).await {
+        let served = tokio::select! {
+            biased;
+            () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
+            r = serve(&backend, &shared, &batch, &mut buf) => r,
+        };
+        for a in &served.answered {
+            backend.stats.sent(a.status, a.latency);
+        }
+        let unanswered = batch.len().saturating_sub(served.answered.len());
+        for _ in 0..unanswered {
+            backend.stats.dropped(served.rest);
+        }
+        backend
+            .stats
+            .in_flight
+            .fetch_sub(batch.len(), Ordering::AcqRel);
+        batch.clear();
+        shared.done.notify_waiters();
+        if buf.capacity() > KEEP_BUF {
+            buf = Vec::new();
+        }
+    }
+}
+
+/// Waits for the next requests of this backend and moves them to `batch`; false when
+/// stopping.
+async fn next(
+    backend: &Backend,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    batch: &mut Vec<Queued>,
+) -> bool {
+    loop {
+        let notified = backend.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if *stop.borrow() || backend.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let depth = shared.config.pipeline_depth;
+        if shared.queue.pop_batch(backend.lane, depth, COALESCE, batch) > 0 {
+            return true;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = stopped(stop) => return false,
+            () = tokio::time::sleep(shared.config.idle_timeout) => backend.pool.purge(Instant::now()),
+        }
+    }
+}
+
+/// What happened to a batch: the responses, in order, then one reason for every request
+/// after them.
+struct Served {
+    answered: Vec<Answered>,
+    rest: DropReason,
+}
+
+impl Served {
+    fn failed(reason: DropReason) -> Self {
+        Served {
+            answered: Vec::new(),
+            rest: reason,
+        }
+    }
+}
+
+/// Checks a connection out (connecting if needed); `Err` is why the batch is dropped.
+async fn connection(backend: &Backend, shared: &Shared) -> Result<Connection, DropReason> {
+    let cfg = &shared.config;
+    let stats = &backend.stats;
+    match backend.pool.checkout(Instant::now()) {
+        Checkout::Reuse(conn) => Ok(conn),
+        Checkout::Connect(addr, slot) => {
+            match Connection::connect(addr, cfg.connect_timeout, Arc::clone(&shared.own), slot)
+                .await
+            {
+                Ok(conn) => {
+                    backend.pool.connect_succeeded(addr);
+                    Ok(conn)
+                }
+                Err(e) => {
+                    let backoff = backend.pool.connect_failed(
+                        addr,
+                        Instant::now(),
+                        cfg.backoff_initial,
+                        cfg.backoff_max,
+                    );
+                    let reason = connect_reason(&e);
+                    stats.log_once(
+                        reason,
+                        &format_args!("{e}; the endpoint backs off for {backoff:?}"),
+                    );
+                    Err(reason)
+                }
+            }
+        }
+        Checkout::Down => {
+            stats.log_once(
+                DropReason::BackendDown,
+                &"every endpoint is backing off after connect failures",
+            );
+            Err(DropReason::BackendDown)
+        }
+        Checkout::Empty => {
+            stats.log_once(DropReason::NoEndpoints, &"the backend has no endpoints");
+            Err(DropReason::NoEndpoints)
+        }
+    }
+}
+
+/// Replays a batch: on one connection, or on more when the server ends a connection after
+/// answering only part of it (the requests it did not take are written again on a new
+/// one, as RFC 9112 §9.3.2 allows).
+async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut Vec<u8>) -> Served {
+    let mut answered = Vec::with_capacity(batch.len());
+    let mut is_head = Vec::with_capacity(batch.len());
+    let rewrite = backend.rewrite();
+    while answered.len() < batch.len() {
+        let rest = &batch[answered.len()..];
+        let mut conn = match connection(backend, shared).await {
+            Ok(conn) => conn,
+            Err(reason) => {
+                return Served {
+                    answered,
+                    rest: reason,
+                }
+            }
+        };
+        let tail = render(shared, &rewrite, rest, buf, &mut is_head);
+        let closes = rest
+            .last()
+            .is_some_and(|item| item.request.closes_connection());
+        let cfg = &shared.config;
+        let exchanged = conn
+            .exchange(
+                buf,
+                tail,
+                &is_head,
+                Instant::now() + cfg.request_timeout,
+                cfg.max_response_head,
+                &mut answered,
+            )
+            .await;
+        let remote = conn.remote();
+        if exchanged.reusable && !closes {
+            backend.pool.checkin(conn, Instant::now());
+        }
+        if let Some(e) = exchanged.error {
+            let reason = exchange_reason(&e);
+            backend
+                .stats
+                .log_once(reason, &format_args!("{e} (endpoint {remote})"));
+            return Served {
+                answered,
+                rest: reason,
+            };
+        }
+    }
+    Served {
+        answered,
+        rest: DropReason::Closed,
+    }
+}
+
+/// Renders `batch` into `buf` (emptied first) and the per-request `HEAD` flags into
+/// `is_head`; returns the body to write after `buf` (a lone large request's).
+fn render<'b>(
+    shared: &Shared,
+    rewrite: &RewriteOptions,
+    batch: &'b [Queued],
+    buf: &mut Vec<u8>,
+    is_head: &mut Vec<bool>,
+) -> &'b [u8] {
+    buf.clear();
+    is_head.clear();
+    let mut tail: &[u8] = &[];
+    for item in batch {
+        let request = &item.request;
+        shared.editor.render(request, rewrite, buf);
+        // Batches of more than one request fit in COALESCE (see `Queue::pop_batch`); only
+        // a lone large request has its body written on its own.
+        if batch.len() > 1 || buf.len() + request.body().len() <= COALESCE {
+            buf.extend_from_slice(request.body());
+        } else {
+            tail = request.body();
+        }
+        is_head.push(request.is_head_method());
+    }
+    tail
+}
+
+fn connect_reason(e: &ConnectError) -> DropReason {
+    match e {
+        ConnectError::Refused { .. } => DropReason::ConnectRefused,
+        ConnectError::Timeout { .. } => DropReason::ConnectTimeout,
+        ConnectError::Other { .. } => DropReason::ConnectError,
+    }
+}
+
+fn exchange_reason(e: &ExchangeError) -> DropReason {
+    match e {
+        ExchangeError::WriteTimeout => DropReason::WriteTimeout,
+        ExchangeError::ResponseTimeout => DropReason::ResponseTimeout,
+        ExchangeError::Reset { .. } => DropReason::Reset,
+        ExchangeError::Closed => DropReason::Closed,
+        ExchangeError::BadResponse { .. } => DropReason::BadResponse,
+        ExchangeError::Io { .. } => DropReason::Io,
+    }
+}

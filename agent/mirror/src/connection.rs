@@ -1,0 +1,247 @@
+//! One keep-alive connection to a mirror endpoint: connect, own-flow registration, and
+//! exchanges of one or more pipelined requests written together, whose responses are read
+//! in order.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use prometheus_client::metrics::gauge::Gauge;
+use shadowtap_wire::http1::ResponseLimits;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::error::{ConnectError, ExchangeError};
+use crate::own_flows::OwnFlows;
+use crate::quickack::QuickAck;
+use crate::reader::read_response;
+
+/// Counts a backend's open connections (including ones being established).
+#[derive(Debug)]
+pub(crate) struct SlotCounter {
+    open: AtomicUsize,
+    gauge: Gauge,
+}
+
+impl SlotCounter {
+    /// A counter reported on `gauge`.
+    pub fn new(gauge: Gauge) -> Self {
+        SlotCounter {
+            open: AtomicUsize::new(0),
+            gauge,
+        }
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Takes a slot, released when the returned guard is dropped.
+    pub fn take(self: &Arc<Self>) -> Slot {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.gauge.inc();
+        Slot {
+            counter: Arc::clone(self),
+        }
+    }
+}
+
+/// One counted connection slot.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    counter: Arc<SlotCounter>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.counter.open.fetch_sub(1, Ordering::AcqRel);
+        self.counter.gauge.dec();
+    }
+}
+
+/// An open connection. Dropping it closes the socket and unregisters the own flow.
+pub(crate) struct Connection {
+    stream: TcpStream,
+    buf: BytesMut,
+    local: SocketAddr,
+    remote: SocketAddr,
+    own: Arc<dyn OwnFlows>,
+    /// When it last finished an exchange.
+    pub idle_since: Instant,
+    _slot: Slot,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr` within `timeout` and registers the flow in `own` before returning
+    /// (so before the first byte is written).
+    pub async fn connect(
+        addr: SocketAddr,
+        timeout: Duration,
+        own: Arc<dyn OwnFlows>,
+        slot: Slot,
+    ) -> Result<Self, ConnectError> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ConnectError::Timeout { addr }),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(ConnectError::Refused { addr })
+            }
+            Ok(Err(source)) => return Err(ConnectError::Other { addr, source }),
+            Ok(Ok(s)) => s,
+        };
+        let local = stream
+            .local_addr()
+            .map_err(|source| ConnectError::Other { addr, source })?;
+        // Requests are written whole; small ones must not wait for delayed ACKs.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| ConnectError::Other { addr, source })?;
+        own.register(local, addr);
+        Ok(Connection {
+            stream,
+            buf: BytesMut::with_capacity(8 * 1024),
+            local,
+            remote: addr,
+            own,
+            idle_since: Instant::now(),
+            _slot: slot,
+        })
+    }
+
+    /// The endpoint.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether an idle connection can no longer be used: the peer closed it, or sent bytes
+    /// nobody asked for.
+    pub fn is_stale(&self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        let mut probe = [MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(&self.stream).peek(&mut probe) {
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+            Ok(_) => true,
+        }
+    }
+
+    /// Writes `bytes` then `tail` (one or more whole requests, in order) and reads one
+    /// response per entry of `request_is_head` (whether that request's method is `HEAD`),
+    /// all before `deadline`, appending each to `answered`. Responses are read while
+    /// writing, so an early answer is seen.
+    pub async fn exchange(
+        &mut self,
+        bytes: &[u8],
+        tail: &[u8],
+        request_is_head: &[bool],
+        deadline: Instant,
+        max_head: usize,
+        answered: &mut Vec<Answered>,
+    ) -> Exchanged {
+        let start = Instant::now();
+        let before = answered.len();
+        let limits = ResponseLimits {
+            max_head_bytes: max_head,
+            ..ResponseLimits::default()
+        };
+        let mut written = false;
+        let (error, ended) = {
+            let (rd, mut wr) = self.stream.split();
+            // Only a pipelined batch waits on responses with nothing to send meanwhile.
+            let mut rd = QuickAck::new(rd, request_is_head.len() > 1);
+            let write = async {
+                wr.write_all(bytes).await?;
+                if !tail.is_empty() {
+                    wr.write_all(tail).await?;
+                }
+                wr.flush().await
+            };
+            let buf = &mut self.buf;
+            let answers = &mut *answered;
+            let read = async move {
+                for &is_head in request_is_head {
+                    let answer = read_response(&mut rd, buf, is_head, limits).await?;
+                    answers.push(Answered {
+                        status: answer.status,
+                        latency: start.elapsed(),
+                    });
+                    if !answer.reusable {
+                        // The server ends the connection here: later requests are lost.
+                        return Ok(false);
+                    }
+                }
+                Ok::<bool, ExchangeError>(true)
+            };
+            let sleep = tokio::time::sleep_until(deadline);
+            tokio::pin!(write, read, sleep);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut read => break match r {
+                        Ok(open) => (None, !open),
+                        Err(e) => (Some(e), true),
+                    },
+                    w = &mut write, if !written => {
+                        if let Err(e) = w {
+                            break (Some(ExchangeError::from_io(e)), true);
+                        }
+                        written = true;
+                    }
+                    () = &mut sleep => break (Some(if written {
+                        ExchangeError::ResponseTimeout
+                    } else {
+                        ExchangeError::WriteTimeout
+                    }), true),
+                }
+            }
+        };
+        let complete = answered.len() - before == request_is_head.len();
+        Exchanged {
+            // Answered before every request was written, or bytes nobody asked for: the
+            // rest would be read as the next exchange.
+            reusable: !ended && complete && written && self.buf.is_empty(),
+            error,
+        }
+    }
+}
+
+/// One response read in an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answered {
+    /// Final status code.
+    pub status: u16,
+    /// Time from the start of the exchange to the end of this response.
+    pub latency: Duration,
+}
+
+/// The outcome of [`Connection::exchange`].
+#[derive(Debug)]
+pub(crate) struct Exchanged {
+    /// Why the requests after the ones answered got no response. `None` with fewer answers than
+    /// requests: the server ended the connection after its last answer (close-delimited
+    /// body or `Connection: close`), so it did not take the later requests.
+    pub error: Option<ExchangeError>,
+    /// Whether the connection may carry another exchange.
+    pub reusable: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.own.unregister(self.local, self.remote);
+    }
+}

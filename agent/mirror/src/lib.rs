@@ -1,0 +1,65 @@
+//! shadowtap's mirror client: replays mirrored requests to mirror backends (data path
+//! step 7).
+//!
+//! The capture pipeline hands each request chosen for a mirror to [`Replayer::submit`] as a
+//! [`MirrorRequest`], built from the decoder's request ([`MirrorRequest::from_decoded`]):
+//! the exact raw head and body the client sent, with the head's layout as the decoder parsed
+//! it, so the head is never parsed again. `submit` never blocks: it queues the request on
+//! the backend's lane or drops it, counted by [`DropReason`].
+//!
+//! Per backend ([`BackendId`]), a fixed set of workers (`max_connections`) takes requests
+//! from the lane. Each request goes to exactly one endpoint, chosen round robin among the
+//! endpoints not backing off, over a pooled keep-alive connection. When requests wait in the
+//! lane, a worker writes up to `pipeline_depth` of them (within 64 KiB) together and reads
+//! their responses in order (HTTP/1.1 pipelining); a request that closes the connection
+//! ends its batch. The head is written byte for byte with one marker header
+//! added last ([`HeadEditor`]) and the backend's [`RewriteOptions`] applied; the body is
+//! written verbatim. The response is read to its end with shadowtap-wire's response framing
+//! ([`shadowtap_wire::http1::ResponseReader`]) and discarded.
+//!
+//! Failure handling: connect failures back an endpoint off (1 s doubling to 30 s by
+//! default) and requests for a backend whose endpoints all back off are dropped at once as
+//! `backend_down`; timeouts bound every connect and every exchange (write + response);
+//! any failed exchange closes its connection. Each distinct problem is logged once per
+//! backend. Memory is bounded by the per-backend queue depth, the global queue byte budget
+//! (oldest dropped first), the response-head limit and the connection limit.
+//!
+//! New connections are registered with [`OwnFlows`] before their first byte, so capture
+//! skips the agent's own traffic, and unregistered when closed.
+//!
+//! Conservation: every submitted request ends as `sent` or dropped with exactly one reason;
+//! [`Replayer::snapshot`] gives the counts ([`BackendSnapshot::is_conserved`]). Metrics are
+//! listed in [`ReplayMetrics`].
+//!
+//! What it must never do: parse HTTP/1 itself (every rule is shadowtap-wire's), block its
+//! caller, or grow without bound. Who calls it: the agent's pipeline sink and
+//! `shadowtap replay --pcap --to URL`.
+
+mod backend;
+mod config;
+mod connection;
+mod edit;
+mod endpoints;
+mod error;
+mod id;
+mod metrics;
+mod own_flows;
+mod pool;
+mod queue;
+mod quickack;
+mod reader;
+mod reason;
+mod replayer;
+mod request;
+mod snapshot;
+
+pub use config::ReplayConfig;
+pub use edit::{HeadEditor, RewriteOptions, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
+pub use error::{ConfigError, ReplayError, RequestError};
+pub use id::BackendId;
+pub use metrics::ReplayMetrics;
+pub use own_flows::{NoOwnFlows, OwnFlows};
+pub use reason::DropReason;
+pub use replayer::{Replayer, ShutdownReport};
+pub use request::MirrorRequest;
+pub use snapshot::{BackendSnapshot, ReplaySnapshot};
