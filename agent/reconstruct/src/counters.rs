@@ -69,6 +69,13 @@ counters! {
     FlowsMidstream => "flows_midstream",
     /// Flows no longer decoded (after Upgrade, CONNECT or the HTTP/2 preface).
     FlowsNotHttp1 => "flows_not_http1",
+    /// Flows no longer decoded after an invalid request head or body framing: the server
+    /// rejects such a request (and closes) or reads its end differently, so nothing after it
+    /// can be trusted to be a request the server processed.
+    FlowsStoppedInvalid => "flows_stopped_invalid",
+    /// Flows whose request ended the connection (`Connection: close`, or HTTP/1.0 without
+    /// keep-alive): the bytes after it, which the server does not read, are ignored.
+    FlowsClosedByRequest => "flows_closed_by_request",
     /// Flows ended by FIN, once all data before it was delivered.
     EvictedFin => "evicted_fin",
     /// Flows ended by RST.

@@ -63,10 +63,16 @@ fn http10_absolute_form_and_leading_crlf() {
     let req = b"GET http://example.com/x?y HTTP/1.0\r\nUser-Agent: a\r\n\r\n";
     let opts = b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
     let stream = [&b"\r\n"[..], req, b"\r\n", opts].concat();
+    // HTTP/1.0 without keep-alive: the server closes after answering, so the OPTIONS
+    // pipelined after it is never read.
     let h = one(&stream);
-    assert_eq!(h.raws(), vec![req.to_vec(), opts.to_vec()]);
+    assert_eq!(h.raws(), vec![req.to_vec()]);
+    assert_eq!(h.c(Counter::FlowsClosedByRequest), 1);
     assert_eq!(h.out[0].version(), Version::Http10);
     assert_eq!(h.out[0].target(), b"http://example.com/x?y");
+    let keep = b"GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let h = one(&[&b"\r\n"[..], keep, b"\r\n", opts].concat());
+    assert_eq!(h.raws(), vec![keep.to_vec(), opts.to_vec()]);
 }
 
 #[test]
@@ -162,10 +168,21 @@ fn hostile_framing_is_counted_never_emitted() {
 
 #[test]
 fn after_upgrade_nothing_is_decoded() {
-    let up = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+    let up = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
     let h = dropped(&[up.as_slice(), GET, GET].concat(), Counter::DroppedUpgrade);
     assert!(h.out.is_empty());
     assert_eq!(h.c(Counter::FlowsNotHttp1), 1);
+}
+
+/// RFC 9110 §7.8: an `Upgrade` field that `Connection` does not list is not for this hop;
+/// the server serves the request as usual, and so does the decoder (one client's header
+/// must not silence a pooled connection).
+#[test]
+fn upgrade_without_connection_upgrade_is_an_ordinary_request() {
+    let up = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+    let h = decode(&[up.as_slice(), GET, GET].concat(), 1000);
+    assert_eq!(h.raws(), vec![up.to_vec(), GET.to_vec(), GET.to_vec()]);
+    assert_eq!(h.c(Counter::DroppedUpgrade), 0);
 }
 
 #[test]

@@ -183,3 +183,90 @@ fn rst_mid_body() {
     assert_eq!(h.c(Counter::EvictedRst), 1);
     assert_eq!(h.c(Counter::DroppedIncomplete), 1);
 }
+
+/// A request pipelined after `Connection: close` is never read by the server.
+#[test]
+fn nothing_after_connection_close() {
+    let close = b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n";
+    for mss in [1, 7, 1000] {
+        let h = decode(&[close.as_slice(), GET, GET_B].concat(), mss);
+        assert_eq!(h.raws(), vec![close.to_vec()], "mss {mss}");
+        assert_eq!(h.c(Counter::FlowsClosedByRequest), 1);
+    }
+}
+
+/// The same after a closing request whose body is too large to mirror, and after an
+/// HTTP/1.0 request without keep-alive.
+#[test]
+fn nothing_after_a_closing_request_that_was_skipped_or_http10() {
+    let mut config = shadowtap_reconstruct::Config::default();
+    config.limits.max_body_bytes = 3;
+    let big = b"POST /big HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello";
+    let mut h = Harness::with(config);
+    h.connection(flow(1), &[big.as_slice(), GET].concat(), 1000);
+    h.flush();
+    assert!(h.out.is_empty());
+    assert_eq!(h.c(Counter::DroppedBodyTooLarge), 1);
+    assert_eq!(h.c(Counter::FlowsClosedByRequest), 1);
+
+    let old = b"GET /old HTTP/1.0\r\n\r\n";
+    let h = decode(&[old.as_slice(), GET].concat(), 1000);
+    assert_eq!(h.raws(), vec![old.to_vec()]);
+}
+
+/// Smuggling: Content-Length and Transfer-Encoding together. Servers reject it (and close)
+/// or frame it by Transfer-Encoding; either way the request hidden in the body, even in a
+/// segment of its own, is never emitted.
+#[test]
+fn smuggled_request_after_cl_and_te() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    let outer =
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(0), 2, outer));
+    h.push(data(f, at(outer.len()), 3, GET));
+    h.flush();
+    assert!(h.out.is_empty(), "{:?}", h.raws());
+    assert_eq!(h.c(Counter::DroppedClAndTe), 1);
+    assert_eq!(h.c(Counter::FlowsStoppedInvalid), 1);
+}
+
+/// A chunk size that overflows 64 bits: the request is dropped and the flow stops, since
+/// where the server thinks the body ends is unknown.
+#[test]
+fn chunk_size_overflow() {
+    let post =
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nx\r\n0\r\n\r\n";
+    let h = decode(&[post.as_slice(), GET].concat(), 1000);
+    assert!(h.out.is_empty());
+    assert_eq!(h.c(Counter::DroppedInvalidChunked), 1);
+    assert_eq!(h.c(Counter::FlowsStoppedInvalid), 1);
+}
+
+/// Bare LF line endings: servers disagree on them, so the request is not emitted and the
+/// flow is not decoded further.
+#[test]
+fn bare_lf_head() {
+    let lf = b"GET /lf HTTP/1.1\nHost: x\n\n";
+    let h = decode(&[lf.as_slice(), GET].concat(), 1000);
+    assert!(h.out.is_empty());
+    assert_eq!(h.c(Counter::DroppedBareLf), 1);
+}
+
+/// A gap inside a request that asked to close: nothing after it is decoded either.
+#[test]
+fn gap_inside_a_closing_request() {
+    let f = flow(1);
+    let mut h = Harness::new();
+    let close = b"POST /c HTTP/1.1\r\nConnection: close\r\nContent-Length: 6\r\n\r\nabcdef";
+    h.push(syn(f, ISN, 1));
+    h.push(data(f, at(0), 2, &close[..close.len() - 3]));
+    // The last three body bytes are lost; a request-looking segment follows.
+    h.push(data(f, at(close.len()), 3, GET));
+    h.advance(10_000_000_000);
+    h.flush();
+    assert!(h.out.is_empty(), "{:?}", h.raws());
+    assert_eq!(h.c(Counter::DroppedGap), 1);
+    assert_eq!(h.c(Counter::FlowsClosedByRequest), 1);
+}

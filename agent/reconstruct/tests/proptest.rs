@@ -45,6 +45,10 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
     (method, target, any::<bool>(), headers, body).prop_map(|(m, t, http10, headers, body)| {
         let http10 = http10 && !matches!(body, BodySpec::Chunked(..));
         let mut out = format!("{m} {t} HTTP/1.{}\r\n", if http10 { 0 } else { 1 }).into_bytes();
+        if http10 {
+            // The streams are keep-alive connections of many requests.
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
         for (n, v) in headers {
             out.extend_from_slice(format!("{n}: {}\r\n", v.trim()).as_bytes());
         }

@@ -57,6 +57,8 @@ pub(crate) struct Decoder {
     boundaries: VecDeque<usize>,
     in_request: bool,
     first_ts: u64,
+    /// The current request ends the connection: nothing after it is decoded.
+    last: bool,
 }
 
 impl Decoder {
@@ -69,6 +71,7 @@ impl Decoder {
             boundaries: VecDeque::new(),
             in_request: false,
             first_ts: 0,
+            last: false,
         }
     }
 
@@ -147,6 +150,16 @@ impl Decoder {
         if self.in_request {
             self.drop_request(Counter::DroppedGap, ctx);
         }
+        if self.last {
+            // The request the gap cut ended the connection: nothing after it is a request.
+            self.last = false;
+            ctx.counters.inc(Counter::FlowsClosedByRequest);
+            ctx.counters
+                .add(Counter::BytesSkipped, self.buf.len() as u64);
+            self.buf.clear();
+            self.mode = Mode::Closed;
+            return;
+        }
         if let Mode::Resync = self.mode {
             ctx.counters
                 .add(Counter::ResyncSkippedBytes, self.buf.len() as u64);
@@ -180,13 +193,26 @@ impl Decoder {
         self.mode = Mode::Resync;
     }
 
-    fn stop(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
+    /// The request in progress is dropped for `reason` and the flow is no longer decoded
+    /// (counted under `flows`).
+    fn stop_as(&mut self, reason: Counter, flows: Counter, ctx: &mut DecodeCtx<'_>) {
         self.drop_request(reason, ctx);
-        ctx.counters.inc(Counter::FlowsNotHttp1);
+        ctx.counters.inc(flows);
         ctx.counters
             .add(Counter::BytesSkipped, self.buf.len() as u64);
         self.buf.clear();
         self.mode = Mode::Closed;
+    }
+
+    /// The flow is no longer HTTP/1 after this request (Upgrade, CONNECT, HTTP/2).
+    fn stop(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
+        self.stop_as(reason, Counter::FlowsNotHttp1, ctx);
+    }
+
+    /// In sync, the request's head or framing is invalid: where the server thinks it ends
+    /// is unknown, so the flow stops; while resynchronising, the search goes on.
+    fn invalid(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
+        self.stop_as(reason, Counter::FlowsStoppedInvalid, ctx);
     }
 
     fn emit(
@@ -267,8 +293,7 @@ impl Decoder {
                             return;
                         }
                         Err(_) => {
-                            self.drop_request(Counter::DroppedInvalidChunked, ctx);
-                            self.enter_resync(ctx);
+                            self.invalid(Counter::DroppedInvalidChunked, ctx);
                             return;
                         }
                     }
@@ -303,7 +328,11 @@ impl Decoder {
                         }
                         Err(_) => {
                             // The request was already counted as dropped.
-                            self.enter_resync(ctx);
+                            ctx.counters.inc(Counter::FlowsStoppedInvalid);
+                            ctx.counters
+                                .add(Counter::BytesSkipped, self.buf.len() as u64);
+                            self.buf.clear();
+                            self.mode = Mode::Closed;
                             return;
                         }
                     }

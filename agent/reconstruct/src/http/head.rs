@@ -28,8 +28,11 @@ pub enum HeadOutcome {
         head_len: usize,
         /// Framing of the body to skip.
         framing: Framing,
+        /// Whether the connection persists after this request.
+        persistent: bool,
     },
-    /// The request cannot be emitted and its end cannot be trusted: resync.
+    /// The request cannot be emitted and its end cannot be trusted: a flow in sync stops
+    /// being decoded; a flow looking for a resync point keeps looking.
     Reject {
         /// The drop reason.
         reason: Counter,
@@ -88,6 +91,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadOutcome {
         reason,
         head_len: head.head_len(),
         framing: head.framing(),
+        persistent: head.persistent(),
     };
     if head.head_len() > limits.max_header_bytes {
         return skip(Counter::DroppedHeaderTooLarge);
@@ -113,10 +117,12 @@ fn rejected(e: RequestHeadError) -> HeadOutcome {
         RequestHeadError::UnknownMethod {
             head_len,
             framing: Some(framing),
+            persistent,
         } => HeadOutcome::Skip {
             reason: Counter::DroppedUnknownMethod,
             head_len,
             framing,
+            persistent,
         },
         RequestHeadError::UnknownMethod { framing: None, .. } => {
             reject(Counter::DroppedUnknownMethod)
@@ -128,12 +134,14 @@ fn rejected(e: RequestHeadError) -> HeadOutcome {
     }
 }
 
-/// For an acceptable head after which the flow is no longer HTTP/1 (CONNECT, or an
-/// `Upgrade` field), the drop reason.
+/// For an acceptable head after which the flow may no longer be HTTP/1 (CONNECT, or an
+/// upgrade request: an `Upgrade` field whose token `Connection` lists, RFC 9110 §7.8), the
+/// drop reason. An `Upgrade` field that `Connection` does not list is not for this hop: the
+/// server ignores it and so does the decoder.
 pub fn stop_reason(head: &RequestHead) -> Option<Counter> {
     if head.method() == Method::Connect {
         Some(Counter::DroppedConnect)
-    } else if head.has_upgrade() {
+    } else if head.has_upgrade() && head.connection().upgrade {
         Some(Counter::DroppedUpgrade)
     } else {
         None

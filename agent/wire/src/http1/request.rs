@@ -211,6 +211,9 @@ pub enum RequestHeadError {
         head_len: usize,
         /// How the body is delimited, when that can be trusted.
         framing: Option<Framing>,
+        /// Whether the connection persists after this message (Connection options and
+        /// version, as for a known method).
+        persistent: bool,
     },
     /// The framing fields cannot be trusted; the head is otherwise valid.
     #[error("invalid framing: {source}")]
@@ -313,6 +316,7 @@ fn parse_with<'b>(
         return Err(RequestHeadError::UnknownMethod {
             head_len,
             framing: framing.ok(),
+            persistent: fields.connection().persistent(version),
         });
     };
     let framing = framing.map_err(|source| RequestHeadError::Framing { head_len, source })?;
@@ -440,6 +444,7 @@ mod tests {
                 RequestHeadError::UnknownMethod {
                     head_len: 22,
                     framing: Some(Framing::None),
+                    persistent: true,
                 },
             ),
             (
@@ -447,6 +452,7 @@ mod tests {
                 RequestHeadError::UnknownMethod {
                     head_len: 41,
                     framing: None,
+                    persistent: true,
                 },
             ),
             (

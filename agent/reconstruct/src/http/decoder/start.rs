@@ -12,6 +12,16 @@ impl Decoder {
     /// Handle [`Mode::Head`]. Returns the next mode, or `None` to wait for more bytes (the
     /// mode is then already set).
     pub(super) fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
+        if self.last && !self.in_request {
+            // The previous request ended the connection; the server reads nothing more.
+            self.last = false;
+            ctx.counters.inc(Counter::FlowsClosedByRequest);
+            ctx.counters
+                .add(Counter::BytesSkipped, self.buf.len() as u64);
+            self.buf.clear();
+            self.mode = Mode::Closed;
+            return None;
+        }
         if !self.in_request {
             let blank = self
                 .buf
@@ -46,6 +56,7 @@ impl Decoder {
                     self.stop(reason, ctx);
                     return None;
                 }
+                self.last = !head.persistent();
                 match head.framing() {
                     Framing::None => {
                         let total = head.head_len();
@@ -69,7 +80,9 @@ impl Decoder {
                 reason,
                 head_len,
                 framing,
+                persistent,
             } => {
+                self.last = !persistent;
                 self.drop_request(reason, ctx);
                 self.buf.advance(head_len);
                 ctx.counters.add(Counter::BytesSkipped, head_len as u64);
@@ -81,9 +94,18 @@ impl Decoder {
                     },
                 })
             }
-            HeadOutcome::Reject { reason, .. } => {
+            // Over shadowtap's own limits the server may well have served the request:
+            // resynchronise. Anything else the server rejected or framed in its own way.
+            HeadOutcome::Reject {
+                reason: reason @ (Counter::DroppedTooManyHeaders | Counter::DroppedHeaderTooLarge),
+                ..
+            } => {
                 self.drop_request(reason, ctx);
                 self.enter_resync(ctx);
+                None
+            }
+            HeadOutcome::Reject { reason, .. } => {
+                self.invalid(reason, ctx);
                 None
             }
             HeadOutcome::Http2 => {
