@@ -1,7 +1,6 @@
 use std::time::Duration;
 
-use shadowtap_routes::file_source::{load_path, FileEvent, FileSourceError, FileWatch};
-use shadowtap_routes::strict::StrictError;
+use shadowtap_routes::{load_path, FileEvent, FileSourceError, FileWatch, StrictError};
 
 use crate::util::fixture;
 

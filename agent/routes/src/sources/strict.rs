@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{Object, DEFAULT_NAMESPACE};
+use crate::model::{Object, DEFAULT_NAMESPACE, GATEWAY_GROUP};
 
 /// Why one object could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +51,8 @@ pub enum StrictError {
     },
 }
 
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
-
 /// `(kind, namespace/name)` of a raw document, for error messages.
-pub fn describe(value: &Value) -> String {
+pub(super) fn describe(value: &Value) -> String {
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("?");
     let meta = value.get("metadata");
     let name = meta
@@ -70,7 +68,7 @@ pub fn describe(value: &Value) -> String {
 
 /// Reads one object strictly. The namespace defaults to [`DEFAULT_NAMESPACE`]; Gateway API
 /// kinds are accepted as `v1` or `v1beta1` (same schema).
-pub fn parse_object(mut value: Value) -> Result<Object, StrictError> {
+pub(super) fn parse_object(mut value: Value) -> Result<Object, StrictError> {
     let api_version = value
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -127,7 +125,7 @@ pub fn parse_object(mut value: Value) -> Result<Object, StrictError> {
 }
 
 /// Deserializes `value` as `T`, rejecting fields `T` does not have.
-pub fn strict<T: DeserializeOwned + Serialize>(
+fn strict<T: DeserializeOwned + Serialize>(
     kind: &'static str,
     value: Value,
 ) -> Result<T, StrictError> {

@@ -1,6 +1,6 @@
 //! Path matching (Gateway API): Exact, PathPrefix (element-wise), RegularExpression.
 
-use super::PathMatch;
+use crate::model::PathMatch;
 
 /// Whether the request path (without query) matches.
 ///
@@ -27,37 +27,11 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
     }
 }
 
-/// The CRD's validation of an Exact or PathPrefix value; `Err` names the rule broken.
-pub fn validate_path_value(value: &str) -> Result<(), &'static str> {
-    if !value.starts_with('/') {
-        return Err("must be an absolute path starting with '/'");
-    }
-    if value.contains("//") {
-        return Err("must not contain '//'");
-    }
-    if value.contains("/./") || value.contains("/../") {
-        return Err("must not contain '/./' or '/../'");
-    }
-    if value.ends_with("/..") || value.ends_with("/.") {
-        return Err("must not end with '/..' or '/.'");
-    }
-    if value.contains("%2f") || value.contains("%2F") {
-        return Err("must not contain '%2f' or '%2F'");
-    }
-    if value.contains('#') {
-        return Err("must not contain '#'");
-    }
-    if value.len() > 1024 {
-        return Err("must be at most 1024 characters");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::matching::Pattern;
+    use crate::model::Pattern;
 
     #[test]
     fn table() {
@@ -85,15 +59,5 @@ mod tests {
         let re = PathMatch::RegularExpression(Pattern::new("/v[0-9]+/.*").unwrap());
         assert!(path_matches(&re, "/v1/x"));
         assert!(!path_matches(&re, "/api/v1/x"));
-    }
-
-    #[test]
-    fn validation() {
-        assert!(validate_path_value("/ok/path").is_ok());
-        for bad in [
-            "nope", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a%2Fb", "/a#b",
-        ] {
-            assert!(validate_path_value(bad).is_err(), "{bad}");
-        }
     }
 }

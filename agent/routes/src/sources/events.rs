@@ -9,11 +9,10 @@ use std::collections::HashSet;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 
-use crate::problem::{PlanProblem, ProblemReason};
-use crate::store::{ObjectKey, Store};
+use crate::model::{ObjectKey, PlanProblem, ProblemReason, Store};
 
 /// Event `action` of shadowtap's problem events.
-pub const EVENT_ACTION: &str = "PlanMirror";
+const EVENT_ACTION: &str = "PlanMirror";
 
 /// Why publishing an event failed.
 #[derive(Debug, thiserror::Error)]

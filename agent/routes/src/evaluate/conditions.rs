@@ -1,15 +1,18 @@
-//! Header, query parameter and method matching.
+//! Whether one match entry holds for a request: method, path, headers and query
+//! parameters, all of them (ANDed).
 
-use super::{NameValueMatch, ValueMatch};
+use super::path::path_matches;
+use super::request::ParsedRequest;
+use crate::model::{NameValueMatch, RouteMatch};
 
-impl ValueMatch {
-    /// Whether `value` matches (regular expressions must match the whole value).
-    pub fn matches(&self, value: &str) -> bool {
-        match self {
-            ValueMatch::Exact(v) => v == value,
-            ValueMatch::RegularExpression(re) => re.is_full_match(value),
-        }
-    }
+/// Whether every condition of the entry `m` holds for `req`.
+pub fn entry_matches(m: &RouteMatch, req: &ParsedRequest<'_>) -> bool {
+    m.method
+        .as_deref()
+        .is_none_or(|method| method == req.method)
+        && path_matches(&m.path, req.path)
+        && headers_match(&m.headers, req.headers)
+        && query_matches(&m.query_params, req.query)
 }
 
 /// The value of header `name` (case-insensitive): several occurrences are joined with `,`
@@ -32,7 +35,7 @@ pub fn header_value(headers: &[(&str, &[u8])], name: &str) -> Option<String> {
 }
 
 /// The first value of query parameter `name` (case-sensitive, not percent-decoded).
-pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
         .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
@@ -41,14 +44,14 @@ pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// Whether every header match holds.
-pub fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
+fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
     matches
         .iter()
         .all(|m| header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v)))
 }
 
 /// Whether every query parameter match holds.
-pub fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
+fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
     matches
         .iter()
         .all(|m| query_value(query, &m.name).is_some_and(|v| m.value.matches(v)))
@@ -58,7 +61,7 @@ pub fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::matching::Pattern;
+    use crate::model::{Pattern, ValueMatch};
 
     #[test]
     fn headers() {

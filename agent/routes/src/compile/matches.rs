@@ -1,14 +1,15 @@
-//! Compiling a rule's matches (defaults applied, regexes compiled once, CRD validations).
+//! Compiling a rule's matches: defaults applied, regexes compiled once, and the CRD's
+//! validations of path values, header names and query parameter names.
 
 use gateway_api::apis::standard::httproutes::{
     HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesMethod,
     HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
 };
 
-use crate::matching::path::validate_path_value;
-use crate::matching::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};
-use crate::problem::{PlanProblem, ProblemReason};
-use crate::store::ObjectKey;
+use crate::model::{
+    NameValueMatch, ObjectKey, PathMatch, Pattern, PlanProblem, ProblemReason, RouteMatch,
+    ValueMatch,
+};
 
 fn method_str(m: &HttpRouteRulesMatchesMethod) -> &'static str {
     use HttpRouteRulesMatchesMethod as M;
@@ -29,6 +30,32 @@ fn valid_header_name(n: &str) -> bool {
     !n.is_empty()
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The CRD's validation of an Exact or PathPrefix value; `Err` names the rule broken.
+fn validate_path_value(value: &str) -> Result<(), &'static str> {
+    if !value.starts_with('/') {
+        return Err("must be an absolute path starting with '/'");
+    }
+    if value.contains("//") {
+        return Err("must not contain '//'");
+    }
+    if value.contains("/./") || value.contains("/../") {
+        return Err("must not contain '/./' or '/../'");
+    }
+    if value.ends_with("/..") || value.ends_with("/.") {
+        return Err("must not end with '/..' or '/.'");
+    }
+    if value.contains("%2f") || value.contains("%2F") {
+        return Err("must not contain '%2f' or '%2F'");
+    }
+    if value.contains('#') {
+        return Err("must not contain '#'");
+    }
+    if value.len() > 1024 {
+        return Err("must be at most 1024 characters");
+    }
+    Ok(())
 }
 
 fn value_match(
@@ -153,5 +180,20 @@ pub fn compile_matches(
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(validate_path_value("/ok/path").is_ok());
+        for bad in [
+            "nope", "/a//b", "/a/./b", "/a/../b", "/a/..", "/a%2Fb", "/a#b",
+        ] {
+            assert!(validate_path_value(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,20 +1,23 @@
-//! Per-route analysis: parents and hostnames, compiled rules, resolved backends and mirrors.
+//! One HTTPRoute as the plan uses it: whether it is labelled, where it attaches, its valid
+//! rules with their resolved backends and mirrors, and the problems found on the way.
 
 use std::collections::BTreeMap;
 
-use gateway_api::apis::standard::gateways::{Gateway, GatewayListenersAllowedRoutesNamespacesFrom};
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::{MirrorTarget, ParentKey, ParentKind, PlanConfig, RuleId, ServicePortRef};
-use crate::compile::compile_matches;
-use crate::defaults::{backend_mirrors, parent_key, rule_mirrors, BackendTarget, MirrorSpec};
-use crate::matching::host::intersect;
-use crate::matching::RouteMatch;
-use crate::problem::{PlanProblem, ProblemReason};
-use crate::resolve::mirror_endpoints;
-use crate::store::{ObjectKey, Store};
-use crate::validate::resolve_service_ref;
+use super::addresses::mirror_endpoints;
+use super::annotations::mirror_options;
+use super::config::PlanConfig;
+use super::defaults::BackendTarget;
+use super::matches::compile_matches;
+use super::mirror_spec::{backend_mirrors, rule_mirrors, MirrorSpec};
+use super::parents::{route_parents, RouteParents};
+use super::references::resolve_service_ref;
+use crate::model::{
+    MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteMatch,
+    RuleId, ServicePortRef, Store,
+};
 
 /// A rule backendRef resolved to a Service port, with its own mirrors.
 #[derive(Clone, Debug)]
@@ -54,67 +57,19 @@ pub struct RouteInfo {
 }
 
 /// Whether `route` carries every label of the selector.
-pub fn is_labelled(route: &HttpRoute, cfg: &PlanConfig) -> bool {
+fn is_labelled(route: &HttpRoute, cfg: &PlanConfig) -> bool {
     let labels = route.metadata.labels.as_ref();
     cfg.selector
         .iter()
         .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
-/// Hostnames of a route on a Gateway: the union over the listeners it attaches to of the
-/// intersection with each listener's hostname. `None` when no listener accepts it.
-fn gateway_hostnames(
-    gw: &Gateway,
-    gw_key: &ObjectKey,
-    route_key: &ObjectKey,
-    route_hosts: &[String],
-    section: Option<&str>,
-    port: Option<i32>,
-) -> Option<Vec<String>> {
-    let mut any = false;
-    let mut out: Vec<String> = Vec::new();
-    let mut attached = false;
-    for l in &gw.spec.listeners {
-        if section.is_some_and(|s| s != l.name) || port.is_some_and(|p| p != l.port) {
-            continue;
-        }
-        if !matches!(l.protocol.as_str(), "HTTP" | "HTTPS") {
-            continue;
-        }
-        let from = l
-            .allowed_routes
-            .as_ref()
-            .and_then(|a| a.namespaces.as_ref())
-            .and_then(|n| n.from.as_ref());
-        // Selector cannot be evaluated without Namespace objects: treated as allowed.
-        if matches!(
-            from,
-            None | Some(GatewayListenersAllowedRoutesNamespacesFrom::Same)
-        ) && gw_key.namespace != route_key.namespace
-        {
-            continue;
-        }
-        if let Some(hs) = intersect(route_hosts, l.hostname.as_deref()) {
-            attached = true;
-            if hs.is_empty() {
-                any = true;
-            }
-            for h in hs {
-                if !out.contains(&h) {
-                    out.push(h);
-                }
-            }
-        }
-    }
-    if !attached {
-        return None;
-    }
-    Some(if any { Vec::new() } else { out })
-}
-
+/// Resolves one RequestMirror filter of route `key` (replay options `options`), or records
+/// the problem that disables it.
 fn resolve_mirror(
     store: &Store,
     key: &ObjectKey,
+    options: &MirrorOptions,
     spec: Result<MirrorSpec, String>,
     problems: &mut Vec<PlanProblem>,
 ) -> Option<MirrorTarget> {
@@ -146,18 +101,13 @@ fn resolve_mirror(
     match resolve_service_ref(store, key, &backend_field, &spec.backend) {
         Ok(backend) => {
             let (endpoints, cluster_ip) = mirror_endpoints(store, &backend);
-            let options = store
-                .routes
-                .get(key)
-                .map(|r| crate::annotations::mirror_options(&r.metadata))
-                .unwrap_or_default();
             Some(MirrorTarget {
                 field: spec.field,
                 backend,
                 fraction,
                 endpoints,
                 cluster_ip,
-                options,
+                options: options.clone(),
             })
         }
         Err(p) => {
@@ -179,49 +129,11 @@ pub fn analyze_route(
     let labelled = is_labelled(route, cfg);
     let mut local = Vec::new();
     let ns = key.namespace.as_str();
-    let hosts: Vec<String> = route
-        .spec
-        .hostnames
-        .iter()
-        .flatten()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
-    let mut parents: BTreeMap<ParentKey, Vec<String>> = BTreeMap::new();
-    let mut gateway_classes = Vec::new();
-    for (i, p) in route.spec.parent_refs.iter().flatten().enumerate() {
-        let Some(pk) = parent_key(p, ns) else {
-            continue;
-        };
-        let effective = match pk.kind {
-            // GAMMA: hostnames do not apply to Service parents.
-            ParentKind::Service => Some(Vec::new()),
-            ParentKind::Gateway => {
-                let gk = ObjectKey::new(&pk.namespace, &pk.name);
-                match store.gateways.get(&gk) {
-                    Some(gw) => {
-                        gateway_classes.push((i, gw.spec.gateway_class_name.clone()));
-                        gateway_hostnames(gw, &gk, key, &hosts, p.section_name.as_deref(), p.port)
-                    }
-                    None => Some(hosts.clone()),
-                }
-            }
-        };
-        let Some(effective) = effective else { continue };
-        match parents.get_mut(&pk) {
-            Some(existing) if existing.is_empty() => {}
-            Some(existing) if effective.is_empty() => existing.clear(),
-            Some(existing) => {
-                for h in effective {
-                    if !existing.contains(&h) {
-                        existing.push(h);
-                    }
-                }
-            }
-            None => {
-                parents.insert(pk, effective);
-            }
-        }
-    }
+    let options = mirror_options(&route.metadata);
+    let RouteParents {
+        hostnames: parents,
+        gateway_classes,
+    } = route_parents(store, key, route);
     let mut rules = Vec::new();
     let mut has_mirror = false;
     for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
@@ -242,7 +154,7 @@ pub fn analyze_route(
                     let mirrors = if labelled {
                         backend_mirrors(b, &bf, ns)
                             .into_iter()
-                            .filter_map(|m| resolve_mirror(store, key, m, &mut local))
+                            .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
                             .collect()
                     } else {
                         Vec::new()
@@ -255,7 +167,7 @@ pub fn analyze_route(
         let mirrors: Vec<MirrorTarget> = if labelled {
             rule_mirrors(rule, &rf, ns)
                 .into_iter()
-                .filter_map(|m| resolve_mirror(store, key, m, &mut local))
+                .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
                 .collect()
         } else {
             Vec::new()

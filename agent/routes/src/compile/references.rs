@@ -1,13 +1,13 @@
-//! Resolution and validation of backend references: kind, ReferenceGrant, Service, port.
+//! Resolving a backend reference (defaults applied) to a Service port: a core Service kind,
+//! a ReferenceGrant for cross-namespace references, a Service that exists, a port it has.
 
-use crate::defaults::{BackendTarget, GATEWAY_GROUP};
-use crate::plan::ServicePortRef;
-use crate::problem::{PlanProblem, ProblemReason};
-use crate::store::{ObjectKey, Store};
+use super::addresses::service_port;
+use super::defaults::BackendTarget;
+use crate::model::{ObjectKey, PlanProblem, ProblemReason, ServicePortRef, Store, GATEWAY_GROUP};
 
 /// Whether a ReferenceGrant in the target's namespace lets HTTPRoutes of `from_namespace`
 /// refer to it. Same-namespace references need none.
-pub fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarget) -> bool {
+fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarget) -> bool {
     if from_namespace == target.namespace {
         return true;
     }
@@ -77,13 +77,8 @@ pub fn resolve_service_ref(
             format!("reference to Service {key} has no port"),
         ));
     };
-    let on_service = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .is_some_and(|ports| ports.iter().any(|p| p.port == port));
     match u16::try_from(port) {
-        Ok(p) if on_service && p > 0 => Ok(ServicePortRef {
+        Ok(p) if p > 0 && service_port(svc, p).is_some() => Ok(ServicePortRef {
             namespace: key.namespace,
             name: key.name,
             port: p,

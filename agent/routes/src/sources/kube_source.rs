@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::store::{Object, Store};
+use crate::model::{Object, Store, GATEWAY_GROUP};
 
 /// Configuration of the Kubernetes source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,14 +121,14 @@ where
 }
 
 /// Starts the reflectors on the current tokio runtime.
-pub fn start(client: Client, cfg: KubeSourceConfig) -> KubeSource {
+pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
     let (routes_r, routes_w) = reflector::store::<HttpRoute>();
     let (gws_r, gws_w) = reflector::store::<Gateway>();
     let (svcs_r, svcs_w) = reflector::store::<Service>();
     let (slices_r, slices_w) = reflector::store::<EndpointSlice>();
     let (pods_r, pods_w) = reflector::store::<Pod>();
     let grant_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
-        crate::defaults::GATEWAY_GROUP,
+        GATEWAY_GROUP,
         &cfg.reference_grant_version,
         "ReferenceGrant",
     ));
@@ -313,7 +313,7 @@ fn grant_of(o: &DynamicObject) -> Result<ReferenceGrant, KubeSourceError> {
     if let Some(m) = v.as_object_mut() {
         m.insert(
             "apiVersion".into(),
-            serde_json::Value::String(format!("{}/v1", crate::defaults::GATEWAY_GROUP)),
+            serde_json::Value::String(format!("{GATEWAY_GROUP}/v1")),
         );
         m.insert(
             "kind".into(),

@@ -1,4 +1,5 @@
-//! From Service ports to addresses: local pod endpoints to capture and mirror endpoints.
+//! From Service ports to addresses: the local pod endpoints to capture and the endpoints of
+//! a mirror backend.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -6,10 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::plan::ServicePortRef;
-use crate::store::{ObjectKey, Store};
+use crate::model::{ObjectKey, ServicePortRef, Store};
 
-fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
+/// The port `port` of a Service, if it declares one.
+pub fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
     svc.spec
         .as_ref()?
         .ports
@@ -23,7 +24,7 @@ fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// All IPs of a pod (status.podIPs, else status.podIP), IPv4 and IPv6.
-pub fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
+fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
     let Some(status) = pod.status.as_ref() else {
         return Vec::new();
     };

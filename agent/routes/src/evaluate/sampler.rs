@@ -3,17 +3,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::fraction::Fraction;
-use crate::plan::MirrorTarget;
-
-/// The flow pre-sample threshold for an endpoint whose mirrors have `fractions`: the largest
-/// fraction `n/d` gives `floor(n·2³²/d)` (0 when there is none).
-pub fn flow_threshold<I: IntoIterator<Item = Fraction>>(fractions: I) -> u64 {
-    fractions
-        .into_iter()
-        .max()
-        .map_or(shadowtap_common::SAMPLE_NONE, Fraction::threshold)
-}
+use crate::model::Fraction;
 
 /// A seeded source of per-request draws.
 #[derive(Clone, Debug)]
@@ -37,7 +27,10 @@ impl Sampler {
     }
 
     /// Draws once: `true` with probability `p / q`, where `q = q_threshold / 2³²` is the
-    /// kernel's flow pre-sample rate for the endpoint (so that the overall rate is `p`).
+    /// kernel's flow pre-sample rate for the endpoint (its
+    /// [`capture_threshold`](crate::model::CaptureEndpoint::capture_threshold)), so that the
+    /// overall rate is `p`.
+    ///
     /// Exact: `n·2³² / (d·t)` compared in integers; capped at 1 when `p ≥ q`. A zero `p`
     /// never samples; a zero threshold (nothing captured) never samples.
     pub fn sample(&mut self, p: Fraction, q_threshold: u64) -> bool {
@@ -51,17 +44,6 @@ impl Sampler {
             return true;
         }
         self.rng.gen_range(0..den) < num
-    }
-
-    /// Draws independently for each mirror of a rule; returns the mirrors chosen.
-    pub fn sample_mirrors<'m>(
-        &mut self,
-        mirrors: &'m [MirrorTarget],
-        q_threshold: u64,
-    ) -> impl Iterator<Item = &'m MirrorTarget> + use<'m, '_> {
-        mirrors
-            .iter()
-            .filter(move |m| self.sample(m.fraction, q_threshold))
     }
 }
 
@@ -82,12 +64,5 @@ mod tests {
         assert!((0..1000).all(|_| s.sample(Fraction::percent(60).unwrap(), half)));
         // p = q exactly: always.
         assert!((0..1000).all(|_| s.sample(Fraction::new(1, 2).unwrap(), half)));
-    }
-
-    #[test]
-    fn threshold_of_largest() {
-        let fs = [Fraction::percent(20).unwrap(), Fraction::new(1, 2).unwrap()];
-        assert_eq!(flow_threshold(fs), 1 << 31);
-        assert_eq!(flow_threshold([]), 0);
     }
 }

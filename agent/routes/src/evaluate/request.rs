@@ -1,5 +1,6 @@
 //! The view of a decoded request that matching needs.
 
+use super::conditions::header_value;
 use super::host::normalize_host;
 
 /// A decoded HTTP/1.x request as matching sees it.
@@ -55,7 +56,7 @@ impl<'a> ParsedRequest<'a> {
         };
         let host = match authority {
             Some(a) => Some(normalize_host(a)),
-            None => super::values::header_value(req.headers, "host").map(|h| normalize_host(&h)),
+            None => header_value(req.headers, "host").map(|h| normalize_host(&h)),
         };
         Self {
             method: req.method,

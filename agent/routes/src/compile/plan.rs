@@ -1,55 +1,16 @@
-//! The plan: a pure function from a [`Store`] to what this node captures and how each
-//! captured endpoint's requests are decided.
-
-pub mod analyze;
-mod types;
+//! The plan of a node: a pure function from a [`Store`] to what this node captures and how
+//! each captured endpoint's requests are decided.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-pub use types::*;
-
-use crate::fraction::Fraction;
-use crate::store::{ObjectKey, Store};
-use analyze::{analyze_route, RouteInfo};
-
-/// The default opt-in label.
-pub const MIRROR_LABEL: (&str, &str) = ("shadowtap.dev/mirror", "enabled");
-
-/// How to plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanConfig {
-    /// Labels an HTTPRoute must carry (all of them) for its mirrors to be shadowtap's.
-    /// Default: `shadowtap.dev/mirror: "enabled"`.
-    pub selector: BTreeMap<String, String>,
-    /// GatewayClass names whose implementation mirrors by itself: a labelled route on such a
-    /// Gateway gets a `parent_mirrors_itself` warning (the route is still planned).
-    pub mirroring_gateway_classes: Vec<String>,
-    /// Pre-sample flows in the kernel at every endpoint (`--flow-sampling`), whatever the
-    /// routes' annotations say.
-    pub flow_sampling: bool,
-}
-
-impl Default for PlanConfig {
-    fn default() -> Self {
-        Self {
-            selector: BTreeMap::from([(MIRROR_LABEL.0.to_owned(), MIRROR_LABEL.1.to_owned())]),
-            mirroring_gateway_classes: [
-                "istio",
-                "istio-waypoint",
-                "eg",
-                "envoy-gateway",
-                "cilium",
-                "kong",
-                "nginx",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            flow_sampling: false,
-        }
-    }
-}
+use super::addresses::capture_addrs;
+use super::config::PlanConfig;
+use super::route::{analyze_route, RouteInfo};
+use crate::model::{
+    CaptureEndpoint, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey, ParentRules,
+    Plan, RuleEntry, ServicePortRef, Store,
+};
 
 #[derive(Default)]
 struct LocalEndpoint {
@@ -144,7 +105,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 if rule.mirrors.is_empty() && b.mirrors.is_empty() {
                     continue;
                 }
-                for (addr, pod) in crate::resolve::capture_addrs(store, &b.service, node) {
+                for (addr, pod) in capture_addrs(store, &b.service, node) {
                     let e = local.entry(addr).or_default();
                     e.pod = pod;
                     e.parents.extend(r.parents.keys().cloned());

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::plan::{CaptureEndpoint, Plan};
+use super::plan::{CaptureEndpoint, Plan};
 
 /// What changed from one plan to the next.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::store::ObjectKey;
+use super::keys::ObjectKey;
 
 /// Why a part of a route was disabled. [`ProblemReason::as_str`] is stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

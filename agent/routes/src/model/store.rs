@@ -1,10 +1,9 @@
 //! The object store: every Kubernetes object the plan is computed from.
 //!
 //! Both sources (files and the Kubernetes API) fill a [`Store`]; a changed store yields a new
-//! plan through [`crate::plan::plan`].
+//! plan (`compile::plan`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::httproutes::HttpRoute;
@@ -12,48 +11,17 @@ use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use serde::Serialize;
+
+use super::keys::ObjectKey;
+
+/// The Gateway API group (HTTPRoute, Gateway, ReferenceGrant).
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Namespace of objects that do not name one.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Label of an EndpointSlice naming its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
-
-/// `namespace/name` of a namespaced object.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ObjectKey {
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// A key from its parts.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-
-    /// The key of an object (namespace defaults to [`DEFAULT_NAMESPACE`]).
-    pub fn of<K: kube::Resource>(obj: &K) -> Self {
-        Self {
-            namespace: obj
-                .namespace()
-                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
-            name: obj.name_any(),
-        }
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// One object of a kind the store holds.
 #[derive(Clone, Debug)]

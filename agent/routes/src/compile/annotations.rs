@@ -8,7 +8,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::plan::MirrorOptions;
+use crate::model::MirrorOptions;
 
 /// Host rewrite annotation.
 pub const MIRROR_HOST: &str = "shadowtap.dev/mirror-host";

@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::store::Store;
-use crate::strict::{self, StrictError};
+use super::strict::{self, StrictError};
+use crate::model::Store;
 
 /// Why the file source could not produce a store.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ pub enum FileSourceError {
 
 /// The YAML files under `path`: the file itself, or the `*.yaml`/`*.yml`/`*.json` files of a
 /// directory (recursively), sorted.
-pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, FileSourceError> {
+fn list_files(path: &Path) -> Result<Vec<PathBuf>, FileSourceError> {
     let io = |source| FileSourceError::Io {
         path: path.to_owned(),
         source,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::events::ProblemReporter;
-use crate::plan::{plan, Plan, PlanConfig};
-use crate::store::Store;
+use super::events::ProblemReporter;
+use crate::compile::{plan, PlanConfig};
+use crate::model::{Plan, Store};
 
 /// Plans every store `stores` yields (the current one first) and publishes the plans; with a
 /// reporter, new problems become Events on their routes.

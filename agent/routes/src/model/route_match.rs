@@ -1,23 +1,9 @@
-//! Request matching and route precedence, exactly as the Gateway API specifies.
-//!
-//! [`route_request`] evaluates one request against the rules of an endpoint's route set: for
-//! each parent, every rule of every route attached to it competes (labelled or not), the
-//! winner is chosen by [`precedence`], and the request is mirrored only when the winner is a
-//! rule of a labelled route that routes to this endpoint.
-
-pub mod host;
-pub mod path;
-pub mod precedence;
-pub mod request;
-pub mod values;
+//! A rule's match entries with the CRD's defaults applied, as request evaluation reads them.
 
 use std::fmt;
 
 use regex::Regex;
 use serde::{Serialize, Serializer};
-
-pub use precedence::{route_request, Decision};
-pub use request::RequestView;
 
 /// A compiled regular expression that must match a whole value (anchored), serialized as its
 /// source text. Syntax: the `regex` crate's (RE2-like).
@@ -91,6 +77,16 @@ pub enum ValueMatch {
     RegularExpression(Pattern),
 }
 
+impl ValueMatch {
+    /// Whether `value` matches (regular expressions must match the whole value).
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            ValueMatch::Exact(v) => v == value,
+            ValueMatch::RegularExpression(re) => re.is_full_match(value),
+        }
+    }
+}
+
 /// One header (name lowercased) or query parameter (name as written) match.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NameValueMatch {
@@ -125,15 +121,5 @@ impl Default for RouteMatch {
             headers: Vec::new(),
             query_params: Vec::new(),
         }
-    }
-}
-
-impl RouteMatch {
-    /// Whether this entry matches the request.
-    pub fn matches(&self, req: &request::ParsedRequest<'_>) -> bool {
-        self.method.as_deref().is_none_or(|m| m == req.method)
-            && path::path_matches(&self.path, req.path)
-            && values::headers_match(&self.headers, req.headers)
-            && values::query_matches(&self.query_params, req.query)
     }
 }
