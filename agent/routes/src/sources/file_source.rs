@@ -38,7 +38,7 @@ pub enum FileSourceError {
         document: usize,
         /// YAML error.
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_serde::Error,
     },
     /// A document could not be converted to JSON (e.g. non-string map keys).
     #[error("{path}: document {document}: {source}")]
@@ -114,8 +114,8 @@ fn read_all(path: &Path) -> Result<Vec<(PathBuf, String)>, FileSourceError> {
 
 /// Parses one file's text into `store`.
 pub fn load_str(store: &mut Store, path: &Path, text: &str) -> Result<(), FileSourceError> {
-    for (document, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let yaml = serde_yaml::Value::deserialize(de).map_err(|source| FileSourceError::Yaml {
+    for (document, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let yaml = yaml_serde::Value::deserialize(de).map_err(|source| FileSourceError::Yaml {
             path: path.to_owned(),
             document,
             source,

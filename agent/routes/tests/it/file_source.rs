@@ -137,3 +137,25 @@ async fn spawned_watch_sends_new_stores_and_errors() {
     assert_eq!(f, Some(7));
     task.abort();
 }
+
+/// The YAML reader itself is strict too: a key given twice in one mapping is an error naming
+/// the file and the key, never "the last one wins".
+#[test]
+fn duplicate_keys_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.yaml");
+    let good = std::fs::read_to_string(fixture("foo-route-42.yaml")).unwrap();
+    std::fs::write(
+        &path,
+        good.replace("percent: 42", "percent: 42\n        percent: 7"),
+    )
+    .unwrap();
+    let err = load_path(&path).unwrap_err();
+    assert!(matches!(err, FileSourceError::Yaml { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("dup.yaml"), "{msg}");
+    assert!(
+        msg.contains("duplicate entry with key \"percent\""),
+        "{msg}"
+    );
+}

@@ -160,8 +160,8 @@ async fn serve(
 
 fn fixture_objects() -> Vec<Value> {
     let text = std::fs::read_to_string(fixture("foo-route-42.yaml")).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|d| serde_json::to_value(yaml_serde::Value::deserialize(d).unwrap()).unwrap())
         .collect()
 }
 
