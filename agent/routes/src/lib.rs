@@ -30,6 +30,8 @@
 //!   [`PlanProblem`] with a stable [`ProblemReason`] and disables only what it affects: one
 //!   mirror, one backendRef, or one rule (invalid match). Problems are reported for labelled
 //!   routes only.
+//! - Which routes are shadowtap's is a Kubernetes label selector ([`MirrorSelector`], default
+//!   `shadowtap.dev/mirror=enabled`); every route competes in precedence whatever its labels.
 //! - Files are read strictly: unknown fields and unknown kinds are errors ([`StrictError`]).
 //! - RegularExpression matches (path, header, query) use the `regex` crate's syntax and must
 //!   match the whole value. Their precedence, which the spec leaves to implementations, is
@@ -51,7 +53,7 @@ pub mod model;
 pub mod render;
 pub mod sources;
 
-pub use compile::{plan, PlanConfig};
+pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
 pub use evaluate::{route_request, Decision, RequestView, Sampler};
 pub use model::{
     CaptureEndpoint, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object, ObjectKey,

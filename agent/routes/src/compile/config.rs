@@ -1,17 +1,14 @@
 //! How to plan: the opt-in selector, the GatewayClasses that mirror by themselves, and the
 //! node-wide flow sampling switch.
 
-use std::collections::BTreeMap;
-
-/// The default opt-in label.
-pub const MIRROR_LABEL: (&str, &str) = ("shadowtap.dev/mirror", "enabled");
+use super::selector::MirrorSelector;
 
 /// How to plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanConfig {
-    /// Labels an HTTPRoute must carry (all of them) for its mirrors to be shadowtap's.
-    /// Default: `shadowtap.dev/mirror: "enabled"`.
-    pub selector: BTreeMap<String, String>,
+    /// The HTTPRoutes whose mirrors are shadowtap's (default `shadowtap.dev/mirror=enabled`).
+    /// Every route competes in precedence; this only decides whose mirrors are implemented.
+    pub selector: MirrorSelector,
     /// GatewayClass names whose implementation mirrors by itself: a labelled route on such a
     /// Gateway gets a `parent_mirrors_itself` warning (the route is still planned).
     pub mirroring_gateway_classes: Vec<String>,
@@ -23,7 +20,7 @@ pub struct PlanConfig {
 impl Default for PlanConfig {
     fn default() -> Self {
         Self {
-            selector: BTreeMap::from([(MIRROR_LABEL.0.to_owned(), MIRROR_LABEL.1.to_owned())]),
+            selector: MirrorSelector::default(),
             mirroring_gateway_classes: [
                 "istio",
                 "istio-waypoint",

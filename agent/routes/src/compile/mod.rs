@@ -2,7 +2,7 @@
 //!
 //! Owns the Gateway API semantics decided before any request is seen: the CRD defaults and
 //! validations the generated types do not apply (`defaults.rs`, `mirror_spec.rs`,
-//! `matches.rs`), which routes are shadowtap's (`config.rs`), where a route
+//! `matches.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
 //! attaches and with which hostnames (`parents.rs`), resolving references to Service ports
 //! (`references.rs`) and addresses (`addresses.rs`), per-route analysis (`route.rs`,
 //! `annotations.rs`) and the plan function itself (`plan.rs`). Every problem becomes a
@@ -24,7 +24,9 @@ mod parents;
 mod plan;
 mod references;
 mod route;
+mod selector;
 
 pub use annotations::{FLOW_SAMPLING, MIRROR_HOST, MIRROR_REMOVE_HEADERS};
-pub use config::{PlanConfig, MIRROR_LABEL};
+pub use config::PlanConfig;
 pub use plan::plan;
+pub use selector::{MirrorSelector, SelectorError, MIRROR_LABEL};

@@ -46,7 +46,7 @@ pub struct RuleInfo {
 pub struct RouteInfo {
     /// Key.
     pub key: ObjectKey,
-    /// Whether it carries the opt-in label.
+    /// Whether the opt-in selector selects it (its mirrors are shadowtap's).
     pub labelled: bool,
     /// creationTimestamp.
     pub created: Option<Time>,
@@ -54,14 +54,6 @@ pub struct RouteInfo {
     pub parents: BTreeMap<ParentKey, Vec<String>>,
     /// Valid rules.
     pub rules: Vec<RuleInfo>,
-}
-
-/// Whether `route` carries every label of the selector.
-fn is_labelled(route: &HttpRoute, cfg: &PlanConfig) -> bool {
-    let labels = route.metadata.labels.as_ref();
-    cfg.selector
-        .iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// Resolves one RequestMirror filter of route `key` (replay options `options`), or records
@@ -126,7 +118,7 @@ pub fn analyze_route(
     cfg: &PlanConfig,
     problems: &mut Vec<PlanProblem>,
 ) -> RouteInfo {
-    let labelled = is_labelled(route, cfg);
+    let labelled = cfg.selector.matches(route.metadata.labels.as_ref());
     let mut local = Vec::new();
     let ns = key.namespace.as_str();
     let options = mirror_options(&route.metadata);

@@ -18,7 +18,7 @@ use super::route_match::RouteMatch;
 pub struct RuleEntry {
     /// The rule.
     pub id: RuleId,
-    /// Whether its route carries the opt-in label.
+    /// Whether the opt-in selector selects its route (its mirrors are shadowtap's).
     pub labelled: bool,
     /// The route's creationTimestamp (older wins ties).
     #[serde(skip_serializing_if = "Option::is_none")]
