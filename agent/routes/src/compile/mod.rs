@@ -26,7 +26,6 @@ mod references;
 mod route;
 mod selector;
 
-pub use annotations::{FLOW_SAMPLING, MIRROR_HOST, MIRROR_REMOVE_HEADERS};
 pub use config::PlanConfig;
 pub use plan::plan;
-pub use selector::{MirrorSelector, SelectorError, MIRROR_LABEL};
+pub use selector::{MirrorSelector, SelectorError};

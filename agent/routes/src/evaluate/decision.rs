@@ -48,16 +48,6 @@ impl Decision<'_> {
             _ => &[],
         }
     }
-
-    /// A stable snake_case name (metric label).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Decision::Matched { .. } => "matched",
-            Decision::WonByUnlabelled { .. } => "won_by_unlabelled",
-            Decision::WonByOtherBackend { .. } => "won_by_other_backend",
-            Decision::NotMatched => "not_matched",
-        }
-    }
 }
 
 fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decision<'p> {

@@ -47,16 +47,6 @@ impl Fraction {
         Self::new(percent, 100)
     }
 
-    /// Whether the probability is zero.
-    pub const fn is_zero(self) -> bool {
-        self.numerator == 0
-    }
-
-    /// The probability as a float (display only; decisions use integers).
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.numerator) / f64::from(self.denominator)
-    }
-
     /// The kernel's flow pre-sample threshold for this probability (`floor(n·2³²/d)`).
     pub const fn threshold(self) -> u64 {
         shadowtap_common::flow_hash::threshold_for_fraction(self.numerator, self.denominator)

@@ -29,4 +29,4 @@ pub use plan::{CaptureEndpoint, EndpointRules, ParentRules, Plan, RuleEntry};
 pub use plan_diff::PlanDiff;
 pub use problem::{PlanProblem, ProblemReason};
 pub use route_match::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};
-pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP, SERVICE_NAME_LABEL};
+pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP};

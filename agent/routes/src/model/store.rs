@@ -21,7 +21,7 @@ pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Label of an EndpointSlice naming its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// One object of a kind the store holds.
 #[derive(Clone, Debug)]
@@ -41,18 +41,6 @@ pub enum Object {
 }
 
 impl Object {
-    /// The object's kind as Kubernetes spells it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::HttpRoute(_) => "HTTPRoute",
-            Self::Gateway(_) => "Gateway",
-            Self::Service(_) => "Service",
-            Self::EndpointSlice(_) => "EndpointSlice",
-            Self::ReferenceGrant(_) => "ReferenceGrant",
-            Self::Pod(_) => "Pod",
-        }
-    }
-
     /// The object's `namespace/name`.
     pub fn key(&self) -> ObjectKey {
         match self {
