@@ -3,8 +3,8 @@
 //! Owns the names of things ([`ObjectKey`], [`ServicePortRef`], [`ParentKey`], [`RuleId`]),
 //! exact probabilities ([`Fraction`]), match entries with their defaults applied
 //! ([`RouteMatch`] and its parts), resolved mirrors ([`MirrorTarget`]), the plan of a node
-//! ([`Plan`] and what it holds), problems ([`PlanProblem`]), the input objects ([`Store`]),
-//! and the hostname wildcard rule both compile and evaluate apply.
+//! ([`Plan`] and what it holds; [`PlanDiff`] between two), problems ([`PlanProblem`]), the
+//! input objects ([`Store`]), and the hostname wildcard rule both compile and evaluate apply.
 //!
 //! Must never: import from `compile`, `evaluate`, `sources` or `render` (it sits at the
 //! bottom), decide Gateway API semantics beyond what a type itself means, do I/O.
