@@ -7,12 +7,12 @@ use crate::deploy::{load_deploy, name_of, only};
 
 /// Every `(apiGroup, resource, verbs)` the agent (`shadowtap agent`, the DaemonSet) calls.
 ///
-/// - `agent/routes/src/kube_source.rs`, `start`: one reflector per resource
+/// - `agent/routes/src/sources/kube_source.rs`, `start_kube_source`: one reflector per resource
 ///   (`kube::runtime::watcher` with the default `watcher::Config`: an initial `list`, then
 ///   `watch`), cluster-wide (`Api::all`), never a `get`. ReferenceGrants are read as
 ///   `DynamicObject`s of `gateway.networking.k8s.io` (`v1beta1` by default); Pods with the
 ///   field selector `spec.nodeName=<node>`.
-/// - `agent/routes/src/events.rs`, `ProblemReporter`: `kube::runtime::events::Recorder`
+/// - `agent/routes/src/sources/events.rs`, `ProblemReporter`: `kube::runtime::events::Recorder`
 ///   (kube-runtime 4.2, `Recorder::publish`) writes `events.k8s.io/v1` Events in the route's
 ///   namespace: `create` for a new event, `patch` (a merge patch of its series) when the same
 ///   event is published again.

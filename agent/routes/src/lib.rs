@@ -1,24 +1,38 @@
 //! shadowtap routes: from HTTPRoutes (and the Gateways, Services, EndpointSlices,
 //! ReferenceGrants and Pods they refer to) to what the data path does.
 //!
+//! # Layers
+//! Each layer imports only from the layers below it; each folder's `mod.rs` says what it owns,
+//! what it must never do, and who calls it.
+//!
+//! ```text
+//! sources/    files and the Kubernetes API → stores; the planner task; problems as Events
+//! evaluate/   one request at an endpoint → the winning rule; per-request draws
+//! compile/    a store → a plan (pure): CRD defaults, validation, references, per-route analysis
+//! model/      the vocabulary: keys, fractions, matches, mirrors, the plan, problems, the store
+//! ```
+//! [`render`] (a plan as a table or JSON) reads only the model.
+//!
 //! # Flow
-//! - [`store::Store`] holds the objects. [`file_source`] (`--routes PATH`) and
-//!   [`kube_source`] (reflectors) fill it; both yield a new store on every change.
-//! - [`plan::plan`] is a pure function from a store to a [`plan::Plan`]: the local pod
-//!   endpoints to capture (each with a route-set id and a flow pre-sample threshold) and, per
-//!   route set, the rules of every route attached to the same parents, in precedence
-//!   tie-break order, with their resolved mirrors. [`planner::spawn_planner`] turns a stream of
-//!   stores into a stream of plans and reports problems as Events ([`events`]).
-//! - [`matching::route_request`] decides which rule wins a request and
-//!   [`sampler::Sampler`] draws per request and per mirror, conditional on the kernel's flow
-//!   pre-sample.
+//! - A [`Store`] holds the objects. The file source ([`load_path`], [`FileWatch`]: `--routes
+//!   PATH`) and the Kubernetes source ([`start_kube_source`]: reflectors) fill it; both yield a
+//!   new store on every change.
+//! - [`plan()`] is a pure function from a store to a [`Plan`]: the local pod endpoints to
+//!   capture (each with a route-set id and the one flow pre-sample threshold) and, per route
+//!   set, the rules of every route attached to the same parents, in precedence tie-break
+//!   order, with their resolved mirrors. [`spawn_planner`] turns a stream of stores into a
+//!   stream of plans and reports problems as Events ([`ProblemReporter`]).
+//! - [`route_request`] decides which rule wins a request and [`Sampler`] draws per request and
+//!   per mirror, conditional on the kernel's flow pre-sample.
 //!
 //! # Semantics decided here
-//! - CRD defaults and validations are applied in code ([`defaults`], [`validate`],
-//!   [`compile`]); every problem is a [`PlanProblem`] with a stable [`ProblemReason`] and
-//!   disables only what it affects: one mirror, one backendRef, or one rule (invalid match).
-//!   Problems are reported for labelled routes only.
-//! - Files are read strictly ([`strict`]): unknown fields and unknown kinds are errors.
+//! - CRD defaults and validations are applied in code ([`compile`]); every problem is a
+//!   [`PlanProblem`] with a stable [`ProblemReason`] and disables only what it affects: one
+//!   mirror, one backendRef, or one rule (invalid match). Problems are reported for labelled
+//!   routes only.
+//! - Which routes are shadowtap's is a Kubernetes label selector ([`MirrorSelector`], default
+//!   `shadowtap.dev/mirror=enabled`); every route competes in precedence whatever its labels.
+//! - Files are read strictly: unknown fields and unknown kinds are errors ([`StrictError`]).
 //! - RegularExpression matches (path, header, query) use the `regex` crate's syntax and must
 //!   match the whole value. Their precedence, which the spec leaves to implementations, is
 //!   below Exact and above every PathPrefix (longer expressions first).
@@ -31,33 +45,68 @@
 //!   winning rule belongs to a labelled route, sends to one of the endpoint's backends, and
 //!   carries RequestMirror filters (rule filters, or filters of that backendRef).
 
-pub mod annotations;
-pub mod compile;
-pub mod defaults;
-pub mod diff;
-pub mod events;
-pub mod file_source;
-pub mod fraction;
-pub mod kube_source;
-pub mod matching;
-pub mod plan;
-pub mod planner;
-pub mod problem;
-pub mod render;
-pub mod resolve;
-pub mod sampler;
-pub mod store;
-pub mod strict;
-pub mod validate;
+#![forbid(unsafe_code)]
 
-pub use diff::PlanDiff;
-pub use file_source::{load_path, FileEvent, FileSourceError, FileWatch};
-pub use fraction::Fraction;
-pub use kube_source::{KubeSource, KubeSourceConfig, KubeSourceError};
-pub use matching::{route_request, Decision, RequestView};
-pub use plan::{plan, Plan, PlanConfig};
-pub use planner::spawn_planner;
-pub use problem::{PlanProblem, ProblemReason};
+pub mod compile;
+pub mod evaluate;
+pub mod model;
+pub mod render;
+pub mod sources;
+
+pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
+pub use evaluate::{route_request, Decision, RequestView, Sampler};
+pub use model::{
+    CaptureEndpoint, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object, ObjectKey,
+    ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason, RuleEntry,
+    RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+};
 pub use render::{render_json, render_table};
-pub use sampler::{flow_threshold, Sampler};
-pub use store::{Object, ObjectKey, Store};
+pub use sources::{
+    load_path, load_str, spawn_planner, start_kube_source, unknown_fields, FileEvent,
+    FileSourceError, FileWatch, KubeSource, KubeSourceConfig, KubeSourceError, ProblemReporter,
+    StrictError,
+};
+
+// Module paths from before the crate was layered, kept for the callers that still use them
+// (the agent's runtime, pipeline and CLI; the tests crate). New code imports from the root.
+
+/// Old path of the plan's types and the plan function (`shadowtap_routes::plan::MirrorTarget`).
+pub mod plan {
+    pub use crate::compile::{plan, PlanConfig};
+    pub use crate::model::{
+        CaptureEndpoint, EndpointRules, MirrorOptions, MirrorTarget, ParentKey, ParentKind,
+        ParentRules, Plan, RuleEntry, RuleId, ServicePortRef,
+    };
+}
+
+/// Old path of the object store.
+pub mod store {
+    pub use crate::model::{Object, ObjectKey, Store};
+}
+
+/// Old path of the file source.
+pub mod file_source {
+    pub use crate::sources::{load_path, load_str, FileEvent, FileSourceError, FileWatch};
+}
+
+/// Old path of the Kubernetes source (`kube_source::start`).
+pub mod kube_source {
+    pub use crate::sources::{
+        start_kube_source as start, KubeSource, KubeSourceConfig, KubeSourceError,
+    };
+}
+
+/// Old path of the Event reporter.
+pub mod events {
+    pub use crate::sources::ProblemReporter;
+}
+
+/// Old path of the strict reader's field check (used by the tests crate).
+pub mod strict {
+    pub use crate::sources::{unknown_fields, StrictError};
+}
+
+/// Old path of the Gateway API group constant (used by the tests crate).
+pub mod defaults {
+    pub use crate::model::GATEWAY_GROUP;
+}

@@ -1,13 +1,13 @@
-//! Printing a plan: a table for people, JSON for tools (`shadowtap plan`).
+//! Printing a plan: a table for people, JSON for tools (`shadowtap plan`). Reads only the model.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::matching::{PathMatch, RouteMatch, ValueMatch};
-use crate::plan::{CaptureEndpoint, EndpointRules, Plan};
-use crate::problem::PlanProblem;
+use crate::model::{
+    CaptureEndpoint, EndpointRules, PathMatch, Plan, PlanProblem, RouteMatch, ValueMatch,
+};
 
 fn path_str(m: &RouteMatch) -> String {
     let mut s = match &m.path {
@@ -124,7 +124,7 @@ pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serd
 }
 
 /// The share of flows the kernel captures at an endpoint: `all`, or the flow pre-sample rate.
-fn capture_column(e: &crate::plan::CaptureEndpoint) -> String {
+fn capture_column(e: &CaptureEndpoint) -> String {
     if e.flow_sampling {
         format!("flows {}", e.max_fraction)
     } else {

@@ -1,24 +1,16 @@
 //! `shadowtap plan`: a dry run of what would be captured and mirrored.
 
-use std::{collections::BTreeMap, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use shadowtap_routes::{plan, render_json, render_table, KubeSourceConfig, PlanConfig, Store};
 
 use super::{PlanArgs, PlanOutput, SourceArgs};
 
-/// Parse `key=value[,key=value]` into the label map routes must carry.
-pub fn parse_selector(selector: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    selector
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .with_context(|| format!("label selector entry {kv:?} is not key=value"))?;
-            Ok((k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect()
+/// Parse `--label-selector` (Kubernetes label selector syntax: `=`, `==`, `!=`, `in`, `notin`,
+/// `key`, `!key`) into the selector of the routes whose mirrors shadowtap implements.
+pub fn parse_selector(selector: &str) -> anyhow::Result<shadowtap_routes::MirrorSelector> {
+    Ok(shadowtap_routes::MirrorSelector::parse(selector)?)
 }
 
 /// The plan configuration from the source flags.
@@ -69,11 +61,11 @@ mod tests {
     #[test]
     fn selectors_parse() {
         let m = parse_selector("shadowtap.dev/mirror=enabled,team=a").expect("parse");
-        assert_eq!(
-            m.get("shadowtap.dev/mirror").map(String::as_str),
-            Some("enabled")
+        assert_eq!(m.to_string(), "shadowtap.dev/mirror=enabled,team=a");
+        assert!(
+            parse_selector("team!").is_err(),
+            "never read as the key `team!`"
         );
-        assert_eq!(m.len(), 2);
-        assert!(parse_selector("novalue").is_err());
+        assert!(parse_selector("a=b=c").is_err());
     }
 }

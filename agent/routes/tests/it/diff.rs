@@ -1,4 +1,4 @@
-use shadowtap_routes::plan::Plan;
+use shadowtap_routes::Plan;
 
 use crate::util::{plan_of, route, store_with};
 

@@ -1,7 +1,6 @@
 use std::time::Duration;
 
-use shadowtap_routes::file_source::{load_path, FileEvent, FileSourceError, FileWatch};
-use shadowtap_routes::strict::StrictError;
+use shadowtap_routes::{load_path, FileEvent, FileSourceError, FileWatch, StrictError};
 
 use crate::util::fixture;
 
@@ -137,4 +136,26 @@ async fn spawned_watch_sends_new_stores_and_errors() {
         .percent;
     assert_eq!(f, Some(7));
     task.abort();
+}
+
+/// The YAML reader itself is strict too: a key given twice in one mapping is an error naming
+/// the file and the key, never "the last one wins".
+#[test]
+fn duplicate_keys_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.yaml");
+    let good = std::fs::read_to_string(fixture("foo-route-42.yaml")).unwrap();
+    std::fs::write(
+        &path,
+        good.replace("percent: 42", "percent: 42\n        percent: 7"),
+    )
+    .unwrap();
+    let err = load_path(&path).unwrap_err();
+    assert!(matches!(err, FileSourceError::Yaml { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("dup.yaml"), "{msg}");
+    assert!(
+        msg.contains("duplicate entry with key \"percent\""),
+        "{msg}"
+    );
 }

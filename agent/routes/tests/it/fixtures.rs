@@ -1,9 +1,9 @@
 use std::net::SocketAddr;
 
 use shadowtap_common::{threshold_for_fraction, SAMPLE_ALL};
-use shadowtap_routes::file_source::load_path;
-use shadowtap_routes::plan::{Plan, PlanConfig};
-use shadowtap_routes::{plan, render_json, render_table, Decision, Fraction};
+use shadowtap_routes::{
+    load_path, plan, render_json, render_table, Decision, Fraction, Plan, PlanConfig,
+};
 
 use crate::util::{decide, fixture, rules_at, winner};
 

@@ -11,10 +11,9 @@ use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use serde_json::{json, Value};
-use shadowtap_routes::events::ProblemReporter;
-use shadowtap_routes::kube_source::{self, KubeSourceConfig};
-use shadowtap_routes::plan::{Plan, PlanConfig};
-use shadowtap_routes::planner::spawn_planner;
+use shadowtap_routes::{
+    spawn_planner, start_kube_source, KubeSourceConfig, Plan, PlanConfig, ProblemReporter,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::util::fixture;
@@ -161,8 +160,8 @@ async fn serve(
 
 fn fixture_objects() -> Vec<Value> {
     let text = std::fs::read_to_string(fixture("foo-route-42.yaml")).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_json::to_value(serde_yaml::Value::deserialize(d).unwrap()).unwrap())
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|d| serde_json::to_value(yaml_serde::Value::deserialize(d).unwrap()).unwrap())
         .collect()
 }
 
@@ -212,7 +211,7 @@ async fn plan_follows_the_cluster_and_problems_become_events() {
 
     let mut cfg = KubeSourceConfig::new(NODE);
     cfg.debounce = Duration::from_millis(20);
-    let mut source = kube_source::start(client.clone(), cfg);
+    let mut source = start_kube_source(client.clone(), cfg);
     let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
         .unwrap()
@@ -317,7 +316,7 @@ async fn missing_crds_count_as_empty() {
     tokio::spawn(serve(server.clone(), handle));
     let mut cfg = KubeSourceConfig::new(NODE);
     cfg.debounce = Duration::from_millis(20);
-    let mut source = kube_source::start(kube::Client::new(svc, "default"), cfg);
+    let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
     let store = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
         .unwrap()

@@ -8,5 +8,6 @@ mod kube_mock;
 mod precedence;
 mod robustness;
 mod sampling;
+mod selector;
 mod util;
 mod validation;

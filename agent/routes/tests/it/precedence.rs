@@ -1,7 +1,6 @@
 //! Matching and precedence, rule by rule of the Gateway API spec.
 
-use shadowtap_routes::plan::Plan;
-use shadowtap_routes::Decision;
+use shadowtap_routes::{Decision, Plan};
 
 use crate::util::{decide, foo_v1_a, plan_of, route, rule, rules_at, store_with, winner, GATEWAY};
 

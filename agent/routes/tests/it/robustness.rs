@@ -4,9 +4,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use shadowtap_routes::file_source::{load_path, load_str};
-use shadowtap_routes::plan::{Plan, PlanConfig};
-use shadowtap_routes::{plan, Store};
+use shadowtap_routes::{load_path, load_str, plan, Plan, PlanConfig, Store};
 
 use crate::util::{decide, fixture};
 

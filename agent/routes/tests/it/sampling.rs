@@ -7,7 +7,8 @@ fn check(seed: u64, n: u64, p: Fraction, threshold: u64) {
     let mut s = Sampler::new(seed);
     let hits = (0..n).filter(|_| s.sample(p, threshold)).count() as f64;
     let q = threshold as f64 / SAMPLE_ALL as f64;
-    let prob = (p.as_f64() / q).min(1.0);
+    let p_f64 = f64::from(p.numerator) / f64::from(p.denominator);
+    let prob = (p_f64 / q).min(1.0);
     let mean = n as f64 * prob;
     let sigma = (n as f64 * prob * (1.0 - prob)).sqrt();
     assert!(

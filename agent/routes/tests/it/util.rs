@@ -1,9 +1,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use shadowtap_routes::matching::{route_request, Decision, RequestView};
-use shadowtap_routes::plan::{EndpointRules, Plan, PlanConfig, RuleId};
-use shadowtap_routes::{file_source, Store};
+use shadowtap_routes::{
+    load_str, route_request, Decision, EndpointRules, Plan, PlanConfig, RequestView, RuleId, Store,
+};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +22,7 @@ pub fn base_objects() -> String {
 
 pub fn store_from(yaml: &str) -> Store {
     let mut s = Store::new();
-    file_source::load_str(&mut s, Path::new("inline.yaml"), yaml).unwrap();
+    load_str(&mut s, Path::new("inline.yaml"), yaml).unwrap();
     s
 }
 

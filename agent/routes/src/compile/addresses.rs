@@ -1,0 +1,202 @@
+//! From Service ports to addresses: the local pod endpoints to capture and the endpoints of
+//! a mirror backend.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::model::{ObjectKey, ServicePortRef, Store};
+
+/// The port `port` of a Service, if it declares one.
+pub fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
+    svc.spec
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .iter()
+        .find(|p| p.port == i32::from(port))
+}
+
+fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
+    a.unwrap_or("") == b.unwrap_or("")
+}
+
+/// All IPs of a pod (status.podIPs, else status.podIP), IPv4 and IPv6.
+fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
+    let Some(status) = pod.status.as_ref() else {
+        return Vec::new();
+    };
+    let mut ips: Vec<IpAddr> = status
+        .pod_ips
+        .iter()
+        .flatten()
+        .filter_map(|p| p.ip.parse().ok())
+        .collect();
+    if ips.is_empty() {
+        ips.extend(
+            status
+                .pod_ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<IpAddr>().ok()),
+        );
+    }
+    ips
+}
+
+fn on_node(pod: &Pod, node: &str) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| n == node)
+}
+
+/// The container port a Service port's targetPort names on a pod.
+fn target_port_on(pod: &Pod, sp: &ServicePort) -> Option<u16> {
+    match &sp.target_port {
+        None => u16::try_from(sp.port).ok(),
+        Some(IntOrString::Int(p)) => u16::try_from(*p).ok(),
+        Some(IntOrString::String(name)) => pod
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .and_then(|p| u16::try_from(p.container_port).ok()),
+    }
+}
+
+/// Local endpoints of `backend` on `node`: the addresses of its pods scheduled there
+/// (status.podIPs), at the EndpointSlice port that corresponds to the Service port (matched
+/// by port name). Without EndpointSlices the Service selector and targetPort are used.
+pub fn capture_addrs(
+    store: &Store,
+    backend: &ServicePortRef,
+    node: &str,
+) -> BTreeMap<SocketAddr, ObjectKey> {
+    let mut out = BTreeMap::new();
+    let key = backend.service();
+    let Some(svc) = store.services.get(&key) else {
+        return out;
+    };
+    let Some(sp) = service_port(svc, backend.port) else {
+        return out;
+    };
+    let mut any_slice = false;
+    for slice in store.slices_of(&key) {
+        any_slice = true;
+        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
+            continue;
+        };
+        for ep in slice.endpoints.iter().flatten() {
+            let pod_ref = ep
+                .target_ref
+                .as_ref()
+                .filter(|r| r.kind.as_deref() == Some("Pod"))
+                .and_then(|r| {
+                    let ns = r.namespace.clone().unwrap_or_else(|| key.namespace.clone());
+                    Some(ObjectKey::new(ns, r.name.clone()?))
+                });
+            match pod_ref
+                .as_ref()
+                .and_then(|k| store.pods.get(k).map(|p| (k, p)))
+            {
+                Some((k, pod)) if on_node(pod, node) => {
+                    for ip in pod_ips(pod) {
+                        out.insert(SocketAddr::new(ip, port), k.clone());
+                    }
+                }
+                Some(_) => {}
+                None if ep.node_name.as_deref() == Some(node) => {
+                    let k = pod_ref.clone().unwrap_or_default();
+                    for ip in ep.addresses.iter().filter_map(|a| a.parse::<IpAddr>().ok()) {
+                        out.insert(SocketAddr::new(ip, port), k.clone());
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    if !any_slice {
+        let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
+        if let Some(sel) = selector.filter(|s| !s.is_empty()) {
+            for (k, pod) in store
+                .pods
+                .iter()
+                .filter(|(k, _)| k.namespace == key.namespace)
+            {
+                let labels = pod.metadata.labels.as_ref();
+                let selected = sel
+                    .iter()
+                    .all(|(lk, lv)| labels.and_then(|l| l.get(lk)) == Some(lv));
+                if !selected || !on_node(pod, node) {
+                    continue;
+                }
+                if let Some(port) = target_port_on(pod, sp) {
+                    for ip in pod_ips(pod) {
+                        out.insert(SocketAddr::new(ip, port), k.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Ready endpoint addresses of a mirror Service (any node), port mapped through its
+/// EndpointSlices, and its cluster IP.
+pub fn mirror_endpoints(
+    store: &Store,
+    backend: &ServicePortRef,
+) -> (Vec<SocketAddr>, Option<IpAddr>) {
+    let key = backend.service();
+    let Some(svc) = store.services.get(&key) else {
+        return (Vec::new(), None);
+    };
+    let cluster_ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .and_then(|ip| ip.parse().ok());
+    let Some(sp) = service_port(svc, backend.port) else {
+        return (Vec::new(), cluster_ip);
+    };
+    let mut out = Vec::new();
+    for slice in store.slices_of(&key) {
+        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
+            continue;
+        };
+        for ep in slice.endpoints.iter().flatten() {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if !ready {
+                continue;
+            }
+            out.extend(
+                ep.addresses
+                    .iter()
+                    .filter_map(|a| a.parse::<IpAddr>().ok())
+                    .map(|ip| SocketAddr::new(ip, port)),
+            );
+        }
+    }
+    out.sort();
+    out.dedup();
+    (out, cluster_ip)
+}
+
+/// The port of `slice` that serves the Service port named `name` (EndpointSlice ports are
+/// matched to Service ports by name).
+fn slice_port(
+    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
+    name: Option<&str>,
+) -> Option<u16> {
+    slice
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| same_name(p.name.as_deref(), name))
+        .and_then(|p| p.port)
+        .and_then(|p| u16::try_from(p).ok())
+}

@@ -1,0 +1,92 @@
+//! Resolving a backend reference (defaults applied) to a Service port: a core Service kind,
+//! a ReferenceGrant for cross-namespace references, a Service that exists, a port it has.
+
+use super::addresses::service_port;
+use super::defaults::BackendTarget;
+use crate::model::{ObjectKey, PlanProblem, ProblemReason, ServicePortRef, Store, GATEWAY_GROUP};
+
+/// Whether a ReferenceGrant in the target's namespace lets HTTPRoutes of `from_namespace`
+/// refer to it. Same-namespace references need none.
+fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarget) -> bool {
+    if from_namespace == target.namespace {
+        return true;
+    }
+    store
+        .reference_grants
+        .iter()
+        .filter(|(k, _)| k.namespace == target.namespace)
+        .any(|(_, g)| {
+            g.spec.from.iter().any(|f| {
+                f.group == GATEWAY_GROUP && f.kind == "HTTPRoute" && f.namespace == from_namespace
+            }) && g.spec.to.iter().any(|t| {
+                t.group == target.group
+                    && t.kind == target.kind
+                    && t.name.as_deref().is_none_or(|n| n == target.name)
+            })
+        })
+}
+
+/// Resolves a reference of `route` (at `field`) to a Service port, or the problem that
+/// disables it.
+pub fn resolve_service_ref(
+    store: &Store,
+    route: &ObjectKey,
+    field: &str,
+    target: &BackendTarget,
+) -> Result<ServicePortRef, PlanProblem> {
+    let problem = |suffix: &str, reason, detail: String| {
+        PlanProblem::new(route, format!("{field}{suffix}"), reason, detail)
+    };
+    if !(target.group.is_empty() || target.group == "core") || target.kind != "Service" {
+        return Err(problem(
+            ".kind",
+            ProblemReason::UnsupportedBackendKind,
+            format!(
+                "backend {}/{} is not a core Service",
+                if target.group.is_empty() {
+                    "core"
+                } else {
+                    &target.group
+                },
+                target.kind
+            ),
+        ));
+    }
+    if !reference_permitted(store, &route.namespace, target) {
+        return Err(problem(
+            ".namespace",
+            ProblemReason::RefNotPermitted,
+            format!(
+                "no ReferenceGrant in namespace {} allows HTTPRoutes from {} to refer to Service {}",
+                target.namespace, route.namespace, target.name
+            ),
+        ));
+    }
+    let key = ObjectKey::new(&target.namespace, &target.name);
+    let Some(svc) = store.services.get(&key) else {
+        return Err(problem(
+            ".name",
+            ProblemReason::ServiceNotFound,
+            format!("Service {key} not found"),
+        ));
+    };
+    let Some(port) = target.port else {
+        return Err(problem(
+            ".port",
+            ProblemReason::PortMissing,
+            format!("reference to Service {key} has no port"),
+        ));
+    };
+    match u16::try_from(port) {
+        Ok(p) if p > 0 && service_port(svc, p).is_some() => Ok(ServicePortRef {
+            namespace: key.namespace,
+            name: key.name,
+            port: p,
+        }),
+        _ => Err(problem(
+            ".port",
+            ProblemReason::PortNotOnService,
+            format!("Service {key} has no port {port}"),
+        )),
+    }
+}

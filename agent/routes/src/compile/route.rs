@@ -1,0 +1,201 @@
+//! One HTTPRoute as the plan uses it: whether it is labelled, where it attaches, its valid
+//! rules with their resolved backends and mirrors, and the problems found on the way.
+
+use std::collections::BTreeMap;
+
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::addresses::mirror_endpoints;
+use super::annotations::mirror_options;
+use super::config::PlanConfig;
+use super::defaults::BackendTarget;
+use super::matches::compile_matches;
+use super::mirror_spec::{backend_mirrors, rule_mirrors, MirrorSpec};
+use super::parents::{route_parents, RouteParents};
+use super::references::resolve_service_ref;
+use crate::model::{
+    MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteMatch,
+    RuleId, ServicePortRef, Store,
+};
+
+/// A rule backendRef resolved to a Service port, with its own mirrors.
+#[derive(Clone, Debug)]
+pub struct BackendInfo {
+    /// The Service port.
+    pub service: ServicePortRef,
+    /// Mirrors of the backendRef's filters (labelled routes only).
+    pub mirrors: Vec<MirrorTarget>,
+}
+
+/// A valid rule of a route.
+#[derive(Clone, Debug)]
+pub struct RuleInfo {
+    /// Identity.
+    pub id: RuleId,
+    /// Compiled matches.
+    pub matches: Vec<RouteMatch>,
+    /// Resolved backends.
+    pub backends: Vec<BackendInfo>,
+    /// Rule-level mirrors (labelled routes only).
+    pub mirrors: Vec<MirrorTarget>,
+}
+
+/// A route as the plan uses it.
+#[derive(Clone, Debug)]
+pub struct RouteInfo {
+    /// Key.
+    pub key: ObjectKey,
+    /// Whether the opt-in selector selects it (its mirrors are shadowtap's).
+    pub labelled: bool,
+    /// creationTimestamp.
+    pub created: Option<Time>,
+    /// Parents it attaches to, with its effective hostnames there (empty = any).
+    pub parents: BTreeMap<ParentKey, Vec<String>>,
+    /// Valid rules.
+    pub rules: Vec<RuleInfo>,
+}
+
+/// Resolves one RequestMirror filter of route `key` (replay options `options`), or records
+/// the problem that disables it.
+fn resolve_mirror(
+    store: &Store,
+    key: &ObjectKey,
+    options: &MirrorOptions,
+    spec: Result<MirrorSpec, String>,
+    problems: &mut Vec<PlanProblem>,
+) -> Option<MirrorTarget> {
+    let spec = match spec {
+        Ok(s) => s,
+        Err(field) => {
+            problems.push(PlanProblem::new(
+                key,
+                field,
+                ProblemReason::MirrorMissing,
+                "RequestMirror filter without requestMirror",
+            ));
+            return None;
+        }
+    };
+    let fraction = match spec.fraction() {
+        Ok(f) => f,
+        Err((suffix, reason, detail)) => {
+            problems.push(PlanProblem::new(
+                key,
+                format!("{}{suffix}", spec.field),
+                reason,
+                detail,
+            ));
+            return None;
+        }
+    };
+    let backend_field = format!("{}.backendRef", spec.field);
+    match resolve_service_ref(store, key, &backend_field, &spec.backend) {
+        Ok(backend) => {
+            let (endpoints, cluster_ip) = mirror_endpoints(store, &backend);
+            Some(MirrorTarget {
+                field: spec.field,
+                backend,
+                fraction,
+                endpoints,
+                cluster_ip,
+                options: options.clone(),
+            })
+        }
+        Err(p) => {
+            problems.push(p);
+            None
+        }
+    }
+}
+
+/// Analyses one route. Problems are recorded for labelled routes only (unlabelled routes
+/// are not shadowtap's; their invalid rules silently drop out of precedence).
+pub fn analyze_route(
+    store: &Store,
+    key: &ObjectKey,
+    route: &HttpRoute,
+    cfg: &PlanConfig,
+    problems: &mut Vec<PlanProblem>,
+) -> RouteInfo {
+    let labelled = cfg.selector.matches(route.metadata.labels.as_ref());
+    let mut local = Vec::new();
+    let ns = key.namespace.as_str();
+    let options = mirror_options(&route.metadata);
+    let RouteParents {
+        hostnames: parents,
+        gateway_classes,
+    } = route_parents(store, key, route);
+    let mut rules = Vec::new();
+    let mut has_mirror = false;
+    for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
+        let rf = format!("spec.rules[{ri}]");
+        let matches = match compile_matches(key, &rf, rule.matches.as_ref()) {
+            Ok(m) => m,
+            Err(ps) => {
+                local.extend(ps);
+                continue;
+            }
+        };
+        let mut backends = Vec::new();
+        for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
+            let bf = format!("{rf}.backendRefs[{bi}]");
+            let target = BackendTarget::of_backend_ref(b, ns);
+            match resolve_service_ref(store, key, &bf, &target) {
+                Ok(service) => {
+                    let mirrors = if labelled {
+                        backend_mirrors(b, &bf, ns)
+                            .into_iter()
+                            .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    backends.push(BackendInfo { service, mirrors });
+                }
+                Err(p) => local.push(p),
+            }
+        }
+        let mirrors: Vec<MirrorTarget> = if labelled {
+            rule_mirrors(rule, &rf, ns)
+                .into_iter()
+                .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        has_mirror |= !mirrors.is_empty() || backends.iter().any(|b| !b.mirrors.is_empty());
+        rules.push(RuleInfo {
+            id: RuleId {
+                route: key.clone(),
+                rule_index: ri,
+                rule_name: rule.name.clone(),
+            },
+            matches,
+            backends,
+            mirrors,
+        });
+    }
+    if labelled {
+        if has_mirror {
+            for (i, class) in gateway_classes {
+                if cfg.mirroring_gateway_classes.contains(&class) {
+                    local.push(PlanProblem::new(
+                        key,
+                        format!("spec.parentRefs[{i}]"),
+                        ProblemReason::ParentMirrorsItself,
+                        format!("GatewayClass {class} implements RequestMirror itself: requests may be mirrored twice"),
+                    ));
+                }
+            }
+        }
+        problems.extend(local);
+    }
+    RouteInfo {
+        key: key.clone(),
+        labelled,
+        created: route.metadata.creation_timestamp.clone(),
+        parents,
+        rules,
+    }
+}

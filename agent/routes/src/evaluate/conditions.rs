@@ -1,0 +1,99 @@
+//! Whether one match entry holds for a request: method, path, headers and query
+//! parameters, all of them (ANDed).
+
+use super::path::path_matches;
+use super::request::ParsedRequest;
+use crate::model::{NameValueMatch, RouteMatch};
+
+/// Whether every condition of the entry `m` holds for `req`.
+pub fn entry_matches(m: &RouteMatch, req: &ParsedRequest<'_>) -> bool {
+    m.method
+        .as_deref()
+        .is_none_or(|method| method == req.method)
+        && path_matches(&m.path, req.path)
+        && headers_match(&m.headers, req.headers)
+        && query_matches(&m.query_params, req.query)
+}
+
+/// The value of header `name` (case-insensitive): several occurrences are joined with `,`
+/// as RFC 9110 allows; `None` when absent or not UTF-8.
+pub fn header_value(headers: &[(&str, &[u8])], name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for (n, v) in headers {
+        if n.eq_ignore_ascii_case(name) {
+            let v = std::str::from_utf8(v).ok()?.trim();
+            match &mut out {
+                Some(s) => {
+                    s.push(',');
+                    s.push_str(v);
+                }
+                None => out = Some(v.to_owned()),
+            }
+        }
+    }
+    out
+}
+
+/// The first value of query parameter `name` (case-sensitive, not percent-decoded).
+fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether every header match holds.
+fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
+    matches
+        .iter()
+        .all(|m| header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v)))
+}
+
+/// Whether every query parameter match holds.
+fn query_matches(matches: &[NameValueMatch], query: Option<&str>) -> bool {
+    matches
+        .iter()
+        .all(|m| query_value(query, &m.name).is_some_and(|v| m.value.matches(v)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::{Pattern, ValueMatch};
+
+    #[test]
+    fn headers() {
+        let h: &[(&str, &[u8])] = &[("X-Env", b"canary"), ("x-multi", b"a"), ("X-Multi", b"b")];
+        assert_eq!(header_value(h, "x-env").as_deref(), Some("canary"));
+        assert_eq!(header_value(h, "x-multi").as_deref(), Some("a,b"));
+        let m = |name: &str, v: ValueMatch| NameValueMatch {
+            name: name.into(),
+            value: v,
+        };
+        assert!(headers_match(
+            &[m("x-env", ValueMatch::Exact("canary".into()))],
+            h
+        ));
+        assert!(!headers_match(
+            &[m("x-env", ValueMatch::Exact("Canary".into()))],
+            h
+        ));
+        assert!(!headers_match(
+            &[m("x-none", ValueMatch::Exact("".into()))],
+            h
+        ));
+        let re = ValueMatch::RegularExpression(Pattern::new("can.*").unwrap());
+        assert!(headers_match(&[m("X-ENV", re)], h));
+    }
+
+    #[test]
+    fn query() {
+        let q = Some("a=1&b=2&a=3&flag");
+        assert_eq!(query_value(q, "a"), Some("1"));
+        assert_eq!(query_value(q, "flag"), Some(""));
+        assert_eq!(query_value(q, "A"), None);
+        assert_eq!(query_value(None, "a"), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! Names of things: Kubernetes objects, Service ports, route parents and rules.
+
+use std::fmt;
+
+use kube::ResourceExt;
+use serde::Serialize;
+
+use super::store::DEFAULT_NAMESPACE;
+
+/// `namespace/name` of a namespaced object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// A key from its parts.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The key of an object (namespace defaults to [`DEFAULT_NAMESPACE`]).
+    pub fn of<K: kube::Resource>(obj: &K) -> Self {
+        Self {
+            namespace: obj
+                .namespace()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            name: obj.name_any(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A Service port: `namespace/name:port`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServicePortRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Service name.
+    pub name: String,
+    /// Service port number.
+    pub port: u16,
+}
+
+impl ServicePortRef {
+    /// The Service's key.
+    pub fn service(&self) -> ObjectKey {
+        ObjectKey::new(&self.namespace, &self.name)
+    }
+}
+
+impl fmt::Display for ServicePortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}:{}", self.namespace, self.name, self.port)
+    }
+}
+
+/// Kind of a route parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ParentKind {
+    /// A Gateway (north-south).
+    Gateway,
+    /// A Service (GAMMA, east-west).
+    Service,
+}
+
+/// A parent routes attach to; precedence is decided among all routes of one parent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ParentKey {
+    /// Gateway or Service.
+    pub kind: ParentKind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl fmt::Display for ParentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// Identity of one rule of one route.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RuleId {
+    /// The HTTPRoute.
+    pub route: ObjectKey,
+    /// Index in `spec.rules`.
+    pub rule_index: usize,
+    /// `spec.rules[].name`, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} rule {}", self.route, self.rule_index)?;
+        if let Some(n) = &self.rule_name {
+            write!(f, " ({n})")?;
+        }
+        Ok(())
+    }
+}

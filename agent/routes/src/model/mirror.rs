@@ -1,0 +1,48 @@
+//! A resolved mirror of a rule and the replay options its route asks for.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use super::fraction::Fraction;
+use super::keys::ServicePortRef;
+
+/// One resolved mirror of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MirrorTarget {
+    /// Field path of the filter in the route (identifies the mirror).
+    pub field: String,
+    /// The mirror Service port.
+    pub backend: ServicePortRef,
+    /// Exact probability (percent → n/100, fraction → n/d, neither → 1/1).
+    pub fraction: Fraction,
+    /// Ready endpoint addresses of the mirror Service (any node), port mapped.
+    pub endpoints: Vec<SocketAddr>,
+    /// The Service's cluster IP, if any (with `backend.port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<IpAddr>,
+    /// Replay options from the route's annotations.
+    #[serde(skip_serializing_if = "MirrorOptions::is_default")]
+    pub options: MirrorOptions,
+}
+
+/// Per-route replay and capture options, from the HTTPRoute's annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct MirrorOptions {
+    /// Replace the Host header of replayed requests with this value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Header names removed from replayed requests (e.g. `authorization`, `cookie`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_headers: Vec<String>,
+    /// The route asks for flow sampling in the kernel.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flow_sampling: bool,
+}
+
+impl MirrorOptions {
+    /// Whether these are the defaults (nothing rewritten, per-request sampling).
+    pub fn is_default(&self) -> bool {
+        *self == MirrorOptions::default()
+    }
+}

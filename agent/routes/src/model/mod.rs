@@ -1,0 +1,32 @@
+//! The model: the vocabulary every other layer speaks.
+//!
+//! Owns the names of things ([`ObjectKey`], [`ServicePortRef`], [`ParentKey`], [`RuleId`]),
+//! exact probabilities ([`Fraction`]), match entries with their defaults applied
+//! ([`RouteMatch`] and its parts), resolved mirrors ([`MirrorTarget`]), the plan of a node
+//! ([`Plan`] and what it holds; [`PlanDiff`] between two), problems ([`PlanProblem`]), the
+//! input objects ([`Store`]), and the hostname wildcard rule both compile and evaluate apply.
+//!
+//! Must never: import from `compile`, `evaluate`, `sources` or `render` (it sits at the
+//! bottom), decide Gateway API semantics beyond what a type itself means, do I/O.
+//!
+//! Called by: every other layer, and the agent (it reads [`Plan`] and [`MirrorTarget`]).
+
+mod fraction;
+mod hostname;
+mod keys;
+mod mirror;
+mod plan;
+mod plan_diff;
+mod problem;
+mod route_match;
+mod store;
+
+pub use fraction::Fraction;
+pub use hostname::hostname_matches;
+pub use keys::{ObjectKey, ParentKey, ParentKind, RuleId, ServicePortRef};
+pub use mirror::{MirrorOptions, MirrorTarget};
+pub use plan::{CaptureEndpoint, EndpointRules, ParentRules, Plan, RuleEntry};
+pub use plan_diff::PlanDiff;
+pub use problem::{PlanProblem, ProblemReason};
+pub use route_match::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};
+pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP};

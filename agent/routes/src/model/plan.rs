@@ -1,0 +1,107 @@
+//! The mirror plan of a node: what to capture and, per endpoint, the rules that decide
+//! mirroring.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+
+use super::fraction::Fraction;
+use super::keys::{ObjectKey, ParentKey, RuleId, ServicePortRef};
+use super::mirror::MirrorTarget;
+use super::problem::PlanProblem;
+use super::route_match::RouteMatch;
+
+/// One rule competing for requests on one parent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuleEntry {
+    /// The rule.
+    pub id: RuleId,
+    /// Whether the opt-in selector selects its route (its mirrors are shadowtap's).
+    pub labelled: bool,
+    /// The route's creationTimestamp (older wins ties).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<Time>,
+    /// Hostnames, narrowed by the parent's listeners; empty = any host.
+    pub hostnames: Vec<String>,
+    /// Matches (ORed), defaults applied.
+    pub matches: Vec<RouteMatch>,
+    /// Whether the rule sends requests to this endpoint (one of its backendRefs is one of the
+    /// endpoint's backends). A request won by a rule that does not route here did not reach
+    /// the endpoint through this parent.
+    pub routes_here: bool,
+    /// Mirrors (labelled routes only): rule filters, plus backendRef filters of the backends
+    /// that are this endpoint's.
+    pub mirrors: Vec<MirrorTarget>,
+}
+
+/// The rules of one parent, in tie-break order (oldest route, then namespace/name, then rule
+/// index).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ParentRules {
+    /// The parent.
+    pub parent: ParentKey,
+    /// Its rules.
+    pub rules: Vec<RuleEntry>,
+}
+
+/// The rule set of an endpoint: what request evaluation (`evaluate::route_request`) reads.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EndpointRules {
+    /// Stable id (the kernel endpoint map value refers to it).
+    pub id: u32,
+    /// Backends (Service ports) the endpoint serves for labelled mirroring rules.
+    pub backends: Vec<ServicePortRef>,
+    /// One entry per parent.
+    pub parents: Vec<ParentRules>,
+}
+
+/// A local pod endpoint to capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaptureEndpoint {
+    /// Pod IP (v4 or v6) and container port.
+    pub addr: SocketAddr,
+    /// The pod.
+    pub pod: ObjectKey,
+    /// Id of its [`EndpointRules`] in [`Plan::route_sets`].
+    pub route_set: u32,
+    /// Largest mirror probability of the rules that can mirror here.
+    pub max_fraction: Fraction,
+    /// Whether flow sampling is in effect here: the node runs with `--flow-sampling`
+    /// (`PlanConfig::flow_sampling`), or every mirror that can fire here comes from a route
+    /// annotated for it.
+    pub flow_sampling: bool,
+    /// The one flow pre-sample threshold of this endpoint, decided here and nowhere else:
+    /// `floor(n·2³²/d)` of `max_fraction` when `flow_sampling` is in effect, else
+    /// [`shadowtap_common::SAMPLE_ALL`] (every flow captured). The kernel map writer stores
+    /// it and the per-request draw conditions on it (probability p/q), so the two always
+    /// agree.
+    pub capture_threshold: u64,
+}
+
+/// The mirror plan of one node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// Node the plan is for.
+    pub node: String,
+    /// Endpoints to capture, sorted by address.
+    pub endpoints: Vec<CaptureEndpoint>,
+    /// Rule sets by id.
+    pub route_sets: BTreeMap<u32, EndpointRules>,
+    /// Problems found (each disabled only what it affects).
+    pub problems: Vec<PlanProblem>,
+}
+
+impl Plan {
+    /// The rule set of a captured endpoint.
+    pub fn rules_for(&self, addr: &SocketAddr) -> Option<&EndpointRules> {
+        let ep = self.endpoint(addr)?;
+        self.route_sets.get(&ep.route_set)
+    }
+
+    /// The endpoint entry for an address.
+    pub fn endpoint(&self, addr: &SocketAddr) -> Option<&CaptureEndpoint> {
+        self.endpoints.iter().find(|e| e.addr == *addr)
+    }
+}

@@ -1,0 +1,148 @@
+//! Problems found while planning: one per invalid or unresolvable piece of a route.
+//!
+//! A problem disables only what it affects (one mirror, one backendRef, one rule); everything
+//! else in the plan keeps working. The [`ProblemReason`] is a stable snake_case string usable as
+//! a metric label and as the reason of a Kubernetes Event.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::keys::ObjectKey;
+
+/// Why a part of a route was disabled. [`ProblemReason::as_str`] is stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemReason {
+    /// `requestMirror.percent` outside 0–100.
+    PercentOutOfRange,
+    /// Both `percent` and `fraction` set on one mirror.
+    PercentAndFraction,
+    /// `fraction.denominator` below 1.
+    DenominatorTooSmall,
+    /// `fraction.numerator` below 0.
+    NumeratorNegative,
+    /// `fraction.numerator` greater than `fraction.denominator`.
+    NumeratorExceedsDenominator,
+    /// The referenced Service does not exist.
+    ServiceNotFound,
+    /// A Service reference without a port.
+    PortMissing,
+    /// The port is not one of the Service's ports (or out of range).
+    PortNotOnService,
+    /// A cross-namespace reference without a ReferenceGrant allowing it.
+    RefNotPermitted,
+    /// A backend group/kind other than core Service.
+    UnsupportedBackendKind,
+    /// A RegularExpression match that does not compile.
+    InvalidRegex,
+    /// A path match value that the CRD's validation rejects.
+    InvalidPathMatch,
+    /// A header or query parameter match that the CRD's validation rejects.
+    InvalidMatch,
+    /// A RequestMirror filter without its `requestMirror` field.
+    MirrorMissing,
+    /// The parent Gateway's class is known to mirror by itself: requests may be mirrored twice.
+    ParentMirrorsItself,
+}
+
+impl ProblemReason {
+    /// The stable snake_case name (metric label, Event reason suffix).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PercentOutOfRange => "percent_out_of_range",
+            Self::PercentAndFraction => "percent_and_fraction",
+            Self::DenominatorTooSmall => "denominator_too_small",
+            Self::NumeratorNegative => "numerator_negative",
+            Self::NumeratorExceedsDenominator => "numerator_exceeds_denominator",
+            Self::ServiceNotFound => "service_not_found",
+            Self::PortMissing => "port_missing",
+            Self::PortNotOnService => "port_not_on_service",
+            Self::RefNotPermitted => "ref_not_permitted",
+            Self::UnsupportedBackendKind => "unsupported_backend_kind",
+            Self::InvalidRegex => "invalid_regex",
+            Self::InvalidPathMatch => "invalid_path_match",
+            Self::InvalidMatch => "invalid_match",
+            Self::MirrorMissing => "mirror_missing",
+            Self::ParentMirrorsItself => "parent_mirrors_itself",
+        }
+    }
+
+    /// The reason in UpperCamelCase, as Kubernetes Event reasons are spelt.
+    pub fn event_reason(self) -> String {
+        self.as_str()
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Every reason, for metric pre-registration.
+    pub const ALL: [ProblemReason; 15] = [
+        Self::PercentOutOfRange,
+        Self::PercentAndFraction,
+        Self::DenominatorTooSmall,
+        Self::NumeratorNegative,
+        Self::NumeratorExceedsDenominator,
+        Self::ServiceNotFound,
+        Self::PortMissing,
+        Self::PortNotOnService,
+        Self::RefNotPermitted,
+        Self::UnsupportedBackendKind,
+        Self::InvalidRegex,
+        Self::InvalidPathMatch,
+        Self::InvalidMatch,
+        Self::MirrorMissing,
+        Self::ParentMirrorsItself,
+    ];
+}
+
+impl fmt::Display for ProblemReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem of one route.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PlanProblem {
+    /// The HTTPRoute.
+    pub route: ObjectKey,
+    /// Field path inside the route, e.g. `spec.rules[0].filters[1].requestMirror.percent`.
+    pub field: String,
+    /// Stable reason.
+    pub reason: ProblemReason,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+impl PlanProblem {
+    /// A problem of `route` at `field`.
+    pub fn new(
+        route: &ObjectKey,
+        field: impl Into<String>,
+        reason: ProblemReason,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            route: route.clone(),
+            field: field.into(),
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for PlanProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HTTPRoute {} {}: {} ({})",
+            self.route, self.field, self.reason, self.detail
+        )
+    }
+}

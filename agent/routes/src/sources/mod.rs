@@ -1,0 +1,25 @@
+//! Sources: where the objects come from, and the task that turns them into plans.
+//!
+//! Owns reading YAML files strictly (`strict.rs`: unknown fields and kinds are errors, never
+//! defaults) and watching them (`file_source.rs`, `--routes PATH`), the Kubernetes reflectors
+//! (`kube_source.rs`: list + watch, never polling; every HTTPRoute, whatever the selector,
+//! since unlabelled routes compete in precedence), the planner task that plans every new
+//! store (`planner.rs`), and reporting plan problems as Kubernetes Events (`events.rs`).
+//!
+//! Must never: decide semantics (it calls [`crate::compile::plan`]), evaluate requests, or
+//! fall back to an empty or default store when a source fails: the last good store stays.
+//!
+//! Called by: the agent's runtime (`agent`), its `plan` and `replay` commands, and the tests
+//! crate (strict reading of the deploy manifests).
+
+mod events;
+mod file_source;
+mod kube_source;
+mod planner;
+mod strict;
+
+pub use events::{EventError, ProblemReporter};
+pub use file_source::{load_path, load_str, FileEvent, FileSourceError, FileWatch};
+pub use kube_source::{start_kube_source, KubeSource, KubeSourceConfig, KubeSourceError};
+pub use planner::spawn_planner;
+pub use strict::{unknown_fields, StrictError};
