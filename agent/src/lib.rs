@@ -7,3 +7,4 @@ pub mod datapath;
 pub mod metrics;
 pub mod pipeline;
 pub mod runtime;
+pub mod wiring;

@@ -1,4 +1,4 @@
-//! Limits, memory budgets and timeouts of the reconstruction pipeline.
+//! Limits, memory budgets and timeouts of the reconstructor.
 
 /// Per-request limits of the HTTP/1.x decoder. A request over a limit is counted and skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl Default for Limits {
     }
 }
 
-/// Global and per-flow memory budgets. Over budget the pipeline drops and counts, it never
+/// Global and per-flow memory budgets. Over budget the reconstructor drops and counts, it never
 /// grows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budgets {
@@ -71,7 +71,7 @@ impl Default for Timeouts {
     }
 }
 
-/// Everything the pipeline can be tuned with.
+/// Everything the reconstructor can be tuned with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Per-request limits.

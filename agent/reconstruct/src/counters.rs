@@ -2,7 +2,7 @@
 
 macro_rules! counters {
     ($( $(#[doc = $doc:literal])* $variant:ident => $name:literal, )*) => {
-        /// One counter of the reconstruction pipeline. The discriminant indexes [`Counters`].
+        /// One counter of the reconstructor. The discriminant indexes [`Counters`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Counter {
             $( $(#[doc = $doc])* $variant, )*

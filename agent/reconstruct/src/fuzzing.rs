@@ -15,7 +15,7 @@ use shadowtap_wire::http1::{parse_request_head, Status};
 
 use crate::config::{Config, Limits};
 use crate::http::request::Request;
-use crate::pipeline::Reconstructor;
+use crate::reconstructor::Reconstructor;
 use crate::segment::{FlowKey, Segment};
 
 /// A small deterministic generator driven by the input.

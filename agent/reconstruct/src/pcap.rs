@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::counters::{Counter, Counters};
 use crate::error::PcapError;
 use crate::http::request::Request;
-use crate::pipeline::Reconstructor;
+use crate::reconstructor::Reconstructor;
 use crate::resync::looks_like_request_line;
 use crate::segment::{FlowKey, Segment};
 

@@ -22,7 +22,7 @@ use shadowtap_routes::{plan, plan::MirrorTarget, PlanConfig, Sampler};
 use super::ReplayArgs;
 use crate::{
     pipeline::{MirrorSink, Pipeline},
-    runtime::{sync_backends, ReplaySink},
+    wiring::{sync_backends, ReplayerSink},
 };
 
 /// Prints what would be mirrored.
@@ -154,7 +154,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             None
         } else {
             sync_backends(&replayer, &p, &Default::default());
-            let mut pl = Pipeline::new(recon, sampler, ReplaySink::new(replayer.clone()), &marker);
+            let mut pl =
+                Pipeline::new(recon, sampler, ReplayerSink::new(replayer.clone()), &marker);
             pl.set_plan(p);
             Some(feed(&requests, pl))
         };

@@ -9,7 +9,7 @@ use shadowtap_reconstruct::{Config, FlowKey, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
 
 use super::{MirrorSink, Pipeline};
-use crate::runtime::desired_endpoints;
+use crate::wiring::desired_endpoints;
 
 #[derive(Default)]
 struct Count(u64);

@@ -8,7 +8,8 @@ use shadowtap_reconstruct::Segment;
 use shadowtap_routes::Plan;
 use tokio::sync::watch;
 
-use super::{monotonic_ns, ReplaySink};
+use super::monotonic_ns;
+use crate::wiring::ReplayerSink;
 use crate::{datapath::RingReader, metrics::Snapshots, pipeline::Pipeline};
 
 /// How often counters are published and capture time advanced.
@@ -20,7 +21,7 @@ const RING_BATCH: usize = 1024;
 
 /// Runs until `stop` changes or the ring fails; follows `plans`.
 pub async fn run(
-    mut pipeline: Pipeline<ReplaySink>,
+    mut pipeline: Pipeline<ReplayerSink>,
     mut ring: RingReader,
     mut plans: watch::Receiver<Arc<Plan>>,
     snapshots: Snapshots,

@@ -10,9 +10,8 @@ use std::{
 use shadowtap_common::EndpointValue;
 use shadowtap_routes::Plan;
 
-use super::{
-    desired_endpoints, sync_backends, sync_endpoints, telemetry::ControlGauges, Attachments,
-};
+use super::{telemetry::ControlGauges, Attachments};
+use crate::wiring::{desired_endpoints, sync_backends, sync_endpoints};
 use shadowtap_mirror::{BackendId, Replayer};
 
 use crate::datapath::{Datapath, MapHandles};

@@ -10,10 +10,7 @@ mod capture;
 mod clock;
 mod config;
 mod control;
-mod endpoints;
 mod error;
-mod own_flows;
-mod sink;
 mod source;
 mod telemetry;
 
@@ -33,10 +30,7 @@ use tokio::{
 pub use attachments::Attachments;
 pub use clock::monotonic_ns;
 pub use config::{AgentConfig, RouteSource};
-pub use endpoints::{desired_endpoints, sync_backends, sync_endpoints};
 pub use error::RuntimeError;
-pub use own_flows::KernelOwnFlows;
-pub use sink::{backend_id, ReplaySink};
 
 use crate::{
     datapath::{
@@ -44,6 +38,7 @@ use crate::{
     },
     metrics::{serve, Health, ServerLimits},
     pipeline::Pipeline,
+    wiring::{KernelOwnFlows, ReplayerSink},
 };
 
 /// How often plans are re-applied even without a change (new interfaces, retries).
@@ -126,7 +121,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
             ..ReconstructConfig::default()
         }),
         cfg.seed.map_or_else(Sampler::from_entropy, Sampler::new),
-        ReplaySink::new(replayer.clone()),
+        ReplayerSink::new(replayer.clone()),
         &cfg.mirror.marker_name,
     );
     let (stop_tx, stop_rx) = watch::channel(false);

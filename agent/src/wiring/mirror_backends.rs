@@ -1,12 +1,15 @@
-//! The pipeline's mirror sink: sampled requests queued on the replayer.
+//! Plan → the mirror client's backends: one backend per mirrored Service port and set of
+//! rewrite options, with the union of its ready endpoints; backends that left the plan are
+//! removed.
 
-use std::hash::Hasher;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    hash::Hasher,
+    net::SocketAddr,
+};
 
-use shadowtap_mirror::{BackendId, MirrorRequest, Replayer, RewriteOptions};
-use shadowtap_reconstruct::Request;
-use shadowtap_routes::plan::MirrorTarget;
-
-use crate::pipeline::MirrorSink;
+use shadowtap_mirror::{BackendId, Replayer, RewriteOptions};
+use shadowtap_routes::{plan::MirrorTarget, Plan};
 
 /// The replayer's id for a mirror of the plan: its Service port, plus a short digest of the
 /// route's rewrite options when it has any (so routes mirroring to one Service with different
@@ -42,24 +45,44 @@ pub fn rewrite_options(mirror: &MirrorTarget) -> RewriteOptions {
     }
 }
 
-/// Queues sampled requests on a [`Replayer`] (never blocks).
-pub struct ReplaySink {
-    replayer: Replayer,
-}
-
-impl ReplaySink {
-    /// Wrap a replayer.
-    pub fn new(replayer: Replayer) -> Self {
-        Self { replayer }
+/// Configure the replayer's backends for every mirror of the plan; remove the ones no longer
+/// mirrored to. Returns the new set.
+pub fn sync_backends(
+    replayer: &Replayer,
+    plan: &Plan,
+    previous: &BTreeSet<BackendId>,
+) -> BTreeSet<BackendId> {
+    let mut endpoints: BTreeMap<BackendId, (RewriteOptions, BTreeSet<SocketAddr>)> =
+        BTreeMap::new();
+    for rules in plan.route_sets.values() {
+        for parent in &rules.parents {
+            for rule in &parent.rules {
+                for m in &rule.mirrors {
+                    endpoints
+                        .entry(backend_id(m))
+                        .or_insert_with(|| (rewrite_options(m), BTreeSet::new()))
+                        .1
+                        .extend(m.endpoints.iter().copied());
+                }
+            }
+        }
     }
-}
-
-impl MirrorSink for ReplaySink {
-    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
-        self.replayer
-            .submit(&backend_id(mirror), MirrorRequest::from_decoded(request))
-            .map_err(|reason| reason.as_str())
+    for (id, (rewrite, addrs)) in &endpoints {
+        if !previous.contains(id) {
+            // The id encodes the rewrite, so an existing backend's options never change.
+            if let Err(e) = replayer.set_backend(id, rewrite.clone()) {
+                tracing::warn!(backend = %id, error = %e, "mirror backend not configured");
+                continue;
+            }
+        }
+        replayer.set_endpoints(id, addrs.iter().copied().collect());
     }
+    for id in previous {
+        if !endpoints.contains_key(id) {
+            replayer.remove_backend(id);
+        }
+    }
+    endpoints.into_keys().collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,29 @@
+//! The pipeline's mirror sink: sampled requests queued on the mirror client, built from the
+//! decoder's parsed request (no re-parse).
+
+use shadowtap_mirror::{MirrorRequest, Replayer};
+use shadowtap_reconstruct::Request;
+use shadowtap_routes::plan::MirrorTarget;
+
+use super::backend_id;
+use crate::pipeline::MirrorSink;
+
+/// Queues sampled requests on a [`Replayer`] (never blocks).
+pub struct ReplayerSink {
+    replayer: Replayer,
+}
+
+impl ReplayerSink {
+    /// Wrap a replayer.
+    pub fn new(replayer: Replayer) -> Self {
+        Self { replayer }
+    }
+}
+
+impl MirrorSink for ReplayerSink {
+    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
+        self.replayer
+            .submit(&backend_id(mirror), MirrorRequest::from_decoded(request))
+            .map_err(|reason| reason.as_str())
+    }
+}
