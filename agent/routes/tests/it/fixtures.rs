@@ -147,15 +147,45 @@ fn renderers() {
     assert!(j["problems"].as_array().unwrap().is_empty());
 }
 
+/// `shadowtap plan`'s table names every endpoint, what the kernel captures there, and per
+/// parent each rule with its mirrors and fractions.
 #[test]
-#[ignore = "prints the demo plan"]
-fn show_tables() {
-    for f in ["foo-route-42.yaml", "conformance-mirror.yaml"] {
-        let p = plan_fixture(f, "node-a");
-        println!("{}", render_table(&p, &p.problems));
-    }
+fn plan_tables_name_endpoints_rules_and_mirrors() {
     let p = plan_fixture("foo-route-42.yaml", "node-a");
-    println!("{}", render_json(&p, &p.problems).unwrap());
+    let table = render_table(&p, &p.problems);
+    let endpoint = table
+        .lines()
+        .find(|l| l.starts_with("10.244.1.10:8080"))
+        .unwrap_or_else(|| panic!("no endpoint row in\n{table}"));
+    assert!(
+        endpoint.contains("default/foo-v1-5d8f7c6b9-abcde"),
+        "{endpoint}"
+    );
+    assert!(
+        endpoint.contains("42%") && endpoint.trim_end().ends_with("all"),
+        "{endpoint}"
+    );
+    assert!(table.contains("parent Service default/foo-v1"), "{table}");
+    assert!(
+        table.contains("default/foo-route rule 0 [labelled]"),
+        "{table}"
+    );
+    assert!(
+        table.contains("mirror -> default/foo-v2:8080 42%"),
+        "{table}"
+    );
+    assert!(table.contains("PROBLEMS (0)"), "{table}");
+
+    let conformance = plan_fixture("conformance-mirror.yaml", "node-a");
+    let table = render_table(&conformance, &conformance.problems);
+    assert!(
+        table.contains("mirror -> gateway-conformance-infra/infra-backend-v2:8080 25/50"),
+        "{table}"
+    );
+    assert!(
+        table.contains("mirror -> gateway-conformance-infra/infra-backend-v3:8080 1/1"),
+        "{table}"
+    );
 }
 
 /// The flow pre-sample threshold is decided once, in the plan: the node-wide flag or the
