@@ -9,4 +9,4 @@ mod server;
 mod snapshot;
 
 pub use server::{serve, Health, ServerLimits};
-pub use snapshot::{Family, FamilyKind, SnapshotCollector, Snapshots};
+pub use snapshot::{Family, FamilyKind, LabelledFamily, SnapshotCollector, Snapshots};

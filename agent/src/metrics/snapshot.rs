@@ -32,6 +32,21 @@ pub struct Family {
     pub values: Vec<(&'static str, u64)>,
 }
 
+/// A metric family whose series carry several labels with values known only at run time
+/// (route, rule, mirror): one row per series. Cardinality is bounded by the plan (routes ×
+/// rules × mirrors × outcomes), never by traffic.
+#[derive(Clone, Debug)]
+pub struct LabelledFamily {
+    /// Name without the `shadowtap_` prefix.
+    pub name: &'static str,
+    /// Help text.
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: FamilyKind,
+    /// `(labels, value)` per series; counters are whole numbers.
+    pub rows: Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
 /// The families one owner published.
 type Slot = (&'static str, Vec<Family>);
 
@@ -39,12 +54,24 @@ type Slot = (&'static str, Vec<Family>);
 #[derive(Clone, Debug, Default)]
 pub struct Snapshots {
     slots: Arc<Mutex<Vec<Slot>>>,
+    labelled: Arc<Mutex<Vec<(&'static str, Vec<LabelledFamily>)>>>,
 }
 
 impl Snapshots {
     /// Replace the families published by `owner`.
     pub fn publish(&self, owner: &'static str, families: Vec<Family>) {
         let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        match slots.iter_mut().find(|(o, _)| *o == owner) {
+            Some(slot) => slot.1 = families,
+            None => slots.push((owner, families)),
+        }
+    }
+
+    /// Replace the labelled families published by `owner`.
+    pub fn publish_labelled(&self, owner: &'static str, families: Vec<LabelledFamily>) {
+        let Ok(mut slots) = self.labelled.lock() else {
             return;
         };
         match slots.iter_mut().find(|(o, _)| *o == owner) {
@@ -109,6 +136,24 @@ impl Collector for SnapshotCollector {
                 }
             }
         }
+        let labelled: Vec<LabelledFamily> = match self.snapshots.labelled.lock() {
+            Ok(slots) => slots.iter().flat_map(|(_, f)| f.iter().cloned()).collect(),
+            Err(_) => return Ok(()),
+        };
+        for f in &labelled {
+            let ty = match f.kind {
+                FamilyKind::Counter => MetricType::Counter,
+                FamilyKind::Gauge => MetricType::Gauge,
+            };
+            let mut metric = encoder.encode_descriptor(f.name, f.help, None, ty)?;
+            for (labels, v) in &f.rows {
+                let fam = metric.encode_family(labels)?;
+                match f.kind {
+                    FamilyKind::Counter => ConstCounter::new(*v as u64).encode(fam)?,
+                    FamilyKind::Gauge => ConstGauge::new(*v).encode(fam)?,
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -157,5 +202,36 @@ mod tests {
         // Republishing replaces, never duplicates.
         snaps.publish("kernel", vec![]);
         assert_eq!(snaps.value("kernel_packets", "copied"), None);
+
+        snaps.publish_labelled(
+            "routes",
+            vec![
+                LabelledFamily {
+                    name: "route_requests",
+                    help: "Requests.",
+                    kind: FamilyKind::Counter,
+                    rows: vec![(
+                        vec![("route", "default/foo".into()), ("rule", "0".into())],
+                        12.0,
+                    )],
+                },
+                LabelledFamily {
+                    name: "route_mirror_fraction",
+                    help: "Fraction.",
+                    kind: FamilyKind::Gauge,
+                    rows: vec![(vec![("route", "default/foo".into())], 0.42)],
+                },
+            ],
+        );
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains("shadowtap_route_requests_total{route=\"default/foo\",rule=\"0\"} 12"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shadowtap_route_mirror_fraction{route=\"default/foo\"} 0.42"),
+            "{text}"
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod counters;
+mod route_stats;
 mod view;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use shadowtap_reconstruct::{Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use counters::{NotMatched, PipelineCounters};
+pub use route_stats::{DrawOutcome, RouteStats};
 pub use view::OwnedView;
 
 use crate::metrics::{Family, FamilyKind, Snapshots};
@@ -42,6 +44,7 @@ pub struct Pipeline<S> {
     sink: S,
     marker: String,
     counters: PipelineCounters,
+    routes: RouteStats,
 }
 
 impl<S: MirrorSink> Pipeline<S> {
@@ -55,11 +58,13 @@ impl<S: MirrorSink> Pipeline<S> {
             sink,
             marker: marker.to_ascii_lowercase(),
             counters: PipelineCounters::default(),
+            routes: RouteStats::default(),
         }
     }
 
     /// Switch to a new plan. Flows in progress keep their reassembly state.
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.routes.set_plan(&plan);
         self.plan = plan;
     }
 
@@ -105,8 +110,8 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.not_matched(NotMatched::NotUtf8);
             return;
         };
-        let mirrors = match route_request(rules, &view.view()) {
-            Decision::Matched { mirrors, .. } => mirrors,
+        let (rule, mirrors) = match route_request(rules, &view.view()) {
+            Decision::Matched { rule, mirrors } => (rule, mirrors),
             Decision::WonByUnlabelled { .. } => {
                 self.counters.not_matched(NotMatched::WonByUnlabelled);
                 return;
@@ -120,6 +125,7 @@ impl<S: MirrorSink> Pipeline<S> {
                 return;
             }
         };
+        self.routes.won(rule);
         if mirrors.is_empty() {
             self.counters.matched_without_mirror += 1;
             return;
@@ -128,16 +134,24 @@ impl<S: MirrorSink> Pipeline<S> {
         // The rate the kernel captures this endpoint's flows at, from the plan (the kernel
         // map holds the same value), so each request is mirrored with probability p.
         let q = endpoint.capture_threshold;
-        for mirror in mirrors {
+        for (i, mirror) in mirrors.iter().enumerate() {
             self.counters.draws += 1;
-            if !self.sampler.sample(mirror.fraction, q) {
+            let outcome = if !self.sampler.sample(mirror.fraction, q) {
                 self.counters.not_sampled += 1;
-                continue;
-            }
-            match self.sink.submit(mirror, request) {
-                Ok(()) => self.counters.submitted += 1,
-                Err(reason) => self.counters.refused(reason),
-            }
+                DrawOutcome::NotSampled
+            } else {
+                match self.sink.submit(mirror, request) {
+                    Ok(()) => {
+                        self.counters.submitted += 1;
+                        DrawOutcome::Submitted
+                    }
+                    Err(reason) => {
+                        self.counters.refused(reason);
+                        DrawOutcome::Refused(reason)
+                    }
+                }
+            };
+            self.routes.drawn(rule, i, mirror, outcome);
         }
     }
 
@@ -188,6 +202,7 @@ impl<S: MirrorSink> Pipeline<S> {
             ],
         });
         snapshots.publish("pipeline", families);
+        snapshots.publish_labelled("routes", self.routes.families());
     }
 }
 

@@ -26,7 +26,7 @@ const FLOWS: u16 = 4000;
 
 /// Sends one request on each of `FLOWS` connections to the fixture's foo-v1 endpoint through
 /// a kernel simulated from the plan's map values; returns (requests sent, mirrors submitted).
-fn run(annotated: bool, cfg: &PlanConfig) -> (u64, u64) {
+fn run_pipeline(annotated: bool, cfg: &PlanConfig) -> Pipeline<Count> {
     let mut store = shadowtap_routes::store::Store::new();
     shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), ROUTE)
         .expect("fixture loads");
@@ -73,7 +73,11 @@ fn run(annotated: bool, cfg: &PlanConfig) -> (u64, u64) {
             request.clone(),
         ));
     }
-    (u64::from(FLOWS), pipeline.sink().0)
+    pipeline
+}
+
+fn run(annotated: bool, cfg: &PlanConfig) -> (u64, u64) {
+    (u64::from(FLOWS), run_pipeline(annotated, cfg).sink().0)
 }
 
 /// Within ±3σ of `p` over `n` draws.
@@ -108,4 +112,43 @@ fn node_wide_flow_sampling_mirrors_p() {
 #[test]
 fn annotation_only_flow_sampling_mirrors_p() {
     assert_fraction("annotation", run(true, &PlanConfig::default()), 0.42);
+}
+
+/// The per-route series count what the pipeline decided: every request the rule won, and
+/// per mirror the submitted and not-sampled draws, beside the configured fraction.
+#[test]
+fn route_series_follow_the_draws() {
+    let pipeline = run_pipeline(false, &PlanConfig::default());
+    let c = pipeline.counters().clone();
+    let families = pipeline.routes.families();
+    let value = |name: &str, want: &[(&str, &str)]| -> f64 {
+        families
+            .iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| f.rows.iter())
+            .filter(|(labels, _)| {
+                want.iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let route = [("route", "default/foo-route"), ("rule", "0")];
+    assert_eq!(
+        value("route_requests", &route) as u64,
+        c.matched_with_mirrors
+    );
+    let mirror = [
+        ("route", "default/foo-route"),
+        ("mirror", "default/foo-v2:8080"),
+        ("outcome", "submitted"),
+    ];
+    assert_eq!(value("route_mirror_requests", &mirror) as u64, c.submitted);
+    let not = [
+        ("mirror", "default/foo-v2:8080"),
+        ("outcome", "not_sampled"),
+    ];
+    assert_eq!(value("route_mirror_requests", &not) as u64, c.not_sampled);
+    assert!((value("route_mirror_fraction", &route) - 0.42).abs() < 1e-9);
+    assert!(c.submitted > 0 && c.not_sampled > 0);
 }
