@@ -7,7 +7,8 @@ use shadowtap_harness::{
     http_server::concurrent_lockstep,
     require_privileges,
     scenario::{
-        metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario, PORT,
+        metric_sum, metric_value, route_yaml, shadowtap_binary, Mirror, Rate, Scenario, METRICS,
+        PORT,
     },
     wait,
 };
@@ -88,6 +89,45 @@ fn run(mirrors: &[Mirror], connections: usize, per_connection: usize, extra: &[&
         };
         // ±5σ keeps the test from flaking while still catching a wrong rate.
         assert_within(m.service, got, n, m.rate.p(), 5.0);
+    }
+    per_route_series_agree(&s, mirrors, n);
+}
+
+/// The per-route series, read through `shadowtap status --output json` as a user would:
+/// every request was won by the route's rule, and each mirror's selected count is what its
+/// backend received, against the configured fraction.
+fn per_route_series_agree(s: &Scenario, mirrors: &[Mirror], n: u64) {
+    let status = s.topo.node.exec_unchecked(&[
+        shadowtap_binary().to_str().expect("utf-8 path"),
+        "status",
+        "--metrics-addr",
+        METRICS,
+        "--output",
+        "json",
+    ]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "status JSON ({e}): {text} {}",
+            String::from_utf8_lossy(&status.stderr)
+        )
+    });
+    for m in mirrors {
+        let mirror = format!("default/{}:{PORT}", m.service);
+        let row = report["mirrors"]
+            .as_array()
+            .expect("mirrors")
+            .iter()
+            .find(|r| r["route"] == "default/foo-route" && r["mirror"] == mirror.as_str())
+            .unwrap_or_else(|| panic!("no status row for {mirror}: {report}"));
+        assert_eq!(row["requests"], n, "{row}");
+        let received = match m.service {
+            "foo-v2" => s.v2.count(),
+            _ => s.v3.count(),
+        };
+        assert_eq!(row["selected"], received, "{row}");
+        assert!((row["configured"].as_f64().expect("fraction") - m.rate.p()).abs() < 1e-9);
+        assert_within(&mirror, received, n, m.rate.p(), 5.0);
     }
 }
 

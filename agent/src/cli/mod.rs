@@ -5,6 +5,7 @@ mod agent_cmd;
 mod cpu_priority;
 mod plan_cmd;
 mod replay_cmd;
+mod status;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -42,6 +43,36 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run reassembly and decoding (and optionally matching, sampling and replay) on a capture.
     Replay(ReplayArgs),
+    /// Per route, rule and mirror on this node: configured against observed fraction with a
+    /// ±3σ verdict, refusals, and each mirror backend's delivery and latency (from the local
+    /// agent's metrics). Exits 1 when a mirror is outside its band.
+    Status(StatusArgs),
+}
+
+/// Output formats of `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusOutput {
+    /// Tables for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// `shadowtap status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The agent's metrics address.
+    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    pub metrics_addr: SocketAddr,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+    /// Refresh until interrupted, with rates since the previous refresh.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between refreshes with `--watch`.
+    #[arg(long, default_value_t = 2)]
+    pub interval_secs: u64,
 }
 
 /// Where the routes come from, for `agent` and `plan`.
@@ -210,5 +241,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Plan(args) => plan_cmd::run(args),
         Command::Replay(args) => replay_cmd::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

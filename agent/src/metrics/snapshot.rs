@@ -49,12 +49,14 @@ pub struct LabelledFamily {
 
 /// The families one owner published.
 type Slot = (&'static str, Vec<Family>);
+/// The labelled families one owner published.
+type LabelledSlot = (&'static str, Vec<LabelledFamily>);
 
 /// Families by publisher: each owner replaces its own slot.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshots {
     slots: Arc<Mutex<Vec<Slot>>>,
-    labelled: Arc<Mutex<Vec<(&'static str, Vec<LabelledFamily>)>>>,
+    labelled: Arc<Mutex<Vec<LabelledSlot>>>,
 }
 
 impl Snapshots {

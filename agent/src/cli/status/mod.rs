@@ -1,0 +1,160 @@
+//! `shadowtap status`: the local agent's per-route truth, read from its `/metrics`: for each
+//! route, rule and mirror the configured against the observed fraction with a ±3σ verdict,
+//! refusals, and per mirror backend the delivery outcomes, response classes and latency.
+
+mod prom_text;
+mod report;
+
+use std::{
+    fmt::Write as _,
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _};
+use shadowtap_wire::http1::{parse_response_head, Status};
+
+use super::{StatusArgs, StatusOutput};
+use report::Report;
+
+/// Longest wait for the agent's answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One scrape of `addr`'s `/metrics`.
+fn scrape(addr: SocketAddr) -> anyhow::Result<Vec<prom_text::Sample>> {
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)
+        .with_context(|| format!("connecting to the agent's metrics at {addr}"))?;
+    s.set_read_timeout(Some(TIMEOUT))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: shadowtap\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).context("reading /metrics")?;
+    let head = match parse_response_head(&raw, false, 64) {
+        Ok(Status::Complete(h)) => h,
+        Ok(Status::Partial) => bail!("the agent's answer ended inside its head"),
+        Err(e) => bail!("the agent's answer is not HTTP/1: {e}"),
+    };
+    if head.status != 200 {
+        bail!("/metrics answered {}", head.status);
+    }
+    let body = String::from_utf8_lossy(&raw[head.len..]);
+    Ok(prom_text::parse(&body))
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{:.2} %", v * 100.0))
+}
+
+fn seconds(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_infinite() => "> max bucket".to_owned(),
+        Some(v) if v < 1.0 => format!("≤ {:.1} ms", v * 1000.0),
+        Some(v) => format!("≤ {v:.2} s"),
+        None => "-".to_owned(),
+    }
+}
+
+/// The report as tables for people.
+fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32} {:>4} {:<28} {:>10} {:>9} {:>10} {:>9} {:<20} {:<16} {:>8}",
+        "ROUTE",
+        "RULE",
+        "MIRROR",
+        "CONFIGURED",
+        "REQUESTS",
+        "OBSERVED",
+        "SELECTED",
+        "±3σ BAND",
+        "VERDICT",
+        "SENT/S"
+    );
+    for m in &r.mirrors {
+        let band = m.band.map_or_else(
+            || "-".to_owned(),
+            |(lo, hi)| format!("{:.2}–{:.2} %", lo * 100.0, hi * 100.0),
+        );
+        let rate = m
+            .submitted_per_second
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
+        let _ = writeln!(
+            out,
+            "{:<32} {:>4} {:<28} {:>10} {:>9} {:>10} {:>9} {:<20} {:<16} {:>8}",
+            m.route,
+            m.rule,
+            m.mirror,
+            percent(Some(m.configured)),
+            m.requests,
+            percent(m.observed),
+            m.selected,
+            band,
+            m.verdict,
+            rate
+        );
+        for (reason, n) in &m.refused {
+            let _ = writeln!(out, "{:>38} refused at submission: {reason} {n}", "");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<36} {:<44} {:<24} {:>12} {:>12}",
+        "MIRROR BACKEND", "OUTCOMES", "RESPONSES", "LATENCY P50", "P99"
+    );
+    for b in &r.backends {
+        let join = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "{:<36} {:<44} {:<24} {:>12} {:>12}",
+            b.backend,
+            join(&b.outcomes),
+            join(&b.responses),
+            seconds(b.latency_p50),
+            seconds(b.latency_p99)
+        );
+    }
+    out
+}
+
+fn print(r: &Report, output: StatusOutput) -> anyhow::Result<()> {
+    match output {
+        StatusOutput::Table => print!("{}", table(r)),
+        StatusOutput::Json => println!("{}", serde_json::to_string_pretty(r)?),
+    }
+    Ok(())
+}
+
+/// Run `shadowtap status`. Exits 1 when a mirror is outside its band.
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut previous: Option<(Vec<prom_text::Sample>, Instant)> = None;
+    loop {
+        let samples = scrape(args.metrics_addr)?;
+        let now = Instant::now();
+        let before = previous
+            .as_ref()
+            .map(|(s, t)| (s.as_slice(), now.duration_since(*t).as_secs_f64().max(1e-3)));
+        let r = report::build(&samples, before);
+        if args.watch && args.output == StatusOutput::Table {
+            // Clear the terminal and go home, then draw.
+            print!("\x1b[2J\x1b[H");
+        }
+        print(&r, args.output)?;
+        if !args.watch {
+            let outside = r.mirrors.iter().any(|m| m.verdict == "outside");
+            return Ok(if outside {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        previous = Some((samples, now));
+        std::thread::sleep(Duration::from_secs(args.interval_secs.max(1)));
+    }
+}
