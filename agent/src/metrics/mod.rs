@@ -5,8 +5,10 @@
 //! published as snapshots through [`SnapshotCollector`], so the hot path never touches a
 //! shared atomic per packet.
 
+mod health;
 mod server;
 mod snapshot;
 
-pub use server::{serve, Health, ServerLimits};
+pub use health::{Health, Heartbeat, STALL_AFTER};
+pub use server::{serve, ServerLimits};
 pub use snapshot::{Family, FamilyKind, LabelledFamily, SnapshotCollector, Snapshots};

@@ -1,39 +1,17 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (the process is serving),
-//! `/readyz` (programs attached and the first plan applied).
+//! The HTTP endpoints: `/metrics` (Prometheus text), `/livez` and `/healthz` (every loop
+//! made progress within [`STALL_AFTER`]), `/readyz` (programs attached and the first plan
+//! applied).
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{encoding::text::encode, registry::Registry};
+
+use super::health::{Health, STALL_AFTER};
 use tokio::{net::TcpListener, sync::Semaphore};
-
-/// Readiness, set by the agent once it is capturing.
-#[derive(Clone, Debug, Default)]
-pub struct Health {
-    ready: Arc<AtomicBool>,
-}
-
-impl Health {
-    /// Mark ready (or not).
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-    /// Whether ready.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-}
 
 fn respond(status: u16, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -57,7 +35,14 @@ fn handle(req: &Request<Incoming>, registry: &Registry, health: &Health) -> Resp
                 Err(_) => respond(500, "text/plain", "encoding failed\n".into()),
             }
         }
-        "/healthz" => respond(200, "text/plain", "ok\n".into()),
+        "/healthz" | "/livez" => match health.stalled(STALL_AFTER).as_slice() {
+            [] => respond(200, "text/plain", "ok\n".into()),
+            stalled => respond(
+                503,
+                "text/plain",
+                format!("stalled: {}\n", stalled.join(", ")),
+            ),
+        },
         "/readyz" if health.is_ready() => respond(200, "text/plain", "ready\n".into()),
         "/readyz" => respond(503, "text/plain", "not ready\n".into()),
         _ => respond(404, "text/plain", "not found\n".into()),

@@ -10,7 +10,11 @@ use tokio::sync::watch;
 
 use super::monotonic_ns;
 use crate::wiring::ReplayerSink;
-use crate::{datapath::RingReader, metrics::Snapshots, pipeline::Pipeline};
+use crate::{
+    datapath::RingReader,
+    metrics::{Heartbeat, Snapshots},
+    pipeline::Pipeline,
+};
 
 /// How often counters are published and capture time advanced.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -26,12 +30,14 @@ pub async fn run(
     mut plans: watch::Receiver<Arc<Plan>>,
     snapshots: Snapshots,
     mut stop: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     pipeline.set_plan(plans.borrow_and_update().clone());
     let mut tick = tokio::time::interval(TICK);
     // Whether the last visit stopped at RING_BATCH with records left.
     let mut more = false;
     loop {
+        heartbeat.beat();
         tokio::select! {
             biased;
             _ = stop.changed() => break,

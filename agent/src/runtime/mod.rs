@@ -131,13 +131,16 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         plans.clone(),
         snapshots.clone(),
         stop_rx,
+        health.heartbeat("capture"),
     ));
 
     let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
     let mut tick = tokio::time::interval(capture::TICK);
     let mut plan: Arc<Plan> = plans.borrow_and_update().clone();
     let mut dirty = true;
+    let control_beat = health.heartbeat("control");
     loop {
+        control_beat.beat();
         if dirty {
             dirty = false;
             control.apply(&mut dp, &plan);
