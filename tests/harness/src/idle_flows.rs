@@ -282,24 +282,7 @@ async fn one(addr: SocketAddr, req: Vec<u8>) -> std::io::Result<TcpStream> {
     }
 }
 
-/// Whether `buf` holds a complete response head and its `Content-Length` body.
+/// Whether `buf` holds a complete response.
 fn response_complete(buf: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; 16];
-    let mut resp = httparse::Response::new(&mut headers);
-    let Ok(httparse::Status::Complete(head)) = resp.parse(buf) else {
-        return false;
-    };
-    let len = resp
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .unwrap_or(0);
-    buf.len() >= head + len
+    matches!(crate::load::response::frame(buf), Ok(Some(_)))
 }

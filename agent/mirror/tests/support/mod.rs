@@ -12,6 +12,7 @@ use bytes::Bytes;
 use shadowtap_mirror::{
     BackendId, BackendSnapshot, MirrorRequest, NoOwnFlows, OwnFlows, ReplayConfig, Replayer,
 };
+use shadowtap_wire::http1::{parse_request_head, ChunkedDecoder, Framing, Progress, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -211,47 +212,24 @@ async fn serve(
     }
 }
 
-/// The length of the complete request at the start of `buf`, if complete.
+/// The length of the complete request at the start of `buf`, if complete (framed with
+/// shadowtap-wire, the grammar the decoder uses).
 pub fn request_len(buf: &[u8]) -> Option<usize> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    let head = match req.parse(buf).ok()? {
-        httparse::Status::Complete(n) => n,
-        httparse::Status::Partial => return None,
+    let head = match parse_request_head(buf, 64).ok()? {
+        Status::Complete(head) => head,
+        Status::Partial => return None,
     };
-    let mut chunked = false;
-    let mut length = 0usize;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = true;
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            length = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
+    let at = head.head_len();
+    match head.framing() {
+        Framing::None => Some(at),
+        Framing::Length(n) => {
+            let end = at + usize::try_from(n).ok()?;
+            (buf.len() >= end).then_some(end)
         }
-    }
-    if !chunked {
-        return (buf.len() >= head + length).then_some(head + length);
-    }
-    let mut pos = head;
-    loop {
-        let (start, size) = match httparse::parse_chunk_size(&buf[pos..]).ok()? {
-            httparse::Status::Complete(v) => v,
-            httparse::Status::Partial => return None,
-        };
-        pos += start;
-        if size == 0 {
-            // Trailers, then the empty line.
-            loop {
-                let line_end = buf[pos..].windows(2).position(|w| w == b"\r\n")?;
-                pos += line_end + 2;
-                if line_end == 0 {
-                    return Some(pos);
-                }
-            }
-        }
-        pos += size as usize + 2;
-        if pos > buf.len() {
-            return None;
-        }
+        Framing::Chunked => match ChunkedDecoder::new().feed(&buf[at..]).ok()? {
+            Progress::Done(n) => Some(at + usize::try_from(n).ok()?),
+            Progress::NeedMore => None,
+        },
     }
 }
 

@@ -1,6 +1,11 @@
 //! Framing HTTP/1.1 responses on a keep-alive connection: where one response ends, from its
 //! head (Content-Length or chunked), whatever headers the server adds.
 
+use shadowtap_wire::http1::{
+    parse_response_head, ReadProgress, ResponseBody, ResponseError, ResponseLimits, ResponseReader,
+    Status,
+};
+
 /// Why a response cannot be framed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameError {
@@ -25,82 +30,34 @@ pub struct Framed {
 }
 
 /// The complete response at the start of `buf`, `Ok(None)` when more bytes are needed.
-/// Interim `1xx` responses are framed like any other (they have no body).
+/// Interim `1xx` responses are framed like any other (they have no body). The grammar is
+/// shadowtap's own (`shadowtap-wire`), the one the mirror client reads responses with.
 pub fn frame(buf: &[u8]) -> Result<Option<Framed>, FrameError> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
+    let head = match parse_response_head(buf, false, 64) {
+        Ok(Status::Partial) => return Ok(None),
+        Ok(Status::Complete(head)) => head,
         Err(_) => return Err(FrameError::BadHead),
     };
-    let status = resp.code.ok_or(FrameError::BadHead)?;
-    let mut length = None;
-    let mut chunked = false;
-    let mut close = false;
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value).map_err(|_| FrameError::BadHead)?;
-            length = Some(v.trim().parse::<usize>().map_err(|_| FrameError::BadHead)?);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h
-                .value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            close = h
-                .value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-        }
+    if head.is_interim() {
+        return Ok(Some(Framed {
+            len: head.len,
+            status: head.status,
+            close: !head.persistent,
+        }));
     }
-    let body_less = (100..200).contains(&status) || status == 204 || status == 304;
-    let end = if body_less {
-        Some(head)
-    } else if chunked {
-        chunked_end(buf, head)?
-    } else if let Some(n) = length {
-        (buf.len() >= head + n).then_some(head + n)
-    } else {
+    if head.body == ResponseBody::UntilClose {
         return Err(FrameError::Unframed);
-    };
-    Ok(end.map(|len| Framed { len, status, close }))
-}
-
-/// Where a chunked body starting at `pos` ends (after its trailers), if all of it is here.
-fn chunked_end(buf: &[u8], mut pos: usize) -> Result<Option<usize>, FrameError> {
-    loop {
-        let Some(eol) = find_crlf(&buf[pos..]) else {
-            return Ok(None);
-        };
-        let line = &buf[pos..pos + eol];
-        let size = line.split(|b| *b == b';').next().unwrap_or_default();
-        let size = std::str::from_utf8(size)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .ok_or(FrameError::BadChunk)?;
-        pos += eol + 2;
-        if size == 0 {
-            // Trailers, then an empty line.
-            loop {
-                let Some(eol) = find_crlf(&buf[pos..]) else {
-                    return Ok(None);
-                };
-                pos += eol + 2;
-                if eol == 0 {
-                    return Ok(Some(pos));
-                }
-            }
-        }
-        if buf.len() < pos + size + 2 {
-            return Ok(None);
-        }
-        pos += size + 2;
     }
-}
-
-fn find_crlf(hay: &[u8]) -> Option<usize> {
-    hay.windows(2).position(|w| w == b"\r\n")
+    match ResponseReader::new(false, ResponseLimits::default()).feed(buf) {
+        Ok(ReadProgress::Complete { consumed, response }) => Ok(Some(Framed {
+            len: consumed,
+            status: response.status,
+            close: !response.reusable,
+        })),
+        Ok(ReadProgress::NeedMore { .. }) => Ok(None),
+        Err(ResponseError::Chunked { .. }) => Err(FrameError::BadChunk),
+        Err(_) => Err(FrameError::BadHead),
+    }
 }
 
 #[cfg(test)]
