@@ -152,12 +152,7 @@ impl Decoder {
         }
         if self.last {
             // The request the gap cut ended the connection: nothing after it is a request.
-            self.last = false;
-            ctx.counters.inc(Counter::FlowsClosedByRequest);
-            ctx.counters
-                .add(Counter::BytesSkipped, self.buf.len() as u64);
-            self.buf.clear();
-            self.mode = Mode::Closed;
+            self.closed_by_request(ctx);
             return;
         }
         if let Mode::Resync = self.mode {
@@ -198,6 +193,16 @@ impl Decoder {
     fn stop_as(&mut self, reason: Counter, flows: Counter, ctx: &mut DecodeCtx<'_>) {
         self.drop_request(reason, ctx);
         ctx.counters.inc(flows);
+        ctx.counters
+            .add(Counter::BytesSkipped, self.buf.len() as u64);
+        self.buf.clear();
+        self.mode = Mode::Closed;
+    }
+
+    /// The last request ended the connection: the server reads nothing after it.
+    fn closed_by_request(&mut self, ctx: &mut DecodeCtx<'_>) {
+        self.last = false;
+        ctx.counters.inc(Counter::FlowsClosedByRequest);
         ctx.counters
             .add(Counter::BytesSkipped, self.buf.len() as u64);
         self.buf.clear();

@@ -13,13 +13,7 @@ impl Decoder {
     /// mode is then already set).
     pub(super) fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
         if self.last && !self.in_request {
-            // The previous request ended the connection; the server reads nothing more.
-            self.last = false;
-            ctx.counters.inc(Counter::FlowsClosedByRequest);
-            ctx.counters
-                .add(Counter::BytesSkipped, self.buf.len() as u64);
-            self.buf.clear();
-            self.mode = Mode::Closed;
+            self.closed_by_request(ctx);
             return None;
         }
         if !self.in_request {
