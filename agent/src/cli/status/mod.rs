@@ -103,9 +103,16 @@ fn table(r: &Report) -> String {
         "\n{:<36} {:<44} {:<24} {:>12} {:>12}",
         "MIRROR BACKEND", "OUTCOMES", "RESPONSES", "LATENCY P50", "P99"
     );
-    for b in &r.backends {
+    for b in r.backends.iter().filter(|b| {
+        b.outcomes
+            .values()
+            .chain(b.responses.values())
+            .any(|v| *v > 0)
+    }) {
+        // Only what happened: a healthy backend shows `sent=N` and its classes.
         let join = |m: &std::collections::BTreeMap<String, u64>| {
             m.iter()
+                .filter(|(_, v)| **v > 0)
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" ")

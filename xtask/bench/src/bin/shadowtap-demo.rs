@@ -140,10 +140,25 @@ fn main() -> ExitCode {
         quantile(&mut with, 0.5),
         quantile(&mut with, 0.99)
     );
+    let status = s.topo.node.exec_unchecked(&[
+        binary.to_str().unwrap_or("shadowtap"),
+        "status",
+        "--metrics-addr",
+        METRICS,
+    ]);
+    println!(
+        "\nshadowtap status (on the node)\n{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
     println!("\nwhere to look");
     println!(
         "  metrics  ip netns exec {} curl -s http://{METRICS}/metrics",
         s.topo.node.name()
+    );
+    println!(
+        "  status   ip netns exec {} {} status --metrics-addr {METRICS} --watch",
+        s.topo.node.name(),
+        binary.display()
     );
     println!(
         "  plan     {} plan --node {NODE} --routes <dir>   (objects as in the YAML above)",
