@@ -18,6 +18,7 @@ mod addresses;
 mod annotations;
 mod config;
 mod defaults;
+mod filter_order;
 mod matches;
 mod mirror_spec;
 mod parents;
