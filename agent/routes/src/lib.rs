@@ -54,11 +54,11 @@ pub mod render;
 pub mod sources;
 
 pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
-pub use evaluate::{route_request, Decision, RequestView, Sampler};
+pub use evaluate::{probe_winners, route_request, Decision, RequestView, Sampler};
 pub use model::{
-    CaptureEndpoint, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object, ObjectKey,
-    ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason, RuleEntry,
-    RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+    CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object,
+    ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason,
+    RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
 };
 pub use render::{render_json, render_table};
 pub use sources::{

@@ -22,7 +22,8 @@ pub enum Decision<'p> {
         /// The winning rule.
         rule: &'p RuleId,
     },
-    /// A labelled rule that sends elsewhere won: the request did not come here via it.
+    /// A rule that does not send here won (other backends, weight 0, a redirect): the
+    /// request did not come here through this parent.
     WonByOtherBackend {
         /// The winning rule.
         rule: &'p RuleId,
@@ -71,10 +72,10 @@ fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decisi
     }
     match winner(&parent.rules, req) {
         None => Decision::NotMatched,
-        Some(r) if !r.labelled => Decision::WonByUnlabelled { rule: &r.id },
         // Won by a rule that does not send here (other backends, weight 0, a redirect):
         // the request did not reach this endpoint through this parent.
         Some(r) if !r.routes_here() => Decision::WonByOtherBackend { rule: &r.id },
+        Some(r) if !r.labelled => Decision::WonByUnlabelled { rule: &r.id },
         Some(r) => Decision::Matched {
             rule: &r.id,
             mirrors: &r.mirrors,
