@@ -7,12 +7,16 @@ use super::precedence::winner;
 use super::request::{ParsedRequest, RequestView};
 use crate::model::{ParentRules, PathMatch, RuleEntry, RuleId, ValueMatch};
 
-/// The probe request of `rule` on `parent`: `(method, target, headers)`. `None` when a
-/// RegularExpression match makes one impossible to write down.
-fn probe(
-    parent: &ParentRules,
-    rule: &RuleEntry,
-) -> Option<(String, String, Vec<(String, String)>)> {
+/// A probe request: method, target, headers.
+struct Probe {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+/// The probe request of `rule` on `parent`. `None` when a RegularExpression match makes one
+/// impossible to write down.
+fn probe(parent: &ParentRules, rule: &RuleEntry) -> Option<Probe> {
     let m = rule.matches.first()?;
     let mut target = match &m.path {
         PathMatch::Exact(v) | PathMatch::Prefix(v) => v.clone(),
@@ -43,7 +47,11 @@ fn probe(
         headers.push((h.name.clone(), v.clone()));
     }
     let method = m.method.clone().unwrap_or_else(|| "GET".to_owned());
-    Some((method, target, headers))
+    Some(Probe {
+        method,
+        target,
+        headers,
+    })
 }
 
 /// For each rule of `parent` (same order), the rule that wins the probe request built from
@@ -53,7 +61,11 @@ pub fn probe_winners(parent: &ParentRules) -> Vec<Option<&RuleId>> {
         .rules
         .iter()
         .map(|rule| {
-            let (method, target, headers) = probe(parent, rule)?;
+            let Probe {
+                method,
+                target,
+                headers,
+            } = probe(parent, rule)?;
             let headers: Vec<(&str, &[u8])> = headers
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_bytes()))
