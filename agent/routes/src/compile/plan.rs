@@ -9,7 +9,7 @@ use super::config::PlanConfig;
 use super::route::{analyze_route, RouteInfo, RuleInfo};
 use crate::model::{
     CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey,
-    ParentKind, ParentRules, Plan, RuleEntry, ServicePortRef, Store,
+    ParentKind, ParentRules, Plan, PlanProblem, ProblemReason, RuleEntry, ServicePortRef, Store,
 };
 
 #[derive(Default)]
@@ -133,6 +133,41 @@ fn rules_of_parent(
     }
 }
 
+/// Warns on the labelled mirroring rules of a route set whose endpoint also receives requests
+/// through another parent where a rule delivers here without the same mirrors: such requests
+/// are mirrored too (the pod cannot tell the parents apart).
+fn ambiguous_parents(set: &EndpointRules, problems: &mut Vec<PlanProblem>) {
+    for p in &set.parents {
+        for rule in p
+            .rules
+            .iter()
+            .filter(|r| r.routes_here() && !r.mirrors.is_empty())
+        {
+            let other = set
+                .parents
+                .iter()
+                .filter(|q| q.parent != p.parent)
+                .find_map(|q| {
+                    q.rules
+                        .iter()
+                        .find(|r| r.routes_here() && r.mirrors != rule.mirrors)
+                        .map(|r| (q, r))
+                });
+            if let Some((q, r)) = other {
+                problems.push(PlanProblem::new(
+                    &rule.id.route,
+                    format!("spec.rules[{}]", rule.id.rule_index),
+                    ProblemReason::AmbiguousParent,
+                    format!(
+                        "requests reaching these pods through {} ({}) are mirrored by this rule too: the pods cannot tell {} from {}",
+                        q.parent, r.id, q.parent, p.parent
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 /// Computes the plan of `node` from `store`. Pure: the same inputs give the same plan
 /// (including route-set ids, which derive from the set's parents and backends).
 pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
@@ -161,6 +196,23 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                     e.parents.extend(r.parents.keys().cloned());
                     e.backends.insert(b.service.clone());
                 }
+            }
+        }
+    }
+
+    // Every parent through which a route delivers to an endpoint's backends could have
+    // delivered its requests: all of them are decided (and checked for ambiguity).
+    for e in local.values_mut() {
+        for r in &routes {
+            let delivers = r.rules.iter().any(|rule| {
+                !rule.redirect
+                    && rule
+                        .backends
+                        .iter()
+                        .any(|b| b.weight > 0 && e.backends.contains(&b.service))
+            });
+            if delivers {
+                e.parents.extend(r.parents.keys().cloned());
             }
         }
     }
@@ -221,6 +273,9 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 shadowtap_common::SAMPLE_ALL
             },
         });
+    }
+    for set in route_sets.values() {
+        ambiguous_parents(set, &mut problems);
     }
     problems.sort();
     problems.dedup();

@@ -58,6 +58,10 @@ pub enum ProblemReason {
     /// `shadowtap.dev/mirror-remove-headers` names a framing header (`content-length`,
     /// `transfer-encoding`, `host`, `connection`); that name is ignored, the others apply.
     RemoveHeaderFraming,
+    /// The endpoint's requests may also come through another parent (listener or Service)
+    /// whose rules deliver here without this rule's mirrors; the pod cannot tell them apart,
+    /// and shadowtap mirrors them (a warning).
+    AmbiguousParent,
 }
 
 impl ProblemReason {
@@ -84,6 +88,7 @@ impl ProblemReason {
             Self::ParentRejected => "parent_rejected",
             Self::MirrorBeforeModifier => "mirror_before_modifier",
             Self::RemoveHeaderFraming => "remove_header_framing",
+            Self::AmbiguousParent => "ambiguous_parent",
         }
     }
 
@@ -101,7 +106,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 20] = [
+    pub const ALL: [ProblemReason; 21] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -122,6 +127,7 @@ impl ProblemReason {
         Self::ParentRejected,
         Self::MirrorBeforeModifier,
         Self::RemoveHeaderFraming,
+        Self::AmbiguousParent,
     ];
 }
 

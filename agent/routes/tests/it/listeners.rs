@@ -302,18 +302,14 @@ fn listeners_sharing_a_port_take_the_requests_of_their_hostnames() {
         &[gw(&listeners), mirrored, plain].join("\n---\n"),
     ));
     let rules = rules_at(&p, foo_v1_a());
-    assert_eq!(
-        rules.parents.len(),
-        1,
-        "only the labelled route's listener is planned"
-    );
+    assert_eq!(rules.parents.len(), 2, "both listeners deliver to foo-v1");
     assert_eq!(
         winner(&decide(rules, "GET", "/", &[("Host", b"bar.example.com")])),
         "mirrored/0"
     );
     assert_eq!(
-        decide(rules, "GET", "/", &[("Host", b"foo.example.com")]),
-        Decision::NotMatched
+        winner(&decide(rules, "GET", "/", &[("Host", b"foo.example.com")])),
+        "unlabelled:plain/0"
     );
 }
 
@@ -346,7 +342,13 @@ fn several_listeners_delivering_here_the_mirroring_one_decides() {
         &[gw(&listeners), plain, mirrored].join("\n---\n"),
     ));
     let rules = rules_at(&p, foo_v1_a());
+    assert_eq!(rules.parents.len(), 2);
     assert_eq!(winner(&decide(rules, "GET", "/", &[])), "mirrored/0");
+    // The plan says so, on the labelled route.
+    assert_eq!(
+        reasons(&p),
+        [("default/mirrored".to_owned(), "ambiguous_parent")]
+    );
 }
 
 #[test]
