@@ -5,7 +5,7 @@
 //! `matches.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
 //! attaches and with which hostnames (`parents.rs`), resolving references to Service ports
 //! (`references.rs`) and addresses (`addresses.rs`), per-route analysis (`route.rs`,
-//! `annotations.rs`) and the plan function itself (`plan.rs`). Every problem becomes a
+//! `annotations.rs`, `filter_order.rs`) and the plan function itself (`plan.rs`). Every problem becomes a
 //! [`PlanProblem`](crate::model::PlanProblem) that disables only what it affects.
 //!
 //! Must never: do I/O or hold state (the same store gives the same plan), look at requests
