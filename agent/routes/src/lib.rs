@@ -11,7 +11,8 @@
 //! compile/    a store → a plan (pure): CRD defaults, validation, references, per-route analysis
 //! model/      the vocabulary: keys, fractions, matches, mirrors, the plan, problems, the store
 //! ```
-//! [`render`] (a plan as a table or JSON) reads only the model.
+//! [`render`] (a plan as a table or JSON) reads the model, and asks `evaluate` who wins each
+//! rule's own requests.
 //!
 //! # Flow
 //! - A [`Store`] holds the objects. The file source ([`load_path`], [`FileWatch`]: `--routes
@@ -41,8 +42,8 @@
 //!   are ignored; on a listener they are narrowed by its hostname. A route attaches where its
 //!   Gateway exists, its parent's controller has not set `Accepted=False`, and the listener's
 //!   protocol, `allowedRoutes.namespaces` (Same/All/Selector over Namespace labels) and
-//!   `allowedRoutes.kinds` allow it. Of a Gateway's listeners sharing a port, a request is the
-//!   one's with the most specific matching hostname.
+//!   `allowedRoutes.kinds` allow it. Of a Gateway's listeners sharing a port, a request goes to
+//!   the one with the most specific matching hostname.
 //! - Ties go to the oldest route, then the string `namespace/name`, then rule order.
 //! - Paths and query values are compared as sent (no percent-decoding or dot-segment
 //!   normalization); several header lines of one name are joined with `,`.
