@@ -3,6 +3,8 @@
 //! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
 //! tests, and skip (or fail in CI) without it.
 //!
+//! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
+//!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
 //! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
 //!   pod-side attach modes; a clean exit on SIGTERM.
 //! - `routing`: only requests won by a labelled mirroring rule are mirrored; mirrored
@@ -13,6 +15,7 @@
 //!   is sent or dropped with a counted reason.
 
 mod failures;
+mod listeners;
 mod mirror;
 mod routing;
 mod sampling;

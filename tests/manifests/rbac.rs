@@ -31,6 +31,7 @@ const AGENT_API_CALLS: &[(&str, &str, &[&str])] = &[
     ("", "services", &["list", "watch"]),
     ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ("", "pods", &["list", "watch"]),
+    ("", "namespaces", &["list", "watch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 
@@ -52,6 +53,7 @@ fn cluster_role_grants_exactly_the_agent_api_calls() {
     for gr in [
         group_resource::<k8s_openapi::api::core::v1::Service>(),
         group_resource::<k8s_openapi::api::core::v1::Pod>(),
+        group_resource::<k8s_openapi::api::core::v1::Namespace>(),
         group_resource::<k8s_openapi::api::discovery::v1::EndpointSlice>(),
         group_resource::<k8s_openapi::api::events::v1::Event>(),
     ] {

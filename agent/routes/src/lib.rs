@@ -11,7 +11,8 @@
 //! compile/    a store → a plan (pure): CRD defaults, validation, references, per-route analysis
 //! model/      the vocabulary: keys, fractions, matches, mirrors, the plan, problems, the store
 //! ```
-//! [`render`] (a plan as a table or JSON) reads only the model.
+//! [`render`] (a plan as a table or JSON) reads the model, and asks `evaluate` who wins each
+//! rule's own requests.
 //!
 //! # Flow
 //! - A [`Store`] holds the objects. The file source ([`load_path`], [`FileWatch`]: `--routes
@@ -36,14 +37,26 @@
 //! - RegularExpression matches (path, header, query) use the `regex` crate's syntax and must
 //!   match the whole value. Their precedence, which the spec leaves to implementations, is
 //!   below Exact and above every PathPrefix (longer expressions first).
-//! - For Service parents (GAMMA) route hostnames are ignored; for Gateway parents they are
-//!   narrowed by the listeners' hostnames (`allowedRoutes` Same/All honoured, Selector treated
-//!   as allowed).
+//! - A parent is one Gateway **listener** or one Service (GAMMA): precedence is decided among
+//!   the routes attached to it, never across listeners. For Service parents route hostnames
+//!   are ignored; on a listener they are narrowed by its hostname. A route attaches where its
+//!   Gateway exists, its parent's controller has not set `Accepted=False`, and the listener's
+//!   protocol, `allowedRoutes.namespaces` (Same/All/Selector over Namespace labels) and
+//!   `allowedRoutes.kinds` allow it. Of a Gateway's listeners sharing a port, a request goes to
+//!   the one with the most specific matching hostname.
+//! - Ties go to the oldest route, then the string `namespace/name`, then rule order.
 //! - Paths and query values are compared as sent (no percent-decoding or dot-segment
 //!   normalization); several header lines of one name are joined with `,`.
-//! - A request at an endpoint is mirrored only when, for one of the endpoint's parents, the
-//!   winning rule belongs to a labelled route, sends to one of the endpoint's backends, and
-//!   carries RequestMirror filters (rule filters, or filters of that backendRef).
+//! - A rule delivers to an endpoint only when one of its backendRefs with a weight above 0 is
+//!   one of the endpoint's Services and it has no RequestRedirect filter ([`Delivery`]). A
+//!   parent whose winning rule does not deliver did not deliver the request. A request at an
+//!   endpoint is mirrored when, for one of the endpoint's parents (every parent through which
+//!   a route delivers there), the winning rule delivers here, belongs to a labelled route, and
+//!   carries RequestMirror filters (rule filters, or filters of that backendRef); the first
+//!   such parent decides (`ambiguous_parent` warns when parents disagree).
+//! - shadowtap mirrors the request the pod received: a RequestMirror listed before a request
+//!   modifier is a warning (`mirror_before_modifier`). Framing headers may not be removed
+//!   from replays (`remove_header_framing`).
 
 #![forbid(unsafe_code)]
 
@@ -54,11 +67,11 @@ pub mod render;
 pub mod sources;
 
 pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
-pub use evaluate::{route_request, Decision, RequestView, Sampler};
+pub use evaluate::{probe_winners, route_request, Decision, RequestView, Sampler};
 pub use model::{
-    CaptureEndpoint, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object, ObjectKey,
-    ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason, RuleEntry,
-    RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+    CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object,
+    ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason,
+    RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
 };
 pub use render::{render_json, render_table};
 pub use sources::{

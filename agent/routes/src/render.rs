@@ -1,10 +1,12 @@
-//! Printing a plan: a table for people, JSON for tools (`shadowtap plan`). Reads only the model.
+//! Printing a plan: a table for people, JSON for tools (`shadowtap plan`). Reads the model,
+//! and asks `evaluate` who wins each rule's own requests on its parent (the table's `wins`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::evaluate::probe_winners;
 use crate::model::{
     CaptureEndpoint, EndpointRules, PathMatch, Plan, PlanProblem, RouteMatch, ValueMatch,
 };
@@ -35,8 +37,11 @@ fn path_str(m: &RouteMatch) -> String {
     s
 }
 
-/// The plan as text: the endpoints to capture, each rule set's rules in tie-break order, and
-/// the problems.
+/// The plan as text: the endpoints to capture; per route set, per parent (each Gateway
+/// listener with its port and hostname, or a Service) the rules in tie-break order, each with
+/// whether it delivers to the endpoint and `wins=`: the rule that wins a request built from
+/// its first match (`itself`, another rule that shadows it, or `?` for RegularExpression
+/// matches); and the problems.
 pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "node: {}", plan.node);
@@ -66,23 +71,41 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
             backends.join(", ")
         );
         for p in &set.parents {
-            let _ = writeln!(out, "  parent {}", p.parent);
-            for r in &p.rules {
+            let mut listener = Vec::new();
+            if let Some(port) = p.port {
+                listener.push(format!("port {port}"));
+            }
+            if p.parent.listener.is_some() {
+                listener.push(format!(
+                    "hostname {}",
+                    p.listener_hostname.as_deref().unwrap_or("*")
+                ));
+            }
+            let listener = if listener.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", listener.join(", "))
+            };
+            let _ = writeln!(out, "  parent {}{listener}", p.parent);
+            let winners = probe_winners(p);
+            for (r, won_by) in p.rules.iter().zip(winners) {
                 let hosts = if r.hostnames.is_empty() {
                     "*".to_owned()
                 } else {
                     r.hostnames.join(",")
                 };
                 let matches: Vec<String> = r.matches.iter().map(path_str).collect();
-                let who = match (r.labelled, r.routes_here) {
-                    (false, _) => "unlabelled",
-                    (true, true) => "labelled",
-                    (true, false) => "labelled, other backend",
+                let who = if r.labelled { "labelled" } else { "unlabelled" };
+                let wins = match won_by {
+                    Some(w) if *w == r.id => "itself".to_owned(),
+                    Some(w) => w.to_string(),
+                    None => "?".to_owned(),
                 };
                 let _ = writeln!(
                     out,
-                    "    {} [{who}] hosts={hosts} match={}",
+                    "    {} [{who}, {}] hosts={hosts} match={} wins={wins}",
                     r.id,
+                    r.delivery.as_str(),
                     matches.join(" | ")
                 );
                 for m in &r.mirrors {

@@ -17,7 +17,42 @@ pub const MIRROR_REMOVE_HEADERS: &str = "shadowtap.dev/mirror-remove-headers";
 /// Flow sampling annotation.
 pub const FLOW_SAMPLING: &str = "shadowtap.dev/flow-sampling";
 
-/// The options a route's annotations ask for. Empty or malformed values are ignored.
+/// Headers that frame or route the request: removing them from a replayed request would
+/// change how the mirror reads its body (`content-length`, `transfer-encoding`), which host
+/// it is for (`host`; use `shadowtap.dev/mirror-host` instead), or the connection it shares
+/// with other replayed requests (`connection`). `shadowtap.dev/mirror-remove-headers` may not
+/// name them.
+pub const FRAMING_HEADERS: [&str; 4] =
+    ["connection", "content-length", "host", "transfer-encoding"];
+
+/// The names in `shadowtap.dev/mirror-remove-headers` that [`FRAMING_HEADERS`] forbids
+/// (lowercased, sorted, deduplicated); [`mirror_options`] leaves them out.
+pub fn rejected_remove_headers(meta: &ObjectMeta) -> Vec<String> {
+    let mut out: Vec<String> = remove_header_names(meta)
+        .into_iter()
+        .filter(|h| FRAMING_HEADERS.contains(&h.as_str()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn remove_header_names(meta: &ObjectMeta) -> Vec<String> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(MIRROR_REMOVE_HEADERS))
+        .map(|v| {
+            v.split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The options a route's annotations ask for. Empty or malformed values are ignored, and so
+/// are framing headers in `shadowtap.dev/mirror-remove-headers` (a plan problem, see
+/// [`rejected_remove_headers`]).
 pub fn mirror_options(meta: &ObjectMeta) -> MirrorOptions {
     let Some(a) = meta.annotations.as_ref() else {
         return MirrorOptions::default();
@@ -26,15 +61,10 @@ pub fn mirror_options(meta: &ObjectMeta) -> MirrorOptions {
         .get(MIRROR_HOST)
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
-    let mut remove_headers: Vec<String> = a
-        .get(MIRROR_REMOVE_HEADERS)
-        .map(|v| {
-            v.split(',')
-                .map(|h| h.trim().to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut remove_headers: Vec<String> = remove_header_names(meta)
+        .into_iter()
+        .filter(|h| !FRAMING_HEADERS.contains(&h.as_str()))
+        .collect();
     remove_headers.sort();
     remove_headers.dedup();
     let flow_sampling = a
@@ -78,5 +108,19 @@ mod tests {
         assert!(mirror_options(&ObjectMeta::default()).is_default());
         assert!(!mirror_options(&meta(&[(FLOW_SAMPLING, "yes")])).flow_sampling);
         assert_eq!(mirror_options(&meta(&[(MIRROR_HOST, "  ")])).host, None);
+    }
+
+    #[test]
+    fn framing_headers_are_not_removed() {
+        let m = meta(&[(
+            MIRROR_REMOVE_HEADERS,
+            "Content-Length, authorization, Transfer-Encoding, HOST, connection, host",
+        )]);
+        assert_eq!(mirror_options(&m).remove_headers, vec!["authorization"]);
+        assert_eq!(
+            rejected_remove_headers(&m),
+            vec!["connection", "content-length", "host", "transfer-encoding"]
+        );
+        assert!(rejected_remove_headers(&meta(&[(MIRROR_REMOVE_HEADERS, "Cookie")])).is_empty());
     }
 }

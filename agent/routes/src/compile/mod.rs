@@ -3,10 +3,11 @@
 //! Owns the Gateway API semantics decided before any request is seen: the CRD defaults and
 //! validations the generated types do not apply (`defaults.rs`, `mirror_spec.rs`,
 //! `matches.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
-//! attaches and with which hostnames (`parents.rs`), resolving references to Service ports
-//! (`references.rs`) and addresses (`addresses.rs`), per-route analysis (`route.rs`,
-//! `annotations.rs`) and the plan function itself (`plan.rs`). Every problem becomes a
-//! [`PlanProblem`](crate::model::PlanProblem) that disables only what it affects.
+//! attaches — which listeners, with which hostnames (`parents.rs`) —, resolving references to
+//! Service ports (`references.rs`) and addresses (`addresses.rs`), per-route analysis
+//! (`route.rs`, `annotations.rs`, `filter_order.rs`) and the plan function itself
+//! (`plan.rs`). Every problem becomes a [`PlanProblem`](crate::model::PlanProblem) that
+//! disables only what it affects (warnings disable nothing).
 //!
 //! Must never: do I/O or hold state (the same store gives the same plan), look at requests
 //! (that is `evaluate`), or import from `evaluate`, `sources` or `render`.
@@ -18,6 +19,7 @@ mod addresses;
 mod annotations;
 mod config;
 mod defaults;
+mod filter_order;
 mod matches;
 mod mirror_spec;
 mod parents;

@@ -1,25 +1,47 @@
-//! Where a route attaches: its parentRefs (defaults applied) and, on a Gateway, the listeners
-//! that accept it and the hostnames it has there.
+//! Where a route attaches: its parentRefs (defaults applied) and, on a Gateway, each listener
+//! that accepts it with the hostnames it has there. Every listener is a parent of its own:
+//! routes on different listeners never compete for a request.
 
 use std::collections::BTreeMap;
 
-use gateway_api::apis::standard::gateways::{Gateway, GatewayListenersAllowedRoutesNamespacesFrom};
+use gateway_api::apis::standard::gateways::{
+    Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom,
+    GatewayListenersAllowedRoutesNamespacesSelector,
+};
 use gateway_api::apis::standard::httproutes::{HttpRoute, HttpRouteParentRefs};
 
-use crate::model::{hostname_matches, ObjectKey, ParentKey, ParentKind, Store, GATEWAY_GROUP};
+use crate::model::{
+    hostname_matches, ObjectKey, ParentKey, ParentKind, ProblemReason, Store, GATEWAY_GROUP,
+};
 
-/// The parents a route attaches to, with its effective hostnames on each (empty = any host).
-#[derive(Debug, Default)]
-pub struct RouteParents {
-    /// Parent → hostnames.
-    pub hostnames: BTreeMap<ParentKey, Vec<String>>,
-    /// `(index in spec.parentRefs, gatewayClassName)` of each Gateway parent found.
-    pub gateway_classes: Vec<(usize, String)>,
+/// How a route is attached to one parent (one Gateway listener, or one Service).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attachment {
+    /// The route's effective hostnames there (empty = any host).
+    pub hostnames: Vec<String>,
+    /// The listener's port (Gateway parents).
+    pub port: Option<u16>,
+    /// The listener's hostname (Gateway parents; `None` = any).
+    pub listener_hostname: Option<String>,
 }
 
-/// Resolves the parentRefs of `route` (key `key`): Service parents (GAMMA) ignore route
-/// hostnames; Gateway parents narrow them by the listeners that accept the route (a Gateway
-/// not in the store keeps them as written); a Gateway with no accepting listener is no parent.
+/// The parents a route attaches to, and why the others are not.
+#[derive(Debug, Default)]
+pub struct RouteParents {
+    /// Parent (a listener, or a Service) → attachment.
+    pub parents: BTreeMap<ParentKey, Attachment>,
+    /// `(index in spec.parentRefs, gatewayClassName)` of each Gateway parent found.
+    pub gateway_classes: Vec<(usize, String)>,
+    /// `(index in spec.parentRefs, reason, detail)` of each parentRef that attaches nowhere.
+    pub unattached: Vec<(usize, ProblemReason, String)>,
+}
+
+/// Resolves the parentRefs of `route` (key `key`). A parentRef whose parent's controller
+/// rejected it (`Accepted=False` in the route's status) attaches nowhere. Service parents
+/// (GAMMA) ignore route hostnames. A Gateway parent must exist; each of its listeners that
+/// the parentRef selects (sectionName, port) and that accepts the route (protocol HTTP or
+/// HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an overlapping hostname) is a
+/// parent, with the route's hostnames narrowed by the listener's.
 pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> RouteParents {
     let hosts: Vec<String> = route
         .spec
@@ -30,47 +52,85 @@ pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> Route
         .collect();
     let mut out = RouteParents::default();
     for (i, p) in route.spec.parent_refs.iter().flatten().enumerate() {
-        let Some(pk) = parent_key(p, &key.namespace) else {
+        let Some((kind, obj)) = parent_object(p, &key.namespace) else {
             continue;
         };
-        let effective = match pk.kind {
+        if let Some(controller) = rejected_by(route, p, &key.namespace) {
+            out.unattached.push((
+                i,
+                ProblemReason::ParentRejected,
+                format!("{controller} reports Accepted=False for this parentRef"),
+            ));
+            continue;
+        }
+        let found: Vec<(ParentKey, Attachment)> = match kind {
             // GAMMA: hostnames do not apply to Service parents.
-            ParentKind::Service => Some(Vec::new()),
+            ParentKind::Service => vec![(
+                ParentKey {
+                    kind,
+                    namespace: obj.namespace.clone(),
+                    name: obj.name.clone(),
+                    listener: None,
+                },
+                Attachment::default(),
+            )],
             ParentKind::Gateway => {
-                let gk = ObjectKey::new(&pk.namespace, &pk.name);
-                match store.gateways.get(&gk) {
-                    Some(gw) => {
-                        out.gateway_classes
-                            .push((i, gw.spec.gateway_class_name.clone()));
-                        gateway_hostnames(gw, &gk, key, &hosts, p.section_name.as_deref(), p.port)
-                    }
-                    None => Some(hosts.clone()),
+                let Some(gw) = store.gateways.get(&obj) else {
+                    out.unattached.push((
+                        i,
+                        ProblemReason::ParentNotFound,
+                        format!("Gateway {obj} not found"),
+                    ));
+                    continue;
+                };
+                out.gateway_classes
+                    .push((i, gw.spec.gateway_class_name.clone()));
+                let found = gateway_listeners(store, gw, &obj, key, &hosts, p);
+                if found.is_empty() {
+                    out.unattached.push((
+                        i,
+                        ProblemReason::NotAllowedByListeners,
+                        format!("no listener of Gateway {obj} accepts this route"),
+                    ));
                 }
+                found
             }
         };
-        let Some(effective) = effective else { continue };
-        match out.hostnames.get_mut(&pk) {
-            Some(existing) if existing.is_empty() => {}
-            Some(existing) if effective.is_empty() => existing.clear(),
-            Some(existing) => {
-                for h in effective {
-                    if !existing.contains(&h) {
-                        existing.push(h);
-                    }
+        for (pk, att) in found {
+            match out.parents.get_mut(&pk) {
+                Some(existing) => merge_hostnames(&mut existing.hostnames, att.hostnames),
+                None => {
+                    out.parents.insert(pk, att);
                 }
-            }
-            None => {
-                out.hostnames.insert(pk, effective);
             }
         }
     }
     out
 }
 
-/// The parent a parentRef names, with defaults (group `gateway.networking.k8s.io`, kind
-/// `Gateway`, namespace the route's). `None` for kinds shadowtap does not know (e.g.
+/// Adds `more` to `existing` (both: empty = any host).
+fn merge_hostnames(existing: &mut Vec<String>, more: Vec<String>) {
+    if existing.is_empty() {
+        return;
+    }
+    if more.is_empty() {
+        existing.clear();
+        return;
+    }
+    for h in more {
+        if !existing.contains(&h) {
+            existing.push(h);
+        }
+    }
+}
+
+/// The kind and object a parentRef names, with defaults (group `gateway.networking.k8s.io`,
+/// kind `Gateway`, namespace the route's). `None` for kinds shadowtap does not know (e.g.
 /// ListenerSet), which then take no part in the plan.
-fn parent_key(p: &HttpRouteParentRefs, route_namespace: &str) -> Option<ParentKey> {
+fn parent_object(
+    p: &HttpRouteParentRefs,
+    route_namespace: &str,
+) -> Option<(ParentKind, ObjectKey)> {
     let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
     let kind = p.kind.as_deref().unwrap_or("Gateway");
     let kind = match (group, kind) {
@@ -78,65 +138,158 @@ fn parent_key(p: &HttpRouteParentRefs, route_namespace: &str) -> Option<ParentKe
         ("" | "core", "Service") => ParentKind::Service,
         _ => return None,
     };
-    Some(ParentKey {
-        kind,
-        namespace: p
-            .namespace
-            .clone()
-            .unwrap_or_else(|| route_namespace.to_owned()),
-        name: p.name.clone(),
-    })
+    let namespace = p.namespace.as_deref().unwrap_or(route_namespace);
+    Some((kind, ObjectKey::new(namespace, &p.name)))
 }
 
-/// Hostnames of a route on a Gateway: the union over the listeners it attaches to of the
-/// intersection with each listener's hostname. `None` when no listener accepts it.
-fn gateway_hostnames(
+/// The controller that set `Accepted=False` for parentRef `p` in the route's status, if one
+/// did. Status entries are matched on the parentRef's fields with defaults applied.
+fn rejected_by(
+    route: &HttpRoute,
+    p: &HttpRouteParentRefs,
+    route_namespace: &str,
+) -> Option<String> {
+    let norm_group = |g: Option<&str>| {
+        match g.unwrap_or(GATEWAY_GROUP) {
+            "core" => "",
+            g => g,
+        }
+        .to_owned()
+    };
+    let want = (
+        norm_group(p.group.as_deref()),
+        p.kind.as_deref().unwrap_or("Gateway"),
+        p.namespace.as_deref().unwrap_or(route_namespace),
+        p.name.as_str(),
+        p.section_name.as_deref(),
+        p.port,
+    );
+    route
+        .status
+        .as_ref()?
+        .parents
+        .iter()
+        .filter(|s| {
+            let r = &s.parent_ref;
+            (
+                norm_group(r.group.as_deref()),
+                r.kind.as_deref().unwrap_or("Gateway"),
+                r.namespace.as_deref().unwrap_or(route_namespace),
+                r.name.as_str(),
+                r.section_name.as_deref(),
+                r.port,
+            ) == want
+        })
+        .find(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.status == "False")
+        })
+        .map(|s| s.controller_name.clone())
+}
+
+/// The listeners of `gw` that parentRef `p` of route `route_key` attaches to, each with its
+/// attachment.
+fn gateway_listeners(
+    store: &Store,
     gw: &Gateway,
     gw_key: &ObjectKey,
     route_key: &ObjectKey,
     route_hosts: &[String],
-    section: Option<&str>,
-    port: Option<i32>,
-) -> Option<Vec<String>> {
-    let mut any = false;
-    let mut out: Vec<String> = Vec::new();
-    let mut attached = false;
+    p: &HttpRouteParentRefs,
+) -> Vec<(ParentKey, Attachment)> {
+    let mut out = Vec::new();
     for l in &gw.spec.listeners {
-        if section.is_some_and(|s| s != l.name) || port.is_some_and(|p| p != l.port) {
-            continue;
-        }
-        if !matches!(l.protocol.as_str(), "HTTP" | "HTTPS") {
-            continue;
-        }
-        let from = l
-            .allowed_routes
-            .as_ref()
-            .and_then(|a| a.namespaces.as_ref())
-            .and_then(|n| n.from.as_ref());
-        // Selector cannot be evaluated without Namespace objects: treated as allowed.
-        if matches!(
-            from,
-            None | Some(GatewayListenersAllowedRoutesNamespacesFrom::Same)
-        ) && gw_key.namespace != route_key.namespace
+        if p.section_name.as_deref().is_some_and(|s| s != l.name)
+            || p.port.is_some_and(|port| port != l.port)
         {
             continue;
         }
-        if let Some(hs) = intersect(route_hosts, l.hostname.as_deref()) {
-            attached = true;
-            if hs.is_empty() {
-                any = true;
-            }
-            for h in hs {
-                if !out.contains(&h) {
-                    out.push(h);
-                }
-            }
+        if !matches!(l.protocol.as_str(), "HTTP" | "HTTPS")
+            || !namespace_allowed(store, l, gw_key, route_key)
+            || !kind_allowed(l)
+        {
+            continue;
         }
+        let Some(hostnames) = intersect(route_hosts, l.hostname.as_deref()) else {
+            continue;
+        };
+        out.push((
+            ParentKey {
+                kind: ParentKind::Gateway,
+                namespace: gw_key.namespace.clone(),
+                name: gw_key.name.clone(),
+                listener: Some(l.name.clone()),
+            },
+            Attachment {
+                hostnames,
+                port: u16::try_from(l.port).ok(),
+                listener_hostname: l.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+            },
+        ));
     }
-    if !attached {
-        return None;
+    out
+}
+
+/// `allowedRoutes.namespaces` of listener `l`: `Same` (the default) = the Gateway's
+/// namespace, `All`, or `Selector` over the route namespace's labels.
+fn namespace_allowed(
+    store: &Store,
+    l: &GatewayListeners,
+    gw_key: &ObjectKey,
+    route_key: &ObjectKey,
+) -> bool {
+    let namespaces = l
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref());
+    match namespaces.and_then(|n| n.from.as_ref()) {
+        None | Some(GatewayListenersAllowedRoutesNamespacesFrom::Same) => {
+            gw_key.namespace == route_key.namespace
+        }
+        Some(GatewayListenersAllowedRoutesNamespacesFrom::All) => true,
+        Some(GatewayListenersAllowedRoutesNamespacesFrom::Selector) => namespaces
+            .and_then(|n| n.selector.as_ref())
+            .is_some_and(|s| selector_matches(s, &store.namespace_labels(&route_key.namespace))),
     }
-    Some(if any { Vec::new() } else { out })
+}
+
+/// A Kubernetes LabelSelector (`matchLabels` and `matchExpressions`, ANDed). A selector
+/// with neither selects every namespace; an unknown operator selects none.
+fn selector_matches(
+    s: &GatewayListenersAllowedRoutesNamespacesSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    let label_ok = s
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let exprs_ok = s.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        let got = labels.get(&e.key);
+        match e.operator.as_str() {
+            "In" => got.is_some_and(|v| values.contains(v)),
+            "NotIn" => got.is_none_or(|v| !values.contains(v)),
+            "Exists" => got.is_some(),
+            "DoesNotExist" => got.is_none(),
+            _ => false,
+        }
+    });
+    label_ok && exprs_ok
+}
+
+/// `allowedRoutes.kinds` of listener `l`: unset or empty = the protocol's default kinds
+/// (HTTPRoute for HTTP and HTTPS); else HTTPRoute (group defaults to the Gateway API's) must
+/// be listed.
+fn kind_allowed(l: &GatewayListeners) -> bool {
+    match l.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) {
+        None => true,
+        Some(kinds) if kinds.is_empty() => true,
+        Some(kinds) => kinds.iter().any(|k| {
+            k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+        }),
+    }
 }
 
 /// Intersects a route's hostnames with one listener hostname (`None` = any).
@@ -194,5 +347,33 @@ mod tests {
             Some(r(&["*.ex.com"]))
         );
         assert_eq!(intersect(&r(&["b.org"]), Some("*.ex.com")), None);
+    }
+
+    #[test]
+    fn label_selectors() {
+        let labels: BTreeMap<String, String> =
+            [("team".to_owned(), "a".to_owned())].into_iter().collect();
+        let sel = |yaml: &str| -> GatewayListenersAllowedRoutesNamespacesSelector {
+            yaml_serde::from_str(yaml).expect("selector")
+        };
+        assert!(selector_matches(&sel("matchLabels: {team: a}"), &labels));
+        assert!(!selector_matches(&sel("matchLabels: {team: b}"), &labels));
+        assert!(selector_matches(
+            &sel("matchExpressions: [{key: team, operator: In, values: [a, b]}]"),
+            &labels
+        ));
+        assert!(!selector_matches(
+            &sel("matchExpressions: [{key: team, operator: NotIn, values: [a]}]"),
+            &labels
+        ));
+        assert!(selector_matches(
+            &sel("matchExpressions: [{key: env, operator: DoesNotExist}]"),
+            &labels
+        ));
+        assert!(!selector_matches(
+            &sel("matchExpressions: [{key: env, operator: Exists}]"),
+            &labels
+        ));
+        assert!(selector_matches(&sel("{}"), &labels));
     }
 }

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 
 use super::addresses::capture_addrs;
 use super::config::PlanConfig;
-use super::route::{analyze_route, RouteInfo};
+use super::route::{analyze_route, RouteInfo, RuleInfo};
 use crate::model::{
-    CaptureEndpoint, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey, ParentRules,
-    Plan, RuleEntry, ServicePortRef, Store,
+    CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey,
+    ParentKind, ParentRules, Plan, PlanProblem, ProblemReason, RuleEntry, ServicePortRef, Store,
 };
 
 #[derive(Default)]
@@ -38,7 +38,41 @@ fn set_key(parents: &BTreeSet<ParentKey>, backends: &BTreeSet<ServicePortRef>) -
     s
 }
 
+/// Whether `rule` sends requests to an endpoint serving `backends`.
+fn delivery(rule: &RuleInfo, backends: &BTreeSet<ServicePortRef>) -> Delivery {
+    let here = |b: &&super::route::BackendInfo| backends.contains(&b.service);
+    if rule.redirect {
+        Delivery::Redirect
+    } else if rule.backends.iter().filter(here).any(|b| b.weight > 0) {
+        Delivery::Here
+    } else if rule.backends.iter().any(|b| here(&b)) {
+        Delivery::WeightZero
+    } else if rule.backends.iter().any(|b| b.weight > 0) {
+        Delivery::OtherBackends
+    } else {
+        Delivery::NoBackend
+    }
+}
+
+/// The hostnames of the other HTTP/HTTPS listeners of `parent`'s Gateway on `port`.
+fn port_siblings(store: &Store, parent: &ParentKey, port: Option<u16>) -> Vec<Option<String>> {
+    let Some(gw) = store.gateways.get(&parent.object()) else {
+        return Vec::new();
+    };
+    gw.spec
+        .listeners
+        .iter()
+        .filter(|l| {
+            Some(l.name.as_str()) != parent.listener.as_deref()
+                && u16::try_from(l.port).ok() == port
+                && matches!(l.protocol.as_str(), "HTTP" | "HTTPS")
+        })
+        .map(|l| l.hostname.as_ref().map(|h| h.to_ascii_lowercase()))
+        .collect()
+}
+
 fn rules_of_parent(
+    store: &Store,
     routes: &[RouteInfo],
     parent: &ParentKey,
     backends: &BTreeSet<ServicePortRef>,
@@ -47,22 +81,30 @@ fn rules_of_parent(
         .iter()
         .filter(|r| r.parents.contains_key(parent))
         .collect();
-    // Tie-break order: oldest first (no timestamp = newest), then namespace/name.
-    attached.sort_by(|a, b| {
-        (a.created.is_none(), &a.created, &a.key).cmp(&(b.created.is_none(), &b.created, &b.key))
-    });
+    // Tie-break order: oldest first (no timestamp = newest), then the string
+    // `namespace/name` (`team-a/x` before `team/x`, as '-' < '/').
+    attached.sort_by_cached_key(|r| (r.created.is_none(), r.created.clone(), r.key.to_string()));
+    let (port, listener_hostname) = attached
+        .first()
+        .and_then(|r| r.parents.get(parent))
+        .map(|a| (a.port, a.listener_hostname.clone()))
+        .unwrap_or_default();
     let mut rules = Vec::new();
     for r in attached {
-        let hostnames = r.parents.get(parent).cloned().unwrap_or_default();
+        let hostnames = r
+            .parents
+            .get(parent)
+            .map(|a| a.hostnames.clone())
+            .unwrap_or_default();
         for rule in &r.rules {
-            let routes_here = rule.backends.iter().any(|b| backends.contains(&b.service));
+            let delivery = delivery(rule, backends);
             let mut mirrors = Vec::new();
-            if r.labelled {
+            if r.labelled && delivery == Delivery::Here {
                 mirrors.extend(rule.mirrors.iter().cloned());
                 for b in rule
                     .backends
                     .iter()
-                    .filter(|b| backends.contains(&b.service))
+                    .filter(|b| b.weight > 0 && backends.contains(&b.service))
                 {
                     mirrors.extend(b.mirrors.iter().cloned());
                 }
@@ -73,14 +115,56 @@ fn rules_of_parent(
                 created: r.created.clone(),
                 hostnames: hostnames.clone(),
                 matches: rule.matches.clone(),
-                routes_here,
+                delivery,
                 mirrors,
             });
         }
     }
+    let port_siblings = match parent.kind {
+        ParentKind::Gateway => port_siblings(store, parent, port),
+        ParentKind::Service => Vec::new(),
+    };
     ParentRules {
         parent: parent.clone(),
+        port,
+        listener_hostname,
+        port_siblings,
         rules,
+    }
+}
+
+/// Warns on the labelled mirroring rules of a route set whose endpoint also receives requests
+/// through another parent where a rule delivers here without the same mirrors: such requests
+/// are mirrored too (the pod cannot tell the parents apart).
+fn ambiguous_parents(set: &EndpointRules, problems: &mut Vec<PlanProblem>) {
+    for p in &set.parents {
+        for rule in p
+            .rules
+            .iter()
+            .filter(|r| r.routes_here() && !r.mirrors.is_empty())
+        {
+            let other = set
+                .parents
+                .iter()
+                .filter(|q| q.parent != p.parent)
+                .find_map(|q| {
+                    q.rules
+                        .iter()
+                        .find(|r| r.routes_here() && r.mirrors != rule.mirrors)
+                        .map(|r| (q, r))
+                });
+            if let Some((q, r)) = other {
+                problems.push(PlanProblem::new(
+                    &rule.id.route,
+                    format!("spec.rules[{}]", rule.id.rule_index),
+                    ProblemReason::AmbiguousParent,
+                    format!(
+                        "requests reaching these pods through {} ({}) are mirrored by this rule too: the pods cannot tell {} from {}",
+                        q.parent, r.id, q.parent, p.parent
+                    ),
+                ));
+            }
+        }
     }
 }
 
@@ -100,8 +184,9 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
         .iter()
         .filter(|r| r.labelled && !r.parents.is_empty())
     {
-        for rule in &r.rules {
-            for b in &rule.backends {
+        for rule in r.rules.iter().filter(|rule| !rule.redirect) {
+            // A backend of weight 0 receives nothing: nothing of it to capture.
+            for b in rule.backends.iter().filter(|b| b.weight > 0) {
                 if rule.mirrors.is_empty() && b.mirrors.is_empty() {
                     continue;
                 }
@@ -111,6 +196,23 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                     e.parents.extend(r.parents.keys().cloned());
                     e.backends.insert(b.service.clone());
                 }
+            }
+        }
+    }
+
+    // Every parent through which a route delivers to an endpoint's backends could have
+    // delivered its requests: all of them are decided (and checked for ambiguity).
+    for e in local.values_mut() {
+        for r in &routes {
+            let delivers = r.rules.iter().any(|rule| {
+                !rule.redirect
+                    && rule
+                        .backends
+                        .iter()
+                        .any(|b| b.weight > 0 && e.backends.contains(&b.service))
+            });
+            if delivers {
+                e.parents.extend(r.parents.keys().cloned());
             }
         }
     }
@@ -130,7 +232,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 let parents = e
                     .parents
                     .iter()
-                    .map(|p| rules_of_parent(&routes, p, &e.backends))
+                    .map(|p| rules_of_parent(store, &routes, p, &e.backends))
                     .collect();
                 route_sets.insert(
                     id,
@@ -149,7 +251,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
             .into_iter()
             .flat_map(|s| s.parents.iter())
             .flat_map(|p| p.rules.iter())
-            .filter(|r| r.labelled && r.routes_here)
+            .filter(|r| r.labelled && r.routes_here())
             .flat_map(|r| r.mirrors.iter())
             .collect();
         let max_fraction = mirrors
@@ -171,6 +273,9 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 shadowtap_common::SAMPLE_ALL
             },
         });
+    }
+    for set in route_sets.values() {
+        ambiguous_parents(set, &mut problems);
     }
     problems.sort();
     problems.dedup();

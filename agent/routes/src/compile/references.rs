@@ -5,8 +5,18 @@ use super::addresses::service_port;
 use super::defaults::BackendTarget;
 use crate::model::{ObjectKey, PlanProblem, ProblemReason, ServicePortRef, Store, GATEWAY_GROUP};
 
+/// The core API group as a ReferenceGrant or a reference may spell it: `""` or `core`.
+fn core_group(group: &str) -> &str {
+    if group == "core" {
+        ""
+    } else {
+        group
+    }
+}
+
 /// Whether a ReferenceGrant in the target's namespace lets HTTPRoutes of `from_namespace`
-/// refer to it. Same-namespace references need none.
+/// refer to it. Same-namespace references need none. The core group matches whether it is
+/// written `""` or `core` on either side.
 fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarget) -> bool {
     if from_namespace == target.namespace {
         return true;
@@ -19,7 +29,7 @@ fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarg
             g.spec.from.iter().any(|f| {
                 f.group == GATEWAY_GROUP && f.kind == "HTTPRoute" && f.namespace == from_namespace
             }) && g.spec.to.iter().any(|t| {
-                t.group == target.group
+                core_group(&t.group) == core_group(&target.group)
                     && t.kind == target.kind
                     && t.name.as_deref().is_none_or(|n| n == target.name)
             })
@@ -52,6 +62,15 @@ pub fn resolve_service_ref(
             ),
         ));
     }
+    let key = ObjectKey::new(&target.namespace, &target.name);
+    let Some(svc) = store.services.get(&key) else {
+        return Err(problem(
+            ".name",
+            ProblemReason::ServiceNotFound,
+            format!("Service {key} not found"),
+        ));
+    };
+    // Checked after existence: a missing Service is reported as not found, granted or not.
     if !reference_permitted(store, &route.namespace, target) {
         return Err(problem(
             ".namespace",
@@ -62,14 +81,6 @@ pub fn resolve_service_ref(
             ),
         ));
     }
-    let key = ObjectKey::new(&target.namespace, &target.name);
-    let Some(svc) = store.services.get(&key) else {
-        return Err(problem(
-            ".name",
-            ProblemReason::ServiceNotFound,
-            format!("Service {key} not found"),
-        ));
-    };
     let Some(port) = target.port else {
         return Err(problem(
             ".port",

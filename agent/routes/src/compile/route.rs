@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use gateway_api::apis::standard::httproutes::HttpRoute;
+use gateway_api::apis::standard::httproutes::{HttpRoute, HttpRouteRulesFiltersType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::addresses::mirror_endpoints;
-use super::annotations::mirror_options;
+use super::annotations::{mirror_options, rejected_remove_headers, MIRROR_REMOVE_HEADERS};
 use super::config::PlanConfig;
 use super::defaults::BackendTarget;
+use super::filter_order::filter_order_warnings;
 use super::matches::compile_matches;
 use super::mirror_spec::{backend_mirrors, rule_mirrors, MirrorSpec};
-use super::parents::{route_parents, RouteParents};
+use super::parents::{route_parents, Attachment, RouteParents};
 use super::references::resolve_service_ref;
 use crate::model::{
     MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteMatch,
@@ -24,6 +25,8 @@ use crate::model::{
 pub struct BackendInfo {
     /// The Service port.
     pub service: ServicePortRef,
+    /// `weight` (default 1): a backend of weight 0 receives no request.
+    pub weight: i32,
     /// Mirrors of the backendRef's filters (labelled routes only).
     pub mirrors: Vec<MirrorTarget>,
 }
@@ -39,6 +42,9 @@ pub struct RuleInfo {
     pub backends: Vec<BackendInfo>,
     /// Rule-level mirrors (labelled routes only).
     pub mirrors: Vec<MirrorTarget>,
+    /// Whether the rule has a RequestRedirect filter (the parent answers; no backend
+    /// receives the request).
+    pub redirect: bool,
 }
 
 /// A route as the plan uses it.
@@ -50,8 +56,8 @@ pub struct RouteInfo {
     pub labelled: bool,
     /// creationTimestamp.
     pub created: Option<Time>,
-    /// Parents it attaches to, with its effective hostnames there (empty = any).
-    pub parents: BTreeMap<ParentKey, Vec<String>>,
+    /// Parents it attaches to (Gateway listeners, Services), with its hostnames there.
+    pub parents: BTreeMap<ParentKey, Attachment>,
     /// Valid rules.
     pub rules: Vec<RuleInfo>,
 }
@@ -123,9 +129,30 @@ pub fn analyze_route(
     let ns = key.namespace.as_str();
     let options = mirror_options(&route.metadata);
     let RouteParents {
-        hostnames: parents,
+        parents,
         gateway_classes,
+        unattached,
     } = route_parents(store, key, route);
+    for (i, reason, detail) in unattached {
+        local.push(PlanProblem::new(
+            key,
+            format!("spec.parentRefs[{i}]"),
+            reason,
+            detail,
+        ));
+    }
+    let rejected = rejected_remove_headers(&route.metadata);
+    if !rejected.is_empty() {
+        local.push(PlanProblem::new(
+            key,
+            format!("metadata.annotations[{MIRROR_REMOVE_HEADERS}]"),
+            ProblemReason::RemoveHeaderFraming,
+            format!(
+                "framing headers cannot be removed from replayed requests (ignored): {}",
+                rejected.join(", ")
+            ),
+        ));
+    }
     let mut rules = Vec::new();
     let mut has_mirror = false;
     for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
@@ -151,7 +178,11 @@ pub fn analyze_route(
                     } else {
                         Vec::new()
                     };
-                    backends.push(BackendInfo { service, mirrors });
+                    backends.push(BackendInfo {
+                        service,
+                        weight: b.weight.unwrap_or(1),
+                        mirrors,
+                    });
                 }
                 Err(p) => local.push(p),
             }
@@ -164,7 +195,16 @@ pub fn analyze_route(
         } else {
             Vec::new()
         };
-        has_mirror |= !mirrors.is_empty() || backends.iter().any(|b| !b.mirrors.is_empty());
+        let rule_has_mirror = !mirrors.is_empty() || backends.iter().any(|b| !b.mirrors.is_empty());
+        if labelled && rule_has_mirror {
+            local.extend(filter_order_warnings(key, rule, &rf));
+        }
+        has_mirror |= rule_has_mirror;
+        let redirect = rule
+            .filters
+            .iter()
+            .flatten()
+            .any(|f| f.r#type == HttpRouteRulesFiltersType::RequestRedirect);
         rules.push(RuleInfo {
             id: RuleId {
                 route: key.clone(),
@@ -174,6 +214,7 @@ pub fn analyze_route(
             matches,
             backends,
             mirrors,
+            redirect,
         });
     }
     if labelled {

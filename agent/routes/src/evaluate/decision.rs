@@ -1,6 +1,7 @@
 //! The per-request decision at an endpoint: for each of its parents the winning rule, and
 //! whether that rule's mirrors are shadowtap's to draw.
 
+use super::host::listener_score;
 use super::precedence::winner;
 use super::request::{ParsedRequest, RequestView};
 use crate::model::{EndpointRules, MirrorTarget, ParentRules, RuleId};
@@ -21,7 +22,8 @@ pub enum Decision<'p> {
         /// The winning rule.
         rule: &'p RuleId,
     },
-    /// A labelled rule that sends elsewhere won: the request did not come here via it.
+    /// A rule that does not send here won (other backends, weight 0, a redirect): the
+    /// request did not come here through this parent.
     WonByOtherBackend {
         /// The winning rule.
         rule: &'p RuleId,
@@ -50,11 +52,30 @@ impl Decision<'_> {
     }
 }
 
+/// Whether a request with this host is handled by `parent`'s listener rather than by another
+/// listener of the Gateway on the same port (the most specific matching listener hostname
+/// takes it). Service parents and lone listeners take every request.
+fn listener_takes(parent: &ParentRules, host: Option<&str>) -> bool {
+    let Some(own) = listener_score(parent.listener_hostname.as_deref(), host) else {
+        return false;
+    };
+    parent
+        .port_siblings
+        .iter()
+        .filter_map(|h| listener_score(h.as_deref(), host))
+        .all(|other| other <= own)
+}
+
 fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decision<'p> {
+    if !listener_takes(parent, req.host.as_deref()) {
+        return Decision::NotMatched;
+    }
     match winner(&parent.rules, req) {
         None => Decision::NotMatched,
+        // Won by a rule that does not send here (other backends, weight 0, a redirect):
+        // the request did not reach this endpoint through this parent.
+        Some(r) if !r.routes_here() => Decision::WonByOtherBackend { rule: &r.id },
         Some(r) if !r.labelled => Decision::WonByUnlabelled { rule: &r.id },
-        Some(r) if !r.routes_here => Decision::WonByOtherBackend { rule: &r.id },
         Some(r) => Decision::Matched {
             rule: &r.id,
             mirrors: &r.mirrors,
@@ -62,9 +83,11 @@ fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decisi
     }
 }
 
-/// Decides one request at an endpoint. Each parent is decided on its own; when the endpoint
-/// serves several parents (the request may have come through any), the first parent whose
-/// winner mirrors decides, else the most specific outcome.
+/// Decides one request at an endpoint. Each parent (Gateway listener or Service) is decided
+/// on its own: its winning rule, among every route attached to it. A parent whose winner does
+/// not send here did not deliver the request. When several parents could have delivered it
+/// (the pod cannot tell which did), the first parent, in plan order, whose winner is a
+/// labelled rule with mirrors decides; else the most specific outcome.
 pub fn route_request<'p>(rules: &'p EndpointRules, req: &RequestView<'_>) -> Decision<'p> {
     let parsed = ParsedRequest::new(req);
     let mut best = Decision::NotMatched;

@@ -22,6 +22,19 @@ pub fn normalize_host(raw: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// How specifically a listener hostname (`None` = any) matches a request host: exact
+/// beats wildcard, longer beats shorter, any host comes last. `None` when it does not match.
+pub fn listener_score(listener: Option<&str>, host: Option<&str>) -> Option<(u8, usize)> {
+    let Some(l) = listener else {
+        return Some((0, 0));
+    };
+    let host = host?;
+    if !hostname_matches(l, host) {
+        return None;
+    }
+    Some((if l.starts_with('*') { 1 } else { 2 }, l.len()))
+}
+
 /// How well a route's hostnames match a request host, for precedence.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HostScore {

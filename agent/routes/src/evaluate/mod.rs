@@ -4,7 +4,8 @@
 //! `path.rs`, `conditions.rs`), precedence among every rule of every route on a parent,
 //! labelled or not (`precedence.rs`), the decision whether the winner's mirrors are
 //! shadowtap's (`decision.rs`), and the per-request draw, conditional on the kernel's flow
-//! pre-sample (`sampler.rs`).
+//! pre-sample (`sampler.rs`), and who wins each rule's own requests (`probe.rs`, for
+//! `shadowtap plan`).
 //!
 //! Must never: build or change a plan (it reads [`Plan`](crate::model::Plan)'s rule sets as
 //! compiled), do I/O, or import from `compile`, `sources` or `render`.
@@ -16,9 +17,11 @@ mod decision;
 mod host;
 mod path;
 mod precedence;
+mod probe;
 mod request;
 mod sampler;
 
 pub use decision::{route_request, Decision};
+pub use probe::probe_winners;
 pub use request::RequestView;
 pub use sampler::Sampler;

@@ -75,7 +75,9 @@ pub enum ParentKind {
     Service,
 }
 
-/// A parent routes attach to; precedence is decided among all routes of one parent.
+/// A parent routes attach to; precedence is decided among all routes of one parent. For a
+/// Gateway the parent is one **listener** (routes on different listeners never compete);
+/// for a Service (GAMMA) it is the Service.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ParentKey {
     /// Gateway or Service.
@@ -84,11 +86,25 @@ pub struct ParentKey {
     pub namespace: String,
     /// Name.
     pub name: String,
+    /// The Gateway listener's name (`None` for Service parents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+}
+
+impl ParentKey {
+    /// The Gateway or Service object's key.
+    pub fn object(&self) -> ObjectKey {
+        ObjectKey::new(&self.namespace, &self.name)
+    }
 }
 
 impl fmt::Display for ParentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)
+        write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)?;
+        if let Some(l) = &self.listener {
+            write!(f, " listener {l}")?;
+        }
+        Ok(())
     }
 }
 

@@ -25,7 +25,7 @@ pub use fraction::Fraction;
 pub use hostname::hostname_matches;
 pub use keys::{ObjectKey, ParentKey, ParentKind, RuleId, ServicePortRef};
 pub use mirror::{MirrorOptions, MirrorTarget};
-pub use plan::{CaptureEndpoint, EndpointRules, ParentRules, Plan, RuleEntry};
+pub use plan::{CaptureEndpoint, Delivery, EndpointRules, ParentRules, Plan, RuleEntry};
 pub use plan_diff::PlanDiff;
 pub use problem::{PlanProblem, ProblemReason};
 pub use route_match::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};

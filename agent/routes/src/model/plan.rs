@@ -27,21 +27,69 @@ pub struct RuleEntry {
     pub hostnames: Vec<String>,
     /// Matches (ORed), defaults applied.
     pub matches: Vec<RouteMatch>,
-    /// Whether the rule sends requests to this endpoint (one of its backendRefs is one of the
-    /// endpoint's backends). A request won by a rule that does not route here did not reach
-    /// the endpoint through this parent.
-    pub routes_here: bool,
+    /// Whether the rule sends requests to this endpoint, and if not why. A request won by a
+    /// rule that does not route here did not reach the endpoint through this parent.
+    pub delivery: Delivery,
     /// Mirrors (labelled routes only): rule filters, plus backendRef filters of the backends
     /// that are this endpoint's.
     pub mirrors: Vec<MirrorTarget>,
 }
 
-/// The rules of one parent, in tie-break order (oldest route, then namespace/name, then rule
-/// index).
+impl RuleEntry {
+    /// Whether the rule sends requests to this endpoint.
+    pub fn routes_here(&self) -> bool {
+        self.delivery == Delivery::Here
+    }
+}
+
+/// Whether a rule can deliver requests to an endpoint (the parent sends what the rule wins to
+/// the rule's backends, weighted; a redirect is answered by the parent itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// A backendRef with a weight above 0 is one of the endpoint's backends.
+    Here,
+    /// Its backends (weight above 0) are other Services.
+    OtherBackends,
+    /// The endpoint's backend is listed with `weight: 0` (and no other of its backends is).
+    WeightZero,
+    /// A `RequestRedirect` filter: the parent answers, no backend receives the request.
+    Redirect,
+    /// No usable backendRef: the parent answers with an error.
+    NoBackend,
+}
+
+impl Delivery {
+    /// Stable name, for the plan table.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Here => "delivers here",
+            Self::OtherBackends => "other backends",
+            Self::WeightZero => "weight 0 here",
+            Self::Redirect => "redirect",
+            Self::NoBackend => "no backend",
+        }
+    }
+}
+
+/// The rules of one parent (a Gateway listener, or a Service), in tie-break order (oldest
+/// route, then the string `namespace/name`, then rule index).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ParentRules {
     /// The parent.
     pub parent: ParentKey,
+    /// The listener's port (Gateway parents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The listener's hostname (Gateway parents; `None` = any host). Of the listeners of one
+    /// Gateway that share a port, a request is handled by the one whose hostname matches it
+    /// most specifically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener_hostname: Option<String>,
+    /// The hostnames of the Gateway's other HTTP/HTTPS listeners on the same port (`None` =
+    /// any host): a request whose host one of them matches more specifically is theirs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_siblings: Vec<Option<String>>,
     /// Its rules.
     pub rules: Vec<RuleEntry>,
 }

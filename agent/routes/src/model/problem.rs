@@ -44,6 +44,24 @@ pub enum ProblemReason {
     MirrorMissing,
     /// The parent Gateway's class is known to mirror by itself: requests may be mirrored twice.
     ParentMirrorsItself,
+    /// The parent Gateway does not exist: the route is not attached there.
+    ParentNotFound,
+    /// No listener of the parent Gateway accepts the route (sectionName/port, protocol, hostnames,
+    /// `allowedRoutes` namespaces or kinds).
+    NotAllowedByListeners,
+    /// The parent's controller set `Accepted=False` for this parentRef in the route's status.
+    ParentRejected,
+    /// A RequestMirror filter listed before a request header modifier or URL rewrite: the
+    /// mirror gets the modified request (what the pod received), not the unmodified one. A
+    /// warning: the mirror stays configured.
+    MirrorBeforeModifier,
+    /// `shadowtap.dev/mirror-remove-headers` names a framing header (`content-length`,
+    /// `transfer-encoding`, `host`, `connection`); that name is ignored, the others apply.
+    RemoveHeaderFraming,
+    /// The endpoint's requests may also come through another parent (listener or Service)
+    /// whose rules deliver here without this rule's mirrors; the pod cannot tell them apart,
+    /// and shadowtap mirrors them (a warning).
+    AmbiguousParent,
 }
 
 impl ProblemReason {
@@ -65,6 +83,12 @@ impl ProblemReason {
             Self::InvalidMatch => "invalid_match",
             Self::MirrorMissing => "mirror_missing",
             Self::ParentMirrorsItself => "parent_mirrors_itself",
+            Self::ParentNotFound => "parent_not_found",
+            Self::NotAllowedByListeners => "not_allowed_by_listeners",
+            Self::ParentRejected => "parent_rejected",
+            Self::MirrorBeforeModifier => "mirror_before_modifier",
+            Self::RemoveHeaderFraming => "remove_header_framing",
+            Self::AmbiguousParent => "ambiguous_parent",
         }
     }
 
@@ -82,7 +106,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 15] = [
+    pub const ALL: [ProblemReason; 21] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -98,6 +122,12 @@ impl ProblemReason {
         Self::InvalidMatch,
         Self::MirrorMissing,
         Self::ParentMirrorsItself,
+        Self::ParentNotFound,
+        Self::NotAllowedByListeners,
+        Self::ParentRejected,
+        Self::MirrorBeforeModifier,
+        Self::RemoveHeaderFraming,
+        Self::AmbiguousParent,
     ];
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
@@ -19,6 +19,9 @@ pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Namespace of objects that do not name one.
 pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Label Kubernetes puts on every Namespace, naming it.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// Label of an EndpointSlice naming its Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -38,6 +41,8 @@ pub enum Object {
     ReferenceGrant(Box<ReferenceGrant>),
     /// core/v1 Pod.
     Pod(Box<Pod>),
+    /// core/v1 Namespace (cluster-scoped: its key has an empty namespace).
+    Namespace(Box<Namespace>),
 }
 
 impl Object {
@@ -50,6 +55,7 @@ impl Object {
             Self::EndpointSlice(o) => ObjectKey::of(o.as_ref()),
             Self::ReferenceGrant(o) => ObjectKey::of(o.as_ref()),
             Self::Pod(o) => ObjectKey::of(o.as_ref()),
+            Self::Namespace(o) => ObjectKey::new("", o.name_any()),
         }
     }
 }
@@ -69,6 +75,8 @@ pub struct Store {
     pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
     /// Pods (the Kubernetes source only holds this node's).
     pub pods: BTreeMap<ObjectKey, Pod>,
+    /// Namespaces by name (their labels decide `allowedRoutes` namespace selectors).
+    pub namespaces: BTreeMap<String, Namespace>,
 }
 
 impl Store {
@@ -87,6 +95,7 @@ impl Store {
             Object::EndpointSlice(o) => self.endpoint_slices.insert(key, *o).is_some(),
             Object::ReferenceGrant(o) => self.reference_grants.insert(key, *o).is_some(),
             Object::Pod(o) => self.pods.insert(key, *o).is_some(),
+            Object::Namespace(o) => self.namespaces.insert(key.name, *o).is_some(),
         }
     }
 
@@ -109,6 +118,22 @@ impl Store {
             + self.endpoint_slices.len()
             + self.reference_grants.len()
             + self.pods.len()
+            + self.namespaces.len()
+    }
+
+    /// The labels of namespace `name`. Kubernetes labels every namespace with
+    /// `kubernetes.io/metadata.name: <name>`; a namespace not in the store (e.g. the file
+    /// source without Namespace documents) has that label only.
+    pub fn namespace_labels(&self, name: &str) -> BTreeMap<String, String> {
+        let mut labels = self
+            .namespaces
+            .get(name)
+            .and_then(|n| n.metadata.labels.clone())
+            .unwrap_or_default();
+        labels
+            .entry(NAMESPACE_NAME_LABEL.to_owned())
+            .or_insert_with(|| name.to_owned());
+        labels
     }
 
     /// Whether the store holds no object.

@@ -1,5 +1,6 @@
 //! The Kubernetes source: reflectors (list + watch, never polling) over HTTPRoutes,
-//! Gateways, Services, EndpointSlices, ReferenceGrants and this node's Pods, combined into a
+//! Gateways, Services, EndpointSlices, ReferenceGrants, Namespaces (their labels decide
+//! `allowedRoutes` namespace selectors) and this node's Pods, combined into a
 //! [`Store`] after each change (debounced).
 //!
 //! The first store is sent once every reflector has listed; until then the channel holds an
@@ -13,7 +14,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, store::Writer};
@@ -127,6 +128,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
     let (svcs_r, svcs_w) = reflector::store::<Service>();
     let (slices_r, slices_w) = reflector::store::<EndpointSlice>();
     let (pods_r, pods_w) = reflector::store::<Pod>();
+    let (nss_r, nss_w) = reflector::store::<Namespace>();
     let grant_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
         GATEWAY_GROUP,
         &cfg.reference_grant_version,
@@ -171,9 +173,15 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
         ),
         reflect(
             Api::<EndpointSlice>::all(client.clone()),
-            all,
+            all.clone(),
             slices_w,
             "endpointslices",
+        ),
+        reflect(
+            Api::<Namespace>::all(client.clone()),
+            all,
+            nss_w,
+            "namespaces",
         ),
         reflect(Api::<Pod>::all(client), pods_cfg, pods_w, "pods"),
         grants_stream,
@@ -203,6 +211,10 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                 slices_r.wait_until_ready().now_or_never().is_some(),
                 "endpointslices",
             ) && ok(pods_r.wait_until_ready().now_or_never().is_some(), "pods")
+                && ok(
+                    nss_r.wait_until_ready().now_or_never().is_some(),
+                    "namespaces",
+                )
                 && ok(
                     grants_r.wait_until_ready().now_or_never().is_some(),
                     "referencegrants",
@@ -260,6 +272,9 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                     }
                     for o in pods_r.state() {
                         store.insert(Object::Pod(Box::new((*o).clone())));
+                    }
+                    for o in nss_r.state() {
+                        store.insert(Object::Namespace(Box::new((*o).clone())));
                     }
                     for o in grants_r.state() {
                         match grant_of(&o) {

@@ -116,6 +116,8 @@ pub(super) fn parse_object(mut value: Value) -> Result<Object, StrictError> {
             .map(|o| Object::Service(Box::new(o))),
         ("v1", "Pod") => strict::<k8s_openapi::api::core::v1::Pod>("Pod", value)
             .map(|o| Object::Pod(Box::new(o))),
+        ("v1", "Namespace") => strict::<k8s_openapi::api::core::v1::Namespace>("Namespace", value)
+            .map(|o| Object::Namespace(Box::new(o))),
         ("discovery.k8s.io/v1", "EndpointSlice") => {
             strict::<k8s_openapi::api::discovery::v1::EndpointSlice>("EndpointSlice", value)
                 .map(|o| Object::EndpointSlice(Box::new(o)))

@@ -60,7 +60,7 @@ fn announcement_gateway_parent_with_hostname() {
     let rules = rules_at(&p, addr("10.244.1.10:8080"));
     assert_eq!(
         rules.parents[0].parent.to_string(),
-        "Gateway default/foo-gateway"
+        "Gateway default/foo-gateway listener http"
     );
     assert_eq!(rules.parents[0].rules[0].hostnames, ["foo.example.com"]);
     let d = decide(rules, "GET", "/", &[("host", b"FOO.example.com:80")]);
@@ -167,7 +167,7 @@ fn plan_tables_name_endpoints_rules_and_mirrors() {
     );
     assert!(table.contains("parent Service default/foo-v1"), "{table}");
     assert!(
-        table.contains("default/foo-route rule 0 [labelled]"),
+        table.contains("default/foo-route rule 0 [labelled, delivers here]"),
         "{table}"
     );
     assert!(

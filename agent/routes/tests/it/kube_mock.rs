@@ -330,3 +330,92 @@ async fn missing_crds_count_as_empty() {
         (1, 0, 0)
     );
 }
+
+/// Namespaces are watched: a listener's `allowedRoutes` Selector follows the labels of the
+/// route's namespace; a route its parent's controller rejects (`Accepted=False` in its status)
+/// leaves the plan.
+#[tokio::test]
+async fn namespace_labels_and_route_status_decide_attachment() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server::default()));
+    let objs = fixture_objects();
+    let gateway = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "gw", "namespace": "infra"},
+        "spec": {"gatewayClassName": "test", "listeners": [{
+            "name": "http", "port": 80, "protocol": "HTTP",
+            "allowedRoutes": {"namespaces": {"from": "Selector",
+                "selector": {"matchLabels": {"shared-gateway-access": "true"}}}}
+        }]}
+    });
+    let mut route = find(&objs, "HTTPRoute", "foo-route").clone();
+    route["spec"]["parentRefs"] = json!([{"name": "gw", "namespace": "infra"}]);
+    let namespace = |labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "default", "labels": labels}})
+    };
+    {
+        let mut s = server.lock().unwrap();
+        for o in &objs {
+            if o["kind"] != "HTTPRoute" {
+                s.apply(o.clone(), false);
+            }
+        }
+        s.apply(gateway, false);
+        s.apply(route.clone(), false);
+        s.apply(
+            namespace(json!({"kubernetes.io/metadata.name": "default"})),
+            false,
+        );
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
+    let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(initial.namespaces.len(), 1);
+    let (mut plans, _task) = spawn_planner(
+        source.stores.clone(),
+        NODE.into(),
+        PlanConfig::default(),
+        None,
+    );
+    wait_plan(&mut plans, "not allowed by the selector", |p| {
+        p.endpoints.is_empty()
+            && p.problems
+                .iter()
+                .any(|pr| pr.reason.as_str() == "not_allowed_by_listeners")
+    })
+    .await;
+
+    // The namespace gets the label: the route attaches.
+    server.lock().unwrap().apply(
+        namespace(
+            json!({"kubernetes.io/metadata.name": "default", "shared-gateway-access": "true"}),
+        ),
+        false,
+    );
+    wait_plan(&mut plans, "allowed", |p| {
+        p.endpoints.len() == 2 && p.problems.is_empty()
+    })
+    .await;
+
+    // The Gateway's controller rejects the route: it leaves the plan.
+    route["status"] = json!({"parents": [{
+        "controllerName": "example.com/gateway-controller",
+        "parentRef": {"name": "gw", "namespace": "infra"},
+        "conditions": [{"type": "Accepted", "status": "False", "reason": "NotAllowedByListeners",
+            "message": "rejected", "lastTransitionTime": "2025-01-01T00:00:00Z"}]
+    }]});
+    server.lock().unwrap().apply(route, false);
+    wait_plan(&mut plans, "rejected", |p| {
+        p.endpoints.is_empty()
+            && p.problems
+                .iter()
+                .any(|pr| pr.reason.as_str() == "parent_rejected")
+    })
+    .await;
+}

@@ -5,6 +5,7 @@ mod diff;
 mod file_source;
 mod fixtures;
 mod kube_mock;
+mod listeners;
 mod precedence;
 mod robustness;
 mod sampling;

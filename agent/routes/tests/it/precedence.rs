@@ -297,9 +297,11 @@ fn label_removed_stops_mirrors_but_route_still_counts() {
         ),
         route("was-labelled", false, None, "gw", &[], &rule("", true)),
     ]);
-    // Only the Service-parent route captures; the Gateway route no longer does.
+    // Only the Service-parent route captures; the Gateway route no longer mirrors, but its
+    // listener still delivers to foo-v1, so it is decided too (without mirrors).
     let rules = rules_at(&p, foo_v1_a());
-    assert_eq!(rules.parents.len(), 1);
+    assert_eq!(rules.parents.len(), 2);
+    assert!(rules.parents[0].rules.iter().all(|r| r.mirrors.is_empty()));
     let p = plan_docs(&[
         route(
             "a-labelled",
