@@ -75,7 +75,7 @@ impl RouteStats {
             .values()
             .flat_map(|s| s.parents.iter())
             .flat_map(|p| p.rules.iter())
-            .filter(|r| r.labelled && r.routes_here);
+            .filter(|r| r.labelled && r.routes_here());
         for rule in rules {
             let old = self.rules.remove(&rule.id).unwrap_or_default();
             let entry = next.entry(rule.id.clone()).or_default();
