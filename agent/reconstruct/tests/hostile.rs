@@ -293,7 +293,7 @@ fn slow_large_uploads_do_not_starve_other_flows() {
     let mut first = head.to_vec();
     first.resize(SEG, b'u');
     let chunk = vec![b'u'; SEG];
-    let mut trickle = |h: &mut Harness, up_seq: &mut Vec<u32>, ts: u64| {
+    let trickle = |h: &mut Harness, up_seq: &mut [u32], ts: u64| {
         for (i, f) in uploads.iter().enumerate() {
             let c = if up_seq[i] == ISN + 1 { &first } else { &chunk };
             h.push(data(*f, up_seq[i], ts, c));
