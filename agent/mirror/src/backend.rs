@@ -203,14 +203,18 @@ async fn connection(backend: &Backend, shared: &Shared) -> Result<Connection, Dr
 }
 
 /// Replays a batch: on one connection, or on more when the server ends a connection after
-/// answering only part of it (the requests it did not take are written again on a new
-/// one, as RFC 9112 §9.3.2 allows).
+/// answering only part of it. The unanswered requests are written again on a new
+/// connection (RFC 9112 §9.3.2) only when the server provably did not read them — it said
+/// it would close with its last answer (`Connection: close`), or closed before any byte of
+/// the next answer; otherwise (a close-delimited or `101` answer) they are dropped as
+/// [`DropReason::Unanswered`], since a non-idempotent request must not be applied twice.
 async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut Vec<u8>) -> Served {
     let mut answered = Vec::with_capacity(batch.len());
     let mut is_head = Vec::with_capacity(batch.len());
     let rewrite = backend.rewrite();
     while answered.len() < batch.len() {
-        let rest = &batch[answered.len()..];
+        let before = answered.len();
+        let rest = &batch[before..];
         let mut conn = match connection(backend, shared).await {
             Ok(conn) => conn,
             Err(reason) => {
@@ -239,16 +243,36 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
         if exchanged.reusable && !closes {
             backend.pool.checkin(conn, Instant::now());
         }
-        if let Some(e) = exchanged.error {
-            let reason = exchange_reason(&e);
-            backend
-                .stats
-                .log_once(reason, &format_args!("{e} (endpoint {remote})"));
-            return Served {
-                answered,
-                rest: reason,
-            };
+        if answered.len() == batch.len() {
+            break;
         }
+        // Progress on this connection bounds the re-sends: each one answers a request more.
+        if exchanged.unread && answered.len() > before {
+            continue;
+        }
+        let reason = match &exchanged.error {
+            Some(e) => {
+                let reason = exchange_reason(e);
+                backend
+                    .stats
+                    .log_once(reason, &format_args!("{e} (endpoint {remote})"));
+                reason
+            }
+            None => {
+                backend.stats.log_once(
+                    DropReason::Unanswered,
+                    &format_args!(
+                        "endpoint {remote} ended the connection without announcing it; the \
+                         requests after its last answer are not sent again"
+                    ),
+                );
+                DropReason::Unanswered
+            }
+        };
+        return Served {
+            answered,
+            rest: reason,
+        };
     }
     Served {
         answered,
@@ -296,7 +320,7 @@ fn exchange_reason(e: &ExchangeError) -> DropReason {
         ExchangeError::WriteTimeout => DropReason::WriteTimeout,
         ExchangeError::ResponseTimeout => DropReason::ResponseTimeout,
         ExchangeError::Reset { .. } => DropReason::Reset,
-        ExchangeError::Closed => DropReason::Closed,
+        ExchangeError::Closed | ExchangeError::ClosedBeforeAnswer => DropReason::Closed,
         ExchangeError::BadResponse { .. } => DropReason::BadResponse,
         ExchangeError::Io { .. } => DropReason::Io,
     }

@@ -177,15 +177,19 @@ impl Connection {
                 for &is_head in request_is_head {
                     let answer = read_response(&mut rd, buf, is_head, limits).await?;
                     answers.push(Answered {
-                        status: answer.status,
+                        status: answer.response.status,
                         latency: start.elapsed(),
                     });
-                    if !answer.reusable {
+                    if !answer.response.reusable {
                         // The server ends the connection here: later requests are lost.
-                        return Ok(false);
+                        return Ok(if answer.announces_close {
+                            End::Announced
+                        } else {
+                            End::Silent
+                        });
                     }
                 }
-                Ok::<bool, ExchangeError>(true)
+                Ok::<End, ExchangeError>(End::Open)
             };
             let sleep = tokio::time::sleep_until(deadline);
             tokio::pin!(write, read, sleep);
@@ -193,12 +197,12 @@ impl Connection {
                 tokio::select! {
                     biased;
                     r = &mut read => break match r {
-                        Ok(open) => (None, !open),
-                        Err(e) => (Some(e), true),
+                        Ok(end) => (None, end),
+                        Err(e) => (Some(e), End::Silent),
                     },
                     w = &mut write, if !written => {
                         if let Err(e) = w {
-                            break (Some(ExchangeError::from_io(e)), true);
+                            break (Some(ExchangeError::from_io(e)), End::Silent);
                         }
                         written = true;
                     }
@@ -206,7 +210,7 @@ impl Connection {
                         ExchangeError::ResponseTimeout
                     } else {
                         ExchangeError::WriteTimeout
-                    }), true),
+                    }), End::Silent),
                 }
             }
         };
@@ -214,7 +218,9 @@ impl Connection {
         Exchanged {
             // Answered before every request was written, or bytes nobody asked for: the
             // rest would be read as the next exchange.
-            reusable: !ended && complete && written && self.buf.is_empty(),
+            reusable: ended == End::Open && complete && written && self.buf.is_empty(),
+            unread: ended == End::Announced
+                || matches!(error, Some(ExchangeError::ClosedBeforeAnswer)),
             error,
         }
     }
@@ -229,15 +235,31 @@ pub(crate) struct Answered {
     pub latency: Duration,
 }
 
+/// How the reading side of an exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Every response read; the server keeps the connection.
+    Open,
+    /// The server ended the connection after a response that said so: it processed no
+    /// later request.
+    Announced,
+    /// The connection ended otherwise (a close-delimited body, a `101`, an error): the
+    /// server may have read later requests.
+    Silent,
+}
+
 /// The outcome of [`Connection::exchange`].
 #[derive(Debug)]
 pub(crate) struct Exchanged {
-    /// Why the requests after the ones answered got no response. `None` with fewer answers than
-    /// requests: the server ended the connection after its last answer (close-delimited
-    /// body or `Connection: close`), so it did not take the later requests.
+    /// Why the requests after the ones answered got no response. `None` with fewer answers
+    /// than requests: the server ended the connection after its last answer.
     pub error: Option<ExchangeError>,
     /// Whether the connection may carry another exchange.
     pub reusable: bool,
+    /// Whether the server provably did not read the unanswered requests: it announced its
+    /// close with its last answer, or closed before any byte of the next answer. Only those
+    /// may be sent again: a re-sent request the server had read would be applied twice.
+    pub unread: bool,
 }
 
 impl Drop for Connection {

@@ -116,6 +116,9 @@ pub(crate) enum ExchangeError {
     /// The peer closed the connection before the response was complete.
     #[error("connection closed before the response was complete")]
     Closed,
+    /// The peer closed the connection cleanly before sending any byte of the response.
+    #[error("connection closed before any byte of the response")]
+    ClosedBeforeAnswer,
     /// The response is not valid HTTP/1.x or its framing is invalid.
     #[error("invalid response: {source}")]
     BadResponse {

@@ -22,16 +22,28 @@ async fn fill<R: AsyncRead + Unpin>(
     rd.read_buf(buf).await.map_err(ExchangeError::from_io)
 }
 
+/// A response read to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// Its status, and whether the connection may carry another request.
+    pub response: FinalResponse,
+    /// Whether the server said it closes after it (`Connection: close`, HTTP/1.0 without
+    /// keep-alive): then it processed no later request of the connection (RFC 9112 §9.6).
+    pub announces_close: bool,
+}
+
 /// Reads one complete response (interim responses skipped) and discards it. Bytes left in
 /// `buf` afterwards were sent beyond the response (the next pipelined response, or bytes
-/// nobody asked for). `reusable` says whether the server keeps the connection open.
+/// nobody asked for). A clean close before any byte of the response is
+/// [`ExchangeError::ClosedBeforeAnswer`].
 pub(crate) async fn read_response<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     request_is_head: bool,
     limits: ResponseLimits,
-) -> Result<FinalResponse, ExchangeError> {
+) -> Result<Answer, ExchangeError> {
     let mut reader = ResponseReader::new(request_is_head, limits);
+    let mut any = !buf.is_empty();
     loop {
         match reader
             .feed(buf)
@@ -39,13 +51,24 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
         {
             ReadProgress::Complete { consumed, response } => {
                 buf.advance(consumed);
-                return Ok(response);
+                return Ok(Answer {
+                    response,
+                    announces_close: reader.announces_close(),
+                });
             }
             ReadProgress::NeedMore { consumed } => buf.advance(consumed),
         }
         if fill(rd, buf).await? == 0 {
-            return reader.end_of_stream().ok_or(ExchangeError::Closed);
+            return match reader.end_of_stream() {
+                Some(response) => Ok(Answer {
+                    response,
+                    announces_close: reader.announces_close(),
+                }),
+                None if !any => Err(ExchangeError::ClosedBeforeAnswer),
+                None => Err(ExchangeError::Closed),
+            };
         }
+        any = true;
     }
 }
 
@@ -64,7 +87,7 @@ mod tests {
             ..ResponseLimits::default()
         };
         let r = read_response(&mut rd, &mut buf, is_head, limits).await;
-        (r, buf.len())
+        (r.map(|a| a.response), buf.len())
     }
 
     #[tokio::test]
@@ -126,7 +149,7 @@ mod tests {
         let (r, _) = read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", false).await;
         assert!(matches!(r, Err(ExchangeError::Closed)));
         let (r, _) = read_all(b"", false).await;
-        assert!(matches!(r, Err(ExchangeError::Closed)));
+        assert!(matches!(r, Err(ExchangeError::ClosedBeforeAnswer)));
         let (r, _) = read_all(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             false,

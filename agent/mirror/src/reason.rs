@@ -54,11 +54,16 @@ pub enum DropReason {
     /// `shutdown`: the replayer was shutting down.
     #[error("shutdown")]
     Shutdown,
+    /// `unanswered`: the backend ended a pipelined connection after answering earlier
+    /// requests without announcing it (a close-delimited or `101` response): it may have
+    /// read this request, so it is not sent again.
+    #[error("unanswered")]
+    Unanswered,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::UnknownBackend,
         DropReason::NoEndpoints,
         DropReason::BackendDown,
@@ -74,6 +79,7 @@ impl DropReason {
         DropReason::BadResponse,
         DropReason::Io,
         DropReason::Shutdown,
+        DropReason::Unanswered,
     ];
 
     /// The metric label value (`outcome` of `shadowtap_mirror_requests_total`).
@@ -94,6 +100,7 @@ impl DropReason {
             DropReason::BadResponse => "bad_response",
             DropReason::Io => "io_error",
             DropReason::Shutdown => "shutdown",
+            DropReason::Unanswered => "unanswered",
         }
     }
 

@@ -133,8 +133,11 @@ async fn close_delimited_response_is_not_reused() {
         Reply::SendClose(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close".to_vec())
     })
     .await;
+    // One request per exchange: requests pipelined behind a close-delimited answer are
+    // not sent again (pipelining.rs).
     let r = replayer(ReplayConfig {
         max_connections: 1,
+        pipeline_depth: 1,
         ..test_config()
     });
     let id = backend("close");

@@ -31,8 +31,25 @@ pub struct Budgets {
     pub flow_reassembly_bytes: usize,
     /// Out-of-order segments buffered by one flow (bounds bookkeeping for tiny segments).
     pub flow_reassembly_segments: usize,
-    /// Bytes of requests in progress (heads and bodies not yet complete), all flows together.
+    /// Bytes of requests in progress (heads and bodies not yet complete), all flows together,
+    /// charged as the memory they keep alive.
     pub inflight_bytes: usize,
+    /// Most in-flight bytes one flow may hold.
+    pub flow_inflight_bytes: usize,
+    /// A flow holding at most this much may use the whole in-flight budget; beyond it, a flow
+    /// may not use the last quarter of it, which stays for such small requests. So a few
+    /// large uploads cannot starve every other flow's multi-segment requests.
+    pub flow_inflight_small_bytes: usize,
+}
+
+impl Budgets {
+    /// The in-flight bytes a flow may hold when the other flows hold `others`.
+    pub fn flow_inflight_share(&self, others: usize) -> usize {
+        let all = self.inflight_bytes.saturating_sub(others);
+        let shared = (self.inflight_bytes - self.inflight_bytes / 4).saturating_sub(others);
+        self.flow_inflight_bytes
+            .min(shared.max(self.flow_inflight_small_bytes.min(all)))
+    }
 }
 
 impl Default for Budgets {
@@ -42,6 +59,9 @@ impl Default for Budgets {
             flow_reassembly_bytes: 4 * 1024 * 1024,
             flow_reassembly_segments: 1024,
             inflight_bytes: 256 * 1024 * 1024,
+            // A largest body (16 MiB) with its head, in a buffer grown by doubling.
+            flow_inflight_bytes: 40 * 1024 * 1024,
+            flow_inflight_small_bytes: 256 * 1024,
         }
     }
 }
@@ -99,5 +119,33 @@ impl Default for Config {
             max_flows: 65_536,
             max_window_bytes: 16 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_inflight_share_keeps_a_quarter_for_small_requests() {
+        let b = Budgets {
+            inflight_bytes: 4_000,
+            flow_inflight_bytes: 2_500,
+            flow_inflight_small_bytes: 100,
+            ..Budgets::default()
+        };
+        assert_eq!(b.flow_inflight_share(0), 2_500, "the per-flow cap");
+        assert_eq!(b.flow_inflight_share(1_000), 2_000, "three quarters shared");
+        assert_eq!(
+            b.flow_inflight_share(3_000),
+            100,
+            "the reserve, small requests only"
+        );
+        assert_eq!(
+            b.flow_inflight_share(3_950),
+            50,
+            "never beyond the whole budget"
+        );
+        assert_eq!(b.flow_inflight_share(5_000), 0);
     }
 }

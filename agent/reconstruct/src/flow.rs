@@ -54,7 +54,7 @@ impl Flow {
         self.reasm.ooo_bytes()
     }
 
-    /// Request bytes held by the decoder.
+    /// Memory held by the decoder for requests in progress (charged to the in-flight budget).
     pub(crate) fn buffered(&self) -> usize {
         self.dec.buffered()
     }
@@ -133,7 +133,8 @@ impl Flow {
                     bytes,
                     boundary,
                     ts,
-                } => self.dec.data(bytes, boundary, ts, &mut dctx),
+                    alloc,
+                } => self.dec.data(bytes, boundary, ts, alloc, &mut dctx),
                 StreamEvent::Gap => self.dec.gap(&mut dctx),
             }
         }

@@ -36,6 +36,8 @@ pub(crate) enum StreamEvent {
         boundary: bool,
         /// Capture time of that segment.
         ts: u64,
+        /// Size of the buffer `bytes` is a slice of (what holding them keeps alive).
+        alloc: usize,
     },
     /// Bytes are missing here.
     Gap,
@@ -73,6 +75,9 @@ struct Piece {
     missing_after: u64,
     /// Two segments disagreed on these bytes: they are delivered as a gap.
     disputed: bool,
+    /// Size of the buffer `data` is a slice of; at most twice `data.len()` while held (a
+    /// smaller slice is copied out when it is buffered).
+    alloc: usize,
 }
 
 /// Reassembly state of one flow's client→server direction.
@@ -222,6 +227,7 @@ impl Reassembler {
             ctx.counters.add(Counter::BytesDuplicate, data.len() as u64);
             return;
         }
+        let alloc = data.len();
         let mut s = start;
         let mut boundary = true;
         if s < next {
@@ -241,7 +247,7 @@ impl Reassembler {
             return;
         }
         if s == self.next_off && self.ooo.is_empty() {
-            self.deliver(data, boundary, ts, ctx);
+            self.deliver(data, boundary, ts, alloc, ctx);
             if missing > 0 {
                 self.gap(Counter::GapTruncated, missing, ctx);
             }
@@ -262,6 +268,7 @@ impl Reassembler {
                 ts,
                 missing_after: if b == e { missing } else { 0 },
                 disputed: false,
+                alloc,
             };
             self.place(a, piece, ctx);
         }
@@ -321,6 +328,7 @@ impl Reassembler {
             ts: p.ts,
             missing_after: missing,
             disputed,
+            alloc: p.alloc,
         };
         if a > ps {
             self.ooo.insert(ps, part(ps, a, false, p.boundary, 0));
@@ -349,7 +357,7 @@ impl Reassembler {
             }
             if at == self.next_off {
                 let missing = piece.missing_after;
-                self.deliver(piece.data, piece.boundary, piece.ts, ctx);
+                self.deliver(piece.data, piece.boundary, piece.ts, piece.alloc, ctx);
                 if missing > 0 {
                     self.gap(Counter::GapTruncated, missing, ctx);
                 }
@@ -373,6 +381,12 @@ impl Reassembler {
                         self.hole_since = Some(piece.ts);
                     }
                     ctx.counters.inc(Counter::SegmentsOutOfOrder);
+                    if len.saturating_mul(2) < piece.alloc {
+                        // A small part of a larger segment: held alone, it would keep the
+                        // whole segment alive while the budget counts only its length.
+                        piece.data = Bytes::copy_from_slice(&piece.data);
+                        piece.alloc = len;
+                    }
                     self.ooo_bytes += len;
                     self.ooo.insert(at, piece);
                     return;
@@ -387,13 +401,21 @@ impl Reassembler {
         }
     }
 
-    fn deliver(&mut self, data: Bytes, boundary: bool, ts: u64, ctx: &mut ReasmCtx<'_>) {
+    fn deliver(
+        &mut self,
+        data: Bytes,
+        boundary: bool,
+        ts: u64,
+        alloc: usize,
+        ctx: &mut ReasmCtx<'_>,
+    ) {
         self.next_off += data.len() as u64;
         ctx.counters.add(Counter::BytesDelivered, data.len() as u64);
         ctx.events.push(StreamEvent::Data {
             bytes: data,
             boundary,
             ts,
+            alloc,
         });
     }
 
@@ -426,7 +448,7 @@ impl Reassembler {
                     self.gap(Counter::GapConflict, p.data.len() as u64, ctx);
                 }
             } else if !p.data.is_empty() {
-                self.deliver(p.data, p.boundary, p.ts, ctx);
+                self.deliver(p.data, p.boundary, p.ts, p.alloc, ctx);
             }
             let tail_end = orig_end + p.missing_after;
             if p.missing_after > 0 && tail_end > self.next_off {

@@ -213,9 +213,7 @@ impl Reconstructor {
             reasm_available: b
                 .reassembly_bytes
                 .saturating_sub(self.reasm_used.saturating_sub(ob)),
-            inflight_available: b
-                .inflight_bytes
-                .saturating_sub(self.inflight_used.saturating_sub(ib)),
+            inflight_available: b.flow_inflight_share(self.inflight_used.saturating_sub(ib)),
         };
         let r = f(flow, &mut ctx);
         self.reasm_used = self.reasm_used.saturating_sub(ob) + flow.ooo_bytes();

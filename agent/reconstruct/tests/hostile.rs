@@ -270,3 +270,88 @@ fn gap_inside_a_closing_request() {
     assert_eq!(h.c(Counter::DroppedGap), 1);
     assert_eq!(h.c(Counter::FlowsClosedByRequest), 1);
 }
+
+/// Four slow uploads of 16 MiB have filled what they may of the in-flight budget when many
+/// other flows send multi-segment requests: every small request is emitted; the uploads,
+/// too large for their share, are dropped and counted.
+#[test]
+fn slow_large_uploads_do_not_starve_other_flows() {
+    use shadowtap_reconstruct::{Budgets, Config};
+    const SEG: usize = 64 * 1024;
+    let budgets = Budgets {
+        inflight_bytes: 4 << 20,
+        flow_inflight_bytes: 2 << 20,
+        ..Budgets::default()
+    };
+    let mut h = Harness::with(Config {
+        budgets,
+        ..Config::default()
+    });
+    let uploads: Vec<_> = (0..4).map(|n| flow(1_000 + n)).collect();
+    let mut up_seq = vec![ISN + 1; 4];
+    let head = b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 16777216\r\n\r\n";
+    let mut first = head.to_vec();
+    first.resize(SEG, b'u');
+    let chunk = vec![b'u'; SEG];
+    let trickle = |h: &mut Harness, up_seq: &mut [u32], ts: u64| {
+        for (i, f) in uploads.iter().enumerate() {
+            let c = if up_seq[i] == ISN + 1 { &first } else { &chunk };
+            h.push(data(*f, up_seq[i], ts, c));
+            up_seq[i] = up_seq[i].wrapping_add(SEG as u32);
+        }
+    };
+    for f in &uploads {
+        h.push(syn(*f, ISN, 1));
+    }
+    // 1 MiB each: together, as much as the whole budget.
+    for round in 0..16 {
+        trickle(&mut h, &mut up_seq, 2 + round);
+    }
+    // Other flows' requests, in 1 448-byte segments, four flows interleaved at a time.
+    let mut small = b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n".to_vec();
+    small.resize(small.len() + 20_000, b's');
+    let mut flows = 0u16;
+    for _ in 0..25 {
+        let batch: Vec<_> = (0..4)
+            .map(|_| {
+                flows += 1;
+                flow(flows)
+            })
+            .collect();
+        let mut seq = vec![ISN + 1; batch.len()];
+        for f in &batch {
+            h.push(syn(*f, ISN, 20));
+        }
+        for c in small.chunks(1448) {
+            for (i, f) in batch.iter().enumerate() {
+                h.push(data(*f, seq[i], 20, c));
+                seq[i] = seq[i].wrapping_add(c.len() as u32);
+            }
+        }
+        for (i, f) in batch.iter().enumerate() {
+            h.push(fin(*f, seq[i], 20));
+        }
+    }
+    let emitted = h
+        .out
+        .iter()
+        .filter(|r| r.raw().starts_with(b"POST /small"))
+        .count();
+    assert_eq!(emitted, usize::from(flows), "every small request emitted");
+    assert_eq!(
+        h.c(Counter::DroppedBodyBudget),
+        1,
+        "one upload over the shared part"
+    );
+    // The uploads go on trickling: each is dropped as it outgrows its share.
+    for round in 0..20 {
+        trickle(&mut h, &mut up_seq, 30 + round);
+    }
+    assert_eq!(
+        h.c(Counter::DroppedBodyBudget),
+        4,
+        "every upload dropped, counted"
+    );
+    assert!(h.r.inflight_bytes() <= 4 << 20);
+    h.flush();
+}

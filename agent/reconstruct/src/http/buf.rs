@@ -2,7 +2,13 @@
 //!
 //! When a segment's payload arrives at an empty buffer it is kept as is (shared, no copy), so
 //! requests that lie whole in one segment are emitted as zero-copy slices of it. Bytes are
-//! copied only when a request spans segments.
+//! copied only when a request spans segments, when a request would otherwise keep alive a
+//! buffer more than twice its size, and by [`StreamBuf::compact`].
+//!
+//! What the buffer holds is charged as the allocation its bytes keep alive
+//! ([`StreamBuf::held`]), not as their length: a 100-byte remainder of a 64 KiB segment costs
+//! 64 KiB until it is compacted. The decoder compacts at the end of every call, so between
+//! calls a flow holds at most twice the bytes it still needs (nothing once they are consumed).
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -11,7 +17,9 @@ use shadowtap_wire::http1::scan::rfind_crlfcrlf;
 /// The bytes themselves.
 #[derive(Debug)]
 enum Inner {
+    /// A slice of a buffer made elsewhere (a captured segment).
     Shared(Bytes),
+    /// A buffer of the decoder's own, grown only by [`StreamBuf::append`].
     Owned(BytesMut),
 }
 
@@ -29,6 +37,9 @@ enum Blank {
 pub(crate) struct StreamBuf {
     inner: Inner,
     blank: Blank,
+    /// Size of the allocation the bytes keep alive: the segment buffer a shared slice comes
+    /// from, or the owned buffer's capacity.
+    alloc: usize,
 }
 
 impl Default for StreamBuf {
@@ -36,6 +47,7 @@ impl Default for StreamBuf {
         Self {
             inner: Inner::Shared(Bytes::new()),
             blank: Blank::Absent,
+            alloc: 0,
         }
     }
 }
@@ -73,18 +85,41 @@ impl StreamBuf {
         self.len() == 0
     }
 
-    pub(crate) fn append(&mut self, data: Bytes) {
+    /// Bytes of memory the buffer keeps alive (0 when empty): what budgets are charged.
+    pub(crate) fn held(&self) -> usize {
+        if self.is_empty() {
+            0
+        } else {
+            self.alloc.max(self.len())
+        }
+    }
+
+    /// Append `data`, a slice of a buffer of `alloc` bytes (the captured segment's).
+    pub(crate) fn append(&mut self, data: Bytes, alloc: usize) {
+        if data.is_empty() {
+            return;
+        }
         self.blank = Blank::Unknown;
+        if self.is_empty() {
+            self.alloc = alloc.max(data.len());
+            self.inner = Inner::Shared(data);
+            return;
+        }
+        let need = self.len() + data.len();
         match &mut self.inner {
-            Inner::Shared(b) if b.is_empty() => *b = data,
-            Inner::Shared(b) => {
-                let mut m = BytesMut::with_capacity(b.len() + data.len());
-                m.extend_from_slice(b);
+            Inner::Owned(m) if m.capacity() - m.len() >= data.len() => {
                 m.extend_from_slice(&data);
+            }
+            _ => {
+                // A new buffer of our own; growing by doubling keeps a request that spans
+                // many segments linear to build.
+                let cap = need.max(2 * self.len());
+                let mut m = BytesMut::with_capacity(cap);
+                m.extend_from_slice(self.as_slice());
+                m.extend_from_slice(&data);
+                self.alloc = m.capacity();
                 self.inner = Inner::Owned(m);
             }
-            Inner::Owned(m) if m.is_empty() => self.inner = Inner::Shared(data),
-            Inner::Owned(m) => m.extend_from_slice(&data),
         }
     }
 
@@ -95,14 +130,48 @@ impl StreamBuf {
             Inner::Shared(b) => b.advance(n),
             Inner::Owned(m) => m.advance(n),
         }
+        if self.is_empty() {
+            self.clear();
+        }
     }
 
-    /// Take the first `n` bytes (at most all) without copying.
+    /// Take the first `n` bytes (at most all): shared when they are at least half of the
+    /// allocation they live in, copied otherwise, so a taken request never keeps alive more
+    /// than twice its size.
     pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
         let n = n.min(self.len());
-        match &mut self.inner {
-            Inner::Shared(b) => b.split_to(n),
-            Inner::Owned(m) => m.split_to(n).freeze(),
+        if n == 0 {
+            return Bytes::new();
+        }
+        let out = if n.saturating_mul(2) < self.alloc {
+            let copy = Bytes::copy_from_slice(&self.as_slice()[..n]);
+            match &mut self.inner {
+                Inner::Shared(b) => b.advance(n),
+                Inner::Owned(m) => m.advance(n),
+            }
+            copy
+        } else {
+            match &mut self.inner {
+                Inner::Shared(b) => b.split_to(n),
+                Inner::Owned(m) => m.split_to(n).freeze(),
+            }
+        };
+        if self.is_empty() {
+            self.clear();
+        }
+        out
+    }
+
+    /// Between calls: keep no allocation for consumed bytes. Empty, the buffer lets go of
+    /// everything; holding less than half of its allocation, it copies its bytes out into
+    /// one of their size.
+    pub(crate) fn compact(&mut self) {
+        if self.is_empty() {
+            self.clear();
+        } else if self.len().saturating_mul(2) < self.alloc {
+            let m = BytesMut::from(self.as_slice());
+            self.alloc = m.capacity();
+            self.inner = Inner::Owned(m);
         }
     }
 
@@ -118,31 +187,64 @@ mod tests {
     #[test]
     fn append_split() {
         let mut b = StreamBuf::default();
-        b.append(Bytes::from_static(b"abc"));
+        b.append(Bytes::from_static(b"abc"), 3);
         assert!(matches!(b.inner, Inner::Shared(_)));
-        b.append(Bytes::from_static(b"def"));
+        b.append(Bytes::from_static(b"def"), 3);
         assert_eq!(b.as_slice(), b"abcdef");
         assert_eq!(&b.split_to(2)[..], b"ab");
         b.advance(1);
         assert_eq!(b.as_slice(), b"def");
         assert_eq!(&b.split_to(10)[..], b"def");
         assert!(b.is_empty());
-        b.append(Bytes::from_static(b"x"));
+        b.append(Bytes::from_static(b"x"), 1);
         assert!(matches!(b.inner, Inner::Shared(_)));
     }
 
     #[test]
     fn blank_line_cache() {
         let mut b = StreamBuf::default();
-        b.append(Bytes::from_static(
-            b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n",
-        ));
+        b.append(
+            Bytes::from_static(b"GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n"),
+            34,
+        );
         assert!(b.has_crlfcrlf());
         b.advance(18);
         assert!(!b.has_crlfcrlf());
-        b.append(Bytes::from_static(b"\r"));
+        b.append(Bytes::from_static(b"\r"), 1);
         assert!(!b.has_crlfcrlf());
-        b.append(Bytes::from_static(b"\nx"));
+        b.append(Bytes::from_static(b"\nx"), 2);
         assert!(b.has_crlfcrlf());
+    }
+
+    #[test]
+    fn held_is_the_allocation_and_compact_lets_it_go() {
+        let mut b = StreamBuf::default();
+        b.append(Bytes::from(vec![b'a'; 60_000]), 60_000);
+        assert_eq!(b.held(), 60_000);
+        // A small request is copied out, not a slice pinning the segment.
+        let small = b.split_to(100);
+        assert_eq!(small.len(), 100);
+        // The bulk is shared.
+        let big = b.split_to(59_800);
+        assert_eq!(big.len(), 59_800);
+        assert_eq!(b.held(), 60_000, "a 100-byte tail keeps the segment alive");
+        b.compact();
+        assert_eq!(b.len(), 100);
+        assert!(b.held() <= 200, "compacted: {}", b.held());
+        b.advance(100);
+        assert_eq!(b.held(), 0);
+    }
+
+    #[test]
+    fn emptied_owned_buffer_keeps_nothing() {
+        let mut b = StreamBuf::default();
+        b.append(Bytes::from(vec![b'a'; 1_000]), 1_000);
+        b.append(Bytes::from(vec![b'b'; 50_000]), 50_000);
+        assert!(matches!(b.inner, Inner::Owned(_)));
+        assert!(b.held() >= 51_000);
+        let all = b.split_to(51_000);
+        assert_eq!(all.len(), 51_000);
+        assert_eq!(b.held(), 0);
+        assert!(matches!(&b.inner, Inner::Shared(s) if s.is_empty()));
     }
 }

@@ -75,9 +75,9 @@ impl Decoder {
         }
     }
 
-    /// Bytes held.
+    /// Memory held: the allocations the buffered bytes keep alive.
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.held()
     }
 
     /// Whether a started request is neither emitted nor dropped yet.
@@ -90,9 +90,30 @@ impl Decoder {
         matches!(self.mode, Mode::Closed)
     }
 
-    /// The next in-order bytes of the stream. `boundary` is true when `data` begins a
-    /// captured segment (a possible resync point).
-    pub(crate) fn data(&mut self, data: Bytes, boundary: bool, ts: u64, ctx: &mut DecodeCtx<'_>) {
+    /// The next in-order bytes of the stream, a slice of a buffer of `alloc` bytes.
+    /// `boundary` is true when `data` begins a captured segment (a possible resync point).
+    /// Between calls the decoder keeps no allocation for bytes it has consumed
+    /// ([`StreamBuf::compact`]).
+    pub(crate) fn data(
+        &mut self,
+        data: Bytes,
+        boundary: bool,
+        ts: u64,
+        alloc: usize,
+        ctx: &mut DecodeCtx<'_>,
+    ) {
+        self.data_inner(data, boundary, ts, alloc, ctx);
+        self.buf.compact();
+    }
+
+    fn data_inner(
+        &mut self,
+        data: Bytes,
+        boundary: bool,
+        ts: u64,
+        alloc: usize,
+        ctx: &mut DecodeCtx<'_>,
+    ) {
         if data.is_empty() {
             return;
         }
@@ -129,11 +150,12 @@ impl Decoder {
                 }
             };
             let part = data.split_to(take.min(data.len()));
-            self.buf.append(part);
+            self.buf.append(part, alloc);
             // An incomplete head that still has no end needs no new parse below the limit.
             if !(known_partial && self.buf.len() <= ctx.limits.max_header_bytes) {
                 self.process(ts, ctx);
             }
+            self.buf.compact();
             self.enforce_budget(ctx);
             if let Mode::Closed = self.mode {
                 ctx.counters.add(Counter::BytesSkipped, data.len() as u64);

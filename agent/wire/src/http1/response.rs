@@ -44,6 +44,11 @@ pub struct ResponseHead {
     pub body: ResponseBody,
     /// Whether the connection may carry another request after this response.
     pub persistent: bool,
+    /// Whether the server says it closes after this response (`Connection: close`, or
+    /// HTTP/1.0 without `keep-alive`): it then processes no later request received on the
+    /// connection (RFC 9112 §9.6). A response delimited by the close, or a `101`, ends the
+    /// connection too without saying so.
+    pub announces_close: bool,
 }
 
 impl ResponseHead {
@@ -142,6 +147,7 @@ fn parse_with<'b>(
     for h in resp.headers.iter() {
         fields.observe(h.name.as_bytes(), h.value);
     }
+    let announces_close = !fields.connection().persistent(version);
     let head = |body, persistent| {
         Ok(Status::Complete(ResponseHead {
             len,
@@ -149,6 +155,7 @@ fn parse_with<'b>(
             status,
             body,
             persistent,
+            announces_close,
         }))
     };
     if status == 101 {
@@ -273,6 +280,7 @@ pub struct ResponseReader {
     request_is_head: bool,
     limits: ResponseLimits,
     state: ReadState,
+    announces_close: bool,
 }
 
 impl ResponseReader {
@@ -282,6 +290,7 @@ impl ResponseReader {
             request_is_head,
             limits,
             state: ReadState::Head,
+            announces_close: false,
         }
     }
 
@@ -313,6 +322,7 @@ impl ResponseReader {
                         continue;
                     }
                     let (status, persistent) = (head.status, head.persistent);
+                    self.announces_close = head.announces_close && status != 101;
                     self.state = match head.body {
                         ResponseBody::None => ReadState::Done(FinalResponse {
                             status,
@@ -375,6 +385,12 @@ impl ResponseReader {
                 }
             }
         }
+    }
+
+    /// Whether the final response read so far says the server closes after it (see
+    /// [`ResponseHead::announces_close`]; never for a `101`).
+    pub fn announces_close(&self) -> bool {
+        self.announces_close
     }
 
     /// The connection ended: the final response when its body is delimited by the close
@@ -465,6 +481,32 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn announced_close() {
+        let close = |s: &[u8]| match parse_response_head(s, false, 128) {
+            Ok(Status::Complete(h)) => (h.persistent, h.announces_close),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            close(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+            (false, true)
+        );
+        assert_eq!(
+            close(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (false, true)
+        );
+        // Delimited by the close, but not announced: later requests may have been read.
+        assert_eq!(close(b"HTTP/1.1 200 OK\r\n\r\n"), (false, false));
+        assert_eq!(
+            close(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (true, false)
+        );
+        let mut r = ResponseReader::new(false, ResponseLimits::default());
+        let fed = r.feed(b"HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(fed, Ok(ReadProgress::Complete { .. })));
+        assert!(!r.announces_close(), "the final response's fields count");
     }
 
     #[test]

@@ -7,7 +7,7 @@ impl Decoder {
     /// Keep the bytes held within the in-flight budget: over it, the request in progress is
     /// dropped (and its body skipped when its length is known).
     pub(super) fn enforce_budget(&mut self, ctx: &mut DecodeCtx<'_>) {
-        if self.buf.len() <= ctx.budget {
+        if self.buf.held() <= ctx.budget {
             return;
         }
         let held = self.buf.len() as u64;

@@ -1,9 +1,11 @@
 //! `scale`: the agent's memory and CPU with many idle keep-alive flows being captured.
 //!
-//! Per step (0, 1 000 and 10 000 flows, each with a fresh scenario and agent): a route
-//! captures a foo-v1 pod and mirrors 42 % to foo-v2; the client opens N keep-alive
-//! connections to the pod, sends one request on each and reads its response, and keeps them
-//! open and idle. Once the agent has decoded every request, its resident memory (minus the
+//! Per step (0, 1 000 and 10 000 flows whose one request was small, then 1 000 flows whose one
+//! request was ~60 KB; each with a fresh scenario and agent): a route captures a foo-v1 pod
+//! and mirrors 42 % to foo-v2; the client opens N keep-alive connections to the pod, sends
+//! one request on each and reads its response, and keeps them open and idle. The last row
+//! shows that an idle flow costs the same whatever its last request was (nothing of a
+//! decoded request stays pinned by the flow). Once the agent has decoded every request, its resident memory (minus the
 //! BPF map mappings: the heap estimate) and its CPU time over a fixed idle window are read
 //! from /proc, beside its own flow and budget gauges.
 
@@ -30,8 +32,38 @@ use crate::{
 /// The port the idle-flow server listens on in the foo-v1-a pod (8080 is the scenario's
 /// recording server).
 const IDLE_PORT: u16 = 8081;
-/// Live flows per step.
-const STEPS: [usize; 3] = [0, 1_000, 10_000];
+/// Live flows per step, and the request each flow sends.
+const STEPS: [(usize, Size); 4] = [
+    (0, Size::Small),
+    (1_000, Size::Small),
+    (10_000, Size::Small),
+    (1_000, Size::Large),
+];
+
+/// The request of a step's flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Size {
+    /// ~160 bytes.
+    Small,
+    /// ~60 KB (a 60 000-byte header field: one request head under the 64 KiB limit).
+    Large,
+}
+
+impl Size {
+    fn label(self) -> &'static str {
+        match self {
+            Size::Small => "~160 B",
+            Size::Large => "~60 KB",
+        }
+    }
+
+    fn request(self) -> fn(usize) -> Vec<u8> {
+        match self {
+            Size::Small => request,
+            Size::Large => large_request,
+        }
+    }
+}
 /// Connections being set up at a time.
 const BATCH: usize = 256;
 /// The idle measurement window.
@@ -44,6 +76,7 @@ const DECODED: &str = "shadowtap_requests_total{outcome=\"decoded\"}";
 /// What one step measured.
 struct Row {
     flows: usize,
+    size: Size,
     opened: usize,
     failed: usize,
     first_error: Option<String>,
@@ -70,6 +103,15 @@ fn request(i: usize) -> Vec<u8> {
         "GET /idle/{i} HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-bench/1.0\r\nAccept: */*\r\nX-Request-Id: idle-{i:06}-0123456789abcdef\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// The ~60 KB request sent on connection `i` of the large-request step.
+fn large_request(i: usize) -> Vec<u8> {
+    let mut r = request(i);
+    let pad = format!("X-Pad: {}\r\n\r\n", "p".repeat(60_000));
+    r.truncate(r.len() - 2);
+    r.extend_from_slice(pad.as_bytes());
+    r
 }
 
 /// Ring and kernel losses the agent counted (requests the capture may have missed).
@@ -103,7 +145,7 @@ fn conntrack(s: &Scenario) -> String {
 }
 
 /// One step: a fresh scenario and agent, `n` idle flows, the measurements.
-fn step(n: usize) -> Row {
+fn step(n: usize, size: Size) -> Row {
     let route = route_yaml_for(
         "foo-idle-route",
         "foo-idle",
@@ -136,7 +178,7 @@ fn step(n: usize) -> Row {
 
     let (cpu0, _) = agent_usage(pid);
     let started = Instant::now();
-    let flows = open_idle(&s.topo.client.ns, addr, n, BATCH, request);
+    let flows = open_idle(&s.topo.client.ns, addr, n, BATCH, size.request());
     let opened = flows.streams.len();
     let open_secs = started.elapsed().as_secs_f64();
     // Bounded wait for every request to be decoded; a shortfall is reported, not hidden.
@@ -156,6 +198,7 @@ fn step(n: usize) -> Row {
     let m = s.metrics();
     let row = Row {
         flows: n,
+        size,
         opened,
         failed: flows.failed,
         first_error: flows.first_error.clone(),
@@ -187,28 +230,29 @@ fn step(n: usize) -> Row {
 /// The benchmark: one step per entry of [`STEPS`], printed as a table.
 pub fn run() {
     assert!(privileged(), "the scale benchmark needs root");
-    let max = STEPS.iter().copied().max().unwrap_or(0) as u64;
+    let max = STEPS.iter().map(|(n, _)| *n).max().unwrap_or(0) as u64;
     // The client's ends of the flows live in this process's descriptor table, the server's
     // in a table of its own (see IdleServer); each needs room for `max` plus some slack.
     let nofile = raise_nofile(max + 1024);
     let rows: Vec<Row> = STEPS
         .iter()
-        .map(|&n| {
-            eprintln!("scale: {n} flows ...");
-            step(n)
+        .map(|&(n, size)| {
+            eprintln!("scale: {n} flows, {} requests ...", size.label());
+            step(n, size)
         })
         .collect();
     let cfg = ReconstructConfig::default();
     let mut table = format!(
         "agent memory and CPU with N idle keep-alive flows captured (one request decoded per flow, then idle; route mirrors 42 % to foo-v2; fresh agent per row; idle window {} s)\n\n\
-         | flows | requests decoded | flows live (agent gauge) | agent RSS MiB | BPF maps RSS MiB | heap estimate MiB | anon RSS MiB | peak RSS MiB | CPU ms while opening | CPU ms/s idle |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | flows | request | requests decoded | flows live (agent gauge) | agent RSS MiB | BPF maps RSS MiB | heap estimate MiB | anon RSS MiB | peak RSS MiB | CPU ms while opening | CPU ms/s idle |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         IDLE_WINDOW.as_secs()
     );
     for r in &rows {
         table.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} |\n",
             r.flows,
+            r.size.label(),
             r.decoded,
             r.flows_live,
             r.mem.rss as f64 / MIB,
@@ -221,7 +265,8 @@ pub fn run() {
         ));
     }
     table.push('\n');
-    if let (Some(base), Some(top)) = (rows.first(), rows.last()) {
+    let small = || rows.iter().filter(|r| r.size == Size::Small);
+    if let (Some(base), Some(top)) = (small().next(), small().last()) {
         let extra = top.flows.saturating_sub(base.flows).max(1) as f64;
         let heap = top.mem.heap_estimate() as f64 - base.mem.heap_estimate() as f64;
         let anon = top.mem.anon as f64 - base.mem.anon as f64;
@@ -234,10 +279,28 @@ pub fn run() {
             (top.cpu_open_ms - base.cpu_open_ms) * 1e3 / extra,
         ));
     }
+    let same = |r: &&Row| r.size == Size::Small;
+    for large in rows.iter().filter(|r| r.size == Size::Large) {
+        if let Some(small) = rows.iter().filter(same).find(|r| r.flows == large.flows) {
+            table.push_str(&format!(
+                "- {} flows whose last request was {} against {}: peak RSS {:.1} vs {:.1} MiB, heap estimate {:.1} vs {:.1} MiB ({:+.0} B/flow)\n",
+                large.flows,
+                large.size.label(),
+                small.size.label(),
+                large.mem.hwm as f64 / MIB,
+                small.mem.hwm as f64 / MIB,
+                large.mem.heap_estimate() as f64 / MIB,
+                small.mem.heap_estimate() as f64 / MIB,
+                (large.mem.heap_estimate() as f64 - small.mem.heap_estimate() as f64) * 1024.0
+                    / large.flows.max(1) as f64,
+            ));
+        }
+    }
     for r in &rows {
         table.push_str(&format!(
-            "- {} flows: opened {} ({} failed{}) in {:.1} s; server connections still open after the idle window: {}; flows evicted idle / over the cap: {} / {}; mirrored (sent): {}; agent budget gauges (reassembly + bodies in flight): {} B; ring/kernel losses counted: {}; node-namespace conntrack entries: {}\n",
+            "- {} flows ({}): opened {} ({} failed{}) in {:.1} s; server connections still open after the idle window: {}; flows evicted idle / over the cap: {} / {}; mirrored (sent): {}; agent budget gauges (reassembly + bodies in flight): {} B; ring/kernel losses counted: {}; node-namespace conntrack entries: {}\n",
             r.flows,
+            r.size.label(),
             r.opened,
             r.failed,
             r.first_error
