@@ -266,7 +266,7 @@ pub fn run() {
     }
     table.push('\n');
     let small = || rows.iter().filter(|r| r.size == Size::Small);
-    if let (Some(base), Some(top)) = (small().next(), small().last()) {
+    if let (Some(base), Some(top)) = (small().next(), small().next_back()) {
         let extra = top.flows.saturating_sub(base.flows).max(1) as f64;
         let heap = top.mem.heap_estimate() as f64 - base.mem.heap_estimate() as f64;
         let anon = top.mem.anon as f64 - base.mem.anon as f64;
