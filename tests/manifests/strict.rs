@@ -29,7 +29,7 @@ pub enum Object {
 /// reports the keys of `input` (the same document) that the round trip through `T` lost.
 pub fn strict<T: DeserializeOwned + Serialize>(
     what: &str,
-    doc: serde_yaml::Deserializer<'_>,
+    doc: yaml_serde::Deserializer<'_>,
     input: &Value,
 ) -> Result<T, String> {
     let typed = T::deserialize(doc).map_err(|e| format!("{what}: does not match its type: {e}"))?;
@@ -64,7 +64,7 @@ pub fn describe(value: &Value) -> String {
 /// Reads one Kubernetes object by its apiVersion and kind.
 pub fn parse_object(
     what: &str,
-    doc: serde_yaml::Deserializer<'_>,
+    doc: yaml_serde::Deserializer<'_>,
     value: &Value,
 ) -> Result<Object, String> {
     let field = |name: &str| {
@@ -104,7 +104,7 @@ pub fn parse_object(
 
 /// Reads every document of `text` (`file` in messages) strictly.
 pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<(String, Object)>, String> {
-    let values = serde_yaml::Deserializer::from_str(text)
+    let values = yaml_serde::Deserializer::from_str(text)
         .map(Value::deserialize)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{file}: not YAML: {e}"))?;
@@ -112,7 +112,7 @@ pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<(String, Object)>, 
     let mut out = Vec::new();
     for (i, (value, doc)) in values
         .iter()
-        .zip(serde_yaml::Deserializer::from_str(text))
+        .zip(yaml_serde::Deserializer::from_str(text))
         .enumerate()
     {
         // An empty document: comments only, or a trailing `---`.
@@ -136,7 +136,7 @@ pub fn parse_manifests(file: &str, text: &str) -> Result<Vec<(String, Object)>, 
 
 /// Reads a list of Prometheus scrape jobs strictly.
 pub fn parse_scrape_jobs(file: &str, text: &str) -> Result<Vec<ScrapeJob>, String> {
-    let value: Value = serde_yaml::from_str(text).map_err(|e| format!("{file}: not YAML: {e}"))?;
+    let value: Value = yaml_serde::from_str(text).map_err(|e| format!("{file}: not YAML: {e}"))?;
     let what = format!("{file}: scrape job list");
-    strict(&what, serde_yaml::Deserializer::from_str(text), &value)
+    strict(&what, yaml_serde::Deserializer::from_str(text), &value)
 }

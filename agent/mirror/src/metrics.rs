@@ -81,6 +81,32 @@ impl ReplayMetrics {
         }
     }
 
+    /// Drops every series of backend `name` (it left the plan), so label sets follow the
+    /// configured backends instead of growing with every backend ever seen.
+    pub(crate) fn remove_backend(&self, name: &str) {
+        let backend = name.to_owned();
+        for outcome in DropReason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain([OUTCOME_SENT])
+        {
+            self.requests.remove(&OutcomeLabels {
+                backend: backend.clone(),
+                outcome,
+            });
+        }
+        for class in CLASSES {
+            self.responses.remove(&ClassLabels {
+                backend: backend.clone(),
+                class,
+            });
+        }
+        let labels = BackendLabels { backend };
+        self.latency.remove(&labels);
+        self.queue_depth.remove(&labels);
+        self.connections.remove(&labels);
+    }
+
     /// Registers the families (names without the `shadowtap_` prefix, which the agent's
     /// registry adds).
     pub fn register(&self, registry: &mut Registry) {

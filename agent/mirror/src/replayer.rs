@@ -170,8 +170,9 @@ impl Replayer {
     }
 
     /// Removes backend `id`: its queued requests are dropped as `shutdown`, its idle
-    /// connections closed, its workers stop after their current request. Its counts remain
-    /// in metrics and snapshots.
+    /// connections closed, its workers stop after their current request. Its metric series
+    /// and snapshot go with it (a backend that left the plan costs nothing), and a backend
+    /// added again starts from zero.
     pub fn remove_backend(&self, id: &BackendId) {
         let removed = {
             let mut map = self
@@ -189,6 +190,13 @@ impl Replayer {
                 .queue
                 .drain_lane(b.lane, DropReason::Shutdown);
             b.pool.clear();
+            let label = id.to_string();
+            self.inner
+                .stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&label);
+            self.inner.metrics.remove_backend(&label);
         }
     }
 

@@ -139,3 +139,31 @@ async fn own_flows_registered_before_first_byte_and_unregistered_on_close() {
     assert!(own.live.lock().unwrap().is_empty());
     assert_eq!(r.snapshot().backend(&label(&id)).connections, 0);
 }
+
+/// A backend that leaves the plan takes its metric series with it; added again, it starts
+/// from zero.
+#[tokio::test]
+async fn removed_backends_free_their_series() {
+    let server = Recorder::ok().await;
+    let r = replayer(test_config());
+    let mut registry = prometheus_client::registry::Registry::with_prefix("shadowtap");
+    r.metrics().register(&mut registry);
+    let encoded = |registry: &prometheus_client::registry::Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    };
+    let id = backend("leaving");
+    r.set_endpoints(&id, vec![server.addr]);
+    r.submit(&id, get(1)).unwrap();
+    settled(&r, &id, 1).await;
+    let label = format!("backend=\"{id}\"");
+    assert!(encoded(&registry).contains(&label));
+    r.remove_backend(&id);
+    let text = encoded(&registry);
+    assert!(!text.contains(&label), "series left behind:\n{text}");
+    r.set_endpoints(&id, vec![server.addr]);
+    r.submit(&id, get(2)).unwrap();
+    let s = settled(&r, &id, 1).await;
+    assert_eq!(s.sent, 1, "a backend added again starts from zero");
+}
