@@ -97,6 +97,10 @@ fn run(mirrors: &[Mirror], connections: usize, per_connection: usize, extra: &[&
 /// every request was won by the route's rule, and each mirror's selected count is what its
 /// backend received, against the configured fraction.
 fn per_route_series_agree(s: &Scenario, mirrors: &[Mirror], n: u64) {
+    assert!(
+        s.metrics().contains("shadowtap_build_info{version=\""),
+        "the agent exports its build info"
+    );
     let status = s.topo.node.exec_unchecked(&[
         shadowtap_binary().to_str().expect("utf-8 path"),
         "status",

@@ -81,3 +81,34 @@ fn example_routes_are_read_by_the_agent_and_opted_in() {
         );
     }
 }
+
+/// The agent needs host networking and added capabilities: its namespace must admit the
+/// privileged Pod Security level (else clusters that enforce baseline reject the pods), and
+/// the container still runs under the runtime's default seccomp profile.
+#[test]
+fn pod_security_admits_the_agent() {
+    let d = load_deploy();
+    let labels = only(&d.namespaces, "Namespace")
+        .metadata
+        .labels
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("privileged"),
+        "deploy/namespace.yaml: Pod Security enforce level"
+    );
+    let c = d.container();
+    let seccomp = c
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str());
+    assert_eq!(
+        seccomp,
+        Some("RuntimeDefault"),
+        "deploy/daemonset.yaml: seccompProfile"
+    );
+}

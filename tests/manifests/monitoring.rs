@@ -37,7 +37,8 @@ fn daemonset_metrics_port_probes_and_annotations_agree() {
     }
 
     for (probe, path, what) in [
-        (&c.liveness_probe, "/healthz", "livenessProbe"),
+        (&c.startup_probe, "/livez", "startupProbe"),
+        (&c.liveness_probe, "/livez", "livenessProbe"),
         (&c.readiness_probe, "/readyz", "readinessProbe"),
     ] {
         let get = probe

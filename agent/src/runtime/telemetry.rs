@@ -44,6 +44,18 @@ impl Telemetry {
             "Interfaces with a capture program attached.",
             attached.clone(),
         );
+        let build_info: PromFamily<Vec<(String, String)>, Gauge> = PromFamily::default();
+        build_info
+            .get_or_create(&vec![(
+                "version".to_owned(),
+                env!("CARGO_PKG_VERSION").to_owned(),
+            )])
+            .set(1);
+        registry.register(
+            "build_info",
+            "The running agent's version (always 1).",
+            build_info,
+        );
         Self {
             registry,
             snapshots,
