@@ -18,7 +18,7 @@ pub use plan_cmd::parse_selector;
 #[command(name = "shadowtap", version, about)]
 pub struct Cli {
     /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "SHADOWTAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -80,10 +80,14 @@ pub struct StatusArgs {
 pub struct SourceArgs {
     /// Read HTTPRoutes, Gateways, Services, EndpointSlices, Pods and ReferenceGrants from this
     /// YAML file or directory (watched for changes) instead of the Kubernetes API.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "SHADOWTAP_ROUTES", value_name = "PATH")]
     pub routes: Option<PathBuf>,
     /// The opt-in label selector of HTTPRoutes whose mirrors shadowtap implements.
-    #[arg(long, default_value = "shadowtap.dev/mirror=enabled")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_LABEL_SELECTOR",
+        default_value = "shadowtap.dev/mirror=enabled"
+    )]
     pub label_selector: String,
 }
 
@@ -116,59 +120,72 @@ pub struct AgentArgs {
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
     /// Where to serve /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:9090")]
+    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "0.0.0.0:9090")]
     pub metrics_addr: SocketAddr,
     /// Where capture programs attach.
-    #[arg(long, value_enum, default_value_t = AttachMode::Host)]
+    #[arg(long, env = "SHADOWTAP_ATTACH", value_enum, default_value_t = AttachMode::Host)]
     pub attach: AttachMode,
     /// Also attach the XDP program to these interfaces (e.g. a node uplink where requests
     /// arrive from the wire). XDP sees received packets only, so it never serves a pod's
     /// host-side veth; generic mode is used.
-    #[arg(long = "xdp-iface", value_name = "IFACE")]
+    #[arg(
+        env = "SHADOWTAP_XDP_IFACES",
+        value_delimiter = ',',
+        long = "xdp-iface",
+        value_name = "IFACE"
+    )]
     pub xdp_ifaces: Vec<String>,
     /// Pre-sample flows in the kernel at each endpoint's largest mirror fraction instead of
     /// capturing every flow: cheapest, exact in expectation, coarse with few connections.
-    #[arg(long)]
+    #[arg(long, env = "SHADOWTAP_FLOW_SAMPLING")]
     pub flow_sampling: bool,
     /// Header added to every replayed request (and never mirrored again).
-    #[arg(long, default_value = "x-shadowtap-mirrored")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_MARKER_HEADER",
+        default_value = "x-shadowtap-mirrored"
+    )]
     pub marker_header: String,
     /// Seed of the per-request sampler (tests); random when absent.
-    #[arg(long)]
+    #[arg(long, env = "SHADOWTAP_SEED")]
     pub seed: Option<u64>,
     /// Ring buffer size in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "SHADOWTAP_RING_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub ring_bytes: u32,
     /// Reassembly memory budget in bytes (all flows together).
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "SHADOWTAP_REASSEMBLY_BUDGET", default_value_t = 64 * 1024 * 1024)]
     pub reassembly_budget: usize,
     /// Budget for request bodies being decoded, in bytes (all flows together).
-    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, env = "SHADOWTAP_BODY_BUDGET", default_value_t = 256 * 1024 * 1024)]
     pub body_budget: usize,
     /// Budget for requests queued for replay, in bytes.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "SHADOWTAP_REPLAY_QUEUE_BUDGET", default_value_t = 64 * 1024 * 1024)]
     pub replay_queue_budget: usize,
     /// Time for a mirror backend to take a request and answer it completely, in ms.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, env = "SHADOWTAP_MIRROR_TIMEOUT_MS", default_value_t = 5000)]
     pub mirror_timeout_ms: u64,
     /// Time to connect to a mirror endpoint, in ms.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "SHADOWTAP_MIRROR_CONNECT_TIMEOUT_MS",
+        default_value_t = 1000
+    )]
     pub mirror_connect_timeout_ms: u64,
     /// Connections per mirror backend.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, env = "SHADOWTAP_MIRROR_CONNECTIONS", default_value_t = 16)]
     pub mirror_connections: usize,
     /// Requests pipelined on one mirror connection when requests wait (1 disables
     /// pipelining).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "SHADOWTAP_MIRROR_PIPELINE_DEPTH", default_value_t = 8)]
     pub mirror_pipeline_depth: usize,
     /// Requests queued per mirror backend; beyond it the oldest is dropped.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, env = "SHADOWTAP_MIRROR_QUEUE_DEPTH", default_value_t = 1024)]
     pub mirror_queue_depth: usize,
     /// Seconds to drain queued mirrors on SIGTERM before dropping them.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "SHADOWTAP_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
     /// CPU priority of the agent's threads against the node's workloads.
-    #[arg(long, value_enum, default_value_t = CpuPriority::Normal)]
+    #[arg(long, env = "SHADOWTAP_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Normal)]
     pub cpu_priority: CpuPriority,
 }
 
@@ -242,5 +259,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Replay(args) => replay_cmd::run(args),
         Command::Status(args) => status::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag of `shadowtap agent` can be set from the environment (a DaemonSet's `env`).
+    #[test]
+    fn every_agent_flag_has_an_environment_variable() {
+        let cli = Cli::command();
+        let agent = cli.find_subcommand("agent").expect("agent subcommand");
+        let missing: Vec<String> = agent
+            .get_arguments()
+            .filter(|a| a.get_long().is_some() && a.get_id() != "help")
+            .filter(|a| a.get_env().is_none())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "flags without an environment variable: {missing:?}"
+        );
     }
 }

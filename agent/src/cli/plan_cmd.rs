@@ -42,7 +42,8 @@ pub fn load_store(source: &SourceArgs, node: &str) -> anyhow::Result<Store> {
     })
 }
 
-/// Run `shadowtap plan`.
+/// Run `shadowtap plan`: print the plan; exit 1 when it found problems (so a pipeline can
+/// gate on it), 0 otherwise.
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let cfg = plan_config(&args.source)?;
     let store = load_store(&args.source, &args.node)?;
@@ -51,7 +52,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         PlanOutput::Table => print!("{}", render_table(&p, &p.problems)),
         PlanOutput::Json => println!("{}", render_json(&p, &p.problems)?),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if p.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]
