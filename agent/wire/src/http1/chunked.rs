@@ -188,7 +188,7 @@ impl ChunkedDecoder {
 
     /// Whether the whole body has been seen.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// The recorded chunk-data ranges, relative to the body start.
@@ -223,7 +223,7 @@ impl ChunkedDecoder {
                     continue;
                 }
                 State::Size { .. } | State::AfterSize | State::Ext | State::SizeLf => {
-                    if b != b'\r' && self.state != State::SizeLf {
+                    if b != b'\r' && !matches!(self.state, State::SizeLf) {
                         self.line += 1;
                         if self.line > self.limits.max_size_line {
                             return self.fail(ChunkedError::SizeLineTooLong {
@@ -257,12 +257,14 @@ impl ChunkedDecoder {
         }
     }
 
+    #[cold]
     fn fail<T>(&mut self, e: ChunkedError) -> Result<T, ChunkedError> {
         self.state = State::Failed(e);
         Err(e)
     }
 
     /// One byte of a chunk-size line.
+    #[inline]
     fn size_line(&mut self, b: u8, at: u64) -> Result<(), ChunkedError> {
         match self.state {
             State::Size { digits } => match hex(b) {
@@ -313,16 +315,14 @@ impl ChunkedDecoder {
     }
 
     /// One byte of the CRLF after chunk data.
+    #[inline]
     fn data_end(&mut self, b: u8, at: u64) -> Result<(), ChunkedError> {
-        let want = if self.state == State::DataCr {
-            b'\r'
-        } else {
-            b'\n'
-        };
+        let cr = matches!(self.state, State::DataCr);
+        let want = if cr { b'\r' } else { b'\n' };
         if b != want {
             return self.fail(ChunkedError::BadLineEnd { offset: at });
         }
-        self.state = if self.state == State::DataCr {
+        self.state = if cr {
             State::DataLf
         } else {
             State::Size { digits: 0 }
@@ -331,6 +331,7 @@ impl ChunkedDecoder {
     }
 
     /// One byte of the trailer section; true when it ends the body.
+    #[inline]
     fn trailer(&mut self, b: u8, at: u64) -> Result<bool, ChunkedError> {
         match self.state {
             State::TrailerStart => match b {

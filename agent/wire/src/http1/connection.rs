@@ -18,6 +18,16 @@ pub struct ConnectionOptions {
 impl ConnectionOptions {
     /// Takes the value of one Connection field line.
     pub fn add(&mut self, value: &[u8]) {
+        // The usual values, without splitting a list (the value has no surrounding
+        // whitespace).
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return;
+        }
+        if value.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+            return;
+        }
         for option in list_elements(value) {
             if option.eq_ignore_ascii_case(b"close") {
                 self.close = true;

@@ -305,7 +305,8 @@ fn parse_with<'b>(
         if ns.wrapping_add(name.len()) > head_len || vs > ve || ve > head_len {
             return Err(syntax(httparse::Error::HeaderValue));
         }
-        if !line_ends_crlf(head, ve) {
+        // The usual case inline: CRLF right after the value.
+        if head.get(ve..ve + 2) != Some(b"\r\n") && !line_ends_crlf(head, ve) {
             return Err(RequestHeadError::BareLf);
         }
         fields.observe(name, h.value);

@@ -8,6 +8,7 @@ static LF_CR: LazyLock<memchr::memmem::Finder<'static>> =
 
 /// Offset just past the first CRLF CRLF of `buf`. Searching for the pair LF CR (which in a
 /// head occurs only at the empty line) lets the SIMD prefilter skip ordinary line ends.
+#[inline]
 pub fn find_crlfcrlf(buf: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = LF_CR.find(&buf[from..]) {
@@ -21,6 +22,7 @@ pub fn find_crlfcrlf(buf: &[u8]) -> Option<usize> {
 }
 
 /// Offset just past the last CRLF CRLF of `buf`.
+#[inline]
 pub fn rfind_crlfcrlf(buf: &[u8]) -> Option<usize> {
     memchr::memrchr_iter(b'\n', buf)
         .find(|&i| i >= 3 && &buf[i - 3..=i] == b"\r\n\r\n")
@@ -30,6 +32,7 @@ pub fn rfind_crlfcrlf(buf: &[u8]) -> Option<usize> {
 /// Bytes of `data` up to and including the first CRLF CRLF (the end of a head), given the
 /// last bytes before it (`tail`, at most 3 are looked at). A head ended by bare LFs is not
 /// found here.
+#[inline]
 pub fn head_end(tail: &[u8], data: &[u8]) -> Option<usize> {
     let mut w = [0u8; 6];
     let t = &tail[tail.len().saturating_sub(3)..];
