@@ -13,34 +13,12 @@ use bytes::Bytes;
 use shadowtap_common::record::tcp_flags;
 use shadowtap_wire::http1::{parse_request_head, Status};
 
+use shadowtap_wire::fuzzing::Rng;
+
 use crate::config::{Config, Limits};
 use crate::http::request::Request;
 use crate::reconstructor::Reconstructor;
 use crate::segment::{FlowKey, Segment};
-
-/// A small deterministic generator driven by the input.
-struct Rng(u64);
-
-impl Rng {
-    fn new(data: &[u8]) -> Self {
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in data.iter().take(16) {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Self(h | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn config(selector: u8) -> Config {
     let mut c = Config::default();
@@ -103,11 +81,11 @@ pub fn run(data: &[u8]) {
         return;
     };
     let config = config(selector);
-    let mut rng = Rng::new(data);
+    let mut rng = Rng::seeded(data, 16);
     let mut recon = Reconstructor::new(config);
     let mut out: Vec<Request> = Vec::new();
     let flows = if selector & 8 != 0 { 2 } else { 1 };
-    let isn = rng.next() as u32;
+    let isn = rng.next_u64() as u32;
     let midstream = selector & 16 != 0;
     let chaos = selector & 32 != 0;
     for f in 0..flows {

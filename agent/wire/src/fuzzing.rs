@@ -24,27 +24,35 @@ use crate::http1::{
     ResponseLimits, ResponseReader, Status,
 };
 
-/// A small deterministic generator driven by the input.
-struct Rng(u64);
+/// A small deterministic generator driven by a fuzz input (shared with the reassembly fuzz
+/// entry points of `shadowtap-reconstruct`).
+pub struct Rng(u64);
 
 impl Rng {
     fn new(data: &[u8]) -> Self {
+        Self::seeded(data, 32)
+    }
+
+    /// Seeded from the first `prefix` bytes of `data` (FNV-1a).
+    pub fn seeded(data: &[u8], prefix: usize) -> Self {
         let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for b in data.iter().take(32) {
+        for b in data.iter().take(prefix) {
             h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
         Self(h | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next value (xorshift64).
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    /// A value in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// Cut points splitting `len` bytes into pieces of 1 to `max` bytes.
