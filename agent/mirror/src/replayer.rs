@@ -27,6 +27,7 @@ use crate::queue::Queue;
 use crate::reason::DropReason;
 use crate::request::MirrorRequest;
 use crate::snapshot::ReplaySnapshot;
+use crate::tally::Tally;
 
 /// How [`Replayer::shutdown`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +206,17 @@ impl Replayer {
     /// may also drop older queued requests (`queue_full`, `queue_budget`), counted on their
     /// backends.
     pub fn submit(&self, id: &BackendId, request: MirrorRequest) -> Result<(), DropReason> {
+        self.submit_tallied(id, request, None)
+    }
+
+    /// [`submit`](Self::submit), also counting the request's outcome on `tally` once it is
+    /// queued (sent, or dropped with its reason). A refusal is returned and not tallied.
+    pub fn submit_tallied(
+        &self,
+        id: &BackendId,
+        request: MirrorRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), DropReason> {
         let Some(backend) = self.backend(id) else {
             self.inner.unknown.inc();
             return Err(DropReason::UnknownBackend);
@@ -222,7 +234,7 @@ impl Replayer {
         };
         let result = match refused {
             Some(reason) => Err(reason),
-            None => self.inner.shared.queue.push(backend.lane, request),
+            None => self.inner.shared.queue.push(backend.lane, request, tally),
         };
         match result {
             Ok(()) => {

@@ -123,7 +123,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         cfg.seed.map_or_else(Sampler::from_entropy, Sampler::new),
         ReplayerSink::new(replayer.clone()),
         &cfg.mirror.marker_name,
-    );
+    )
+    .with_route_latency(telemetry.route_latency.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let capture_task = tokio::spawn(capture::run(
         pipeline,

@@ -6,12 +6,14 @@ use prometheus_client::{
     metrics::{family::Family as PromFamily, gauge::Gauge},
     registry::Registry,
 };
+use shadowtap_common::Counter;
 use shadowtap_mirror::Replayer;
 use shadowtap_routes::PlanProblem;
 
 use crate::{
     datapath::{MapHandles, RingStats},
     metrics::{Family, FamilyKind, Snapshots},
+    pipeline::{route_latency_family, RouteLatencyFamily},
 };
 
 /// Gauges the control loop sets, and the registry they and every other metric live in.
@@ -20,6 +22,9 @@ pub struct Telemetry {
     pub registry: Registry,
     /// Counter snapshots published by single-threaded parts (kernel, pipeline).
     pub snapshots: Snapshots,
+    /// `shadowtap_route_mirror_latency_seconds`, whose series the pipeline's route
+    /// statistics keep in step with the plan.
+    pub route_latency: RouteLatencyFamily,
     problems: PromFamily<Vec<(String, String)>, Gauge>,
     attached: Gauge<i64>,
 }
@@ -34,6 +39,12 @@ impl Telemetry {
         let mut registry = Registry::with_prefix("shadowtap");
         registry.register_collector(Box::new(snapshots.collector()));
         replayer.metrics().register(&mut registry);
+        let route_latency = route_latency_family();
+        registry.register(
+            "route_mirror_latency_seconds",
+            "Per mirror of a rule, time from writing a mirrored request to reading its whole response.",
+            route_latency.clone(),
+        );
         registry.register(
             "plan_problems",
             "Problems in the routes, by route, field and reason (1 while present).",
@@ -59,6 +70,7 @@ impl Telemetry {
         Self {
             registry,
             snapshots,
+            route_latency,
             problems,
             attached,
         }
@@ -106,12 +118,38 @@ pub fn kernel_families(maps: &Mutex<MapHandles>, ring: &RingStats) -> Vec<Family
     let mut out = Vec::new();
     let snap = maps.lock().unwrap_or_else(|e| e.into_inner()).counters();
     if let Ok(snap) = snap {
+        // Every packet ends in exactly one outcome; `packets_seen` is their sum, and bytes
+        // and truncations are measures of the copied records, so they get their own families.
         out.push(Family {
             name: "kernel_packets",
-            help: "Packets seen by the kernel programs, by outcome (bytes_copied counts bytes).",
+            help: "Packets seen by the kernel programs, by outcome (each packet has exactly one).",
             kind: FamilyKind::Counter,
             label: "outcome",
-            values: snap.iter().map(|(c, v)| (c.name(), v)).collect(),
+            values: snap
+                .iter()
+                .filter(|(c, _)| {
+                    !matches!(
+                        c,
+                        Counter::PacketsSeen | Counter::BytesCopied | Counter::Truncated
+                    )
+                })
+                .map(|(c, v)| (c.name(), v))
+                .collect(),
+        });
+        out.push(Family {
+            name: "kernel_copied_bytes",
+            help: "Payload bytes the kernel programs copied into the ring.",
+            kind: FamilyKind::Counter,
+            label: "",
+            values: vec![("", snap.get(Counter::BytesCopied))],
+        });
+        out.push(Family {
+            name: "kernel_truncated_records",
+            help:
+                "Copied records whose payload was longer than the record limit (cut and flagged).",
+            kind: FamilyKind::Counter,
+            label: "",
+            values: vec![("", snap.get(Counter::Truncated))],
         });
     }
     out.push(Family {
