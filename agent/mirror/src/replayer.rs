@@ -70,11 +70,20 @@ impl Replayer {
     /// A replayer with no backends. Must be called within a tokio runtime, on which its
     /// workers run; the other methods may be called from any thread.
     pub fn new(config: ReplayConfig, own_flows: Arc<dyn OwnFlows>) -> Result<Self, ReplayError> {
+        Self::with_metrics(config, own_flows, ReplayMetrics::new())
+    }
+
+    /// [`new`](Self::new), counting into `metrics` (families the caller may have registered
+    /// and served before the replayer existed).
+    pub fn with_metrics(
+        config: ReplayConfig,
+        own_flows: Arc<dyn OwnFlows>,
+        metrics: ReplayMetrics,
+    ) -> Result<Self, ReplayError> {
         let runtime = Handle::try_current().map_err(|e| ReplayError::NoRuntime {
             detail: e.to_string(),
         })?;
         let editor = config.validate()?;
-        let metrics = ReplayMetrics::new();
         let queue = Arc::new(Queue::new(config.queue_bytes, metrics.queue_bytes()));
         let (stop, _) = watch::channel(false);
         Ok(Replayer {

@@ -11,6 +11,7 @@ mod clock;
 mod config;
 mod control;
 mod error;
+mod replay_watch;
 mod source;
 mod telemetry;
 
@@ -65,6 +66,26 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
 
+    // Serve /metrics, /livez and /readyz first: the Kubernetes lists and the eBPF load can
+    // take a while, and probes and scrapes should see an agent that is starting, not a
+    // closed port. Not ready until the first plan is applied.
+    let health = Health::default();
+    let (registry, telemetry) = telemetry::Telemetry::new().split();
+    let (bound, server) = serve(
+        cfg.metrics_addr,
+        registry,
+        health.clone(),
+        ServerLimits::default(),
+    )
+    .await
+    .map_err(|source| RuntimeError::Metrics {
+        addr: cfg.metrics_addr,
+        source,
+    })?;
+    tokio::spawn(server);
+    tracing::info!(metrics = %bound, node = %cfg.node_name, "serving metrics");
+    let snapshots = telemetry.snapshots.clone();
+
     let (stores, client) = source::start(&cfg.source, &cfg.node_name).await?;
     let reporter = client.map(|c| {
         shadowtap_routes::events::ProblemReporter::new(
@@ -87,33 +108,17 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let ring = RingReader::take(&mut dp)?;
     let ring_stats = ring.stats();
 
-    let replayer = Replayer::new(
+    let replayer = Replayer::with_metrics(
         cfg.mirror.clone(),
         Arc::new(KernelOwnFlows::new(maps.clone())),
+        telemetry.replay.clone(),
     )?;
-
-    let telemetry = telemetry::Telemetry::new(&replayer);
-    let snapshots = telemetry.snapshots.clone();
     let mut control = control::Control::new(
         Attachments::new(cfg.attach, cfg.xdp_ifaces.clone()),
         maps.clone(),
         replayer.clone(),
-        telemetry.gauges(),
+        telemetry.gauges.clone(),
     );
-    let health = Health::default();
-    let (bound, server) = serve(
-        cfg.metrics_addr,
-        Arc::new(telemetry.registry),
-        health.clone(),
-        ServerLimits::default(),
-    )
-    .await
-    .map_err(|source| RuntimeError::Metrics {
-        addr: cfg.metrics_addr,
-        source,
-    })?;
-    tokio::spawn(server);
-    tracing::info!(metrics = %bound, node = %cfg.node_name, "serving metrics");
 
     let pipeline = Pipeline::new(
         Reconstructor::new(ReconstructConfig {
@@ -140,6 +145,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let mut plan: Arc<Plan> = plans.borrow_and_update().clone();
     let mut dirty = true;
     let control_beat = health.heartbeat("control");
+    let replay_beat = health.heartbeat("replay");
+    let mut replay_progress = replay_watch::ReplayProgress::default();
     loop {
         control_beat.beat();
         if dirty {
@@ -162,7 +169,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
                 dirty = true;
             }
             _ = reconcile.tick() => dirty = true,
-            _ = tick.tick() => snapshots.publish("kernel", telemetry::kernel_families(&maps, &ring_stats)),
+            _ = tick.tick() => {
+                snapshots.publish("kernel", telemetry::kernel_families(&maps, &ring_stats));
+                if replay_progress.healthy(&replayer.snapshot()) {
+                    replay_beat.beat();
+                }
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
