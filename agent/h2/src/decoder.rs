@@ -311,7 +311,7 @@ impl H2Decoder {
 
     /// Keep a small buffer for the next frame; let a large one go.
     fn recycle(&mut self, mut payload: BytesMut) {
-        if payload.capacity() <= 4096 {
+        if self.is_decoding() && payload.capacity() <= 4096 {
             payload.clear();
             self.buf = payload;
         }
