@@ -4,6 +4,9 @@
 //! each connection. Every request the clients sent must decode with its method, path,
 //! authority and body, whatever the pieces the bytes are pushed in.
 //!
+//! The h2c upgrade goes through `nghttpx` (nghttp2-proxy) in front of `nghttpd`, since
+//! `nghttpd` itself does not accept `Upgrade: h2c`.
+//!
 //! The tools are installed by `cargo xtask setup`; without them the test says which is
 //! missing and skips (with `CI` set it fails instead).
 
@@ -111,6 +114,36 @@ fn nghttpd(docroot: &Path) -> (Proc, u16) {
     let p = Proc(child);
     wait_until("nghttpd to answer", TIMEOUT, || answers(port));
     (p, port)
+}
+
+/// `nghttpx` accepting h2c (and `Upgrade: h2c`) on 127.0.0.1, forwarding to `backend` over
+/// h2; waits until it answers.
+fn nghttpx(backend: u16) -> (Proc, u16) {
+    let port = free_port();
+    let child = Command::new("nghttpx")
+        .arg("--conf=/dev/null")
+        .arg("--single-process")
+        .arg(format!("--frontend=127.0.0.1,{port};no-tls"))
+        .arg(format!("--backend=127.0.0.1,{backend};;proto=h2"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nghttpx");
+    let p = Proc(child);
+    wait_until("nghttpx to answer", TIMEOUT, || answers(port));
+    (p, port)
+}
+
+/// Split a connection's bytes after the HTTP/1.1 request head that asks for `Upgrade: h2c`.
+fn after_upgrade_request(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP/1.1 request head")
+        + 4;
+    let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+    assert!(head.contains("upgrade: h2c"), "{head}");
+    &bytes[end..]
 }
 
 /// One recorded connection: the client's bytes, and whether the client finished sending.
@@ -404,4 +437,61 @@ fn curl_prior_knowledge_post_and_get() {
     let get = decode_all_ways(&conns[1], Start::PriorKnowledge);
     assert_eq!(get.len(), 1);
     check(&get[0], "GET", "/x?second", &authority, b"");
+}
+
+#[test]
+fn h2c_upgrade_from_nghttp_and_curl() {
+    if !require_tools(
+        "h2c_upgrade_from_nghttp_and_curl",
+        &["nghttpd", "nghttpx", "nghttp", "curl"],
+    ) {
+        return;
+    }
+    let root = TempDir::new("upgrade");
+    std::fs::write(root.0.join("x"), "x").expect("docroot");
+    std::fs::write(root.0.join("y"), "y").expect("docroot");
+    let (_server, port) = nghttpd(&root.0);
+    let (_proxy, front) = nghttpx(port);
+    let relay = Relay::start(front);
+    let base = format!("http://127.0.0.1:{}", relay.port);
+    let authority = format!("127.0.0.1:{}", relay.port);
+    // nghttp: the first request is the upgrade request (stream 1); the second goes over h2.
+    run(Command::new("nghttp")
+        .args(["-u", "-n", "-H", "x-after: upgrade"])
+        .arg(format!("{base}/x"))
+        .arg(format!("{base}/y?z")));
+    // curl: one request, the upgrade request itself; the h2 bytes carry only the preface
+    // and settings.
+    run(Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--http2"])
+        .arg(format!("{base}/x")));
+    let conns = relay.take(2);
+    let reqs = decode_all_ways(after_upgrade_request(&conns[0]), Start::AfterH2cUpgrade);
+    assert_eq!(reqs.len(), 1, "the second request");
+    check(&reqs[0], "GET", "/y?z", &authority, b"");
+    assert!(reqs[0].stream_id > 1);
+    assert_eq!(
+        reqs[0].header_values("x-after").collect::<Vec<_>>(),
+        vec![&b"upgrade"[..]]
+    );
+    let (reqs, d) = decode(
+        after_upgrade_request(&conns[1]),
+        Start::AfterH2cUpgrade,
+        usize::MAX,
+    );
+    assert!(reqs.is_empty());
+    assert_eq!(
+        d.counters().get(Counter::H2Connections),
+        1,
+        "the upgrade was accepted"
+    );
+    // Read as prior knowledge from the start, the same bytes are a mid-stream connection.
+    let (reqs, d) = {
+        let mut d = H2Decoder::new(Start::PriorKnowledge, Limits::default());
+        let mut out = Vec::new();
+        d.push(&conns[0], &mut out);
+        (out, d)
+    };
+    assert!(reqs.is_empty());
+    assert_eq!(d.counters().get(Counter::H2Midstream), 1);
 }
