@@ -329,12 +329,14 @@ impl H2Decoder {
             // The declined bytes are handed back whole: what matched, then this input.
             self.stop(reason);
             if reason == StopReason::UpgradeDeclined {
-                let mut held = BytesMut::from(&PREFACE[..matched]);
-                let keep = input.len().min(self.limits.max_header_block_bytes);
-                held.extend_from_slice(&input[..keep]);
-                self.buf = held;
+                // Up to the bound of one request head.
+                let max = self.limits.max_header_block_bytes;
+                let mut held = BytesMut::from(&PREFACE[..matched.min(max)]);
+                held.extend_from_slice(&input[..input.len().min(max.saturating_sub(matched))]);
+                let kept = held.len();
                 self.counters
-                    .add(Counter::BytesSkipped, (input.len() - keep) as u64);
+                    .add(Counter::BytesSkipped, (matched + input.len() - kept) as u64);
+                self.buf = held;
             } else {
                 self.counters
                     .add(Counter::BytesSkipped, (matched + input.len()) as u64);
@@ -438,56 +440,33 @@ impl H2Decoder {
         if h.fixed_length().is_some_and(|n| n != h.length) {
             return Err(E::FrameSize.into());
         }
-        let on_stream_zero = h.stream_id == 0;
-        match h.kind {
-            FrameType::Settings => {
-                if !on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-                if h.length % 6 != 0 || (h.has(FLAG_ACK) && h.length != 0) {
-                    return Err(E::FrameSize.into());
-                }
-            }
-            FrameType::Ping => {
-                if !on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-            }
-            FrameType::GoAway => {
-                if !on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-                if h.length < 8 {
-                    return Err(E::FrameSize.into());
-                }
-            }
-            FrameType::Headers => {
-                if on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-                if h.stream_id % 2 == 0 {
-                    return Err(E::EvenStreamId.into());
-                }
-            }
-            FrameType::Data | FrameType::RstStream => {
-                if on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-                if h.stream_id > self.last_stream_id || h.stream_id % 2 == 0 {
-                    return Err(E::IdleStream.into());
-                }
-                if h.kind == FrameType::Data && h.has(FLAG_PADDED) && h.length == 0 {
-                    return Err(E::FrameSize.into());
-                }
-            }
-            FrameType::Priority => {
-                if on_stream_zero {
-                    return Err(E::WrongStream.into());
-                }
-            }
-            _ => {}
+        let connection_level = matches!(
+            h.kind,
+            FrameType::Settings | FrameType::Ping | FrameType::GoAway
+        );
+        let stream_level = matches!(
+            h.kind,
+            FrameType::Headers | FrameType::Data | FrameType::RstStream | FrameType::Priority
+        );
+        if (connection_level && h.stream_id != 0) || (stream_level && h.stream_id == 0) {
+            return Err(E::WrongStream.into());
         }
-        Ok(())
+        let even = h.stream_id.is_multiple_of(2);
+        let error = match h.kind {
+            FrameType::Settings
+                if !h.length.is_multiple_of(6) || (h.has(FLAG_ACK) && h.length != 0) =>
+            {
+                Some(E::FrameSize)
+            }
+            FrameType::GoAway if h.length < 8 => Some(E::FrameSize),
+            FrameType::Headers if even => Some(E::EvenStreamId),
+            FrameType::Data | FrameType::RstStream if h.stream_id > self.last_stream_id || even => {
+                Some(E::IdleStream)
+            }
+            FrameType::Data if h.has(FLAG_PADDED) && h.length == 0 => Some(E::FrameSize),
+            _ => None,
+        };
+        error.map_or(Ok(()), |e| Err(e.into()))
     }
 
     fn read_data(&mut self, mut d: DataFrame, input: &mut &[u8], out: &mut Vec<H2Request>) {

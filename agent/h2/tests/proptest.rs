@@ -66,7 +66,7 @@ fn conversation(plans: &[Plan], order: &[usize]) -> Vec<u8> {
         }
         let step = steps[i].remove(0);
         write(&mut c, ids[i], &plans[i], step);
-        if i % 3 == 0 && steps[i].len() == 1 {
+        if i.is_multiple_of(3) && steps[i].len() == 1 {
             c.noise(ids[i]);
         }
     }
