@@ -88,7 +88,8 @@ counters! {
     BytesLost => "bytes_lost",
     /// Bytes pushed.
     BytesIn => "bytes_in",
-    /// Bytes not decoded: after a stop, padding, DATA of dropped streams, ignored payloads.
+    /// Bytes not decoded or discarded: after a stop, padding, ignored payloads, and the DATA
+    /// of dropped streams (what they had received included).
     BytesSkipped => "bytes_skipped",
 }
 

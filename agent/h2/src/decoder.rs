@@ -293,8 +293,9 @@ impl H2Decoder {
     /// The connection ended: requests still open are dropped (`dropped_incomplete`).
     pub fn finish(&mut self) {
         if self.is_decoding() {
-            let n = self.streams.clear();
+            let (n, bytes) = self.streams.clear();
             self.counters.add(Counter::DroppedIncomplete, n as u64);
+            self.counters.add(Counter::BytesSkipped, bytes as u64);
             self.block = None;
             self.buf = BytesMut::new();
             self.phase = Phase::Finished;
@@ -498,8 +499,9 @@ impl H2Decoder {
                     self.limits.max_connection_bytes,
                     others,
                 ) {
+                    let (reason, discarded) = reason;
                     self.counters.inc(reason);
-                    self.counters.add(Counter::BytesSkipped, u64::from(n));
+                    self.counters.add(Counter::BytesSkipped, discarded as u64);
                 }
             } else {
                 self.counters.add(Counter::BytesSkipped, u64::from(n));
@@ -614,12 +616,12 @@ impl H2Decoder {
             } else {
                 self.streams.insert(id, s);
             }
-        } else if let Some(s) = self.streams.remove(id) {
+        } else if self.streams.contains(id) {
             if decoded.over_limit {
-                self.counters.inc(Counter::DroppedHeaderListTooLarge);
+                self.drop_stream(id, Counter::DroppedHeaderListTooLarge);
             } else if !block.end_stream || check_trailers(&decoded.fields).is_err() {
-                self.counters.inc(Counter::DroppedMalformed);
-            } else {
+                self.drop_stream(id, Counter::DroppedMalformed);
+            } else if let Some(s) = self.streams.remove(id) {
                 self.emit(id, s, decoded.fields, out);
             }
         } else {
@@ -634,26 +636,33 @@ impl H2Decoder {
         trailers: Vec<crate::Field>,
         out: &mut Vec<H2Request>,
     ) {
+        let body = s.body_len() as u64;
         match s.into_request(id, trailers) {
             Ok(r) => {
                 self.counters.inc(Counter::RequestsEmitted);
                 out.push(r);
             }
-            Err(_) => self.counters.inc(Counter::DroppedMalformed),
+            Err(_) => {
+                self.counters.inc(Counter::DroppedMalformed);
+                self.counters.add(Counter::BytesSkipped, body);
+            }
         }
     }
 
     fn drop_stream(&mut self, id: u32, reason: Counter) {
-        if self.streams.remove(id).is_some() {
+        if let Some(s) = self.streams.remove(id) {
             self.counters.inc(reason);
+            self.counters
+                .add(Counter::BytesSkipped, s.body_len() as u64);
         }
     }
 
     fn stop(&mut self, reason: StopReason) {
         self.counters.inc(reason.counter());
-        let n = self.streams.clear();
+        let (n, bytes) = self.streams.clear();
         self.counters
             .add(Counter::DroppedConnectionStopped, n as u64);
+        self.counters.add(Counter::BytesSkipped, bytes as u64);
         self.block = None;
         self.buf = BytesMut::new();
         self.phase = Phase::Stopped(reason);

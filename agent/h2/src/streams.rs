@@ -28,6 +28,11 @@ impl OpenStream {
         }
     }
 
+    /// Body bytes received so far.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
     /// The finished request, or why it is malformed (a Content-Length the body contradicts).
     pub fn into_request(self, id: u32, trailers: Vec<Field>) -> Result<H2Request, Malformed> {
         if self
@@ -91,7 +96,7 @@ impl StreamTable {
 
     /// Append DATA to stream `id`, within the body limit and the connection's budget (of
     /// which `others` is held outside this table). Over either, the stream is removed and
-    /// the drop reason returned.
+    /// the drop reason returned with the body bytes it discarded (those held and `data`).
     pub fn append(
         &mut self,
         id: u32,
@@ -99,7 +104,7 @@ impl StreamTable {
         max_body: usize,
         budget: usize,
         others: usize,
-    ) -> Result<(), Counter> {
+    ) -> Result<(), (Counter, usize)> {
         let Some(s) = self.map.get_mut(&id) else {
             return Ok(());
         };
@@ -120,8 +125,9 @@ impl StreamTable {
             None
         };
         if let Some(reason) = verdict {
+            let held = s.body.len();
             self.remove(id);
-            return Err(reason);
+            return Err((reason, held + data.len()));
         }
         let before = cap;
         if cap < len {
@@ -132,11 +138,12 @@ impl StreamTable {
         Ok(())
     }
 
-    /// Remove every stream, returning how many there were.
-    pub fn clear(&mut self) -> usize {
+    /// Remove every stream, returning how many there were and their body bytes.
+    pub fn clear(&mut self) -> (usize, usize) {
         let n = self.map.len();
+        let bytes = self.map.values().map(OpenStream::body_len).sum();
         self.map.clear();
         self.held = 0;
-        n
+        (n, bytes)
     }
 }
