@@ -15,7 +15,7 @@ pub struct Limits {
     pub max_header_block_bytes: usize,
     /// Largest dynamic table size a size update may set. The real bound is the server's
     /// SETTINGS_HEADER_TABLE_SIZE, which is not captured; over this one the connection stops
-    /// (`stopped_table_size_over_limit`).
+    /// (`stopped_table_size_over_limit`). Never below the protocol's initial 4 096.
     pub max_table_size: usize,
     /// Most requests in progress at once on the connection. A stream opened beyond it is
     /// dropped (`dropped_too_many_streams`).

@@ -133,7 +133,9 @@ impl H2Decoder {
     }
 
     /// Bytes this connection holds: bodies in progress, header block fragments and the
-    /// partial frame (or preface) being read.
+    /// partial frame (or preface) being read, as buffer capacities. The HPACK dynamic table
+    /// (at most [`Limits::max_table_size`] of entry bytes, plus its allocations) is not
+    /// included.
     pub fn held_bytes(&self) -> usize {
         self.streams.held()
             + self.block.as_ref().map_or(0, |b| b.fragments.capacity())

@@ -100,38 +100,53 @@ fn answers(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-/// `nghttpd` serving `docroot` over h2c on 127.0.0.1; waits until it answers.
+/// Start the server `command(port)` builds on a free port and wait until it answers. The
+/// port is found free and then released, so another process may take it first: a server
+/// that exits instead of answering is started again on another port.
+fn serve(what: &str, command: impl Fn(u16) -> Command) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut p = Proc(
+            command(port)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {what}: {e}")),
+        );
+        let mut exited = false;
+        wait_until(&format!("{what} to answer on port {port}"), TIMEOUT, || {
+            exited = matches!(p.0.try_wait(), Ok(Some(_)));
+            exited || answers(port)
+        });
+        if !exited {
+            return (p, port);
+        }
+    }
+    panic!("{what} exited five times without answering");
+}
+
+/// `nghttpd` serving `docroot` over h2c on 127.0.0.1.
 fn nghttpd(docroot: &Path) -> (Proc, u16) {
-    let port = free_port();
-    let child = Command::new("nghttpd")
-        .args(["--no-tls", "-a", "127.0.0.1", "-d"])
-        .arg(docroot)
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nghttpd");
-    let p = Proc(child);
-    wait_until("nghttpd to answer", TIMEOUT, || answers(port));
-    (p, port)
+    serve("nghttpd", |port| {
+        let mut c = Command::new("nghttpd");
+        c.args(["--no-tls", "-a", "127.0.0.1", "-d"])
+            .arg(docroot)
+            .arg(port.to_string());
+        c
+    })
 }
 
 /// `nghttpx` accepting h2c (and `Upgrade: h2c`) on 127.0.0.1, forwarding to `backend` over
-/// h2; waits until it answers.
+/// h2.
 fn nghttpx(backend: u16) -> (Proc, u16) {
-    let port = free_port();
-    let child = Command::new("nghttpx")
-        .arg("--conf=/dev/null")
-        .arg("--single-process")
-        .arg(format!("--frontend=127.0.0.1,{port};no-tls"))
-        .arg(format!("--backend=127.0.0.1,{backend};;proto=h2"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nghttpx");
-    let p = Proc(child);
-    wait_until("nghttpx to answer", TIMEOUT, || answers(port));
-    (p, port)
+    serve("nghttpx", |port| {
+        let mut c = Command::new("nghttpx");
+        c.arg("--conf=/dev/null")
+            .arg("--single-process")
+            .arg(format!("--frontend=127.0.0.1,{port};no-tls"))
+            .arg(format!("--backend=127.0.0.1,{backend};;proto=h2"));
+        c
+    })
 }
 
 /// Split a connection's bytes after the HTTP/1.1 request head that asks for `Upgrade: h2c`.
