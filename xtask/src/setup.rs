@@ -25,6 +25,11 @@ const DEBIAN_TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("bpftool", "bpftool"),
     ("tcpdump", "tcpdump"),
+    // Real HTTP/2 peers for shadowtap-h2's capture test: `nghttp`/`h2load`, `nghttpd`, and
+    // `nghttpx`, which accepts `Upgrade: h2c` (nghttpd does not).
+    ("nghttp", "nghttp2-client"),
+    ("nghttpd", "nghttp2-server"),
+    ("nghttpx", "nghttp2-proxy"),
 ];
 
 /// What later steps need from the set-up: the `PATH` under which bpf-linker is found.
