@@ -11,11 +11,14 @@
 //!   requests are never mirrored again; route edits apply live.
 //! - `sampling`: per-request sampling at the configured fractions, independent mirrors,
 //!   exact conservation between the servers and the agent's counters.
+//! - `monitoring`: every metric the monitoring component's alerts and dashboard read is a
+//!   series the running agent exports.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
 
 mod failures;
 mod listeners;
 mod mirror;
+mod monitoring;
 mod routing;
 mod sampling;
