@@ -301,12 +301,14 @@ fn agent_args_of(container: &Container) -> AgentArgs {
         ]);
     }
     let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| {
-        panic!("deploy/daemonset.yaml: container args {args:?} are not a valid `shadowtap` command line:\n{e}")
+        panic!(
+            "the DaemonSet: container args {args:?} are not a valid `shadowtap` command line:\n{e}"
+        )
     });
     match cli.command {
         Command::Agent(a) => a,
         other => {
-            panic!("deploy/daemonset.yaml: container args {args:?} run {other:?}, not `agent`")
+            panic!("the DaemonSet: container args {args:?} run {other:?}, not `agent`")
         }
     }
 }

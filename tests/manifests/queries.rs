@@ -131,7 +131,7 @@ fn the_promised_alerts_exist_and_read_what_they_must() {
             "ShadowtapMirrorLosses",
             &["shadowtap_route_mirror_requests_total"][..],
             &[
-                "outcome!~\"sent|not_sampled\"",
+                "outcome!~\"sent|submitted|not_sampled\"",
                 "by (route, rule, mirror, outcome)",
             ][..],
         ),
