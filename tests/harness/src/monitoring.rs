@@ -200,3 +200,68 @@ pub fn exposition_sample_names(text: &str) -> BTreeSet<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_are_the_samples_not_the_comments() {
+        let text = "# HELP shadowtap_flows_live Flows.\n# TYPE shadowtap_flows_live gauge\n\
+                    shadowtap_flows_live 3\n\
+                    shadowtap_mirror_latency_seconds_bucket{backend=\"a\",le=\"0.1\"} 1\n\
+                    shadowtap_mirror_latency_seconds_sum{backend=\"a\"} 0.05\n\
+                    \n# EOF\n";
+        assert_eq!(
+            exposition_sample_names(text),
+            BTreeSet::from([
+                "shadowtap_flows_live".to_owned(),
+                "shadowtap_mirror_latency_seconds_bucket".to_owned(),
+                "shadowtap_mirror_latency_seconds_sum".to_owned(),
+            ])
+        );
+        assert!(exposition_sample_names("# TYPE x counter\n").is_empty());
+    }
+
+    #[test]
+    fn grafana_intervals_become_durations_and_other_variables_fail() {
+        assert_eq!(
+            substitute_grafana_variables("rate(x[$__rate_interval]) + rate(y[$__interval])")
+                .expect("known variables"),
+            "rate(x[1m]) + rate(y[1m])"
+        );
+        let err =
+            substitute_grafana_variables("x{instance=\"$node\"}").expect_err("an unknown variable");
+        assert!(err.contains("$node"), "{err}");
+    }
+
+    #[test]
+    fn rules_and_panels_are_found_everywhere() {
+        let rules: Value = serde_json::json!({"spec": {"groups": [
+            {"rules": [{"alert": "A", "expr": "up == 0"}]},
+            {"rules": [{"record": "r", "expr": "sum(x)"}, {"alert": "B", "expr": "y > 1"}]},
+        ]}});
+        let found = rule_expressions(&rules).expect("rules");
+        assert_eq!(found.len(), 3);
+        assert!(found[2].0.ends_with("(B)") && found[2].1 == "y > 1");
+        assert!(rule_expressions(&serde_json::json!({"spec": {"groups": [
+            {"rules": [{"alert": "C"}]}
+        ]}}))
+        .expect_err("a rule without expr")
+        .contains("(C) has no expr"));
+
+        // A row's nested panels are read too.
+        let dashboard: Value = serde_json::json!({"panels": [
+            {"title": "row", "panels": [
+                {"title": "inner", "targets": [{"refId": "A", "expr": "rate(z[$__rate_interval])"}]}
+            ]},
+            {"title": "outer", "targets": [{"refId": "A", "expr": "w"}]},
+        ]});
+        let mut found = dashboard_expressions(&dashboard).expect("panels");
+        found.sort();
+        assert_eq!(
+            found.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(),
+            vec!["rate(z[1m])", "w"]
+        );
+    }
+}
