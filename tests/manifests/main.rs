@@ -1,5 +1,6 @@
 //! Checks of the deployment under `deploy/`: pure, no cluster and no privilege needed, but
-//! `kubectl` (with its built-in kustomize) on PATH — `cargo xtask setup` installs it. Every
+//! `kubectl` (with its built-in kustomize) and `promtool` on PATH — `cargo xtask setup`
+//! installs both. Every
 //! installation a user applies (each overlay, alone and with the monitoring component) is
 //! rendered with `kubectl kustomize` and read strictly; each check module reads what it needs.
 //!
@@ -31,6 +32,8 @@
 //!   scrape job and the PodMonitor find the DaemonSet's pods and metrics port.
 //! - `queries`: the alerts' and the dashboard's PromQL parses and reads only the agent's
 //!   metric interface; the promised alerts exist; the dashboard's ConfigMap.
+//! - `alert_rules`: the alerts evaluated by promtool on synthetic series: each fires when it
+//!   must, with its labels, and stays quiet otherwise.
 
 mod deploy;
 mod k8s;
@@ -38,6 +41,7 @@ mod render;
 mod schemas;
 mod strict;
 
+mod alert_rules;
 mod capabilities;
 mod checker;
 mod daemonset;

