@@ -13,6 +13,9 @@
 //!   exact conservation between the servers and the agent's counters.
 //! - `monitoring`: every metric the monitoring component's alerts and dashboard read is a
 //!   series the running agent exports.
+//! - `privileges`: the agent runs and mirrors as a non-root uid with its capabilities as
+//!   ambient ones, in both attach modes; with them in its bounding set only it refuses to
+//!   start, naming them.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
 
@@ -20,5 +23,6 @@ mod failures;
 mod listeners;
 mod mirror;
 mod monitoring;
+mod privileges;
 mod routing;
 mod sampling;
