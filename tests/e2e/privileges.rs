@@ -1,8 +1,8 @@
 //! End to end: what the agent needs from its process, as deploy/ grants it. It runs and
 //! mirrors as a non-root uid holding exactly its capabilities as ambient ones, in both
-//! attach modes: uid 0 is not what it needs. Holding them only in its bounding set — what
-//! Kubernetes gives a non-root container's process, which is why the DaemonSet keeps uid 0 —
-//! it refuses to start and names them.
+//! attach modes: uid 0 is not what it needs. Holding them only in its bounding and
+//! inheritable sets — what Kubernetes gives a non-root container's process, which is why the
+//! DaemonSet keeps uid 0 — it refuses to start and names them.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -17,7 +17,8 @@ use shadowtap_harness::{
 const NON_ROOT: &str = "65532";
 
 /// `setpriv` options: run as [`NON_ROOT`] with `caps` (e.g. `+bpf,+perfmon`) in the
-/// bounding set, and in the inheritable and ambient sets too when `ambient`.
+/// bounding and inheritable sets (what a container runtime gives a non-root process for
+/// `capabilities.add`), and in the ambient set too when `ambient`.
 fn setpriv(caps: &str, ambient: bool) -> Vec<String> {
     let mut args = vec![
         "setpriv".to_owned(),
@@ -25,12 +26,10 @@ fn setpriv(caps: &str, ambient: bool) -> Vec<String> {
         format!("--regid={NON_ROOT}"),
         "--clear-groups".to_owned(),
         format!("--bounding-set=-all,{caps}"),
+        format!("--inh-caps=-all,{caps}"),
     ];
     if ambient {
-        args.push(format!("--inh-caps=-all,{caps}"));
         args.push(format!("--ambient-caps=-all,{caps}"));
-    } else {
-        args.push("--inh-caps=-all".to_owned());
     }
     args
 }
