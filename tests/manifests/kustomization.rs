@@ -13,12 +13,12 @@ use crate::strict::{parse_manifests, Object};
 
 const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 
-/// The files of `dir` (names), without subdirectories.
-fn files_of(dir: &Path) -> BTreeSet<String> {
+/// The names of the entries of `dir` that `keep` accepts.
+fn names_of(dir: &Path, keep: fn(&Path) -> bool) -> BTreeSet<String> {
     fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file())
+        .filter(|p| keep(p))
         .map(|p| {
             p.file_name()
                 .expect("a name")
@@ -28,18 +28,14 @@ fn files_of(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The files of `dir` (names), without subdirectories.
+fn files_of(dir: &Path) -> BTreeSet<String> {
+    names_of(dir, Path::is_file)
+}
+
+/// The subdirectories of `dir` (names).
 fn dirs_of(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_dir())
-        .map(|p| {
-            p.file_name()
-                .expect("a name")
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
+    names_of(dir, Path::is_dir)
 }
 
 /// Reads `deploy/<rel>/kustomization.yaml` strictly.
