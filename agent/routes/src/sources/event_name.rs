@@ -147,6 +147,9 @@ mod tests {
             ..id()
         }
         .event_name();
-        assert!(name.starts_with(&"a".repeat(235)) && !name.contains("-."), "{name}");
+        assert!(
+            name.starts_with(&"a".repeat(235)) && !name.contains("-."),
+            "{name}"
+        );
     }
 }

@@ -53,7 +53,13 @@ pub enum EventError {
 }
 
 /// What a reporter remembers of a problem it has handled.
-type DedupKey = (ObjectKey, Option<String>, Option<i64>, String, ProblemReason);
+type DedupKey = (
+    ObjectKey,
+    Option<String>,
+    Option<i64>,
+    String,
+    ProblemReason,
+);
 
 /// Publishes plan problems as Events, once per problem per cluster.
 pub struct ProblemReporter {

@@ -53,7 +53,9 @@ pub enum LeaseConfigError {
         value: Duration,
     },
     /// The holder must renew before its Lease runs out.
-    #[error("lease renewal period ({renew:?}) must be shorter than the lease duration ({duration:?})")]
+    #[error(
+        "lease renewal period ({renew:?}) must be shorter than the lease duration ({duration:?})"
+    )]
     RenewNotShorter {
         /// Renewal period.
         renew: Duration,
