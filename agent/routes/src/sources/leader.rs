@@ -259,6 +259,9 @@ mod tests {
     fn an_empty_identity_is_refused() {
         let mut c = cfg(15, 5);
         c.identity.clear();
-        assert_eq!(c.params().unwrap_err(), LeaseConfigError::EmptyIdentity);
+        assert_eq!(
+            c.params().expect_err("no identity"),
+            LeaseConfigError::EmptyIdentity
+        );
     }
 }

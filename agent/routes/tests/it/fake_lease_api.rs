@@ -8,8 +8,9 @@
 //!     different value than the one another field manager owns is a 409 `Conflict`;
 //!   - strategic-merge and merge patches: fields are set (or removed with `null`) and owned by
 //!     the patch's field manager; a `metadata.resourceVersion` in the body is a precondition.
-//!   (Simplified: apply does not remove fields the manager stopped applying, and ownership is
-//!   per top-level `spec` field; the election only uses those.)
+//!
+//!   Simplified: apply does not remove fields the manager stopped applying, and ownership is
+//!   per top-level `spec` field; the election only uses those.
 //! - Event `POST`: 409 `AlreadyExists` when an Event of that name exists.
 //!
 //! Every request is recorded (agent, method, path, content type, field manager, status);

@@ -191,7 +191,7 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
     let holder = api.lock().unwrap().holder(NS, LEASE_NAME).unwrap();
     let (leader, follower) = if holder == a.name { (a, b) } else { (b, a) };
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !(leader.leading() && !follower.leading()) {
+    while !leader.leading() || follower.leading() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "elections disagree with the Lease"
@@ -340,7 +340,7 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_api_server_pauses_publishing_and_never_planning() {
     let over = route("over-100", "uid-over", "        percent: 150\n");
-    let (stores, rx) = watch::channel(store(&[over.clone()]));
+    let (stores, rx) = watch::channel(store(std::slice::from_ref(&over)));
     let api = Arc::new(Mutex::new(FakeApi::default()));
     let mut agent = Agent::start(&api, "node-a", rx);
     wait_for(&api, "the lone agent publishes", |s| s.events.len() == 1).await;
