@@ -264,8 +264,8 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
 
     // Through a few more renewals: nothing published twice.
     let writes = api.lock().unwrap().lease_writes;
-    wait_for(&api, "two more Lease writes", |s| {
-        s.lease_writes >= writes + 2
+    wait_for(&api, "two more Lease writes, four Event requests", |s| {
+        s.lease_writes >= writes + 2 && event_posts(s, follower.name).len() >= 4
     })
     .await;
     let s = api.lock().unwrap();
@@ -384,7 +384,12 @@ async fn a_failing_api_server_pauses_publishing_and_never_planning() {
 
     // The API server recovers: the agent leads again and publishes only the new problem.
     api.lock().unwrap().fail_leases = false;
-    wait_for(&api, "the new problem published", |s| s.events.len() == 2).await;
+    wait_for(
+        &api,
+        "the new problem published, the old one checked",
+        |s| s.events.len() == 2 && event_posts(s, "node-a").len() == 3,
+    )
+    .await;
     assert!(agent.leading());
     let s = api.lock().unwrap();
     assert_eq!(s.events[1].regarding, "default/both-set");
@@ -392,4 +397,195 @@ async fn a_failing_api_server_pauses_publishing_and_never_planning() {
     assert_eq!(event_posts(&s, "node-a"), [201, 201, 409]);
     drop(s);
     agent.kill();
+}
+
+/// Node-level problems stay each node's: an endpoint reached through two listeners with
+/// different mirror settings (`ambiguous_parent`) is seen only by the nodes running those
+/// pods, so such a node publishes it even as a follower; a route-level problem is the
+/// leader's alone. Still one Event each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_still_publishes_what_only_its_node_sees() {
+    let gateway = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gw
+  namespace: infra
+spec:
+  gatewayClassName: test
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: All
+  - name: https
+    port: 443
+    protocol: HTTPS
+    allowedRoutes:
+      namespaces:
+        from: All
+"
+    .to_owned();
+    let on_listener = |name: &str, section: &str, labelled: bool, mirror: &str| {
+        let labels = if labelled {
+            "  labels:\n    shadowtap.dev/mirror: enabled\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {name}
+  namespace: default
+  uid: uid-{name}
+  generation: 1
+{labels}spec:
+  parentRefs:
+  - name: gw
+    namespace: infra
+    sectionName: {section}
+  rules:
+  - backendRefs:
+    - name: foo-v1
+      port: 8080
+{mirror}"
+        )
+    };
+    let mirror = "    filters:\n    - type: RequestMirror\n      requestMirror:\n        backendRef:\n          name: foo-v2\n          port: 8080\n        percent: 42\n";
+    let docs = [
+        gateway,
+        on_listener("plain", "http", false, ""),
+        on_listener("mirrored", "https", true, mirror),
+        route("over-100", "uid-over", "        percent: 150\n"),
+    ];
+    let st = store(&docs);
+    // node-a runs a foo-v1 pod and sees the ambiguity; node-c runs none.
+    assert_eq!(
+        reasons(&plan(&st, "node-a", &PlanConfig::default())),
+        [
+            ("mirrored".to_owned(), "ambiguous_parent"),
+            ("over-100".to_owned(), "percent_out_of_range")
+        ]
+    );
+    assert_eq!(
+        reasons(&plan(&st, "node-c", &PlanConfig::default())),
+        [("over-100".to_owned(), "percent_out_of_range")]
+    );
+
+    let (_stores, rx) = watch::channel(st);
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    // node-c leads (it starts alone), then node-a joins as a follower.
+    let c = Agent::start(&api, "node-c", rx.clone());
+    wait_for(&api, "node-c leads and publishes", |s| {
+        s.holder(NS, LEASE_NAME).as_deref() == Some("node-c") && !s.events.is_empty()
+    })
+    .await;
+    let a = Agent::start(&api, "node-a", rx);
+    wait_for(&api, "the node-level problem published", |s| {
+        s.events.len() >= 2
+    })
+    .await;
+    let writes = api.lock().unwrap().lease_writes;
+    wait_for(&api, "two more Lease writes", |s| {
+        s.lease_writes >= writes + 2
+    })
+    .await;
+    assert!(c.leading() && !a.leading());
+    let s = api.lock().unwrap();
+    let mut events: Vec<(String, String, String)> = s
+        .events
+        .iter()
+        .map(|e| (e.regarding.clone(), e.reason.clone(), e.instance.clone()))
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            (
+                "default/mirrored".into(),
+                "AmbiguousParent".into(),
+                "node-a".into()
+            ),
+            (
+                "default/over-100".into(),
+                "PercentOutOfRange".into(),
+                "node-c".into()
+            ),
+        ]
+    );
+    assert_eq!(
+        event_posts(&s, "node-a"),
+        [201],
+        "the follower published only its node's problem"
+    );
+    drop(s);
+    a.kill();
+    c.kill();
+}
+
+/// The fake's concurrency control, which the election's safety rests on: a server-side apply
+/// that would change a field another manager owns is refused, as is a replace with a stale
+/// `resourceVersion`; a merge patch that removes the field frees it.
+#[tokio::test]
+async fn the_fake_api_refuses_conflicting_writes() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use serde_json::json;
+
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    let client = |agent: &'static str| {
+        let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+        tokio::spawn(serve(api.clone(), agent, handle));
+        Api::<Lease>::namespaced(kube::Client::new(svc, "default"), NS)
+    };
+    let (a, b) = (client("a"), client("b"));
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}})).unwrap();
+    let created = a.create(&PostParams::default(), &lease).await.unwrap();
+    let code = |e: kube::Error| match e {
+        kube::Error::Api(s) => (s.code, s.reason),
+        other => panic!("{other}"),
+    };
+    assert_eq!(
+        code(a.create(&PostParams::default(), &lease).await.unwrap_err()),
+        (409, "AlreadyExists".into())
+    );
+    let take = |who: &str| {
+        Patch::Apply(
+            json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": who}}),
+        )
+    };
+    a.patch("l", &PatchParams::apply("mgr-a"), &take("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            b.patch("l", &PatchParams::apply("mgr-b"), &take("b"))
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
+    // The same value is no conflict; a stale replace is.
+    b.patch("l", &PatchParams::apply("mgr-b"), &take("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            b.replace("l", &PostParams::default(), &created)
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
+    // Released by a merge patch: anyone may take it.
+    let release = Patch::Strategic(json!({"spec": {"holderIdentity": null}}));
+    b.patch("l", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    b.patch("l", &PatchParams::apply("mgr-b"), &take("b"))
+        .await
+        .unwrap();
+    assert_eq!(api.lock().unwrap().holder(NS, "l").as_deref(), Some("b"));
 }
