@@ -120,7 +120,9 @@ impl ProblemReporter {
             return std::future::pending().await;
         };
         loop {
-            if rx.borrow_and_update().leading != last {
+            // As `is_leading`: an ended election is not leading (and its last value stale).
+            let now = rx.has_changed().is_ok() && rx.borrow_and_update().leading;
+            if now != last {
                 return;
             }
             if rx.changed().await.is_err() {
@@ -237,4 +239,63 @@ fn truncate(mut s: String, max: usize) -> String {
         s.truncate(cut);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http::{Request, Response};
+
+    use super::*;
+
+    /// A client whose requests nobody answers: these tests make none.
+    fn client() -> Client {
+        let (svc, _handle) =
+            tower_test::mock::pair::<Request<kube::client::Body>, Response<kube::client::Body>>();
+        Client::new(svc, "default")
+    }
+
+    async fn resolves(r: &mut ProblemReporter) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), r.leadership_changed())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn leadership_changes_wake_the_planner_and_an_ended_election_is_not_leading() {
+        let (tx, rx) = watch::channel(ElectionState::default());
+        let mut r = ProblemReporter::new(client(), Reporter::from("shadowtap")).follow(rx);
+        let store = Store::new();
+        assert!(!r.is_leading());
+        assert!(!resolves(&mut r).await, "nothing changed yet");
+
+        tx.send_replace(ElectionState {
+            leading: true,
+            errors: 0,
+        });
+        assert!(resolves(&mut r).await);
+        assert!(r.report(&store, &[]).await.is_empty());
+        assert!(r.is_leading());
+        // An error count alone is no change of leadership.
+        tx.send_replace(ElectionState {
+            leading: true,
+            errors: 1,
+        });
+        assert!(!resolves(&mut r).await);
+
+        // The election task ends while leading: one wake-up, then not leading, and quiet.
+        drop(tx);
+        assert!(!r.is_leading());
+        assert!(resolves(&mut r).await);
+        assert!(r.report(&store, &[]).await.is_empty());
+        assert!(!resolves(&mut r).await, "no busy loop on a closed election");
+    }
+
+    #[tokio::test]
+    async fn a_reporter_without_an_election_always_publishes_and_never_wakes() {
+        let mut r = ProblemReporter::new(client(), Reporter::from("shadowtap"));
+        assert!(r.is_leading());
+        assert!(!resolves(&mut r).await);
+    }
 }
