@@ -117,7 +117,10 @@ fn redirect_guide_mirrors_42_percent_of_https_requests() {
         Duration::from_secs(30),
         || {
             let m = s.metrics();
-            let decoded = metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}") as u64;
+            let decoded = metric_value(
+                &m,
+                "shadowtap_reconstruct_requests_total{outcome=\"emitted\"}",
+            ) as u64;
             let submitted =
                 metric_value(&m, "shadowtap_mirror_draws_total{outcome=\"submitted\"}") as u64;
             (decoded == n && s.v2.count() == submitted).then_some(())

@@ -94,7 +94,10 @@ fn every_request_is_mirrored_byte_for_byte_at_100_percent() {
     wait::until(
         "the agent to count every request",
         Duration::from_secs(30),
-        || (s.metric("shadowtap_requests_total{outcome=\"decoded\"}") == 24.0).then_some(()),
+        || {
+            (s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") == 24.0)
+                .then_some(())
+        },
     );
     assert_eq!(s.stop_agent(), Some(0), "clean exit on SIGTERM");
 }

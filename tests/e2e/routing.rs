@@ -51,7 +51,10 @@ fn only_requests_won_by_a_labelled_mirroring_rule_are_mirrored() {
     wait::until(
         "the agent to decode every request",
         Duration::from_secs(30),
-        || (s.metric("shadowtap_requests_total{outcome=\"decoded\"}") as u64 == 6).then_some(()),
+        || {
+            (s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") as u64 == 6)
+                .then_some(())
+        },
     );
     wait::until("the mirrors", Duration::from_secs(30), || {
         (s.v2.count() == 3).then_some(())

@@ -41,7 +41,10 @@ fn run(mirrors: &[Mirror], connections: usize, per_connection: usize, extra: &[&
     wait::until(
         "the agent to decode every request",
         Duration::from_secs(30),
-        || (s.metric("shadowtap_requests_total{outcome=\"decoded\"}") as u64 == n).then_some(()),
+        || {
+            (s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") as u64 == n)
+                .then_some(())
+        },
     );
     // Conservation of replay: every submitted request was received by its backend or
     // dropped with a counted reason.
@@ -68,7 +71,7 @@ fn run(mirrors: &[Mirror], connections: usize, per_connection: usize, extra: &[&
         &["outcome=\"sent\""],
     );
     assert_eq!(dropped, 0.0, "no mirror dropped against healthy backends");
-    let draws = s.metric("shadowtap_mirror_draws_total{outcome=\"drawn\"}") as u64;
+    let draws = metric_sum(&s.metrics(), "shadowtap_mirror_draws_total", &[], &[]) as u64;
     let not_sampled = s.metric("shadowtap_mirror_draws_total{outcome=\"not_sampled\"}") as u64;
     assert_eq!(
         draws,
@@ -101,6 +104,54 @@ fn per_route_series_agree(s: &Scenario, mirrors: &[Mirror], n: u64) {
         s.metrics().contains("shadowtap_build_info{version=\""),
         "the agent exports its build info"
     );
+    // `sent` is counted once the mirror's response was read, just after the backend
+    // recorded the request: wait until every received request is also counted per route.
+    let expected: Vec<(String, u64)> = mirrors
+        .iter()
+        .map(|m| {
+            let received = match m.service {
+                "foo-v2" => s.v2.count(),
+                _ => s.v3.count(),
+            };
+            (format!("default/{}:{PORT}", m.service), received)
+        })
+        .collect();
+    let report = wait::until(
+        "the per-route series to count every mirrored request",
+        Duration::from_secs(10),
+        || {
+            let report = status_json(s);
+            expected
+                .iter()
+                .all(|(mirror, received)| {
+                    status_row(&report, mirror).is_some_and(|r| r["sent"] == *received)
+                })
+                .then_some(report)
+        },
+    );
+    for m in mirrors {
+        let mirror = format!("default/{}:{PORT}", m.service);
+        let row = status_row(&report, &mirror)
+            .unwrap_or_else(|| panic!("no status row for {mirror}: {report}"));
+        assert_eq!(row["requests"], n, "{row}");
+        let received = match m.service {
+            "foo-v2" => s.v2.count(),
+            _ => s.v3.count(),
+        };
+        assert_eq!(row["selected"], received, "{row}");
+        assert_eq!(row["sent"], received, "{row}");
+        assert_eq!(row["responses"]["2xx"], received, "{row}");
+        assert!(row["latency_p50"].as_f64().is_some(), "{row}");
+        // The status verdict: the selected count inside the ±3σ band of the configured
+        // fraction (the agent's draws are seeded, so this is reproducible).
+        assert_eq!(row["verdict"], "inside", "{row}");
+        assert!((row["configured"].as_f64().expect("fraction") - m.rate.p()).abs() < 1e-9);
+        assert_within(&mirror, received, n, m.rate.p(), 5.0);
+    }
+}
+
+/// `shadowtap status --output json`, run in the node's namespace as a user would.
+fn status_json(s: &Scenario) -> serde_json::Value {
     let status = s.topo.node.exec_unchecked(&[
         shadowtap_binary().to_str().expect("utf-8 path"),
         "status",
@@ -110,29 +161,20 @@ fn per_route_series_agree(s: &Scenario, mirrors: &[Mirror], n: u64) {
         "json",
     ]);
     let text = String::from_utf8_lossy(&status.stdout);
-    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+    serde_json::from_str(&text).unwrap_or_else(|e| {
         panic!(
             "status JSON ({e}): {text} {}",
             String::from_utf8_lossy(&status.stderr)
         )
-    });
-    for m in mirrors {
-        let mirror = format!("default/{}:{PORT}", m.service);
-        let row = report["mirrors"]
-            .as_array()
-            .expect("mirrors")
-            .iter()
-            .find(|r| r["route"] == "default/foo-route" && r["mirror"] == mirror.as_str())
-            .unwrap_or_else(|| panic!("no status row for {mirror}: {report}"));
-        assert_eq!(row["requests"], n, "{row}");
-        let received = match m.service {
-            "foo-v2" => s.v2.count(),
-            _ => s.v3.count(),
-        };
-        assert_eq!(row["selected"], received, "{row}");
-        assert!((row["configured"].as_f64().expect("fraction") - m.rate.p()).abs() < 1e-9);
-        assert_within(&mirror, received, n, m.rate.p(), 5.0);
-    }
+    })
+}
+
+/// The status row of `foo-route`'s mirror `mirror`.
+fn status_row<'a>(report: &'a serde_json::Value, mirror: &str) -> Option<&'a serde_json::Value> {
+    report["mirrors"]
+        .as_array()?
+        .iter()
+        .find(|r| r["route"] == "default/foo-route" && r["mirror"] == mirror)
 }
 
 #[test]
@@ -204,7 +246,10 @@ fn flow_sampling_mode_is_unbiased_over_many_connections() {
     // request is decoded.
     wait::until("the agent to settle", Duration::from_secs(30), || {
         let m = s.metrics();
-        let decoded = metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}") as u64;
+        let decoded = metric_value(
+            &m,
+            "shadowtap_reconstruct_requests_total{outcome=\"emitted\"}",
+        ) as u64;
         let presampled = metric_value(
             &m,
             "shadowtap_kernel_packets_total{outcome=\"presampled_out\"}",

@@ -19,6 +19,7 @@ use crate::own_flows::OwnFlows;
 use crate::pool::{Checkout, Pool};
 use crate::queue::{Queue, Queued};
 use crate::reason::DropReason;
+use crate::tally::drop_on;
 
 /// Requests up to this size (head + body) are written with one write call.
 const COALESCE: usize = 64 * 1024;
@@ -96,12 +97,15 @@ pub(crate) async fn worker(
             () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
             r = serve(&backend, &shared, &batch, &mut buf) => r,
         };
-        for a in &served.answered {
+        for (a, q) in served.answered.iter().zip(&batch) {
             backend.stats.sent(a.status, a.latency);
+            if let Some(t) = &q.tally {
+                t.sent(a.status, a.latency);
+            }
         }
-        let unanswered = batch.len().saturating_sub(served.answered.len());
-        for _ in 0..unanswered {
+        for q in batch.iter().skip(served.answered.len()) {
             backend.stats.dropped(served.rest);
+            drop_on(q.tally.as_ref(), served.rest);
         }
         backend
             .stats

@@ -52,14 +52,16 @@ mod reason;
 mod replayer;
 mod request;
 mod snapshot;
+mod tally;
 
 pub use config::ReplayConfig;
 pub use edit::{HeadEditor, RewriteOptions, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
 pub use error::{ConfigError, ReplayError, RequestError};
 pub use id::BackendId;
-pub use metrics::ReplayMetrics;
+pub use metrics::{latency_histogram, ReplayMetrics};
 pub use own_flows::{NoOwnFlows, OwnFlows};
 pub use reason::DropReason;
 pub use replayer::{Replayer, ShutdownReport};
 pub use request::MirrorRequest;
 pub use snapshot::{BackendSnapshot, ReplaySnapshot};
+pub use tally::Tally;

@@ -45,8 +45,9 @@ struct BackendLabels {
     backend: String,
 }
 
-fn latency_histogram() -> Histogram {
-    // 0.5 ms .. ~16 s.
+/// A histogram with the buckets of `shadowtap_mirror_latency_seconds` (0.5 ms .. ~16 s),
+/// for per-route latency families that should line up with the per-backend one.
+pub fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
@@ -221,8 +222,7 @@ impl BackendStats {
     /// Counts a request sent and answered.
     pub fn sent(&self, status: u16, latency: Duration) {
         self.outcomes[0].inc();
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.classes[class].inc();
+        self.classes[crate::tally::class_index(status)].inc();
         self.latency.observe(latency.as_secs_f64());
     }
 

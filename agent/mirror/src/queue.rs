@@ -10,12 +10,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use crate::metrics::BackendStats;
 use crate::reason::DropReason;
 use crate::request::MirrorRequest;
+use crate::tally::{drop_on, Tally};
 
 /// A queued request.
 #[derive(Debug)]
 pub(crate) struct Queued {
     /// The request.
     pub request: MirrorRequest,
+    /// Where its outcome is also counted (the submitter's route), if anywhere.
+    pub tally: Option<Tally>,
     seq: u64,
 }
 
@@ -67,7 +70,13 @@ impl Queue {
     }
 
     /// Queues `request` on `lane`, dropping the oldest requests as needed. Never blocks.
-    pub fn push(&self, lane: usize, request: MirrorRequest) -> Result<(), DropReason> {
+    /// `tally` counts the request's outcome once it is queued (a refusal is returned).
+    pub fn push(
+        &self,
+        lane: usize,
+        request: MirrorRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), DropReason> {
         let size = request.len();
         if size > self.budget {
             return Err(DropReason::QueueBudget);
@@ -82,6 +91,7 @@ impl Queue {
             if st.lanes[lane].items.len() >= st.lanes[lane].depth_limit {
                 if let Some(old) = pop_front(st, lane) {
                     st.lanes[lane].stats.dropped(DropReason::QueueFull);
+                    drop_on(old.tally.as_ref(), DropReason::QueueFull);
                     evicted.push((lane, DropReason::QueueFull, old));
                 }
             }
@@ -91,6 +101,7 @@ impl Queue {
                 };
                 if let Some(old) = pop_front(st, oldest) {
                     st.lanes[oldest].stats.dropped(DropReason::QueueBudget);
+                    drop_on(old.tally.as_ref(), DropReason::QueueBudget);
                     evicted.push((oldest, DropReason::QueueBudget, old));
                 }
             }
@@ -98,7 +109,11 @@ impl Queue {
             let seq = st.seq;
             st.bytes += size;
             let l = &mut st.lanes[lane];
-            l.items.push_back(Queued { request, seq });
+            l.items.push_back(Queued {
+                request,
+                tally,
+                seq,
+            });
             l.stats.depth.set(l.items.len() as i64);
             self.bytes_gauge.set(st.bytes as i64);
             for (i, reason, _) in &evicted {
@@ -157,8 +172,9 @@ impl Queue {
         let mut guard = self.lock();
         let st = &mut *guard;
         let mut n = 0;
-        while pop_front(st, lane).is_some() {
+        while let Some(old) = pop_front(st, lane) {
             st.lanes[lane].stats.dropped(reason);
+            drop_on(old.tally.as_ref(), reason);
             n += 1;
         }
         self.bytes_gauge.set(st.bytes as i64);
@@ -227,18 +243,18 @@ mod tests {
         let lb = q.add_lane(b.clone(), 10);
         let head = req(0).len();
         for _ in 0..3 {
-            q.push(la, req(100)).expect("queued");
+            q.push(la, req(100), None).expect("queued");
         }
         assert_eq!(a.snapshot().dropped(DropReason::QueueFull), 1);
         assert_eq!(q.bytes(), 2 * (head + 100));
         // b's requests push a's (older) ones out of the budget first.
         for _ in 0..5 {
-            q.push(lb, req(200 - head)).expect("queued");
+            q.push(lb, req(200 - head), None).expect("queued");
         }
         assert_eq!(a.snapshot().dropped(DropReason::QueueBudget), 2);
         assert_eq!(b.snapshot().dropped(DropReason::QueueBudget), 0);
         assert!(q.bytes() <= 1000);
-        assert_eq!(q.push(lb, req(2000)), Err(DropReason::QueueBudget));
+        assert_eq!(q.push(lb, req(2000), None), Err(DropReason::QueueBudget));
         let mut batch = Vec::new();
         assert_eq!(q.pop_batch(lb, 1, 0, &mut batch), 1);
         assert_eq!(batch[0].request.len(), 200);
@@ -262,11 +278,11 @@ mod tests {
             .expect("valid")
         };
         for _ in 0..5 {
-            q.push(lane, req(10)).expect("queued");
+            q.push(lane, req(10), None).expect("queued");
         }
-        q.push(lane, close()).expect("queued");
-        q.push(lane, req(10)).expect("queued");
-        q.push(lane, req(5000)).expect("queued");
+        q.push(lane, close(), None).expect("queued");
+        q.push(lane, req(10), None).expect("queued");
+        q.push(lane, req(5000), None).expect("queued");
         let one = req(10).len();
         let mut batch = Vec::new();
         // At most 3 requests.

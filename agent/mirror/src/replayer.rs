@@ -27,6 +27,7 @@ use crate::queue::Queue;
 use crate::reason::DropReason;
 use crate::request::MirrorRequest;
 use crate::snapshot::ReplaySnapshot;
+use crate::tally::Tally;
 
 /// How [`Replayer::shutdown`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +70,20 @@ impl Replayer {
     /// A replayer with no backends. Must be called within a tokio runtime, on which its
     /// workers run; the other methods may be called from any thread.
     pub fn new(config: ReplayConfig, own_flows: Arc<dyn OwnFlows>) -> Result<Self, ReplayError> {
+        Self::with_metrics(config, own_flows, ReplayMetrics::new())
+    }
+
+    /// [`new`](Self::new), counting into `metrics` (families the caller may have registered
+    /// and served before the replayer existed).
+    pub fn with_metrics(
+        config: ReplayConfig,
+        own_flows: Arc<dyn OwnFlows>,
+        metrics: ReplayMetrics,
+    ) -> Result<Self, ReplayError> {
         let runtime = Handle::try_current().map_err(|e| ReplayError::NoRuntime {
             detail: e.to_string(),
         })?;
         let editor = config.validate()?;
-        let metrics = ReplayMetrics::new();
         let queue = Arc::new(Queue::new(config.queue_bytes, metrics.queue_bytes()));
         let (stop, _) = watch::channel(false);
         Ok(Replayer {
@@ -205,6 +215,17 @@ impl Replayer {
     /// may also drop older queued requests (`queue_full`, `queue_budget`), counted on their
     /// backends.
     pub fn submit(&self, id: &BackendId, request: MirrorRequest) -> Result<(), DropReason> {
+        self.submit_tallied(id, request, None)
+    }
+
+    /// [`submit`](Self::submit), also counting the request's outcome on `tally` once it is
+    /// queued (sent, or dropped with its reason). A refusal is returned and not tallied.
+    pub fn submit_tallied(
+        &self,
+        id: &BackendId,
+        request: MirrorRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), DropReason> {
         let Some(backend) = self.backend(id) else {
             self.inner.unknown.inc();
             return Err(DropReason::UnknownBackend);
@@ -222,7 +243,7 @@ impl Replayer {
         };
         let result = match refused {
             Some(reason) => Err(reason),
-            None => self.inner.shared.queue.push(backend.lane, request),
+            None => self.inner.shared.queue.push(backend.lane, request, tally),
         };
         match result {
             Ok(()) => {

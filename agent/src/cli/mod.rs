@@ -7,11 +7,22 @@ mod plan_cmd;
 mod replay_cmd;
 mod status;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use cpu_priority::CpuPriority;
 pub use plan_cmd::parse_selector;
+
+/// The agent's default metrics and health port. It lies outside Prometheus's exporter range
+/// (9100–9999, every port of it allocated), away from Prometheus itself (9090), the kubelet and
+/// kube-proxy (10248–10259), and the node agents of common CNIs (Cilium 9962–9965, Calico
+/// 9091/9099), below the NodePort and ephemeral ranges (30000+): the agent shares the node's
+/// network namespace with all of them.
+pub const DEFAULT_METRICS_PORT: u16 = 19482;
 
 /// shadowtap: the Gateway API RequestMirror filter without sidecars, on eBPF.
 #[derive(Debug, Parser)]
@@ -62,7 +73,11 @@ pub enum StatusOutput {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The agent's metrics address.
-    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_METRICS_ADDR",
+        default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_METRICS_PORT))
+    )]
     pub metrics_addr: SocketAddr,
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusOutput::Table)]
@@ -120,7 +135,11 @@ pub struct AgentArgs {
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
     /// Where to serve /metrics, /healthz and /readyz.
-    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_METRICS_ADDR",
+        default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_METRICS_PORT))
+    )]
     pub metrics_addr: SocketAddr,
     /// Where capture programs attach.
     #[arg(long, env = "SHADOWTAP_ATTACH", value_enum, default_value_t = AttachMode::Host)]

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use shadowtap_mirror::{
-    BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions,
+    BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions, Tally,
 };
 use shadowtap_reconstruct::{
     pcap::decode_pcap,
@@ -29,7 +29,12 @@ use crate::{
 struct DryRun;
 
 impl MirrorSink for DryRun {
-    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
+    fn submit(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
         println!(
             "{}",
             serde_json::json!({
@@ -50,9 +55,14 @@ struct ToUrl {
 }
 
 impl MirrorSink for ToUrl {
-    fn submit(&mut self, _mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
+    fn submit(
+        &mut self,
+        _mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+    ) -> Result<(), &'static str> {
         self.replayer
-            .submit(&self.id, MirrorRequest::from_decoded(request))
+            .submit_tallied(&self.id, MirrorRequest::from_decoded(request), tally)
             .map_err(|r| r.as_str())
     }
 }

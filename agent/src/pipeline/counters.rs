@@ -98,7 +98,6 @@ impl PipelineCounters {
     /// As metric families.
     pub fn families(&self) -> Vec<Family> {
         let mut requests = vec![
-            ("decoded", self.decoded),
             ("marked", self.marked),
             ("matched_without_mirror", self.matched_without_mirror),
             ("matched_with_mirrors", self.matched_with_mirrors),
@@ -107,7 +106,6 @@ impl PipelineCounters {
             requests.push((why.name(), self.not_matched[why as usize]));
         }
         let mut draws = vec![
-            ("drawn", self.draws),
             ("not_sampled", self.not_sampled),
             ("submitted", self.submitted),
         ];
@@ -115,14 +113,14 @@ impl PipelineCounters {
         vec![
             Family {
                 name: "requests",
-                help: "Decoded requests by routing outcome (decoded = marked + matched_* + not-matched reasons).",
+                help: "Decoded requests by routing outcome; their sum is shadowtap_reconstruct_requests_total{outcome=\"emitted\"}.",
                 kind: FamilyKind::Counter,
                 label: "outcome",
                 values: requests,
             },
             Family {
                 name: "mirror_draws",
-                help: "Per-mirror sampling draws by outcome (drawn = not_sampled + submitted + refusals).",
+                help: "Per-mirror sampling draws by outcome: not_sampled, submitted (queued for replay), or a refusal reason.",
                 kind: FamilyKind::Counter,
                 label: "outcome",
                 values: draws,

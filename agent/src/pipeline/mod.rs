@@ -15,16 +15,18 @@
 //! ```
 
 mod counters;
+mod reconstruct_families;
 mod route_stats;
 mod view;
 
 use std::sync::Arc;
 
+use shadowtap_mirror::Tally;
 use shadowtap_reconstruct::{Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use counters::{NotMatched, PipelineCounters};
-pub use route_stats::{DrawOutcome, RouteStats};
+pub use route_stats::{route_latency_family, DrawOutcome, RouteLatencyFamily, RouteStats};
 pub use view::OwnedView;
 
 use crate::metrics::{Family, FamilyKind, Snapshots};
@@ -33,7 +35,13 @@ use crate::metrics::{Family, FamilyKind, Snapshots};
 /// never block.
 pub trait MirrorSink {
     /// Queue `request` for `mirror`; an error is the reason it was refused (a metric label).
-    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str>;
+    /// Once queued, its delivery is counted on `tally` (the rule's mirror).
+    fn submit(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+    ) -> Result<(), &'static str>;
 }
 
 /// Reconstruction, routing and sampling for one node.
@@ -60,6 +68,13 @@ impl<S: MirrorSink> Pipeline<S> {
             counters: PipelineCounters::default(),
             routes: RouteStats::default(),
         }
+    }
+
+    /// Also observe per-route mirror latency on `latency` (registered by the caller).
+    #[must_use]
+    pub fn with_route_latency(mut self, latency: RouteLatencyFamily) -> Self {
+        self.routes = RouteStats::with_latency(latency);
+        self
     }
 
     /// Switch to a new plan. Flows in progress keep their reassembly state.
@@ -140,7 +155,8 @@ impl<S: MirrorSink> Pipeline<S> {
                 self.counters.not_sampled += 1;
                 DrawOutcome::NotSampled
             } else {
-                match self.sink.submit(mirror, request) {
+                let tally = self.routes.tally(rule, i, mirror);
+                match self.sink.submit(mirror, request, tally) {
                     Ok(()) => {
                         self.counters.submitted += 1;
                         DrawOutcome::Submitted
@@ -173,14 +189,9 @@ impl<S: MirrorSink> Pipeline<S> {
     /// Publish every counter of this pipeline and of reconstruction as metric snapshots.
     pub fn publish(&self, snapshots: &Snapshots) {
         let mut families = self.counters.families();
-        let rc = self.reconstructor.counters();
-        families.push(Family {
-            name: "reconstruct_events",
-            help: "Reassembly and HTTP/1 decoding outcomes, by counter.",
-            kind: FamilyKind::Counter,
-            label: "counter",
-            values: rc.iter().map(|(c, v)| (c.name(), v)).collect(),
-        });
+        families.extend(reconstruct_families::reconstruct_families(
+            self.reconstructor.counters(),
+        ));
         families.push(Family {
             name: "flows_live",
             help: "TCP flows being reassembled.",

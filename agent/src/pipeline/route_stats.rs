@@ -1,12 +1,16 @@
 //! Per-route counters of this node: the requests each rule won and, per mirror of the rule,
-//! the draws by outcome, next to the fraction the route configures. Kept as plain numbers on
-//! the pipeline's task and published as snapshots; the series follow the plan (a rule that
-//! leaves the plan takes its series with it), so cardinality is bounded by routes × rules ×
-//! mirrors.
+//! what became of them — not sampled, refused at submission, sent (with the mirror's
+//! response class and latency) or dropped after queueing — next to the fraction the route
+//! configures. Draws are plain numbers on the pipeline's task; delivery outcomes come back
+//! from the mirror client's workers through each mirror's [`Tally`]. Published as snapshots
+//! (the latency as a histogram family); the series follow the plan (a rule that leaves the
+//! plan takes its series with it), so cardinality is bounded by routes × rules × mirrors.
 
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
+use prometheus_client::metrics::{family::Family as PromFamily, histogram::Histogram};
+use shadowtap_mirror::Tally;
 use shadowtap_routes::{
     plan::{MirrorTarget, RuleId},
     Fraction, Plan,
@@ -14,7 +18,24 @@ use shadowtap_routes::{
 
 use crate::metrics::{FamilyKind, LabelledFamily};
 
-/// Draw outcomes of one mirror of one rule.
+/// `shadowtap_route_mirror_latency_seconds{route, rule, mirror}`: registered once in the
+/// agent's registry; the route statistics add and remove its series with the plan.
+pub type RouteLatencyFamily = PromFamily<Vec<(String, String)>, Histogram, fn() -> Histogram>;
+
+/// An empty latency family with the per-backend histogram's buckets.
+pub fn route_latency_family() -> RouteLatencyFamily {
+    PromFamily::new_with_constructor(shadowtap_mirror::latency_histogram as fn() -> Histogram)
+}
+
+fn latency_labels(id: &RuleId, mirror: &str) -> Vec<(String, String)> {
+    vec![
+        ("route".to_owned(), id.route.to_string()),
+        ("rule".to_owned(), id.rule_index.to_string()),
+        ("mirror".to_owned(), mirror.to_owned()),
+    ]
+}
+
+/// Outcomes of one mirror of one rule.
 #[derive(Clone, Debug)]
 struct MirrorStats {
     /// The filter's field path in the route (identifies the mirror within the rule).
@@ -23,20 +44,26 @@ struct MirrorStats {
     label: String,
     fraction: Fraction,
     not_sampled: u64,
-    submitted: u64,
     /// Refused at submission, by reason.
     refused: Vec<(&'static str, u64)>,
+    /// Sent (with response classes and latency) or dropped after queueing.
+    delivered: Tally,
 }
 
 impl MirrorStats {
-    fn new(m: &MirrorTarget) -> Self {
+    fn new(id: &RuleId, m: &MirrorTarget, latency: Option<&RouteLatencyFamily>) -> Self {
+        let label = m.backend.to_string();
+        let delivered = match latency {
+            Some(f) => Tally::with_latency(f.get_or_create(&latency_labels(id, &label)).clone()),
+            None => Tally::new(),
+        };
         Self {
             field: m.field.clone(),
-            label: m.backend.to_string(),
+            label,
             fraction: m.fraction,
             not_sampled: 0,
-            submitted: 0,
             refused: Vec::new(),
+            delivered,
         }
     }
 }
@@ -48,7 +75,8 @@ struct RuleStats {
     mirrors: Vec<MirrorStats>,
 }
 
-/// What happened to one draw.
+/// What happened to one draw (delivery after submission is counted by the mirror's
+/// [`Tally`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DrawOutcome {
     /// The request was not selected.
@@ -63,9 +91,18 @@ pub enum DrawOutcome {
 #[derive(Debug, Default)]
 pub struct RouteStats {
     rules: HashMap<RuleId, RuleStats, RandomState>,
+    latency: Option<RouteLatencyFamily>,
 }
 
 impl RouteStats {
+    /// Route statistics that also observe mirror latency on `latency`.
+    pub fn with_latency(latency: RouteLatencyFamily) -> Self {
+        Self {
+            rules: HashMap::default(),
+            latency: Some(latency),
+        }
+    }
+
     /// Follow a new plan: keep the counts of rules and mirrors still in it, start the new
     /// ones at zero, drop the rest.
     pub fn set_plan(&mut self, plan: &Plan) {
@@ -84,15 +121,27 @@ impl RouteStats {
                 if entry.mirrors.iter().any(|s| s.field == m.field) {
                     continue;
                 }
+                let label = m.backend.to_string();
                 let mut stats = old
                     .mirrors
                     .iter()
-                    .find(|s| s.field == m.field)
+                    .find(|s| s.field == m.field && s.label == label)
                     .cloned()
-                    .unwrap_or_else(|| MirrorStats::new(m));
-                stats.label = m.backend.to_string();
+                    .unwrap_or_else(|| MirrorStats::new(&rule.id, m, self.latency.as_ref()));
                 stats.fraction = m.fraction;
                 entry.mirrors.push(stats);
+            }
+        }
+        if let Some(family) = &self.latency {
+            for (id, gone) in &self.rules {
+                for m in &gone.mirrors {
+                    let kept = next
+                        .get(id)
+                        .is_some_and(|r| r.mirrors.iter().any(|s| s.label == m.label));
+                    if !kept {
+                        family.remove(&latency_labels(id, &m.label));
+                    }
+                }
             }
         }
         self.rules = next;
@@ -105,6 +154,34 @@ impl RouteStats {
         }
     }
 
+    fn mirror_mut(
+        &mut self,
+        rule: &RuleId,
+        index: usize,
+        mirror: &MirrorTarget,
+    ) -> Option<&mut MirrorStats> {
+        let r = self.rules.get_mut(rule)?;
+        let i = match r.mirrors.get(index) {
+            Some(s) if s.field == mirror.field => index,
+            _ => match r.mirrors.iter().position(|s| s.field == mirror.field) {
+                Some(i) => i,
+                None => {
+                    r.mirrors
+                        .push(MirrorStats::new(rule, mirror, self.latency.as_ref()));
+                    r.mirrors.len() - 1
+                }
+            },
+        };
+        r.mirrors.get_mut(i)
+    }
+
+    /// Where the mirror client counts the delivery of a request submitted for `mirror`
+    /// (the `index`th mirror of `rule`); `None` for a rule outside the plan.
+    pub fn tally(&mut self, rule: &RuleId, index: usize, mirror: &MirrorTarget) -> Option<Tally> {
+        self.mirror_mut(rule, index, mirror)
+            .map(|s| s.delivered.clone())
+    }
+
     /// The outcome of the draw for `mirror` (the `index`th mirror of `rule`).
     pub fn drawn(
         &mut self,
@@ -113,23 +190,12 @@ impl RouteStats {
         mirror: &MirrorTarget,
         outcome: DrawOutcome,
     ) {
-        let Some(r) = self.rules.get_mut(rule) else {
+        let Some(stats) = self.mirror_mut(rule, index, mirror) else {
             return;
         };
-        let i = match r.mirrors.get(index) {
-            Some(s) if s.field == mirror.field => index,
-            _ => match r.mirrors.iter().position(|s| s.field == mirror.field) {
-                Some(i) => i,
-                None => {
-                    r.mirrors.push(MirrorStats::new(mirror));
-                    r.mirrors.len() - 1
-                }
-            },
-        };
-        let stats = &mut r.mirrors[i];
         match outcome {
             DrawOutcome::NotSampled => stats.not_sampled += 1,
-            DrawOutcome::Submitted => stats.submitted += 1,
+            DrawOutcome::Submitted => {}
             DrawOutcome::Refused(reason) => {
                 match stats.refused.iter_mut().find(|(r, _)| *r == reason) {
                     Some((_, n)) => *n += 1,
@@ -140,11 +206,13 @@ impl RouteStats {
     }
 
     /// `shadowtap_route_requests_total{route, rule}`,
-    /// `shadowtap_route_mirror_requests_total{route, rule, mirror, outcome}` and
+    /// `shadowtap_route_mirror_requests_total{route, rule, mirror, outcome}`,
+    /// `shadowtap_route_mirror_responses_total{route, rule, mirror, class}` and
     /// `shadowtap_route_mirror_fraction{route, rule, mirror}`.
     pub fn families(&self) -> Vec<LabelledFamily> {
         let mut requests = Vec::new();
         let mut draws = Vec::new();
+        let mut responses = Vec::new();
         let mut fractions = Vec::new();
         let mut ids: Vec<&RuleId> = self.rules.keys().collect();
         ids.sort();
@@ -169,10 +237,22 @@ impl RouteStats {
                     l.push(("outcome", o.to_owned()));
                     l
                 };
-                draws.push((outcome("submitted"), m.submitted as f64));
+                draws.push((outcome("sent"), m.delivered.sent_count() as f64));
                 draws.push((outcome("not_sampled"), m.not_sampled as f64));
-                for (reason, n) in &m.refused {
-                    draws.push((outcome(reason), *n as f64));
+                let mut lost: Vec<(&str, u64)> = m.refused.clone();
+                for (reason, n) in m.delivered.dropped_counts() {
+                    match lost.iter_mut().find(|(r, _)| *r == reason.as_str()) {
+                        Some((_, total)) => *total += n,
+                        None => lost.push((reason.as_str(), n)),
+                    }
+                }
+                for (reason, n) in lost {
+                    draws.push((outcome(reason), n as f64));
+                }
+                for (class, n) in m.delivered.response_counts() {
+                    let mut l = with_mirror();
+                    l.push(("class", class.to_owned()));
+                    responses.push((l, n as f64));
                 }
             }
         }
@@ -185,9 +265,15 @@ impl RouteStats {
             },
             LabelledFamily {
                 name: "route_mirror_requests",
-                help: "Per mirror of a rule, the requests it won by draw outcome: submitted (handed to the mirror client; delivery outcomes are in shadowtap_mirror_requests_total by backend), not_sampled, or a refusal reason.",
+                help: "Per mirror of a rule, the requests it won by outcome: sent (answered by the mirror), not_sampled, or the reason it was lost (refused at submission or dropped after queueing). Requests queued or in flight are not counted yet.",
                 kind: FamilyKind::Counter,
                 rows: draws,
+            },
+            LabelledFamily {
+                name: "route_mirror_responses",
+                help: "Per mirror of a rule, the mirror's final responses by status class.",
+                kind: FamilyKind::Counter,
+                rows: responses,
             },
             LabelledFamily {
                 name: "route_mirror_fraction",

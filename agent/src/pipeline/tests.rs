@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use bytes::Bytes;
 use shadowtap_common::{addr_from_ip, flow_hash::is_sampled, record::tcp_flags};
+use shadowtap_mirror::Tally;
 use shadowtap_reconstruct::{Config, FlowKey, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
 
@@ -15,8 +16,17 @@ use crate::wiring::desired_endpoints;
 struct Count(u64);
 
 impl MirrorSink for Count {
-    fn submit(&mut self, _: &MirrorTarget, _: &Request) -> Result<(), &'static str> {
+    fn submit(
+        &mut self,
+        _: &MirrorTarget,
+        _: &Request,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
         self.0 += 1;
+        // Every tenth submission is refused, so refusals reach the per-route series too.
+        if self.0.is_multiple_of(10) {
+            return Err("queue_budget");
+        }
         Ok(())
     }
 }
@@ -115,7 +125,8 @@ fn annotation_only_flow_sampling_mirrors_p() {
 }
 
 /// The per-route series count what the pipeline decided: every request the rule won, and
-/// per mirror the submitted and not-sampled draws, beside the configured fraction.
+/// per mirror the not-sampled draws and the refusals, beside the configured fraction
+/// (nothing is delivered by this sink, so nothing is `sent`).
 #[test]
 fn route_series_follow_the_draws() {
     let pipeline = run_pipeline(false, &PlanConfig::default());
@@ -138,17 +149,20 @@ fn route_series_follow_the_draws() {
         value("route_requests", &route) as u64,
         c.matched_with_mirrors
     );
-    let mirror = [
+    let refused = [
         ("route", "default/foo-route"),
         ("mirror", "default/foo-v2:8080"),
-        ("outcome", "submitted"),
+        ("outcome", "queue_budget"),
     ];
-    assert_eq!(value("route_mirror_requests", &mirror) as u64, c.submitted);
+    let refusals: u64 = c.refused.iter().map(|(_, n)| n).sum();
+    assert_eq!(value("route_mirror_requests", &refused) as u64, refusals);
+    let sent = [("mirror", "default/foo-v2:8080"), ("outcome", "sent")];
+    assert_eq!(value("route_mirror_requests", &sent), 0.0);
     let not = [
         ("mirror", "default/foo-v2:8080"),
         ("outcome", "not_sampled"),
     ];
     assert_eq!(value("route_mirror_requests", &not) as u64, c.not_sampled);
     assert!((value("route_mirror_fraction", &route) - 0.42).abs() < 1e-9);
-    assert!(c.submitted > 0 && c.not_sampled > 0);
+    assert!(c.submitted > 0 && c.not_sampled > 0 && refusals > 0);
 }

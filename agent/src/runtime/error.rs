@@ -19,6 +19,18 @@ pub enum RuntimeError {
     /// The Kubernetes source failed.
     #[error("watching the Kubernetes API")]
     Kube(#[from] shadowtap_routes::KubeSourceError),
+    /// The service account may not list or watch a resource the plan needs: the RBAC
+    /// rules are older than the agent. Waiting would never end, so the agent stops.
+    #[error(
+        "the Kubernetes API forbids listing or watching {resource} ({detail}): apply the ClusterRole \
+         from this release's deploy/ manifests"
+    )]
+    Forbidden {
+        /// Resource plural.
+        resource: &'static str,
+        /// The API server's message.
+        detail: String,
+    },
     /// Connecting to the Kubernetes API failed.
     #[error("connecting to the Kubernetes API (use --routes PATH to run without a cluster)")]
     KubeClient(#[source] kube::Error),

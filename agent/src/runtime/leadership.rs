@@ -27,18 +27,19 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    /// With a cluster: starts the election and returns the reporter that follows it. Without
-    /// one (file source): no reporter, and the gauge stays 0.
+    /// With a cluster: starts the election, keeps these metrics in step with it, and returns
+    /// the reporter that follows it. Without one (file source): no reporter, and the gauge
+    /// stays 0.
     pub fn start(
+        &self,
         client: Option<kube::Client>,
         lease: &LeaseConfig,
-    ) -> Result<(Option<ProblemReporter>, Self), RuntimeError> {
-        let metrics = Self::default();
+    ) -> Result<Option<ProblemReporter>, RuntimeError> {
         let Some(client) = client else {
-            return Ok((None, metrics));
+            return Ok(None);
         };
         let election = spawn_election(client.clone(), lease.clone())?;
-        tokio::spawn(metrics.clone().follow(election.state.clone()));
+        tokio::spawn(self.clone().follow(election.state.clone()));
         let reporter = ProblemReporter::new(
             client,
             Reporter {
@@ -53,7 +54,7 @@ impl Leadership {
             identity = %lease.identity,
             "electing the agent that publishes route problems"
         );
-        Ok((Some(reporter), metrics))
+        Ok(Some(reporter))
     }
 
     /// Adds the election's metrics to `registry`.
@@ -144,6 +145,19 @@ mod tests {
         assert!(rendered(&l).contains("shadowtap_leader_election_errors_total 2\n"));
     }
 
+    /// The agent's registry (served from its first second) carries the election's metrics.
+    #[test]
+    fn the_agent_registry_serves_the_leader_gauge() {
+        let (registry, _handles) = crate::runtime::telemetry::Telemetry::new().split();
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        assert!(out.contains("\nshadowtap_leader 0\n"), "{out}");
+        assert!(
+            out.contains("\nshadowtap_leader_election_errors_total 0\n"),
+            "{out}"
+        );
+    }
+
     #[tokio::test]
     async fn without_a_cluster_there_is_no_reporter_and_no_leader() {
         let lease = LeaseConfig::new(
@@ -152,7 +166,8 @@ mod tests {
             std::time::Duration::from_secs(15),
             std::time::Duration::from_secs(5),
         );
-        let (reporter, l) = Leadership::start(None, &lease).expect("starts");
+        let l = Leadership::default();
+        let reporter = l.start(None, &lease).expect("starts");
         assert!(reporter.is_none());
         assert!(rendered(&l).contains("shadowtap_leader 0\n"));
     }

@@ -13,6 +13,7 @@ mod config;
 mod control;
 mod error;
 mod leadership;
+mod replay_watch;
 mod source;
 mod telemetry;
 
@@ -67,8 +68,28 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signals)?;
 
+    // Serve /metrics, /livez and /readyz first: the Kubernetes lists and the eBPF load can
+    // take a while, and probes and scrapes should see an agent that is starting, not a
+    // closed port. Not ready until the first plan is applied.
+    let health = Health::default();
+    let (registry, telemetry) = telemetry::Telemetry::new().split();
+    let (bound, server) = serve(
+        cfg.metrics_addr,
+        registry,
+        health.clone(),
+        ServerLimits::default(),
+    )
+    .await
+    .map_err(|source| RuntimeError::Metrics {
+        addr: cfg.metrics_addr,
+        source,
+    })?;
+    tokio::spawn(server);
+    tracing::info!(metrics = %bound, node = %cfg.node_name, "serving metrics");
+    let snapshots = telemetry.snapshots.clone();
+
     let (stores, client) = source::start(&cfg.source, &cfg.node_name).await?;
-    let (reporter, leadership) = leadership::Leadership::start(client, &cfg.lease)?;
+    let reporter = telemetry.leadership.start(client, &cfg.lease)?;
     let (mut plans, _planner) =
         spawn_planner(stores, cfg.node_name.clone(), cfg.plan.clone(), reporter);
 
@@ -81,34 +102,17 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let ring = RingReader::take(&mut dp)?;
     let ring_stats = ring.stats();
 
-    let replayer = Replayer::new(
+    let replayer = Replayer::with_metrics(
         cfg.mirror.clone(),
         Arc::new(KernelOwnFlows::new(maps.clone())),
+        telemetry.replay.clone(),
     )?;
-
-    let mut telemetry = telemetry::Telemetry::new(&replayer);
-    leadership.register(&mut telemetry.registry);
-    let snapshots = telemetry.snapshots.clone();
     let mut control = control::Control::new(
         Attachments::new(cfg.attach, cfg.xdp_ifaces.clone()),
         maps.clone(),
         replayer.clone(),
-        telemetry.gauges(),
+        telemetry.gauges.clone(),
     );
-    let health = Health::default();
-    let (bound, server) = serve(
-        cfg.metrics_addr,
-        Arc::new(telemetry.registry),
-        health.clone(),
-        ServerLimits::default(),
-    )
-    .await
-    .map_err(|source| RuntimeError::Metrics {
-        addr: cfg.metrics_addr,
-        source,
-    })?;
-    tokio::spawn(server);
-    tracing::info!(metrics = %bound, node = %cfg.node_name, "serving metrics");
 
     let pipeline = Pipeline::new(
         Reconstructor::new(ReconstructConfig {
@@ -118,7 +122,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         cfg.seed.map_or_else(Sampler::from_entropy, Sampler::new),
         ReplayerSink::new(replayer.clone()),
         &cfg.mirror.marker_name,
-    );
+    )
+    .with_route_latency(telemetry.route_latency.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let capture_task = tokio::spawn(capture::run(
         pipeline,
@@ -134,6 +139,8 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let mut plan: Arc<Plan> = plans.borrow_and_update().clone();
     let mut dirty = true;
     let control_beat = health.heartbeat("control");
+    let replay_beat = health.heartbeat("replay");
+    let mut replay_progress = replay_watch::ReplayProgress::default();
     loop {
         control_beat.beat();
         if dirty {
@@ -156,7 +163,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
                 dirty = true;
             }
             _ = reconcile.tick() => dirty = true,
-            _ = tick.tick() => snapshots.publish("kernel", telemetry::kernel_families(&maps, &ring_stats)),
+            _ = tick.tick() => {
+                snapshots.publish("kernel", telemetry::kernel_families(&maps, &ring_stats));
+                if replay_progress.healthy(&replayer.snapshot()) {
+                    replay_beat.beat();
+                }
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }

@@ -33,7 +33,23 @@ pub async fn start(
         client.clone(),
         shadowtap_routes::KubeSourceConfig::new(node_name),
     );
-    source.initial().await?;
+    // Watch errors while the first lists are pending: a 403 never heals (RBAC older than
+    // the agent), anything else is retried by the watchers and logged.
+    loop {
+        tokio::select! {
+            listed = source.stores.changed() => {
+                listed.map_err(|_| shadowtap_routes::KubeSourceError::Stopped)?;
+                source.stores.borrow_and_update();
+                break;
+            }
+            Some(e) = source.errors.recv() => {
+                if let Some((resource, detail)) = forbidden(&e) {
+                    return Err(RuntimeError::Forbidden { resource, detail });
+                }
+                tracing::warn!(error = %e, "Kubernetes watch error while listing");
+            }
+        }
+    }
     let mut errors = source.errors;
     tokio::spawn(async move {
         while let Some(e) = errors.recv().await {
@@ -41,4 +57,22 @@ pub async fn start(
         }
     });
     Ok((source.stores, Some(client)))
+}
+
+/// The resource and message of a 403 from the API server.
+fn forbidden(e: &shadowtap_routes::KubeSourceError) -> Option<(&'static str, String)> {
+    use kube::runtime::watcher::Error as W;
+    let shadowtap_routes::KubeSourceError::Watch { resource, source } = e else {
+        return None;
+    };
+    let status = match source.as_ref() {
+        W::InitialListFailed(kube::Error::Api(s))
+        | W::WatchStartFailed(kube::Error::Api(s))
+        | W::WatchFailed(kube::Error::Api(s)) => s.as_ref(),
+        W::WatchError(s) => s.as_ref(),
+        _ => return None,
+    };
+    status
+        .is_forbidden()
+        .then(|| (*resource, status.message.clone()))
 }

@@ -1,7 +1,7 @@
 //! The pipeline's mirror sink: sampled requests queued on the mirror client, built from the
 //! decoder's parsed request (no re-parse).
 
-use shadowtap_mirror::{MirrorRequest, Replayer};
+use shadowtap_mirror::{MirrorRequest, Replayer, Tally};
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::plan::MirrorTarget;
 
@@ -21,9 +21,18 @@ impl ReplayerSink {
 }
 
 impl MirrorSink for ReplayerSink {
-    fn submit(&mut self, mirror: &MirrorTarget, request: &Request) -> Result<(), &'static str> {
+    fn submit(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+    ) -> Result<(), &'static str> {
         self.replayer
-            .submit(&backend_id(mirror), MirrorRequest::from_decoded(request))
+            .submit_tallied(
+                &backend_id(mirror),
+                MirrorRequest::from_decoded(request),
+                tally,
+            )
             .map_err(|reason| reason.as_str())
     }
 }

@@ -78,7 +78,7 @@ fn table(r: &Report) -> String {
             |(lo, hi)| format!("{:.2}–{:.2} %", lo * 100.0, hi * 100.0),
         );
         let rate = m
-            .submitted_per_second
+            .sent_per_second
             .map_or_else(|| "-".to_owned(), |r| format!("{r:.1}"));
         let _ = writeln!(
             out,
@@ -94,8 +94,24 @@ fn table(r: &Report) -> String {
             m.verdict,
             rate
         );
-        for (reason, n) in &m.refused {
-            let _ = writeln!(out, "{:>38} refused at submission: {reason} {n}", "");
+        let classes = m
+            .responses
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            out,
+            "{:>38} sent {} · responses {} · latency p50 {} p99 {}",
+            "",
+            m.sent,
+            if classes.is_empty() { "-" } else { &classes },
+            seconds(m.latency_p50),
+            seconds(m.latency_p99)
+        );
+        for (reason, n) in m.lost.iter().filter(|(_, n)| **n > 0) {
+            let _ = writeln!(out, "{:>38} lost: {reason} {n}", "");
         }
     }
     let _ = writeln!(

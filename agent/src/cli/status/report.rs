@@ -21,19 +21,29 @@ pub struct MirrorRow {
     pub configured: f64,
     /// Requests the rule won on this node.
     pub requests: u64,
-    /// Requests selected for this mirror (submitted or refused at submission).
+    /// Requests selected for this mirror whose outcome is known: sent, or lost (refused at
+    /// submission or dropped after queueing). Requests still queued or in flight are not
+    /// counted yet.
     pub selected: u64,
-    /// Of those, refused at submission, by reason.
-    pub refused: BTreeMap<String, u64>,
+    /// Of those, answered by the mirror.
+    pub sent: u64,
+    /// Of those, lost, by reason.
+    pub lost: BTreeMap<String, u64>,
+    /// The mirror's final responses by status class.
+    pub responses: BTreeMap<String, u64>,
+    /// Mirror latency quantiles from this mirror's histogram (bucket upper bounds, seconds).
+    pub latency_p50: Option<f64>,
+    /// See `latency_p50`.
+    pub latency_p99: Option<f64>,
     /// `selected / requests`, when there were requests.
     pub observed: Option<f64>,
     /// The ±3σ band of the selected count around `requests × configured`.
     pub band: Option<(f64, f64)>,
     /// `inside`, `outside`, or `no requests yet`.
     pub verdict: String,
-    /// Requests submitted per second since the previous report (`--watch`).
+    /// Requests sent per second since the previous report (`--watch`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub submitted_per_second: Option<f64>,
+    pub sent_per_second: Option<f64>,
 }
 
 /// Delivery by one mirror backend.
@@ -84,12 +94,15 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
     let mut requests: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut fractions: BTreeMap<Key, f64> = BTreeMap::new();
     let mut outcomes: BTreeMap<Key, BTreeMap<String, u64>> = BTreeMap::new();
-    let submitted_of = |samples: &[Sample]| -> BTreeMap<Key, u64> {
+    let mut responses: BTreeMap<Key, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut buckets: BTreeMap<Key, Vec<(f64, f64)>> = BTreeMap::new();
+    let key_of = |s: &Sample| (label(s, "route"), label(s, "rule"), label(s, "mirror"));
+    let sent_of = |samples: &[Sample]| -> BTreeMap<Key, u64> {
         samples
             .iter()
             .filter(|s| {
                 s.name == "shadowtap_route_mirror_requests_total"
-                    && s.label("outcome") == Some("submitted")
+                    && s.label("outcome") == Some("sent")
             })
             .map(|s| {
                 (
@@ -112,15 +125,26 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
             }
             "shadowtap_route_mirror_requests_total" => {
                 outcomes
-                    .entry((label(s, "route"), label(s, "rule"), label(s, "mirror")))
+                    .entry(key_of(s))
                     .or_default()
                     .insert(label(s, "outcome"), s.value as u64);
+            }
+            "shadowtap_route_mirror_responses_total" => {
+                responses
+                    .entry(key_of(s))
+                    .or_default()
+                    .insert(label(s, "class"), s.value as u64);
+            }
+            "shadowtap_route_mirror_latency_seconds_bucket" => {
+                if let Some(le) = bucket_bound(s) {
+                    buckets.entry(key_of(s)).or_default().push((le, s.value));
+                }
             }
             _ => {}
         }
     }
-    let now_submitted = submitted_of(samples);
-    let before = previous.map(|(p, secs)| (submitted_of(p), secs));
+    let now_sent = sent_of(samples);
+    let before = previous.map(|(p, secs)| (sent_of(p), secs));
     let mut report = Report::default();
     for (key, configured) in fractions {
         let n = requests
@@ -128,34 +152,36 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
             .copied()
             .unwrap_or(0);
         let by = outcomes.remove(&key).unwrap_or_default();
-        let refused: BTreeMap<String, u64> = by
+        let lost: BTreeMap<String, u64> = by
             .iter()
-            .filter(|(o, _)| !matches!(o.as_str(), "submitted" | "not_sampled"))
+            .filter(|(o, _)| !matches!(o.as_str(), "sent" | "not_sampled"))
             .map(|(o, v)| (o.clone(), *v))
             .collect();
-        let selected = by.get("submitted").copied().unwrap_or(0) + refused.values().sum::<u64>();
+        let sent = by.get("sent").copied().unwrap_or(0);
+        let selected = sent + lost.values().sum::<u64>();
         let (band, verdict) = verdict(n, configured, selected);
-        let submitted_per_second = before.as_ref().map(|(b, secs)| {
+        let mut latency = buckets.remove(&key).unwrap_or_default();
+        latency.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let sent_per_second = before.as_ref().map(|(b, secs)| {
             let was = b.get(&key).copied().unwrap_or(0);
-            now_submitted
-                .get(&key)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(was) as f64
-                / secs
+            now_sent.get(&key).copied().unwrap_or(0).saturating_sub(was) as f64 / secs
         });
         report.mirrors.push(MirrorRow {
+            responses: responses.remove(&key).unwrap_or_default(),
             route: key.0,
             rule: key.1,
             mirror: key.2,
             configured,
             requests: n,
             selected,
-            refused,
+            sent,
+            lost,
+            latency_p50: quantile(&latency, 0.5),
+            latency_p99: quantile(&latency, 0.99),
             observed: (n > 0).then(|| selected as f64 / n as f64),
             band,
             verdict: verdict.to_owned(),
-            submitted_per_second,
+            sent_per_second,
         });
     }
     report.backends = backends(samples);
@@ -187,10 +213,8 @@ fn backends(samples: &[Sample]) -> Vec<BackendRow> {
                 }
             }
             "shadowtap_mirror_latency_seconds_bucket" => {
-                let le = match s.label("le") {
-                    Some("+Inf") => f64::INFINITY,
-                    Some(v) => v.parse().unwrap_or(f64::INFINITY),
-                    None => continue,
+                let Some(le) = bucket_bound(s) else {
+                    continue;
                 };
                 buckets
                     .entry(backend.to_owned())
@@ -208,6 +232,14 @@ fn backends(samples: &[Sample]) -> Vec<BackendRow> {
         }
     }
     rows.into_values().collect()
+}
+
+/// A histogram bucket's upper bound (`le`).
+fn bucket_bound(s: &Sample) -> Option<f64> {
+    match s.label("le")? {
+        "+Inf" => Some(f64::INFINITY),
+        v => Some(v.parse().unwrap_or(f64::INFINITY)),
+    }
 }
 
 /// The upper bound of the first cumulative bucket holding `q` of the observations.
@@ -230,12 +262,17 @@ mod tests {
     const SCRAPE: &str = r#"
 shadowtap_route_requests_total{route="default/foo",rule="0"} 1000
 shadowtap_route_mirror_fraction{route="default/foo",rule="0",mirror="default/foo-v2:8080"} 0.42
-shadowtap_route_mirror_requests_total{route="default/foo",rule="0",mirror="default/foo-v2:8080",outcome="submitted"} 415
+shadowtap_route_mirror_requests_total{route="default/foo",rule="0",mirror="default/foo-v2:8080",outcome="sent"} 415
 shadowtap_route_mirror_requests_total{route="default/foo",rule="0",mirror="default/foo-v2:8080",outcome="not_sampled"} 580
 shadowtap_route_mirror_requests_total{route="default/foo",rule="0",mirror="default/foo-v2:8080",outcome="queue_full"} 5
 shadowtap_route_mirror_fraction{route="default/bar",rule="1",mirror="default/bar-v2:80"} 0.5
 shadowtap_route_requests_total{route="default/bar",rule="1"} 100
-shadowtap_route_mirror_requests_total{route="default/bar",rule="1",mirror="default/bar-v2:80",outcome="submitted"} 90
+shadowtap_route_mirror_requests_total{route="default/bar",rule="1",mirror="default/bar-v2:80",outcome="sent"} 88
+shadowtap_route_mirror_requests_total{route="default/bar",rule="1",mirror="default/bar-v2:80",outcome="connect_refused"} 2
+shadowtap_route_mirror_responses_total{route="default/foo",rule="0",mirror="default/foo-v2:8080",class="2xx"} 415
+shadowtap_route_mirror_latency_seconds_bucket{route="default/foo",rule="0",mirror="default/foo-v2:8080",le="0.001"} 400
+shadowtap_route_mirror_latency_seconds_bucket{route="default/foo",rule="0",mirror="default/foo-v2:8080",le="0.002"} 410
+shadowtap_route_mirror_latency_seconds_bucket{route="default/foo",rule="0",mirror="default/foo-v2:8080",le="+Inf"} 415
 shadowtap_mirror_requests_total{backend="default/foo-v2:8080",outcome="sent"} 410
 shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="0.001"} 300
 shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="0.01"} 409
@@ -251,7 +288,13 @@ shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="+Inf"}
             .find(|m| m.route == "default/foo")
             .expect("foo");
         assert_eq!((foo.requests, foo.selected), (1000, 420));
-        assert_eq!(foo.refused.get("queue_full"), Some(&5));
+        assert_eq!(foo.lost.get("queue_full"), Some(&5));
+        assert_eq!(foo.sent, 415);
+        assert_eq!(foo.responses.get("2xx"), Some(&415));
+        assert_eq!(
+            (foo.latency_p50, foo.latency_p99),
+            (Some(0.001), Some(f64::INFINITY))
+        );
         assert_eq!(foo.verdict, "inside");
         let bar = r
             .mirrors
@@ -259,6 +302,7 @@ shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="+Inf"}
             .find(|m| m.route == "default/bar")
             .expect("bar");
         assert_eq!(bar.verdict, "outside", "90 of 100 at 50 %");
+        assert_eq!((bar.sent, bar.lost.get("connect_refused")), (88, Some(&2)));
         let b = &r.backends[0];
         assert_eq!(b.outcomes.get("sent"), Some(&410));
         assert_eq!(b.latency_p50, Some(0.001));

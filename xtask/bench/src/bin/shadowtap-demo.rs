@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         }
         with.extend(paced_round(&s));
         let sent = (round * CONNECTIONS * PER_ROUND) as u64;
-        let decoded = s.metric("shadowtap_requests_total{outcome=\"decoded\"}");
+        let decoded = s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}");
         let mirrored = s.v2.count();
         println!(
             "  {:>5.1}s  sent {sent:>6}  captured {:>6}  mirrored {mirrored:>6}  live fraction {:>5.1} %",
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut submitted;
     loop {
-        let decoded = s.metric("shadowtap_requests_total{outcome=\"decoded\"}") as u64;
+        let decoded = s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") as u64;
         submitted = s.metric("shadowtap_mirror_draws_total{outcome=\"submitted\"}") as u64;
         if (decoded >= sent && s.v2.count() >= submitted) || Instant::now() > deadline {
             break;

@@ -56,7 +56,10 @@ impl Totals {
             .collect();
         Totals {
             losses,
-            decoded: metric_value(&m, "shadowtap_requests_total{outcome=\"decoded\"}"),
+            decoded: metric_value(
+                &m,
+                "shadowtap_reconstruct_requests_total{outcome=\"emitted\"}",
+            ),
             replay_drops: metric_sum(
                 &m,
                 "shadowtap_mirror_requests_total",

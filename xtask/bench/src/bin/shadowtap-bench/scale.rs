@@ -71,7 +71,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// Longest wait for the agent to decode every request after the last response.
 const DECODE_WAIT: Duration = Duration::from_secs(60);
 /// The decoded-requests counter.
-const DECODED: &str = "shadowtap_requests_total{outcome=\"decoded\"}";
+const DECODED: &str = "shadowtap_reconstruct_requests_total{outcome=\"emitted\"}";
 
 /// What one step measured.
 struct Row {
@@ -121,12 +121,17 @@ fn losses(metrics: &str) -> f64 {
         "shadowtap_kernel_packets_total",
         &["outcome=\"ring_full\""],
         &[],
-    ) + metric_value(metrics, "shadowtap_ring_records_malformed_total")
+    ) + metric_sum(
+        metrics,
+        "shadowtap_ring_records_total",
+        &["outcome=\"malformed\""],
+        &[],
+    )
 }
 
-/// The series of one reconstruction counter.
-fn event(counter: &str) -> String {
-    format!("shadowtap_reconstruct_events_total{{counter=\"{counter}\"}}")
+/// The series of one flow-eviction reason.
+fn eviction(reason: &str) -> String {
+    format!("shadowtap_reconstruct_flow_evictions_total{{reason=\"{reason}\"}}")
 }
 
 /// Entries in the node namespace's connection tracking table ("not tracked" when the
@@ -212,8 +217,8 @@ fn step(n: usize, size: Size) -> Row {
         cpu_idle_ms_per_s: (cpu2 - cpu1) * 1e3 / IDLE_WINDOW.as_secs_f64(),
         conntrack: conntrack(&s),
         losses: losses(&m),
-        evicted_idle: metric_value(&m, &event("evicted_idle")) as u64,
-        evicted_cap: metric_value(&m, &event("evicted_cap")) as u64,
+        evicted_idle: metric_value(&m, &eviction("idle")) as u64,
+        evicted_cap: metric_value(&m, &eviction("cap")) as u64,
         mirrored: metric_sum(
             &m,
             "shadowtap_mirror_requests_total",

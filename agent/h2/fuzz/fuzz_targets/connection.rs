@@ -1,0 +1,6 @@
+//! Client bytes of one h2c connection (see `shadowtap_h2::fuzzing::connection`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    shadowtap_h2::fuzzing::connection(data);
+});

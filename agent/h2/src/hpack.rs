@@ -1,0 +1,276 @@
+//! HPACK (RFC 7541) decoding of client header blocks, with the connection's dynamic table.
+//!
+//! The decoding itself is `loona-hpack`'s (static and dynamic tables, integers, Huffman),
+//! which hands names and values over as bytes in wire order. This module adds what a
+//! passive decoder needs on top:
+//! - a structural check of the block first ([`check_structure`]): every representation is
+//!   complete, and dynamic table size updates come only before the first field (RFC 7541
+//!   §4.2; a server rejects a block with one later as a COMPRESSION_ERROR);
+//! - the bound on size updates ([`HpackDecoder::new`]): the real bound is the server's
+//!   SETTINGS_HEADER_TABLE_SIZE, which shadowtap does not see;
+//! - the header list size of RFC 9113 §6.5.2, counted while decoding: a list over the limit
+//!   is still decoded to its end (the dynamic table must follow every block) but its fields
+//!   are not kept.
+
+use bytes::Bytes;
+use loona_hpack::decoder::DecoderError;
+
+/// The dynamic table size both ends start with (RFC 9113 §6.5.2, SETTINGS_HEADER_TABLE_SIZE
+/// default).
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
+
+/// Per-field overhead in the header list size (RFC 9113 §6.5.2) and the table size (RFC 7541
+/// §4.1).
+pub const FIELD_OVERHEAD: usize = 32;
+
+/// One header field as decoded: name and value bytes exactly as the client encoded them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Field name (pseudo-header names keep their `:`).
+    pub name: Bytes,
+    /// Field value.
+    pub value: Bytes,
+}
+
+impl Field {
+    /// A field from anything byte-like.
+    pub fn new(name: impl Into<Bytes>, value: impl Into<Bytes>) -> Field {
+        Field {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Its size in a header list: name + value + 32.
+    pub fn list_size(&self) -> usize {
+        self.name.len() + self.value.len() + FIELD_OVERHEAD
+    }
+}
+
+/// Why a header block cannot be decoded. Each one leaves the dynamic table unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum HpackError {
+    /// A representation is cut short or an integer is too large.
+    #[error("header block truncated or integer overflow at offset {offset}")]
+    Truncated {
+        /// Offset of the representation in the block.
+        offset: usize,
+    },
+    /// A dynamic table size update after the first field of a block.
+    #[error("dynamic table size update after a header field (offset {offset})")]
+    LateSizeUpdate {
+        /// Offset of the update in the block.
+        offset: usize,
+    },
+    /// A size update above the configured bound.
+    #[error("dynamic table size update beyond the {max} byte limit")]
+    TableSizeOverLimit {
+        /// The configured bound.
+        max: usize,
+    },
+    /// The decoder rejected the block (bad index, bad Huffman code, ...).
+    #[error("invalid header block")]
+    Invalid(#[source] DecoderError),
+}
+
+/// A decoded header block.
+#[derive(Debug, Default)]
+pub struct DecodedBlock {
+    /// The fields in wire order; empty when `over_limit`.
+    pub fields: Vec<Field>,
+    /// Header list size of the whole block (RFC 9113 §6.5.2), even when over the limit.
+    pub list_size: usize,
+    /// The list size passed the limit given to [`HpackDecoder::decode`].
+    pub over_limit: bool,
+    /// Dynamic table size updates the block carried.
+    pub size_updates: u32,
+}
+
+/// The decoder of one connection's client header blocks.
+pub struct HpackDecoder {
+    inner: loona_hpack::Decoder<'static>,
+    max_table_size: usize,
+}
+
+impl std::fmt::Debug for HpackDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HpackDecoder")
+            .field("max_table_size", &self.max_table_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HpackDecoder {
+    /// A decoder whose table starts at the protocol's 4 096 bytes and follows the size
+    /// updates in the blocks, refusing any above `max_table_size` (at least 4 096).
+    pub fn new(max_table_size: usize) -> HpackDecoder {
+        let max_table_size = max_table_size.max(DEFAULT_TABLE_SIZE);
+        let mut inner = loona_hpack::Decoder::new();
+        inner.set_max_allowed_table_size(max_table_size);
+        HpackDecoder {
+            inner,
+            max_table_size,
+        }
+    }
+
+    /// Decode one complete header block. Fields are kept while the list size stays within
+    /// `max_list_bytes`. An error leaves the table unknown: the connection cannot go on.
+    pub fn decode(
+        &mut self,
+        block: &[u8],
+        max_list_bytes: usize,
+    ) -> Result<DecodedBlock, HpackError> {
+        let size_updates = check_structure(block)?;
+        let mut out = DecodedBlock {
+            size_updates,
+            ..DecodedBlock::default()
+        };
+        self.inner
+            .decode_with_cb(block, |name, value| {
+                let size = name.len() + value.len() + FIELD_OVERHEAD;
+                out.list_size = out.list_size.saturating_add(size);
+                if out.over_limit {
+                    return;
+                }
+                if out.list_size > max_list_bytes {
+                    out.over_limit = true;
+                    out.fields = Vec::new();
+                    return;
+                }
+                out.fields.push(Field::new(
+                    Bytes::copy_from_slice(&name),
+                    Bytes::copy_from_slice(&value),
+                ));
+            })
+            .map_err(|e| match e {
+                DecoderError::InvalidMaxDynamicSize => HpackError::TableSizeOverLimit {
+                    max: self.max_table_size,
+                },
+                other => HpackError::Invalid(other),
+            })?;
+        Ok(out)
+    }
+}
+
+/// Walk the representations of `block` without decoding them: each must be complete, and
+/// size updates may only precede the first field. Returns how many size updates it holds.
+pub fn check_structure(block: &[u8]) -> Result<u32, HpackError> {
+    let mut pos = 0;
+    let mut seen_field = false;
+    let mut updates = 0u32;
+    while pos < block.len() {
+        let start = pos;
+        let b = block[pos];
+        let truncated = HpackError::Truncated { offset: start };
+        if b & 0x80 != 0 {
+            pos = integer(block, pos, 7).ok_or(truncated)?.1;
+            seen_field = true;
+        } else if b & 0x20 != 0 && b & 0x40 == 0 {
+            if seen_field {
+                return Err(HpackError::LateSizeUpdate { offset: start });
+            }
+            pos = integer(block, pos, 5).ok_or(truncated)?.1;
+            updates += 1;
+        } else {
+            let prefix = if b & 0x40 != 0 { 6 } else { 4 };
+            let (index, mut p) = integer(block, pos, prefix).ok_or(truncated)?;
+            if index == 0 {
+                p = string(block, p).ok_or(HpackError::Truncated { offset: start })?;
+            }
+            pos = string(block, p).ok_or(HpackError::Truncated { offset: start })?;
+            seen_field = true;
+        }
+    }
+    Ok(updates)
+}
+
+/// Decode an integer with an N-bit prefix at `pos` (RFC 7541 §5.1); returns the value and
+/// the position after it. At most 4 continuation bytes (values below 2^28), as in the
+/// decoder.
+fn integer(block: &[u8], pos: usize, prefix: u8) -> Option<(u64, usize)> {
+    let mask = (1u8 << prefix) - 1;
+    let first = block.get(pos)? & mask;
+    if first < mask {
+        return Some((u64::from(first), pos + 1));
+    }
+    let mut value = u64::from(mask);
+    for i in 0..4 {
+        let b = *block.get(pos + 1 + i)?;
+        value += u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, pos + 2 + i));
+        }
+    }
+    None
+}
+
+/// Skip a string literal at `pos` (RFC 7541 §5.2); returns the position after it.
+fn string(block: &[u8], pos: usize) -> Option<usize> {
+    let (len, p) = integer(block, pos, 7)?;
+    let end = p.checked_add(usize::try_from(len).ok()?)?;
+    (end <= block.len()).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_of_rfc7541_c1() {
+        assert_eq!(integer(&[0b0000_1010], 0, 5), Some((10, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a, 0x0a], 0, 5), Some((1337, 3)));
+        assert_eq!(integer(&[42], 0, 7), Some((42, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a], 0, 5), None, "continuation cut");
+        assert_eq!(integer(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0x01], 0, 5), None);
+    }
+
+    #[test]
+    fn structure_rejects_late_size_update_and_cuts() {
+        assert_eq!(check_structure(&[0x3f, 0xe1, 0x1f, 0x82]).ok(), Some(1));
+        assert!(matches!(
+            check_structure(&[0x82, 0x20]),
+            Err(HpackError::LateSizeUpdate { offset: 1 })
+        ));
+        // A literal name of length 3 with only 2 bytes.
+        assert!(matches!(
+            check_structure(&[0x40, 0x03, b'a', b'b']),
+            Err(HpackError::Truncated { offset: 0 })
+        ));
+        assert!(matches!(
+            check_structure(&[0x3f]),
+            Err(HpackError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn list_limit_keeps_decoding() {
+        let mut d = HpackDecoder::new(DEFAULT_TABLE_SIZE);
+        // Literal with incremental indexing, new name "custom-key": "custom-header" (C.2.1).
+        let mut block = vec![0x40, 10];
+        block.extend_from_slice(b"custom-key");
+        block.push(13);
+        block.extend_from_slice(b"custom-header");
+        let b = d.decode(&block, 10).expect("decodes");
+        assert!(b.over_limit);
+        assert!(b.fields.is_empty());
+        assert_eq!(b.list_size, 10 + 13 + 32);
+        // The entry still went into the table: index 62 now names it.
+        let b = d.decode(&[0xbe], 1000).expect("decodes");
+        assert_eq!(
+            b.fields,
+            vec![Field::new(&b"custom-key"[..], &b"custom-header"[..])]
+        );
+    }
+
+    #[test]
+    fn table_size_bound() {
+        let mut d = HpackDecoder::new(8192);
+        // Update to 8192: 0x3f then 8192 - 31 = 8161 = 0xe1 0x3f.
+        assert!(d.decode(&[0x3f, 0xe1, 0x3f, 0x82], 1000).is_ok());
+        // Update to 8193.
+        assert!(matches!(
+            d.decode(&[0x3f, 0xe2, 0x3f, 0x82], 1000),
+            Err(HpackError::TableSizeOverLimit { max: 8192 })
+        ));
+    }
+}
