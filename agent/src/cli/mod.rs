@@ -206,6 +206,21 @@ pub struct AgentArgs {
     /// CPU priority of the agent's threads against the node's workloads.
     #[arg(long, env = "SHADOWTAP_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Normal)]
     pub cpu_priority: CpuPriority,
+    /// Namespace of the Lease `shadowtap-route-events` through which the agents elect the
+    /// one that publishes route problems as Events (held as this node's name).
+    #[arg(
+        long,
+        env = "SHADOWTAP_LEASE_NAMESPACE",
+        default_value = "shadowtap-system"
+    )]
+    pub lease_namespace: String,
+    /// Seconds a leader's Lease stays valid after its last renewal: how long route
+    /// problems may go unpublished after the leader dies.
+    #[arg(long, env = "SHADOWTAP_LEASE_DURATION_SECS", default_value_t = 15)]
+    pub lease_duration_secs: u64,
+    /// Seconds between the leader's renewals (shorter than the lease duration).
+    #[arg(long, env = "SHADOWTAP_LEASE_RENEW_SECS", default_value_t = 5)]
+    pub lease_renew_secs: u64,
 }
 
 /// Output formats of `plan`.
@@ -302,5 +317,27 @@ mod tests {
             missing.is_empty(),
             "flags without an environment variable: {missing:?}"
         );
+    }
+
+    /// The Lease flags are read from the variables the install manifests set.
+    #[test]
+    fn lease_flags_read_their_shadowtap_variables() {
+        let cli = Cli::command();
+        let agent = cli.find_subcommand("agent").expect("agent subcommand");
+        for (flag, var) in [
+            ("lease-namespace", "SHADOWTAP_LEASE_NAMESPACE"),
+            ("lease-duration-secs", "SHADOWTAP_LEASE_DURATION_SECS"),
+            ("lease-renew-secs", "SHADOWTAP_LEASE_RENEW_SECS"),
+        ] {
+            let arg = agent
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("no --{flag}"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(var),
+                "--{flag}"
+            );
+        }
     }
 }
