@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, PodTemplateSpec, ServiceAccount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use shadowtap_agent::cli::{AgentArgs, Cli, Command};
@@ -40,6 +40,8 @@ pub struct Deploy {
     pub service_accounts: Vec<ServiceAccount>,
     pub cluster_roles: Vec<ClusterRole>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
     pub daemonsets: Vec<DaemonSet>,
     pub config_maps: Vec<ConfigMap>,
     pub pod_monitors: Vec<PodMonitor>,
@@ -118,6 +120,14 @@ pub fn read_rendered(source: &str, text: &str) -> Deploy {
             Object::ClusterRoleBinding(o) => {
                 d.cluster_role_bindings.push(*o);
                 "ClusterRoleBinding"
+            }
+            Object::Role(o) => {
+                d.roles.push(*o);
+                "Role"
+            }
+            Object::RoleBinding(o) => {
+                d.role_bindings.push(*o);
+                "RoleBinding"
             }
             Object::DaemonSet(o) => {
                 d.daemonsets.push(*o);

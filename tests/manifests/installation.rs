@@ -18,6 +18,8 @@ fn every_installation_holds_exactly_its_objects() {
             "DaemonSet",
             "Namespace",
             "PriorityClass",
+            "Role",
+            "RoleBinding",
             "ServiceAccount",
         ];
         if i.monitoring {
@@ -36,6 +38,8 @@ fn namespaced_objects_live_in_its_namespace(d: &Deploy) {
         .iter()
         .map(|o| ("ServiceAccount", &o.metadata))
         .chain(d.daemonsets.iter().map(|o| ("DaemonSet", &o.metadata)))
+        .chain(d.roles.iter().map(|o| ("Role", &o.metadata)))
+        .chain(d.role_bindings.iter().map(|o| ("RoleBinding", &o.metadata)))
         .chain(d.config_maps.iter().map(|o| ("ConfigMap", &o.metadata)))
         .chain(d.pod_monitors.iter().map(|o| ("PodMonitor", &o.metadata)))
         .chain(

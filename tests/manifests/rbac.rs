@@ -11,11 +11,11 @@ use crate::deploy::{each_installation, name_of, only};
 ///   (`kube::runtime::watcher` with the default `watcher::Config`: an initial `list`, then
 ///   `watch`), cluster-wide (`Api::all`), never a `get`. ReferenceGrants are read as
 ///   `DynamicObject`s of `gateway.networking.k8s.io` (`v1beta1` by default); Pods with the
-///   field selector `spec.nodeName=<node>`.
-/// - `agent/routes/src/sources/events.rs`, `ProblemReporter`: `kube::runtime::events::Recorder`
-///   (kube-runtime 4.2, `Recorder::publish`) writes `events.k8s.io/v1` Events in the route's
-///   namespace: `create` for a new event, `patch` (a merge patch of its series) when the same
-///   event is published again.
+///   field selector `spec.nodeName=<node>` and, namespaced, the Pods of the namespaces that
+///   have GAMMA consumer routes (`sources/client_pods.rs`).
+/// - `agent/routes/src/sources/events.rs`, `ProblemReporter`: `create` of `events.k8s.io/v1`
+///   Events with deterministic names in the route's namespace (an `AlreadyExists` answer means
+///   another agent published it); never a patch.
 const AGENT_API_CALLS: &[(&str, &str, &[&str])] = &[
     (
         "gateway.networking.k8s.io",
@@ -32,8 +32,13 @@ const AGENT_API_CALLS: &[(&str, &str, &[&str])] = &[
     ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ("", "pods", &["list", "watch"]),
     ("", "namespaces", &["list", "watch"]),
-    ("events.k8s.io", "events", &["create", "patch"]),
+    ("events.k8s.io", "events", &["create"]),
 ];
+
+/// The Lease calls of the election (`agent/routes/src/sources/leader.rs`, kube-lease-manager):
+/// `create` when the Lease is missing (a create cannot be limited by name), then `get` and
+/// `patch` (server-side apply, strategic merge) of that one Lease. `(verbs, by name)`.
+const LEASE_CALLS: &[(&[&str], bool)] = &[(&["create"], false), (&["get", "patch"], true)];
 
 #[test]
 fn cluster_role_grants_exactly_the_agent_api_calls() {
@@ -173,6 +178,78 @@ fn cluster_role_binding_binds_the_daemonset_service_account() {
         assert!(
             s.api_group.as_deref().unwrap_or_default().is_empty(),
             "{what}: subjects[0].apiGroup is \"\" for a ServiceAccount"
+        );
+    });
+}
+
+#[test]
+fn lease_role_grants_exactly_the_election_calls_in_the_lease_namespace() {
+    each_installation(|_, d| {
+        let role = only(&d.roles, "Role");
+        let role_name = name_of(&role.metadata, "Role");
+        let lease_ns = d.agent_args().lease_namespace;
+        assert_eq!(
+            role.metadata.namespace.as_deref(),
+            Some(lease_ns.as_str()),
+            "Role {role_name}: in the namespace the agent keeps its Lease in (--lease-namespace)"
+        );
+        let mut granted = BTreeSet::new();
+        for (i, rule) in role.rules.as_deref().unwrap_or_default().iter().enumerate() {
+            let at = format!("Role {role_name}: rules[{i}]");
+            assert_eq!(
+                rule.api_groups.as_deref().unwrap_or_default(),
+                ["coordination.k8s.io".to_owned()],
+                "{at}"
+            );
+            assert_eq!(
+                rule.resources.as_deref().unwrap_or_default(),
+                ["leases".to_owned()],
+                "{at}"
+            );
+            let names = rule.resource_names.clone().unwrap_or_default();
+            assert!(
+                names.is_empty() || names == [shadowtap_routes::LEASE_NAME.to_owned()],
+                "{at}: resourceNames may only name the agent's Lease"
+            );
+            for v in &rule.verbs {
+                granted.insert((v.clone(), !names.is_empty()));
+            }
+        }
+        let needed: BTreeSet<(String, bool)> = LEASE_CALLS
+            .iter()
+            .flat_map(|(verbs, by_name)| verbs.iter().map(move |v| ((*v).to_owned(), *by_name)))
+            .collect();
+        assert_eq!(
+            granted, needed,
+            "Role {role_name}: exactly the election's calls, get and patch only on the Lease by name"
+        );
+
+        let binding = only(&d.role_bindings, "RoleBinding");
+        let what = format!("RoleBinding {}", name_of(&binding.metadata, "RoleBinding"));
+        assert_eq!(
+            binding.metadata.namespace, role.metadata.namespace,
+            "{what}"
+        );
+        assert_eq!(
+            (
+                binding.role_ref.kind.as_str(),
+                binding.role_ref.name.as_str()
+            ),
+            ("Role", role_name.as_str()),
+            "{what}: roleRef"
+        );
+        let sa = d
+            .pod_spec()
+            .service_account_name
+            .clone()
+            .expect("the DaemonSet sets serviceAccountName");
+        let subjects = binding.subjects.as_deref().unwrap_or_default();
+        assert!(
+            subjects.len() == 1
+                && subjects[0].kind == "ServiceAccount"
+                && subjects[0].name == sa
+                && subjects[0].namespace.as_deref() == Some(d.daemonset_namespace().as_str()),
+            "{what}: exactly the DaemonSet's ServiceAccount"
         );
     });
 }

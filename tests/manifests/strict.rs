@@ -6,7 +6,7 @@
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,8 @@ pub enum Object {
     ServiceAccount(Box<ServiceAccount>),
     ClusterRole(Box<ClusterRole>),
     ClusterRoleBinding(Box<ClusterRoleBinding>),
+    Role(Box<Role>),
+    RoleBinding(Box<RoleBinding>),
     DaemonSet(Box<DaemonSet>),
     HttpRoute(Box<HttpRoute>),
     PodMonitor(Box<PodMonitor>),
@@ -94,6 +96,12 @@ pub fn parse_object(
         }
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
             Object::ClusterRoleBinding(Box::new(strict(what, doc, value)?))
+        }
+        ("rbac.authorization.k8s.io/v1", "Role") => {
+            Object::Role(Box::new(strict(what, doc, value)?))
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            Object::RoleBinding(Box::new(strict(what, doc, value)?))
         }
         ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(strict(what, doc, value)?)),
         ("gateway.networking.k8s.io/v1", "HTTPRoute") => {
