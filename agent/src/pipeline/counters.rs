@@ -59,6 +59,10 @@ pub struct PipelineCounters {
     pub submitted: u64,
     /// Refused by the sink, by reason.
     pub refused: Vec<(&'static str, u64)>,
+    /// Requests at an endpoint with GAMMA consumer routes whose client's namespace the plan
+    /// does not know (a host-network client, a pod not seen yet): they followed the producer
+    /// routes. Counted besides the routing outcomes, not as one of them.
+    pub client_namespace_unknown: u64,
 }
 
 impl PipelineCounters {
@@ -106,6 +110,7 @@ impl PipelineCounters {
         for why in NotMatched::ALL {
             requests.push((why.name(), self.not_matched[why as usize]));
         }
+        requests.push(("client_namespace_unknown", self.client_namespace_unknown));
         let mut draws = vec![
             ("drawn", self.draws),
             ("not_sampled", self.not_sampled),
@@ -115,7 +120,7 @@ impl PipelineCounters {
         vec![
             Family {
                 name: "requests",
-                help: "Decoded requests by routing outcome (decoded = marked + matched_* + not-matched reasons).",
+                help: "Decoded requests by routing outcome (decoded = marked + matched_* + not-matched reasons); client_namespace_unknown, counted besides, is the requests that met GAMMA consumer routes from a client of unknown namespace (they followed the producer routes).",
                 kind: FamilyKind::Counter,
                 label: "outcome",
                 values: requests,

@@ -110,7 +110,13 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.not_matched(NotMatched::NotUtf8);
             return;
         };
-        let (rule, mirrors) = match route_request(rules, &view.view()) {
+        // GAMMA consumer routes apply to the clients of their namespace: the client's pod IP
+        // says which, when the plan knows it (else producer routes apply, and it is counted).
+        let client_namespace = plan.client_namespace(request.flow().client().ip());
+        if client_namespace.is_none() && rules.has_consumer_routes() {
+            self.counters.client_namespace_unknown += 1;
+        }
+        let (rule, mirrors) = match route_request(rules, &view.view(), client_namespace) {
             Decision::Matched { rule, mirrors } => (rule, mirrors),
             Decision::WonByUnlabelled { .. } => {
                 self.counters.not_matched(NotMatched::WonByUnlabelled);

@@ -2,7 +2,7 @@
 //! mirroring.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
@@ -101,8 +101,17 @@ pub struct EndpointRules {
     pub id: u32,
     /// Backends (Service ports) the endpoint serves for labelled mirroring rules.
     pub backends: Vec<ServicePortRef>,
-    /// One entry per parent.
+    /// One entry per parent. Of a Service (GAMMA), every group of routes is here when one
+    /// is: its producer routes and the consumer routes of each namespace that has some.
     pub parents: Vec<ParentRules>,
+}
+
+impl EndpointRules {
+    /// Whether a Service parent here has consumer routes: then deciding a request needs its
+    /// client's namespace.
+    pub fn has_consumer_routes(&self) -> bool {
+        self.parents.iter().any(|p| p.parent.is_consumer())
+    }
 }
 
 /// A local pod endpoint to capture.
@@ -139,6 +148,12 @@ pub struct Plan {
     pub route_sets: BTreeMap<u32, EndpointRules>,
     /// Problems found (each disabled only what it affects).
     pub problems: Vec<PlanProblem>,
+    /// Client pod IP → namespace, for the namespaces whose consumer routes (GAMMA) some
+    /// rule set holds: what tells which clients those routes apply to. Pods on the host
+    /// network and in a terminal phase are left out, and so is an IP that pods of two
+    /// namespaces claim; a client not found here follows the producer routes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_namespaces: BTreeMap<IpAddr, String>,
 }
 
 impl Plan {
@@ -146,6 +161,16 @@ impl Plan {
     pub fn rules_for(&self, addr: &SocketAddr) -> Option<&EndpointRules> {
         let ep = self.endpoint(addr)?;
         self.route_sets.get(&ep.route_set)
+    }
+
+    /// The namespace of the client at `ip`, if it is a pod of a namespace with consumer
+    /// routes in this plan.
+    pub fn client_namespace(&self, ip: IpAddr) -> Option<&str> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.client_namespaces.get(&ip).map(String::as_str)
     }
 
     /// The endpoint entry for an address.

@@ -3,7 +3,8 @@
 //! Owns reading YAML files strictly (`strict.rs`: unknown fields and kinds are errors, never
 //! defaults) and watching them (`file_source.rs`, `--routes PATH`), the Kubernetes reflectors
 //! (`kube_source.rs`: list + watch, never polling; every HTTPRoute, whatever the selector,
-//! since unlabelled routes compete in precedence), the planner task that plans every new
+//! since unlabelled routes compete in precedence; the Pods of namespaces with GAMMA consumer
+//! routes, `client_pods.rs`), the planner task that plans every new
 //! store (`planner.rs`), and reporting plan problems as Kubernetes Events (`events.rs`).
 //!
 //! Must never: decide semantics (it calls [`crate::compile::plan`]), evaluate requests, or
@@ -12,6 +13,7 @@
 //! Called by: the agent's runtime (`agent`), its `plan` and `replay` commands, and the tests
 //! crate (strict reading of the deploy manifests).
 
+mod client_pods;
 mod events;
 mod file_source;
 mod kube_source;

@@ -4,6 +4,7 @@
 mod diff;
 mod file_source;
 mod fixtures;
+mod gamma;
 mod kube_mock;
 mod listeners;
 mod precedence;
