@@ -44,7 +44,8 @@ fn path_str(m: &RouteMatch) -> String {
 /// it delivers to the endpoint, its GAMMA role (`producer`, or `consumer for clients in
 /// <namespace>`) on Service parents, and `wins=`: the rule that wins a request built from its
 /// first match (`itself`, another rule that shadows it, or `?` for RegularExpression
-/// matches); how many client pod IPs are known per consumer namespace; and the problems.
+/// matches); how many client pod IPs are known per consumer namespace, and the IPs that do
+/// not tell theirs; and the problems.
 pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "node: {}", plan.node);
@@ -127,15 +128,23 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
             }
         }
     }
-    if !plan.client_namespaces.is_empty() {
+    if !plan.client_namespaces.is_empty() || !plan.unknown_clients.is_empty() {
         let mut per_ns: BTreeMap<&str, usize> = BTreeMap::new();
         for ns in plan.client_namespaces.values() {
             *per_ns.entry(ns.as_str()).or_default() += 1;
         }
-        let counts: Vec<String> = per_ns.iter().map(|(ns, n)| format!("{ns}: {n}")).collect();
+        let mut counts: Vec<String> = per_ns.iter().map(|(ns, n)| format!("{ns}: {n}")).collect();
+        if !plan.unknown_clients.is_empty() {
+            let unknown: Vec<String> = plan
+                .unknown_clients
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            counts.push(format!("namespace unknown: {}", unknown.join(" ")));
+        }
         let _ = writeln!(
             out,
-            "\nCONSUMER-ROUTE CLIENTS (pod IPs known per namespace; other clients follow producer routes)\n  {}",
+            "\nCONSUMER-ROUTE CLIENTS (pod IPs per namespace; other clients follow producer routes)\n  {}",
             counts.join(", ")
         );
     }
@@ -177,11 +186,14 @@ struct JsonPlan<'a> {
     problems: &'a [PlanProblem],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     client_namespaces: &'a BTreeMap<std::net::IpAddr, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    unknown_clients: &'a std::collections::BTreeSet<std::net::IpAddr>,
 }
 
 /// The plan as pretty JSON: `node`, `endpoints`, `route_sets` (a Service parent's consumer
 /// routes carry `consumer_namespace`), `problems` (the given ones, usually `plan.problems`)
-/// and, when consumer routes are in play, `client_namespaces` (client pod IP → namespace).
+/// and, when consumer routes are in play, `client_namespaces` (client pod IP → namespace) and
+/// `unknown_clients` (IPs that do not tell their pod's namespace).
 pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&JsonPlan {
         node: &plan.node,
@@ -189,6 +201,7 @@ pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serd
         route_sets: &plan.route_sets,
         problems,
         client_namespaces: &plan.client_namespaces,
+        unknown_clients: &plan.unknown_clients,
     })
 }
 

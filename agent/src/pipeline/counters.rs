@@ -59,8 +59,9 @@ pub struct PipelineCounters {
     pub submitted: u64,
     /// Refused by the sink, by reason.
     pub refused: Vec<(&'static str, u64)>,
-    /// Requests at an endpoint with GAMMA consumer routes whose client's namespace the plan
-    /// does not know (a host-network client, a pod not seen yet): they followed the producer
+    /// Requests at an endpoint with GAMMA consumer routes from a client whose IP does not
+    /// tell its namespace although a pod of a consumer namespace may hold it (a host-network
+    /// pod's, the node's IP; an IP pods of two namespaces claim): they followed the producer
     /// routes. Counted besides the routing outcomes, not as one of them.
     pub client_namespace_unknown: u64,
 }

@@ -111,9 +111,14 @@ impl<S: MirrorSink> Pipeline<S> {
             return;
         };
         // GAMMA consumer routes apply to the clients of their namespace: the client's pod IP
-        // says which, when the plan knows it (else producer routes apply, and it is counted).
-        let client_namespace = plan.client_namespace(request.flow().client().ip());
-        if client_namespace.is_none() && rules.has_consumer_routes() {
+        // says which. Other clients follow the producer routes; those whose IP does not tell
+        // (a host-network pod's) are counted.
+        let client_ip = request.flow().client().ip();
+        let client_namespace = plan.client_namespace(client_ip);
+        if client_namespace.is_none()
+            && rules.has_consumer_routes()
+            && plan.client_unknown(client_ip)
+        {
             self.counters.client_namespace_unknown += 1;
         }
         let (rule, mirrors) = match route_request(rules, &view.view(), client_namespace) {

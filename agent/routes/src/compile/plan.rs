@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use super::addresses::capture_addrs;
-use super::clients::client_namespaces;
+use super::clients::{client_index, ClientIndex};
 use super::config::PlanConfig;
 use super::route::{analyze_route, RouteInfo, RuleInfo};
 use crate::model::{
@@ -319,12 +319,16 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
         .flat_map(|s| s.parents.iter())
         .filter_map(|p| p.parent.consumer_namespace.as_deref())
         .collect();
-    let client_namespaces = client_namespaces(store, &consumer_namespaces);
+    let ClientIndex {
+        namespaces: client_namespaces,
+        unknown: unknown_clients,
+    } = client_index(store, &consumer_namespaces);
     Plan {
         node: node.to_owned(),
         endpoints,
         route_sets,
         problems,
         client_namespaces,
+        unknown_clients,
     }
 }

@@ -1,7 +1,7 @@
 //! The mirror plan of a node: what to capture and, per endpoint, the rules that decide
 //! mirroring.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -149,11 +149,15 @@ pub struct Plan {
     /// Problems found (each disabled only what it affects).
     pub problems: Vec<PlanProblem>,
     /// Client pod IP → namespace, for the namespaces whose consumer routes (GAMMA) some
-    /// rule set holds: what tells which clients those routes apply to. Pods on the host
-    /// network and in a terminal phase are left out, and so is an IP that pods of two
-    /// namespaces claim; a client not found here follows the producer routes.
+    /// rule set holds: what tells which clients those routes apply to. Pods in a terminal
+    /// phase are left out; a client not found here follows the producer routes.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub client_namespaces: BTreeMap<IpAddr, String>,
+    /// IPs a pod of those namespaces has that do not tell its namespace: a host-network
+    /// pod's (the node's IP), or one that pods of several namespaces claim. Their requests
+    /// follow the producer routes, and are counted as of unknown namespace.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown_clients: BTreeSet<IpAddr>,
 }
 
 impl Plan {
@@ -166,11 +170,15 @@ impl Plan {
     /// The namespace of the client at `ip`, if it is a pod of a namespace with consumer
     /// routes in this plan.
     pub fn client_namespace(&self, ip: IpAddr) -> Option<&str> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.client_namespaces.get(&ip).map(String::as_str)
+        self.client_namespaces
+            .get(&ip.to_canonical())
+            .map(String::as_str)
+    }
+
+    /// Whether the client at `ip` may be a pod of a namespace with consumer routes without
+    /// its IP telling which (see [`Plan::unknown_clients`]).
+    pub fn client_unknown(&self, ip: IpAddr) -> bool {
+        self.unknown_clients.contains(&ip.to_canonical())
     }
 
     /// The endpoint entry for an address.

@@ -300,7 +300,8 @@ fn two_consumer_namespaces_each_get_their_own_routes() {
             (CLIENT_PRODUCER, "/private/x", "producer/0 42%→echo-v2"),
         ],
     );
-    // The client index holds the pods of the consumer namespaces only (host network out).
+    // The client index holds the pods of the consumer namespaces only; the host-network
+    // pod's IP (node-b's) does not tell its namespace.
     let index: Vec<(String, &str)> = p
         .client_namespaces
         .iter()
@@ -324,7 +325,7 @@ fn two_consumer_namespaces_each_get_their_own_routes() {
         format!("{CONSUMER}/route-a rule 0 [labelled, delivers here, consumer for clients in {CONSUMER}] hosts=* match=/* wins=itself"),
         format!("{CONSUMER}/route-a2 rule 0 [unlabelled, delivers here, consumer for clients in {CONSUMER}] hosts=* match=/private* wins=itself"),
         format!("{CONSUMER_B}/route-b rule 0 [labelled, delivers here, consumer for clients in {CONSUMER_B}] hosts=* match=/* wins=itself"),
-        format!("CONSUMER-ROUTE CLIENTS (pod IPs known per namespace; other clients follow producer routes)\n  {CONSUMER}: 2, {CONSUMER_B}: 1"),
+        format!("CONSUMER-ROUTE CLIENTS (pod IPs per namespace; other clients follow producer routes)\n  {CONSUMER}: 2, {CONSUMER_B}: 1, namespace unknown: {HOST_NETWORK}"),
     ] {
         assert!(table.contains(&want), "missing {want:?} in\n{table}");
     }
@@ -341,6 +342,7 @@ fn two_consumer_namespaces_each_get_their_own_routes() {
         .get("consumer_namespace")
         .is_none());
     assert_eq!(json["client_namespaces"][CLIENT_CONSUMER_B], CONSUMER_B);
+    assert_eq!(json["unknown_clients"], serde_json::json!([HOST_NETWORK]));
 }
 
 #[test]
@@ -403,10 +405,14 @@ fn unknown_client_namespace_follows_the_producer_routes() {
     let p = plan_of(&store(&[producer_42(), consumer]));
     no_problems(&p);
     // The host-network pod of the consumer namespace shares node-b's IP: it does not tell
-    // its namespace; an IP without a pod is unknown too.
+    // its namespace (counted as unknown by the agent); an IP without a pod is taken for a
+    // client outside the consumer namespaces.
     for ip in [HOST_NETWORK, NO_POD] {
         assert_eq!(p.client_namespace(ip.parse().unwrap()), None, "{ip}");
     }
+    assert!(p.client_unknown(HOST_NETWORK.parse().unwrap()));
+    assert!(!p.client_unknown(NO_POD.parse().unwrap()));
+    assert!(!p.client_unknown(CLIENT_PRODUCER.parse().unwrap()));
     assert_eq!(
         p.client_namespace(CLIENT_CONSUMER.parse().unwrap()),
         Some(CONSUMER)
@@ -435,6 +441,7 @@ fn unknown_client_namespace_follows_the_producer_routes() {
         &rule("/", "echo-v1", Some(("echo-v3", 100))),
     );
     let p = plan_of(&store(&[producer_42(), consumer, squatter]));
+    assert!(p.client_unknown(CLIENT_CONSUMER.parse().unwrap()));
     check_table(
         &p,
         &[
