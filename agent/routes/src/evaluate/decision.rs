@@ -95,7 +95,8 @@ fn applies_to_client(rules: &EndpointRules, parent: &ParentKey, client: Option<&
         (ParentKind::Service, Some(consumers)) => client == Some(consumers),
         (ParentKind::Service, None) => !rules.parents.iter().any(|q| {
             q.parent.kind == ParentKind::Service
-                && q.parent.object() == parent.object()
+                && q.parent.namespace == parent.namespace
+                && q.parent.name == parent.name
                 && q.parent.consumer_namespace.is_some()
                 && q.parent.consumer_namespace.as_deref() == client
         }),
@@ -116,8 +117,9 @@ pub fn route_request<'p>(
 ) -> Decision<'p> {
     let parsed = ParsedRequest::new(req);
     let mut best = Decision::NotMatched;
+    let consumers = rules.has_consumer_routes();
     for parent in &rules.parents {
-        if !applies_to_client(rules, &parent.parent, client_namespace) {
+        if consumers && !applies_to_client(rules, &parent.parent, client_namespace) {
             continue;
         }
         let d = decide_parent(parent, &parsed);
