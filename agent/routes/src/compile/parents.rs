@@ -38,11 +38,11 @@ pub struct RouteParents {
 
 /// Resolves the parentRefs of `route` (key `key`). A parentRef whose parent's controller
 /// rejected it (`Accepted=False` in the route's status) attaches nowhere. Service parents
-/// (GAMMA) ignore route hostnames; a route whose Service is in another namespace attaches
-/// to that Service's consumer routes of its own namespace (GEP-1294). A Gateway parent must exist; each of its listeners that
-/// the parentRef selects (sectionName, port) and that accepts the route (protocol HTTP or
-/// HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an overlapping hostname) is a
-/// parent, with the route's hostnames narrowed by the listener's.
+/// (GAMMA) ignore route hostnames; a route whose Service is in another namespace joins that
+/// Service's consumer routes of its own namespace (GEP-1294). A Gateway parent must exist;
+/// each of its listeners that the parentRef selects (sectionName, port) and that accepts the
+/// route (protocol HTTP or HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an
+/// overlapping hostname) is a parent, with the route's hostnames narrowed by the listener's.
 pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> RouteParents {
     let hosts: Vec<String> = route
         .spec
