@@ -3,6 +3,9 @@
 //! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
 //! tests, and skip (or fail in CI) without it.
 //!
+//! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
+//!   IP), every other client follows the producer route; a host-network address is counted
+//!   as of unknown namespace.
 //! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
 //!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
 //! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
@@ -20,6 +23,7 @@
 //!   is sent or dropped with a counted reason.
 
 mod failures;
+mod gamma;
 mod listeners;
 mod mirror;
 mod monitoring;

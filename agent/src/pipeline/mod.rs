@@ -125,7 +125,20 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.not_matched(NotMatched::NotUtf8);
             return;
         };
-        let (rule, mirrors) = match route_request(rules, &view.view()) {
+        // GAMMA consumer routes apply to the clients of their namespace: the client's pod IP
+        // says which. Other clients follow the producer routes; those whose IP does not tell
+        // (a host-network pod's) are counted. Route sets without consumer routes skip this.
+        let client_namespace = if rules.has_consumer_routes() {
+            let ip = request.flow().client().ip();
+            let ns = plan.client_namespace(ip);
+            if ns.is_none() && plan.client_unknown(ip) {
+                self.counters.client_namespace_unknown += 1;
+            }
+            ns
+        } else {
+            None
+        };
+        let (rule, mirrors) = match route_request(rules, &view.view(), client_namespace) {
             Decision::Matched { rule, mirrors } => (rule, mirrors),
             Decision::WonByUnlabelled { .. } => {
                 self.counters.not_matched(NotMatched::WonByUnlabelled);
