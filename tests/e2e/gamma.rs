@@ -44,7 +44,8 @@ fn send_ten(s: &Scenario, v2_before: u64, v3_before: u64) {
         );
     }
     wait::until("ten requests decoded", Duration::from_secs(30), || {
-        (s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") as u64 == 10).then_some(())
+        (s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}") as u64 == 10)
+            .then_some(())
     });
     wait::until("ten mirrors delivered", Duration::from_secs(30), || {
         (s.v2.count() + s.v3.count() == v2_before + v3_before + 10).then_some(())
