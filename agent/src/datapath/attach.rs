@@ -8,13 +8,10 @@
 
 use std::ffi::CString;
 
-use aya::{
-    programs::{
-        tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType},
-        xdp::XdpLink,
-        LinkOrder, XdpMode,
-    },
-    util::KernelVersion,
+use aya::programs::{
+    tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType},
+    xdp::XdpLink,
+    Link as _, LinkOrder, XdpMode,
 };
 
 use super::{
@@ -71,8 +68,17 @@ impl std::fmt::Display for AttachPoint {
 }
 
 enum Link {
-    Tc(#[allow(dead_code, reason = "held so that dropping it detaches")] SchedClassifierLink),
-    Xdp(#[allow(dead_code, reason = "held so that dropping it detaches")] XdpLink),
+    Tc(SchedClassifierLink),
+    Xdp(XdpLink),
+}
+
+impl Link {
+    fn detach(self) -> Result<(), aya::programs::ProgramError> {
+        match self {
+            Link::Tc(link) => link.detach(),
+            Link::Xdp(link) => link.detach(),
+        }
+    }
 }
 
 /// A program attached at a point. Dropping it detaches the program.
@@ -88,15 +94,23 @@ impl Attachment {
     }
 
     /// Detach now (the same as dropping).
-    pub fn detach(mut self) {
-        self.link.take();
+    pub fn detach(self) {
+        drop(self);
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        if self.link.take().is_some() {
-            tracing::debug!(point = %self.point, "detached");
+        let Some(link) = self.link.take() else {
+            return;
+        };
+        // A clsact filter (and a netlink XDP attachment) is removed by interface index over
+        // a netlink socket, which must be opened in the interface's own namespace: from
+        // another one the request would name some other interface, or none.
+        match in_netns(self.point.netns.as_ref(), move || link.detach()) {
+            Ok(Ok(())) => tracing::debug!(point = %self.point, "detached"),
+            Ok(Err(e)) => tracing::warn!(point = %self.point, error = %e, "detach failed"),
+            Err(e) => tracing::warn!(point = %self.point, error = %e, "detach failed"),
         }
     }
 }
@@ -108,11 +122,6 @@ fn if_index(iface: &str) -> u32 {
         Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) },
         Err(_) => 0,
     }
-}
-
-/// TCX links exist from kernel 6.6 on.
-fn has_tcx() -> bool {
-    KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
 }
 
 impl Datapath {
@@ -129,6 +138,7 @@ impl Datapath {
                 } else {
                     ProgramKind::Tc
                 };
+                let tcx = self.tcx;
                 let prog = self.classifier_mut(kind)?;
                 let attach_type = if point.hook == Hook::TcIngress {
                     TcAttachType::Ingress
@@ -140,7 +150,7 @@ impl Datapath {
                     if if_index(iface) == 0 {
                         return Ok(None);
                     }
-                    let options = if has_tcx() {
+                    let options = if tcx {
                         TcAttachOptions::TcxOrder(LinkOrder::first())
                     } else {
                         // clsact may exist already (someone else's): that is fine.

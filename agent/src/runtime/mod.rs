@@ -94,8 +94,11 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
 
     let telemetry = telemetry::Telemetry::new(&replayer);
     let snapshots = telemetry.snapshots.clone();
+    let mut attachments = Attachments::new(cfg.attach, cfg.xdp_ifaces.clone());
+    // Before anything is attached: a killed predecessor's clsact filters still run.
+    tokio::task::block_in_place(|| attachments.sweep_stale(&dp, None));
     let mut control = control::Control::new(
-        Attachments::new(cfg.attach, cfg.xdp_ifaces.clone()),
+        attachments,
         maps.clone(),
         replayer.clone(),
         telemetry.gauges(),
