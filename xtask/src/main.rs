@@ -32,7 +32,8 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// Set up, then run formatting and lint checks and every test (needs root).
+    /// Set up, then run formatting and lint checks, every test, and the kernel tests under
+    /// the kernel matrix (`kernels`) (needs root).
     Test,
     /// Run the kernel tests under Debian's 6.1 (clsact) and 6.12 (TCX) kernels, each booted
     /// in a qemu VM (KVM when available) from an initramfs built here (needs root).

@@ -17,7 +17,7 @@ mod ring;
 mod stale;
 
 pub use attach::{AttachMode, AttachPoint, Attachment, Hook};
-pub use checks::{check_startup, Capability};
+pub use checks::{check_startup, untested_kernel, Capability, OLDEST_TESTED_KERNEL};
 pub use clsact::{clsact_filters, ClsactFilter, ClsactHook};
 pub use error::DatapathError;
 pub use loader::{Datapath, LoadConfig, ProgramKind, TcLinks};

@@ -34,7 +34,8 @@ pub use error::RuntimeError;
 
 use crate::{
     datapath::{
-        check_startup, AttachMode, Capability, Datapath, LoadConfig, MapHandles, RingReader,
+        check_startup, untested_kernel, AttachMode, Capability, Datapath, LoadConfig, MapHandles,
+        RingReader, OLDEST_TESTED_KERNEL,
     },
     metrics::{serve, Health, ServerLimits},
     pipeline::Pipeline,
@@ -56,6 +57,13 @@ fn needed_capabilities(attach: AttachMode) -> Vec<Capability> {
 /// Run the agent until SIGTERM/SIGINT.
 pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     check_startup(&needed_capabilities(cfg.attach))?;
+    if let Some(release) = untested_kernel() {
+        let (major, minor) = OLDEST_TESTED_KERNEL;
+        tracing::warn!(
+            %release,
+            "kernel older than the oldest tested ({major}.{minor}); the eBPF programs may not load"
+        );
+    }
     // Descriptors are what mirror connections need most; take every one the hard limit
     // allows (the metrics server's connection cap keeps clients from using them up).
     match rlimit::increase_nofile_limit(u64::MAX) {

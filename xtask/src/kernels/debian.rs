@@ -49,7 +49,12 @@ fn newest_known(series: &Series) -> Result<Option<String>> {
         .context("running apt-cache pkgnames")?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|n| Some((series_number(n, series.prefix, series.suffix)?, n.to_owned())))
+        .filter_map(|n| {
+            Some((
+                series_number(n, series.prefix, series.suffix)?,
+                n.to_owned(),
+            ))
+        })
         .max()
         .map(|(_, n)| n))
 }
@@ -153,7 +158,10 @@ mod tests {
     fn series_numbers() {
         let (p, s) = ("linux-image-6.1.0-", "-amd64");
         assert_eq!(series_number("linux-image-6.1.0-50-amd64", p, s), Some(50));
-        assert_eq!(series_number("linux-image-6.1.0-50-cloud-amd64", p, s), None);
+        assert_eq!(
+            series_number("linux-image-6.1.0-50-cloud-amd64", p, s),
+            None
+        );
         assert_eq!(series_number("linux-image-6.1.0-50-amd64-dbg", p, s), None);
         assert_eq!(series_number("linux-image-6.1.0--amd64", p, s), None);
         let (p, s) = ("linux-image-6.12.", "+deb12-amd64");
@@ -161,6 +169,9 @@ mod tests {
             series_number("linux-image-6.12.117+deb12-amd64", p, s),
             Some(117)
         );
-        assert_eq!(series_number("linux-image-6.12.117+deb12-rt-amd64", p, s), None);
+        assert_eq!(
+            series_number("linux-image-6.12.117+deb12-rt-amd64", p, s),
+            None
+        );
     }
 }

@@ -53,7 +53,10 @@ fn copy_into(root: &Path, src: &Path) -> Result<()> {
 
 /// The shared libraries `program` loads, as `ldd` resolves them (the loader included).
 fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
-    let out = Command::new("ldd").arg(program).output().context("running ldd")?;
+    let out = Command::new("ldd")
+        .arg(program)
+        .output()
+        .context("running ldd")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("not a dynamic executable") || !out.status.success() {
         return Ok(Vec::new());
@@ -83,8 +86,19 @@ fn install_program(root: &Path, program: &Path) -> Result<()> {
 /// Debian's merged /usr: /bin, /sbin, /lib, /lib64 point into /usr.
 fn skeleton(root: &Path) -> Result<()> {
     for dir in [
-        "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "proc", "sys", "dev", "run", "tmp", "etc",
-        "var", "root", "shadowtap",
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib",
+        "usr/lib64",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "etc",
+        "var",
+        "root",
+        "shadowtap",
     ] {
         fs::create_dir_all(root.join(dir))?;
     }
@@ -177,7 +191,10 @@ fn install_modules(root: &Path, kernel: &Kernel) -> Result<Vec<String>> {
             load.push((*m).to_owned());
             todo.push((*m).to_owned());
         } else if !is_builtin(kernel, m) {
-            bail!("Linux {} has no module {m} and does not build it in", kernel.release);
+            bail!(
+                "Linux {} has no module {m} and does not build it in",
+                kernel.release
+            );
         }
     }
     let dest_base = root.join("usr/lib/modules").join(&kernel.release);
@@ -221,7 +238,11 @@ fn install_modules(root: &Path, kernel: &Kernel) -> Result<Vec<String>> {
             }
         }
     }
-    for meta in ["modules.builtin", "modules.builtin.modinfo", "modules.order"] {
+    for meta in [
+        "modules.builtin",
+        "modules.builtin.modinfo",
+        "modules.order",
+    ] {
         let src = kernel.modules.join(meta);
         if src.exists() {
             fs::copy(&src, dest_base.join(meta))?;
@@ -333,10 +354,7 @@ pub fn build(
             list.push(0);
         }
         use std::io::Write;
-        cpio.stdin
-            .take()
-            .context("cpio stdin")?
-            .write_all(&list)?;
+        cpio.stdin.take().context("cpio stdin")?.write_all(&list)?;
     }
     let st = cpio.wait()?;
     if !st.success() {

@@ -60,7 +60,7 @@ pub const MATRIX: &[Series] = &[
 ];
 
 /// Options of the command.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Options {
     /// Run only this Debian kernel package (repeatable), e.g. `linux-image-6.1.0-50-amd64`,
     /// instead of the matrix's newest of each series.
