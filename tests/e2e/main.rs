@@ -13,9 +13,12 @@
 //!   exact conservation between the servers and the agent's counters.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
+//! - `restart`: an agent SIGKILLed on the clsact path leaves its filters; the next start
+//!   removes exactly those and keeps another party's filter.
 
 mod failures;
 mod listeners;
 mod mirror;
+mod restart;
 mod routing;
 mod sampling;

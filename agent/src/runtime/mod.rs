@@ -88,6 +88,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
 
     let mut dp = Datapath::load(&LoadConfig {
         ring_bytes: cfg.ring_bytes,
+        tc_links: cfg.tc_links,
         ..LoadConfig::default()
     })?;
     dp.spawn_log_forwarding();
