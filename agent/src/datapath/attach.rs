@@ -79,6 +79,17 @@ impl Link {
             Link::Xdp(link) => link.detach(),
         }
     }
+
+    /// Let go of a link whose network namespace is gone. A descriptor-based link (TCX,
+    /// XDP) is closed; a clsact filter went with its interface, and detaching it from here
+    /// would send its interface index and priority to this namespace, where they may name
+    /// someone else's filter: it is forgotten instead.
+    fn abandon(self) {
+        match self {
+            Link::Tc(link) if link.attach_type().is_ok() => std::mem::forget(link),
+            other => drop(other),
+        }
+    }
 }
 
 /// A program attached at a point. Dropping it detaches the program.
@@ -107,10 +118,17 @@ impl Drop for Attachment {
         // A clsact filter (and a netlink XDP attachment) is removed by interface index over
         // a netlink socket, which must be opened in the interface's own namespace: from
         // another one the request would name some other interface, or none.
-        match in_netns(self.point.netns.as_ref(), move || link.detach()) {
-            Ok(Ok(())) => tracing::debug!(point = %self.point, "detached"),
-            Ok(Err(e)) => tracing::warn!(point = %self.point, error = %e, "detach failed"),
-            Err(e) => tracing::warn!(point = %self.point, error = %e, "detach failed"),
+        let mut slot = Some(link);
+        let result = in_netns(self.point.netns.as_ref(), || slot.take().map(Link::detach));
+        match result {
+            Ok(Some(Ok(()))) | Ok(None) => tracing::debug!(point = %self.point, "detached"),
+            Ok(Some(Err(e))) => {
+                tracing::warn!(point = %self.point, error = %e, "detach failed")
+            }
+            Err(e) => tracing::debug!(point = %self.point, error = %e, "namespace gone"),
+        }
+        if let Some(link) = slot.take() {
+            link.abandon();
         }
     }
 }
