@@ -66,7 +66,7 @@ pub struct Options {
     /// instead of the matrix's newest of each series.
     #[arg(long = "package", value_name = "PACKAGE")]
     pub packages: Vec<String>,
-    /// Time limit for one kernel's boot and tests, in seconds (default: 600 with KVM, 3600
+    /// Time limit for one kernel's boot and tests, in seconds (default: 600 with KVM, 1200
     /// with emulation).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,

@@ -18,7 +18,7 @@ use super::{
 
 /// How long a kernel may take to reach init, with KVM and without.
 const BOOT_KVM: Duration = Duration::from_secs(60);
-const BOOT_EMULATED: Duration = Duration::from_secs(600);
+const BOOT_EMULATED: Duration = Duration::from_secs(300);
 /// Console lines kept to explain a failure.
 const TAIL: usize = 30;
 
@@ -59,7 +59,8 @@ impl Accel {
     pub fn default_timeout_secs(self) -> u64 {
         match self {
             Accel::Kvm => 600,
-            Accel::Emulated => 3600,
+            // A run takes about 2 minutes emulated on 2 cores; the margin is for busy hosts.
+            Accel::Emulated => 1200,
         }
     }
 
