@@ -62,6 +62,47 @@ fn ours(list: &[ClsactFilter]) -> Vec<&ClsactFilter> {
         .collect()
 }
 
+/// Whether the running kernel has TCX links (6.6 and later).
+fn kernel_has_tcx() -> (String, bool) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let release = release.trim().to_owned();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (release, version >= (6, 6))
+}
+
+/// The default mode takes clsact exactly on kernels without TCX: under `cargo xtask
+/// kernels` this shows the 6.1 run's other tests went through clsact, the 6.12 one's
+/// through TCX.
+#[test]
+fn auto_mode_attaches_through_clsact_exactly_without_tcx() {
+    if !require_privileges("auto_mode_attaches_through_clsact_exactly_without_tcx") {
+        return;
+    }
+    let (release, tcx) = kernel_has_tcx();
+    let topo = Topology::new(0);
+    let iface = topo.pod.host_iface.clone();
+    let mut agent = Loaded::new();
+    assert_eq!(agent.dp.uses_tcx(), tcx, "Linux {release}");
+    let _attachment = agent
+        .dp
+        .attach(&AttachPoint {
+            iface: iface.clone(),
+            netns: Some(NetnsPath(topo.node.path())),
+            hook: Hook::TcEgress,
+        })
+        .expect("attach");
+    let list = filters(&topo.node, &iface);
+    let want = usize::from(!tcx);
+    assert_eq!(
+        ours(&list).len(),
+        want,
+        "Linux {release}: clsact filters of ours: {list:?}"
+    );
+}
+
 #[test]
 fn clsact_capture_host_side_ipv4() {
     if require_privileges("clsact_capture_host_side_ipv4") {
