@@ -107,6 +107,9 @@ impl Drop for Vm {
 }
 
 fn tail_text(tail: &[String]) -> String {
+    if tail.is_empty() {
+        return "(none: the kernel stopped before its console came up)".to_owned();
+    }
     tail.join("\n")
 }
 
