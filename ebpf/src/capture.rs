@@ -105,6 +105,21 @@ pub fn run<P: Packet>(p: &P) -> Outcome {
     record(p, &ctr, base, f, &payload)
 }
 
+const _: () = assert!(RECORD_MAX_PAYLOAD.is_power_of_two());
+
+/// `n` (1 ≤ n ≤ RECORD_MAX_PAYLOAD) in a form whose bounds every verifier can see. The
+/// load-bytes helpers reject a length that may be 0. LLVM checks `n > 0` on one register
+/// and passes another; Linux 6.1's verifier does not carry the bound across (6.18's does)
+/// and rejected the program. `((n - 1) & (MAX - 1)) + 1` equals `n` in that range and is
+/// provably in [1, MAX] by itself; the volatile read keeps LLVM from folding it back to `n`.
+#[inline(always)]
+fn helper_len(n: u32) -> u32 {
+    let below = n.wrapping_sub(1);
+    // SAFETY: a volatile read of a local.
+    let opaque = unsafe { core::ptr::read_volatile(&below) };
+    (opaque & (RECORD_MAX_PAYLOAD as u32 - 1)) + 1
+}
+
 /// Assemble header + payload in this CPU's scratch slot, then copy the record to the ring.
 #[inline(always)]
 fn record<P: Packet>(
@@ -120,8 +135,9 @@ fn record<P: Packet>(
         n = RECORD_MAX_PAYLOAD as u32;
     }
     if n > 0 {
-        // SAFETY: 1 <= n <= RECORD_MAX_PAYLOAD, the room after the header in the slot.
-        let ok = unsafe { p.load_raw(payload.off, base.add(RECORD_HEADER_LEN), n) };
+        let len = helper_len(n);
+        // SAFETY: 1 <= len == n <= RECORD_MAX_PAYLOAD, the room after the header in the slot.
+        let ok = unsafe { p.load_raw(payload.off, base.add(RECORD_HEADER_LEN), len) };
         if !ok {
             ctr.inc(Counter::ParseError);
             return Outcome::Malformed;

@@ -21,6 +21,8 @@
 //!   only it refuses to start, naming them.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
+//! - `restart`: an agent SIGKILLed on the clsact path leaves its filters; the next start
+//!   removes exactly those and keeps another party's filter.
 
 mod failures;
 mod gamma;
@@ -28,5 +30,6 @@ mod listeners;
 mod mirror;
 mod monitoring;
 mod privileges;
+mod restart;
 mod routing;
 mod sampling;

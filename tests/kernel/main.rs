@@ -7,9 +7,13 @@
 //!   exactly the expected bytes copied and counted; no network needed.
 //! - `live_capture`: real traffic over veth pairs, host-side and pod-side attach points; the
 //!   bytes the kernel copies, reassembled, equal the bytes the server received.
+//! - `clsact`: the attach path of kernels without TCX, forced on any kernel: capture through
+//!   clsact filters, detach keeping others' qdiscs and filters, and the start-up sweep that
+//!   removes a killed agent's filters and nobody else's.
 //! - `pcap_capture`: real traffic captured by tcpdump over a veth pair and decoded from the
 //!   file by `shadowtap-reconstruct` (the `shadowtap replay --pcap` path).
 
+mod clsact;
 mod live_capture;
 mod pcap_capture;
 mod test_run;

@@ -4,6 +4,7 @@
 //! idempotent and cheap when everything is already present.
 
 mod bench;
+mod kernels;
 mod setup;
 mod test;
 
@@ -37,8 +38,12 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// Set up, then run formatting and lint checks and every test (needs root).
+    /// Set up, then run formatting and lint checks, every test, and the kernel tests under
+    /// the kernel matrix (`kernels`) (needs root).
     Test,
+    /// Run the kernel tests under Debian's 6.1 (clsact) and 6.12 (TCX) kernels, each booted
+    /// in a qemu VM (KVM when available) from an initramfs built here (needs root).
+    Kernels(kernels::Options),
     /// Set up, then run a benchmark and print its table (needs root for kernel benchmarks).
     Bench {
         /// Which benchmark.
@@ -63,6 +68,7 @@ fn main() -> Result<()> {
         }
         Command::Test => test::run(),
         Command::Bench { which } => bench::run(which),
+        Command::Kernels(opts) => kernels::run(&opts),
     }
 }
 

@@ -4,7 +4,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::setup::{self, Env};
+use crate::{
+    kernels,
+    setup::{self, Env},
+};
 
 /// Run `cargo <args>` with the set-up environment.
 pub fn cargo(env: &Env, args: &[&str]) -> Result<()> {
@@ -17,7 +20,8 @@ pub fn cargo(env: &Env, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Set up, then check formatting, lints, and run every test.
+/// Set up, then check formatting, lints, run every test, and the kernel tests under the
+/// kernel matrix.
 pub fn run() -> Result<()> {
     let env = setup::ensure()?;
     cargo(&env, &["fmt", "--all", "--check"])?;
@@ -25,5 +29,8 @@ pub fn run() -> Result<()> {
     // The end-to-end tests run the `shadowtap` binary: build it first so it is current.
     cargo(&env, &["build", "--package", "shadowtap-agent", "--bins"])?;
     cargo(&env, &["test", "--no-fail-fast"])?;
+    // The kernel tests again under Debian's 6.1 (clsact) and 6.12 (TCX) kernels in qemu:
+    // about 5 minutes with the kernels cached, under emulation.
+    kernels::run(&kernels::Options::default())?;
     Ok(())
 }

@@ -26,6 +26,7 @@ pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
         },
         metrics_addr: args.metrics_addr,
         attach: args.attach.into(),
+        tc_links: args.tc_links.into(),
         xdp_ifaces: args.xdp_ifaces.clone(),
         seed: args.seed,
         ring_bytes: args.ring_bytes,

@@ -125,6 +125,24 @@ impl From<AttachMode> for crate::datapath::AttachMode {
     }
 }
 
+/// How TC programs attach (`--tc-links`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TcLinks {
+    /// TCX links where the kernel has them (6.6+), clsact filters otherwise.
+    Auto,
+    /// clsact filters on every kernel (what kernels without TCX use).
+    Clsact,
+}
+
+impl From<TcLinks> for crate::datapath::TcLinks {
+    fn from(links: TcLinks) -> Self {
+        match links {
+            TcLinks::Auto => crate::datapath::TcLinks::Auto,
+            TcLinks::Clsact => crate::datapath::TcLinks::Clsact,
+        }
+    }
+}
+
 /// `shadowtap agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -144,6 +162,10 @@ pub struct AgentArgs {
     /// Where capture programs attach.
     #[arg(long, env = "SHADOWTAP_ATTACH", value_enum, default_value_t = AttachMode::Host)]
     pub attach: AttachMode,
+    /// How TC programs attach: TCX links where the kernel has them, or clsact filters on
+    /// every kernel.
+    #[arg(long, env = "SHADOWTAP_TC_LINKS", value_enum, default_value_t = TcLinks::Auto)]
+    pub tc_links: TcLinks,
     /// Also attach the XDP program to these interfaces (e.g. a node uplink where requests
     /// arrive from the wire). XDP sees received packets only, so it never serves a pod's
     /// host-side veth; generic mode is used.

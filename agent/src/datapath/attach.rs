@@ -8,13 +8,10 @@
 
 use std::ffi::CString;
 
-use aya::{
-    programs::{
-        tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType},
-        xdp::XdpLink,
-        LinkOrder, XdpMode,
-    },
-    util::KernelVersion,
+use aya::programs::{
+    tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType},
+    xdp::XdpLink,
+    Link as _, LinkOrder, XdpMode,
 };
 
 use super::{
@@ -71,8 +68,28 @@ impl std::fmt::Display for AttachPoint {
 }
 
 enum Link {
-    Tc(#[allow(dead_code, reason = "held so that dropping it detaches")] SchedClassifierLink),
-    Xdp(#[allow(dead_code, reason = "held so that dropping it detaches")] XdpLink),
+    Tc(SchedClassifierLink),
+    Xdp(XdpLink),
+}
+
+impl Link {
+    fn detach(self) -> Result<(), aya::programs::ProgramError> {
+        match self {
+            Link::Tc(link) => link.detach(),
+            Link::Xdp(link) => link.detach(),
+        }
+    }
+
+    /// Let go of a link whose network namespace is gone. A descriptor-based link (TCX,
+    /// XDP) is closed; a clsact filter went with its interface, and detaching it from here
+    /// would send its interface index and priority to this namespace, where they may name
+    /// someone else's filter: it is forgotten instead.
+    fn abandon(self) {
+        match self {
+            Link::Tc(link) if link.attach_type().is_ok() => std::mem::forget(link),
+            other => drop(other),
+        }
+    }
 }
 
 /// A program attached at a point. Dropping it detaches the program.
@@ -88,15 +105,30 @@ impl Attachment {
     }
 
     /// Detach now (the same as dropping).
-    pub fn detach(mut self) {
-        self.link.take();
+    pub fn detach(self) {
+        drop(self);
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        if self.link.take().is_some() {
-            tracing::debug!(point = %self.point, "detached");
+        let Some(link) = self.link.take() else {
+            return;
+        };
+        // A clsact filter (and a netlink XDP attachment) is removed by interface index over
+        // a netlink socket, which must be opened in the interface's own namespace: from
+        // another one the request would name some other interface, or none.
+        let mut slot = Some(link);
+        let result = in_netns(self.point.netns.as_ref(), || slot.take().map(Link::detach));
+        match result {
+            Ok(Some(Ok(()))) | Ok(None) => tracing::debug!(point = %self.point, "detached"),
+            Ok(Some(Err(e))) => {
+                tracing::warn!(point = %self.point, error = %e, "detach failed")
+            }
+            Err(e) => tracing::debug!(point = %self.point, error = %e, "namespace gone"),
+        }
+        if let Some(link) = slot.take() {
+            link.abandon();
         }
     }
 }
@@ -108,11 +140,6 @@ fn if_index(iface: &str) -> u32 {
         Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) },
         Err(_) => 0,
     }
-}
-
-/// TCX links exist from kernel 6.6 on.
-fn has_tcx() -> bool {
-    KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
 }
 
 impl Datapath {
@@ -129,6 +156,7 @@ impl Datapath {
                 } else {
                     ProgramKind::Tc
                 };
+                let tcx = self.tcx;
                 let prog = self.classifier_mut(kind)?;
                 let attach_type = if point.hook == Hook::TcIngress {
                     TcAttachType::Ingress
@@ -140,7 +168,7 @@ impl Datapath {
                     if if_index(iface) == 0 {
                         return Ok(None);
                     }
-                    let options = if has_tcx() {
+                    let options = if tcx {
                         TcAttachOptions::TcxOrder(LinkOrder::first())
                     } else {
                         // clsact may exist already (someone else's): that is fine.

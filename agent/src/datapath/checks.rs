@@ -1,4 +1,5 @@
-//! Startup checks with clear errors: capabilities (not the uid) and kernel BTF.
+//! Startup checks with clear errors: capabilities (not the uid) and kernel BTF; and whether
+//! the kernel is one shadowtap was tested on.
 
 use std::path::Path;
 
@@ -61,6 +62,27 @@ pub fn check_startup(needed: &[Capability]) -> Result<(), DatapathError> {
     Ok(())
 }
 
+/// The oldest kernel (major, minor) the kernel tests ran on (`cargo xtask kernels`, see the
+/// README's "Tested kernels"). Older kernels may work but were never tried.
+pub const OLDEST_TESTED_KERNEL: (u32, u32) = (6, 1);
+
+/// The running kernel's release when it is older than [`OLDEST_TESTED_KERNEL`] (the agent
+/// warns and carries on); `None` when it is as new or newer, or unreadable.
+pub fn untested_kernel() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let release = release.trim().to_owned();
+    older_than_tested(&release).then_some(release)
+}
+
+fn older_than_tested(release: &str) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (next(), next()) {
+        (Some(major), Some(minor)) => (major, minor) < OLDEST_TESTED_KERNEL,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +93,15 @@ mod tests {
         // kernel has BTF.
         let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
         assert_eq!(check_startup(&[]).is_ok(), btf);
+    }
+
+    #[test]
+    fn kernels_older_than_the_oldest_tested() {
+        assert!(older_than_tested("5.15.0-91-generic"));
+        assert!(older_than_tested("6.0.12"));
+        assert!(!older_than_tested("6.1.0-57-amd64"));
+        assert!(!older_than_tested("6.12.117+deb12-amd64"));
+        assert!(!older_than_tested("7.0"));
+        assert!(!older_than_tested("garbage"));
     }
 }

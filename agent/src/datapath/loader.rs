@@ -2,6 +2,7 @@
 
 use aya::{
     programs::{SchedClassifier, Xdp},
+    util::KernelVersion,
     EbpfLoader,
 };
 use shadowtap_common::names;
@@ -17,6 +18,20 @@ pub struct LoadConfig {
     pub wakeup_threshold: u64,
     /// Most verbose kernel log level forwarded (aya-log levels: 1 error … 5 trace).
     pub kernel_log_level: u8,
+    /// How TC programs are attached.
+    pub tc_links: TcLinks,
+}
+
+/// How TC programs are attached to an interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcLinks {
+    /// TCX links, first in order, where the kernel has them (6.6 and later); clsact filters
+    /// otherwise.
+    #[default]
+    Auto,
+    /// Always clsact filters (netlink `cls_bpf`, direct action), even where TCX exists: the
+    /// path kernels older than 6.6 take, runnable on any kernel.
+    Clsact,
 }
 
 impl Default for LoadConfig {
@@ -25,6 +40,7 @@ impl Default for LoadConfig {
             ring_bytes: 16 * 1024 * 1024,
             wakeup_threshold: 256 * 1024,
             kernel_log_level: 2,
+            tc_links: TcLinks::Auto,
         }
     }
 }
@@ -55,6 +71,7 @@ impl ProgramKind {
 pub struct Datapath {
     pub(super) ebpf: aya::Ebpf,
     logger: Option<super::log::KernelLogger>,
+    pub(super) tcx: bool,
 }
 
 /// Round up to a power of two of at least one page (the ring buffer's requirement).
@@ -88,7 +105,11 @@ impl Datapath {
                 None
             }
         };
-        let mut dp = Self { ebpf, logger };
+        let tcx = match cfg.tc_links {
+            TcLinks::Auto => kernel_has_tcx(),
+            TcLinks::Clsact => false,
+        };
+        let mut dp = Self { ebpf, logger, tcx };
         dp.tc_mut()?
             .load()
             .map_err(|source| program_error(ProgramKind::Tc, "load", source))?;
@@ -96,6 +117,11 @@ impl Datapath {
             .load()
             .map_err(|source| program_error(ProgramKind::Xdp, "load", source))?;
         Ok(dp)
+    }
+
+    /// Whether TC programs attach as TCX links (else as clsact filters).
+    pub fn uses_tcx(&self) -> bool {
+        self.tcx
     }
 
     /// Forward the kernel programs' log records into the agent's log from a task on the
@@ -177,6 +203,11 @@ impl Datapath {
             .try_into()
             .map_err(|source| program_error(ProgramKind::Xdp, "type", source))
     }
+}
+
+/// TCX links exist from kernel 6.6 on.
+fn kernel_has_tcx() -> bool {
+    KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0))
 }
 
 fn missing_program(kind: ProgramKind) -> DatapathError {

@@ -5,6 +5,7 @@
 
 mod attach;
 mod checks;
+mod clsact;
 mod error;
 mod loader;
 mod log;
@@ -13,12 +14,15 @@ mod netlink;
 mod netns;
 mod object;
 mod ring;
+mod stale;
 
 pub use attach::{AttachMode, AttachPoint, Attachment, Hook};
-pub use checks::{check_startup, Capability};
+pub use checks::{check_startup, untested_kernel, Capability, OLDEST_TESTED_KERNEL};
+pub use clsact::{clsact_filters, ClsactFilter, ClsactHook};
 pub use error::DatapathError;
-pub use loader::{Datapath, LoadConfig, ProgramKind};
+pub use loader::{Datapath, LoadConfig, ProgramKind, TcLinks};
 pub use maps::{CounterSnapshot, MapHandles};
 pub use netlink::{candidate_namespaces, find_pod_interface, route_interface, NetlinkError};
 pub use netns::{in_netns, NetnsPath};
 pub use ring::{CaptureEvent, RingReader, RingStats};
+pub use stale::StaleSweep;

@@ -37,7 +37,7 @@ pub enum NetlinkError {
     Datapath(#[from] Box<DatapathError>),
 }
 
-fn if_name(index: u32) -> Option<String> {
+pub(super) fn if_name(index: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes (NUL included) into `buf`.
     #[allow(unsafe_code)]

@@ -11,7 +11,7 @@ use shadowtap_routes::Plan;
 
 use crate::datapath::{
     candidate_namespaces, find_pod_interface, route_interface, AttachMode, AttachPoint, Attachment,
-    Datapath, Hook,
+    Datapath, Hook, NetnsPath,
 };
 
 /// The attachments shadowtap holds.
@@ -19,6 +19,8 @@ pub struct Attachments {
     mode: AttachMode,
     xdp: Vec<String>,
     held: HashMap<AttachPoint, Attachment>,
+    /// Network namespaces (device, inode) already swept of stale clsact filters.
+    swept: HashSet<(u64, u64)>,
     /// Problems already logged (logged once, until they go away).
     logged: HashSet<String>,
     failures: u64,
@@ -31,6 +33,7 @@ impl Attachments {
             mode,
             xdp,
             held: HashMap::new(),
+            swept: HashSet::new(),
             logged: HashSet::new(),
             failures: 0,
         }
@@ -103,6 +106,44 @@ impl Attachments {
         points
     }
 
+    /// Remove the clsact filters a killed agent left in `netns` (the agent's own when
+    /// `None`), once per namespace: at start for the agent's own, before the first
+    /// attachment for a pod's.
+    pub fn sweep_stale(&mut self, dp: &Datapath, netns: Option<&NetnsPath>) {
+        use std::os::unix::fs::MetadataExt;
+        let file = netns.map_or_else(|| "/proc/self/ns/net".into(), |n| n.0.clone());
+        let Ok(meta) = std::fs::metadata(&file) else {
+            return;
+        };
+        if !self.swept.insert((meta.dev(), meta.ino())) {
+            return;
+        }
+        match dp.remove_stale_filters(netns) {
+            Ok(sweep) => {
+                for f in &sweep.removed {
+                    tracing::info!(
+                        iface = %f.iface, hook = ?f.hook, priority = f.priority,
+                        program_id = ?f.bpf_id, netns = %file.display(),
+                        "removed a clsact filter a previous shadowtap left attached"
+                    );
+                }
+                for (f, reason) in &sweep.failed {
+                    self.failures += 1;
+                    tracing::warn!(
+                        iface = %f.iface, hook = ?f.hook, priority = f.priority,
+                        netns = %file.display(), %reason,
+                        "could not remove a clsact filter a previous shadowtap left attached"
+                    );
+                }
+            }
+            Err(e) => {
+                self.failures += 1;
+                // Not retried: the next start sweeps again.
+                tracing::warn!(netns = %file.display(), error = %e, "listing clsact filters failed");
+            }
+        }
+    }
+
     /// Make the attachments match the plan.
     pub fn reconcile(&mut self, dp: &mut Datapath, plan: &Plan) {
         let desired = self.desired(plan);
@@ -116,6 +157,9 @@ impl Attachments {
         for point in desired {
             if self.held.contains_key(&point) {
                 continue;
+            }
+            if point.netns.is_some() {
+                self.sweep_stale(dp, point.netns.as_ref());
             }
             match dp.attach(&point) {
                 Ok(a) => {

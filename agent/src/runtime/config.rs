@@ -8,7 +8,7 @@ use shadowtap_routes::{LeaseConfig, PlanConfig};
 
 use shadowtap_mirror::ReplayConfig;
 
-use crate::datapath::AttachMode;
+use crate::datapath::{AttachMode, TcLinks};
 
 /// Where the routes and the objects they refer to come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct AgentConfig {
     pub metrics_addr: SocketAddr,
     /// Which interface of each local endpoint capture attaches to.
     pub attach: AttachMode,
+    /// How TC programs attach (TCX where available, or always clsact).
+    pub tc_links: TcLinks,
     /// Interfaces that also get the XDP program (generic mode).
     pub xdp_ifaces: Vec<String>,
     /// Seed of the per-request sampler; random when `None`.

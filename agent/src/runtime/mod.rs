@@ -37,7 +37,8 @@ pub use error::RuntimeError;
 
 use crate::{
     datapath::{
-        check_startup, AttachMode, Capability, Datapath, LoadConfig, MapHandles, RingReader,
+        check_startup, untested_kernel, AttachMode, Capability, Datapath, LoadConfig, MapHandles,
+        RingReader, OLDEST_TESTED_KERNEL,
     },
     metrics::{serve, Health, ServerLimits},
     pipeline::Pipeline,
@@ -59,6 +60,13 @@ fn needed_capabilities(attach: AttachMode) -> Vec<Capability> {
 /// Run the agent until SIGTERM/SIGINT.
 pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     check_startup(&needed_capabilities(cfg.attach))?;
+    if let Some(release) = untested_kernel() {
+        let (major, minor) = OLDEST_TESTED_KERNEL;
+        tracing::warn!(
+            %release,
+            "kernel older than the oldest tested ({major}.{minor}); the eBPF programs may not load"
+        );
+    }
     // Descriptors are what mirror connections need most; take every one the hard limit
     // allows (the metrics server's connection cap keeps clients from using them up).
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -95,6 +103,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
 
     let mut dp = Datapath::load(&LoadConfig {
         ring_bytes: cfg.ring_bytes,
+        tc_links: cfg.tc_links,
         ..LoadConfig::default()
     })?;
     dp.spawn_log_forwarding();
@@ -107,8 +116,11 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         Arc::new(KernelOwnFlows::new(maps.clone())),
         telemetry.replay.clone(),
     )?;
+    let mut attachments = Attachments::new(cfg.attach, cfg.xdp_ifaces.clone());
+    // Before anything is attached: a killed predecessor's clsact filters still run.
+    tokio::task::block_in_place(|| attachments.sweep_stale(&dp, None));
     let mut control = control::Control::new(
-        Attachments::new(cfg.attach, cfg.xdp_ifaces.clone()),
+        attachments,
         maps.clone(),
         replayer.clone(),
         telemetry.gauges.clone(),
