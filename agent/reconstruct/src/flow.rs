@@ -164,7 +164,9 @@ impl Flow {
                     ts,
                     alloc,
                 } => {
-                    if std::mem::take(&mut self.probe_h2) && boundary && looks_like_h2_frames(&bytes)
+                    if std::mem::take(&mut self.probe_h2)
+                        && boundary
+                        && looks_like_h2_frames(&bytes)
                     {
                         self.h2_midstream(bytes.len(), ctx);
                         continue;
@@ -259,11 +261,12 @@ impl Flow {
     /// of the in-flight budget: over it, HTTP/2 decoding of the flow stops.
     fn emit_h2(&mut self, out: Vec<shadowtap_h2::H2Request>, ts: u64, ctx: &mut FlowCtx<'_>) {
         let flow = self.key;
-        ctx.h2_out.extend(out.into_iter().map(|request| H2FlowRequest {
-            flow,
-            request,
-            last_ts_ns: ts,
-        }));
+        ctx.h2_out
+            .extend(out.into_iter().map(|request| H2FlowRequest {
+                flow,
+                request,
+                last_ts_ns: ts,
+            }));
         let budget = ctx.inflight_available.saturating_sub(self.dec.buffered());
         if let Some(h2) = &mut self.h2 {
             if h2.dec.is_decoding() && h2.held() > budget {

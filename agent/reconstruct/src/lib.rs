@@ -76,7 +76,7 @@ pub use counters::{Counter, Counters};
 pub use error::{PcapError, SegmentError};
 pub use http::request::{Body, Request};
 pub use http2::H2FlowRequest;
-pub use shadowtap_h2;
 pub use reconstructor::Reconstructor;
 pub use segment::{FlowKey, Segment};
+pub use shadowtap_h2;
 pub use shadowtap_wire::http1::{Header, Method, RequestHead, Version};

@@ -119,7 +119,10 @@ impl Reconstructor {
     /// HTTP/2 requests in progress, all flows together (for
     /// [`shadowtap_h2::Counters::check_conservation`] on [`h2_counters`](Self::h2_counters)).
     pub fn h2_open_streams(&self) -> u64 {
-        self.flows.values().map(|f| f.h2_open_streams() as u64).sum()
+        self.flows
+            .values()
+            .map(|f| f.h2_open_streams() as u64)
+            .sum()
     }
 
     /// Live flows.

@@ -107,7 +107,10 @@ impl Run {
             .iter()
             .map(|r| {
                 let p = r.request.pseudo.path.clone().unwrap_or_default();
-                (r.request.stream_id, String::from_utf8_lossy(&p).into_owned())
+                (
+                    r.request.stream_id,
+                    String::from_utf8_lossy(&p).into_owned(),
+                )
             })
             .collect()
     }
@@ -134,7 +137,12 @@ fn prior_knowledge_requests_are_decoded_whatever_the_cuts() {
     c.request(3, "POST", "/b", false);
     c.data(3, b"hello ", false);
     c.data(3, b"world", true);
-    for cuts in [vec![], vec![3], vec![24, 30, 50], vec![PREFACE.len() + 9 + 2]] {
+    for cuts in [
+        vec![],
+        vec![3],
+        vec![24, 30, 50],
+        vec![PREFACE.len() + 9 + 2],
+    ] {
         let mut run = Run::new(Config::default());
         let end = send(&mut run, 1, &c.bytes, &cuts);
         run.push(fin(flow(1), end, 99));
@@ -163,7 +171,12 @@ fn accepted_h2c_upgrade_emits_the_upgrade_request_then_h2_streams() {
     c.request(3, "GET", "/after", true);
     let mut bytes = UPGRADE.to_vec();
     bytes.extend_from_slice(&c.bytes);
-    for cuts in [vec![], vec![UPGRADE.len()], vec![UPGRADE.len() + 5], vec![10]] {
+    for cuts in [
+        vec![],
+        vec![UPGRADE.len()],
+        vec![UPGRADE.len() + 5],
+        vec![10],
+    ] {
         let mut run = Run::new(Config::default());
         send(&mut run, 2, &bytes, &cuts);
         assert_eq!(run.h1.len(), 1, "the upgrade request, cuts {cuts:?}");
@@ -182,7 +195,12 @@ fn declined_h2c_upgrade_resumes_http1() {
     bytes.extend_from_slice(next);
     bytes.extend_from_slice(UPGRADE);
     bytes.extend_from_slice(next);
-    for cuts in [vec![], vec![UPGRADE.len()], vec![UPGRADE.len() + 3], vec![UPGRADE.len() + 30]] {
+    for cuts in [
+        vec![],
+        vec![UPGRADE.len()],
+        vec![UPGRADE.len() + 3],
+        vec![UPGRADE.len() + 30],
+    ] {
         let mut run = Run::new(Config::default());
         send(&mut run, 3, &bytes, &cuts);
         let targets: Vec<&[u8]> = run.h1.iter().map(|r| r.target()).collect();
