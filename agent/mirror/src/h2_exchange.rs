@@ -59,6 +59,10 @@ async fn conn_for(backend: &Backend, shared: &Shared) -> Result<H2Conn, DropReas
     if let H2Pick::Use(conn) = backend.h2.pick(addr) {
         return Ok(conn);
     }
+    let _opening = backend.h2.connecting().await;
+    if let H2Pick::Use(conn) = backend.h2.pick(addr) {
+        return Ok(conn);
+    }
     let slot = backend.pool.slot();
     match connect(addr, cfg.connect_timeout, Arc::clone(&shared.own), slot).await {
         Ok(conn) => {

@@ -75,6 +75,9 @@ pub(crate) enum H2Pick {
 /// The HTTP/2 connections of one backend.
 pub(crate) struct H2Pool {
     conns: Mutex<Vec<H2Conn>>,
+    /// Held while a connection is being opened, so the streams of a batch that all find
+    /// no connection open one, not one each.
+    connecting: tokio::sync::Mutex<()>,
     per_endpoint: usize,
     /// Streams a connection takes before another one is opened beside it.
     busy_at: usize,
@@ -86,6 +89,7 @@ impl H2Pool {
     pub fn new(per_endpoint: usize, busy_at: usize) -> Self {
         H2Pool {
             conns: Mutex::new(Vec::new()),
+            connecting: tokio::sync::Mutex::new(()),
             per_endpoint: per_endpoint.max(1),
             busy_at: busy_at.max(1),
         }
@@ -103,6 +107,12 @@ impl H2Pool {
             }
             _ => H2Pick::Connect,
         }
+    }
+
+    /// Waits for the right to open a connection (one at a time per backend); pick again
+    /// once it is held, as another stream may have opened one meanwhile.
+    pub async fn connecting(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.connecting.lock().await
     }
 
     /// Adds a connection just opened; returns the one to use (another worker may have
