@@ -186,7 +186,10 @@ async fn next(
         tokio::select! {
             () = &mut notified => {}
             () = stopped(stop) => return false,
-            () = tokio::time::sleep(shared.config.idle_timeout) => backend.pool.purge(Instant::now()),
+            () = tokio::time::sleep(shared.config.idle_timeout) => {
+                backend.pool.purge(Instant::now());
+                backend.h2.purge(Instant::now(), shared.config.idle_timeout);
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::connection::Slot;
 use crate::error::ConnectError;
@@ -25,16 +26,21 @@ pub(crate) struct H2Conn {
     alive: Arc<AtomicBool>,
     /// Streams in flight on it.
     streams: Arc<AtomicUsize>,
+    /// When its last stream ended (or when it opened).
+    idle_since: Arc<Mutex<Instant>>,
 }
 
 /// A stream slot on a connection: counted while it lives.
 pub(crate) struct StreamGuard {
     streams: Arc<AtomicUsize>,
+    idle_since: Arc<Mutex<Instant>>,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.streams.fetch_sub(1, Ordering::AcqRel);
+        if self.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        }
     }
 }
 
@@ -46,6 +52,7 @@ impl H2Conn {
             self.send.clone(),
             StreamGuard {
                 streams: Arc::clone(&self.streams),
+                idle_since: Arc::clone(&self.idle_since),
             },
         )
     }
@@ -142,6 +149,18 @@ impl H2Pool {
             .retain(|c| endpoints.contains(&c.addr));
     }
 
+    /// Lets go of connections that carried no stream for `idle_timeout` (each closes).
+    pub fn purge(&self, now: Instant, idle_timeout: Duration) {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| {
+                let since = *c.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+                c.is_alive()
+                    && (c.load() > 0 || now.saturating_duration_since(since) < idle_timeout)
+            });
+    }
+
     /// Lets every connection go (each closes once its streams finish).
     pub fn clear(&self) {
         self.conns.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -218,5 +237,6 @@ pub(crate) async fn connect(
         send,
         alive,
         streams: Arc::new(AtomicUsize::new(0)),
+        idle_since: Arc::new(Mutex::new(Instant::now())),
     })
 }

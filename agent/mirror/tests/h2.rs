@@ -344,3 +344,27 @@ async fn http1_and_h2_requests_share_a_backend_and_its_tallies() {
     assert_eq!(h1_server.wait_for(10).await.len(), 10);
     assert_eq!(h2_server.seen().len(), 10);
 }
+
+#[tokio::test]
+async fn idle_h2_connections_are_closed() {
+    let server = H2Server::start(Behaviour::Answer { hold_until: 0 }).await;
+    let r = replayer(ReplayConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..config()
+    });
+    let id = backend("idle");
+    r.set_endpoints(&id, vec![server.addr]);
+    r.submit_h2_tallied(&id, h2_request(0, b"x", false), None)
+        .unwrap();
+    settled(&r, &id, 1).await;
+    eventually("the idle HTTP/2 connection is closed", || {
+        r.snapshot().backend(&label(&id)).connections == 0
+    })
+    .await;
+    // A later request opens a new one.
+    r.submit_h2_tallied(&id, h2_request(1, b"x", false), None)
+        .unwrap();
+    let s = settled(&r, &id, 2).await;
+    assert_eq!(s.sent, 2);
+    assert_eq!(server.connections(), 2);
+}
