@@ -27,6 +27,9 @@ counters! {
     RequestsStarted => "requests_started",
     /// A complete request was emitted.
     RequestsEmitted => "requests_emitted",
+    /// An `Upgrade: h2c` request the server accepted: emitted as HTTP/2 stream 1 (an
+    /// [`crate::H2FlowRequest`]) instead of as an HTTP/1.1 request.
+    RequestsUpgradedH2 => "requests_upgraded_h2",
     /// Dropped: a gap in the stream cut the request.
     DroppedGap => "dropped_gap",
     /// Dropped: the flow ended or was evicted before the request was complete.
@@ -247,12 +250,16 @@ impl Counters {
         REQUEST_DROPS.iter().map(|c| self.get(*c)).sum()
     }
 
-    /// Whether `requests_started == requests_emitted + requests_dropped + in_progress`,
+    /// Whether `requests_started == requests_emitted + requests_upgraded_h2 +
+    /// requests_dropped + in_progress`,
     /// with `in_progress` from [`crate::Reconstructor::requests_in_progress`] (0 after
     /// `flush`).
     pub fn check_conservation(&self, in_progress: u64) -> bool {
         self.get(Counter::RequestsStarted)
-            == self.get(Counter::RequestsEmitted) + self.requests_dropped() + in_progress
+            == self.get(Counter::RequestsEmitted)
+                + self.get(Counter::RequestsUpgradedH2)
+                + self.requests_dropped()
+                + in_progress
     }
 }
 

@@ -92,7 +92,7 @@ impl Flow {
 
     /// Whether a request is in progress.
     pub(crate) fn in_progress(&self) -> bool {
-        self.dec.in_progress()
+        self.dec.in_progress() || self.h2.as_ref().is_some_and(H2Flow::holds_upgrade)
     }
 
     /// Whether `seg` is the SYN of another connection on the same 4-tuple.
@@ -140,6 +140,12 @@ impl Flow {
         };
         self.dec.close(&mut dctx);
         if let Some(mut h2) = self.h2.take() {
+            if let Some(r) = h2.take_undecided_upgrade() {
+                // Nothing followed the upgrade request: the server served it, and no
+                // preface says it did so as HTTP/2.
+                ctx.out.push(r);
+                ctx.counters.inc(Counter::RequestsEmitted);
+            }
             h2.dec.finish();
             ctx.h2_ended.merge(h2.dec.counters());
         }
@@ -188,6 +194,10 @@ impl Flow {
                         // that can be lost stops the connection.
                         let mut out = Vec::new();
                         h2.dec.gap(lost.unwrap_or(u64::MAX), &mut out);
+                        if h2.take_undecided_upgrade().is_some() {
+                            // Lost before the bytes that tell how it was served.
+                            ctx.counters.inc(Counter::DroppedGap);
+                        }
                         let ts = self.last_seen;
                         self.emit_h2(out, ts, ctx);
                     } else {
@@ -227,7 +237,11 @@ impl Flow {
             if let Some(h2) = &mut self.h2 {
                 let mut out = Vec::new();
                 match h2.push(chunk, &mut out) {
-                    H2Push::Declined(chunks) => {
+                    H2Push::Declined(chunks, upgrade) => {
+                        if let Some(r) = upgrade {
+                            ctx.out.push(r);
+                            ctx.counters.inc(Counter::RequestsEmitted);
+                        }
                         ctx.h2_ended.merge(h2.dec.counters());
                         self.h2 = None;
                         self.dec = Decoder::after_declined_upgrade();
@@ -235,7 +249,13 @@ impl Flow {
                             queue.push_front(c);
                         }
                     }
-                    H2Push::Continue => self.emit_h2(out, ts, ctx),
+                    H2Push::Continue => {
+                        if let Some(stream_1) = h2.take_accepted_upgrade() {
+                            out.insert(0, stream_1);
+                            ctx.counters.inc(Counter::RequestsUpgradedH2);
+                        }
+                        self.emit_h2(out, ts, ctx);
+                    }
                 }
                 continue;
             }
@@ -243,7 +263,11 @@ impl Flow {
             self.dec
                 .data(chunk.bytes, chunk.boundary, ts, chunk.alloc, &mut dctx);
             if let Some(handoff) = self.dec.take_handoff() {
-                self.h2 = Some(H2Flow::new(handoff.start, ctx.config.h2_limits.clone()));
+                self.h2 = Some(H2Flow::new(
+                    handoff.start,
+                    ctx.config.h2_limits.clone(),
+                    handoff.upgrade,
+                ));
                 for bytes in handoff.bytes.into_iter().rev() {
                     let alloc = bytes.len();
                     queue.push_front(Chunk {

@@ -5,8 +5,11 @@
 
 use bytes::Bytes;
 use shadowtap_h2::frame::PREFACE;
-use shadowtap_h2::{H2Decoder, H2Request, Limits, Start, StopReason};
+use shadowtap_h2::{
+    Counter as H2Counter, Field, H2Decoder, H2Request, Limits, PseudoHeaders, Start, StopReason,
+};
 
+use crate::http::request::Request;
 use crate::segment::FlowKey;
 
 /// A complete HTTP/2 request decoded from a flow.
@@ -37,24 +40,48 @@ pub(crate) struct H2Flow {
     /// upgrade turns out declined, HTTP/1.1 decoding resumes with them, whole.
     pending: Option<Vec<Chunk>>,
     pending_len: usize,
+    /// The `Upgrade: h2c` request, until the bytes after it tell how the server served it.
+    upgrade: Option<Request>,
 }
 
 /// What a push to the HTTP/2 side ended in.
 pub(crate) enum H2Push {
     /// Still HTTP/2 (or stopped; the decoder says why).
     Continue,
-    /// The h2c upgrade was declined: these bytes are HTTP/1.1 again.
-    Declined(Vec<Chunk>),
+    /// The h2c upgrade was declined: the upgrade request was served as HTTP/1.1, and these
+    /// bytes are HTTP/1.1 again.
+    Declined(Vec<Chunk>, Option<Request>),
 }
 
 impl H2Flow {
     /// The HTTP/2 side of a flow whose bytes from here begin as `start` says.
-    pub(crate) fn new(start: Start, limits: Limits) -> Self {
+    pub(crate) fn new(start: Start, limits: Limits, upgrade: Option<Request>) -> Self {
         Self {
             dec: H2Decoder::new(start, limits),
             pending: (start == Start::AfterH2cUpgrade).then(Vec::new),
             pending_len: 0,
+            upgrade,
         }
+    }
+
+    /// Whether the upgrade request is still held (neither released nor dropped).
+    pub(crate) fn holds_upgrade(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    /// Once the client preface followed the upgrade request (the server accepted it): that
+    /// request as HTTP/2 stream 1.
+    pub(crate) fn take_accepted_upgrade(&mut self) -> Option<H2Request> {
+        if self.dec.counters().get(H2Counter::H2Connections) == 0 {
+            return None;
+        }
+        self.upgrade.take().map(|r| upgrade_as_stream_1(&r))
+    }
+
+    /// The upgrade request still held: the flow ended, or decoding stopped, before the
+    /// bytes after it told how it was served.
+    pub(crate) fn take_undecided_upgrade(&mut self) -> Option<Request> {
+        self.upgrade.take()
     }
 
     /// Decode `chunk`; complete requests go to `out`.
@@ -65,7 +92,7 @@ impl H2Flow {
             pending.push(chunk);
             if self.dec.stopped() == Some(StopReason::UpgradeDeclined) {
                 let chunks = self.pending.take().unwrap_or_default();
-                return H2Push::Declined(chunks);
+                return H2Push::Declined(chunks, self.upgrade.take());
             }
             if self.pending_len >= PREFACE.len() || !self.dec.is_decoding() {
                 self.pending = None;
@@ -78,6 +105,78 @@ impl H2Flow {
     /// shared slices of at most the preface's length plus one segment, and short-lived).
     pub(crate) fn held(&self) -> usize {
         self.dec.held_bytes()
+    }
+}
+
+/// Fields of an HTTP/1.1 request that HTTP/2 does not carry (RFC 9113 §8.2.2), or that
+/// become pseudo-headers (`host`), or that only concern the upgrade.
+const NOT_IN_H2: &[&[u8]] = &[
+    b"host",
+    b"connection",
+    b"upgrade",
+    b"http2-settings",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+];
+
+/// The HTTP/1.1 request that carried `Upgrade: h2c`, as the server serves it once it
+/// accepted: stream 1, `:method`, `:scheme` `http`, `:authority` from Host (or the
+/// absolute-form target), `:path` from the target, the other fields with lowercase names
+/// in their order (connection-specific ones and those `Connection` lists left out, `te`
+/// kept only as `trailers`), and the body as content (chunked coding removed).
+pub(crate) fn upgrade_as_stream_1(r: &Request) -> H2Request {
+    let target = r.target();
+    let (authority, path) = match target.windows(3).position(|w| w == b"://") {
+        Some(i) if !target.starts_with(b"/") => {
+            let rest = &target[i + 3..];
+            let end = rest
+                .iter()
+                .position(|b| *b == b'/' || *b == b'?')
+                .unwrap_or(rest.len());
+            let path = if end == rest.len() || rest[end] == b'?' {
+                [&b"/"[..], &rest[end..]].concat()
+            } else {
+                rest[end..].to_vec()
+            };
+            (
+                Some(Bytes::copy_from_slice(&rest[..end])),
+                Bytes::from(path),
+            )
+        }
+        _ => (
+            r.host().map(Bytes::copy_from_slice),
+            Bytes::copy_from_slice(target),
+        ),
+    };
+    let listed: Vec<Vec<u8>> = r
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, v)| v.split(|b| *b == b','))
+        .map(|t| t.trim_ascii().to_ascii_lowercase())
+        .collect();
+    let headers = r
+        .headers()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
+        .filter(|(n, v)| {
+            !NOT_IN_H2.contains(&&n[..])
+                && !listed.contains(n)
+                && (n != b"te" || v.eq_ignore_ascii_case(b"trailers"))
+        })
+        .map(|(n, v)| Field::new(Bytes::from(n), Bytes::copy_from_slice(v)))
+        .collect();
+    H2Request {
+        stream_id: 1,
+        pseudo: PseudoHeaders {
+            method: Bytes::copy_from_slice(r.method().as_str().as_bytes()),
+            scheme: Some(Bytes::from_static(b"http")),
+            authority,
+            path: Some(path),
+            protocol: None,
+        },
+        headers,
+        body: Bytes::copy_from_slice(&r.body()),
+        trailers: Vec::new(),
     }
 }
 

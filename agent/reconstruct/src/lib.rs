@@ -33,12 +33,16 @@
 //!   [`H2FlowRequest`]s ([`Reconstructor::drain_h2`]); gaps reach it with their length.
 //!   A preface anywhere else (after HTTP/1 requests, at a resync point) is `dropped_http2`.
 //!   An HTTP/1.1 request with `Upgrade: h2c` (listed in `Connection`, with one
-//!   `HTTP2-Settings`) is emitted as the HTTP/1.1 request it is — the server processed it
-//!   either way, as HTTP/1.1 or as stream 1 — and the bytes after it go to the HTTP/2
-//!   decoder: the client preface there means the upgrade was accepted (the client sends it
-//!   only after the server's `101`, which is not captured); anything else means declined,
-//!   and HTTP/1.1 decoding resumes with those bytes. What the HTTP/2 decoder holds is
-//!   charged to the in-flight budget; over the flow's share, its decoding stops
+//!   `HTTP2-Settings`) is held, and the bytes after it go to the HTTP/2 decoder: the client
+//!   preface there means the upgrade was accepted (a client sends it only after the
+//!   server's `101`, which is not captured), and the held request is emitted as what the
+//!   server then served, HTTP/2 stream 1 (`requests_upgraded_h2`; pseudo-headers from its
+//!   request line and Host, connection-specific fields left out, body dechunked); anything
+//!   else means declined: the held request is emitted as the HTTP/1.1 request it is and
+//!   HTTP/1.1 decoding resumes with those bytes. A flow that ends with nothing after the
+//!   upgrade request emits it as HTTP/1.1; a gap there drops it (`dropped_gap`). What the
+//!   HTTP/2 decoder holds is charged to the in-flight budget; over the flow's share, its
+//!   decoding stops
 //!   (`flows_h2_over_budget`). A flow whose start was not seen and whose first captured
 //!   segment is a run of whole HTTP/2 frames is counted (`flows_h2_midstream`, and
 //!   `h2_midstream` among the HTTP/2 counters) and left alone: its HPACK state is unknown.

@@ -166,7 +166,7 @@ fn prior_knowledge_requests_are_decoded_whatever_the_cuts() {
 const UPGRADE: &[u8] = b"GET /up HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
 
 #[test]
-fn accepted_h2c_upgrade_emits_the_upgrade_request_then_h2_streams() {
+fn accepted_h2c_upgrade_emits_the_upgrade_request_as_stream_1() {
     let mut c = Client::new(true);
     c.request(3, "GET", "/after", true);
     let mut bytes = UPGRADE.to_vec();
@@ -179,13 +179,58 @@ fn accepted_h2c_upgrade_emits_the_upgrade_request_then_h2_streams() {
     ] {
         let mut run = Run::new(Config::default());
         send(&mut run, 2, &bytes, &cuts);
-        assert_eq!(run.h1.len(), 1, "the upgrade request, cuts {cuts:?}");
-        assert_eq!(run.h1[0].target(), b"/up");
-        assert_eq!(run.paths(), [(3, "/after".to_owned())], "cuts {cuts:?}");
+        assert!(run.h1.is_empty(), "served as HTTP/2, cuts {cuts:?}");
+        assert_eq!(
+            run.paths(),
+            [(1, "/up".to_owned()), (3, "/after".to_owned())],
+            "cuts {cuts:?}"
+        );
+        let up = &run.h2[0].request;
+        assert_eq!(up.pseudo.method, "GET");
+        assert_eq!(up.pseudo.authority.as_deref(), Some(&b"foo.example"[..]));
+        assert!(
+            up.headers.is_empty(),
+            "Host, Connection, Upgrade and HTTP2-Settings do not travel in HTTP/2: {:?}",
+            up.headers
+        );
+        assert_eq!(run.r.counters().get(Counter::RequestsUpgradedH2), 1);
         assert_eq!(run.r.counters().get(Counter::DroppedUpgrade), 0);
         assert_eq!(run.r.h2_counters().get(H2::H2cUpgradeDeclined), 0);
         run.flush();
     }
+}
+
+#[test]
+fn an_upgrade_request_with_a_body_keeps_it_and_its_other_fields() {
+    let up = b"POST http://foo.example/form?x=1 HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade, HTTP2-Settings, X-Hop\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\nX-Hop: gone\r\nX-Keep: Kept\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let mut bytes = up.to_vec();
+    bytes.extend_from_slice(&Client::new(true).bytes);
+    let mut run = Run::new(Config::default());
+    send(&mut run, 10, &bytes, &[]);
+    assert_eq!(run.paths(), [(1, "/form?x=1".to_owned())]);
+    let r = &run.h2[0].request;
+    assert_eq!(r.pseudo.authority.as_deref(), Some(&b"foo.example"[..]));
+    assert_eq!(&r.body[..], b"abcde");
+    let names: Vec<(&[u8], &[u8])> = r
+        .headers
+        .iter()
+        .map(|f| (&f.name[..], &f.value[..]))
+        .collect();
+    assert_eq!(names, [(&b"x-keep"[..], &b"Kept"[..])]);
+    run.flush();
+}
+
+#[test]
+fn an_upgrade_request_with_nothing_after_it_is_emitted_as_http1() {
+    let mut run = Run::new(Config::default());
+    let end = send(&mut run, 11, UPGRADE, &[]);
+    assert!(run.h1.is_empty(), "held until the next bytes tell");
+    assert_eq!(run.r.requests_in_progress(), 1);
+    run.push(fin(flow(11), end, 99));
+    assert_eq!(run.h1.len(), 1);
+    assert_eq!(run.h1[0].target(), b"/up");
+    assert!(run.h2.is_empty());
+    run.flush();
 }
 
 #[test]

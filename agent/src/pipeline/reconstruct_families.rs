@@ -61,6 +61,7 @@ fn place(c: Counter) -> Option<(&'static Stage, &'static str)> {
             return None
         }
         RequestsEmitted => (&REQUESTS, "emitted"),
+        RequestsUpgradedH2 => (&REQUESTS, "upgraded_h2"),
         DroppedGap => (&REQUESTS, "gap"),
         DroppedIncomplete => (&REQUESTS, "incomplete"),
         DroppedHeaderTooLarge => (&REQUESTS, "header_too_large"),

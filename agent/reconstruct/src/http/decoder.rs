@@ -61,6 +61,9 @@ pub(crate) struct Handoff {
     pub(crate) start: Start,
     /// The bytes received after the switch, in order (none may have been yet).
     pub(crate) bytes: Vec<Bytes>,
+    /// The `Upgrade: h2c` request, held until the next bytes tell whether the server
+    /// served it as HTTP/1.1 (declined) or as HTTP/2 stream 1 (accepted).
+    pub(crate) upgrade: Option<Request>,
 }
 
 /// Decoder of one flow.
@@ -81,6 +84,8 @@ pub(crate) struct Decoder {
     h2c_pending: bool,
     /// Bytes taken over by HTTP/2, waiting for [`Decoder::take_handoff`].
     handoff: Option<Handoff>,
+    /// The complete `Upgrade: h2c` request, for the handoff.
+    held_upgrade: Option<Request>,
 }
 
 impl Decoder {
@@ -97,6 +102,7 @@ impl Decoder {
             at_start: !midstream,
             h2c_pending: false,
             handoff: None,
+            held_upgrade: None,
         }
     }
 
@@ -143,9 +149,11 @@ impl Decoder {
 
     /// Move the buffered bytes and `rest` to the handoff: HTTP/2 decodes them.
     fn hand_off(&mut self, start: Start, rest: Bytes) {
+        let upgrade = self.held_upgrade.take();
         let h = self.handoff.get_or_insert_with(|| Handoff {
             start,
             bytes: Vec::new(),
+            upgrade,
         });
         if !self.buf.is_empty() {
             let n = self.buf.len();
@@ -329,16 +337,22 @@ impl Decoder {
         ctx: &mut DecodeCtx<'_>,
     ) {
         let raw = self.buf.split_to(total);
-        ctx.out.push(Request {
+        let request = Request {
             flow: ctx.flow,
             raw,
             head,
             body,
             first_ts_ns: self.first_ts,
             last_ts_ns: ts,
-        });
-        ctx.counters.inc(Counter::RequestsEmitted);
+        };
         self.in_request = false;
+        if self.h2c_pending {
+            // Counted when it is released, as HTTP/1.1 or as HTTP/2 (see `Handoff`).
+            self.held_upgrade = Some(request);
+            return;
+        }
+        ctx.out.push(request);
+        ctx.counters.inc(Counter::RequestsEmitted);
     }
 
     fn process(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) {
