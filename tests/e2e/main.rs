@@ -3,6 +3,8 @@
 //! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
 //! tests, and skip (or fail in CI) without it.
 //!
+//! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
+//!   per request at 42 % over HTTP/2, and h2c upgrade requests mirrored as stream 1.
 //! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
 //!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
 //! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
@@ -15,6 +17,7 @@
 //!   is sent or dropped with a counted reason.
 
 mod failures;
+mod h2c;
 mod listeners;
 mod mirror;
 mod routing;

@@ -22,6 +22,7 @@ pub mod http_server;
 pub mod idle_flows;
 pub mod load;
 pub mod loaded;
+pub mod nghttp2;
 pub mod nginx;
 pub mod packets;
 mod privileges;
