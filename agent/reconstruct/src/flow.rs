@@ -239,7 +239,7 @@ impl Flow {
                 match h2.push(chunk, &mut out) {
                     H2Push::Declined(chunks, upgrade) => {
                         if let Some(r) = upgrade {
-                            ctx.out.push(r);
+                            ctx.out.push(*r);
                             ctx.counters.inc(Counter::RequestsEmitted);
                         }
                         ctx.h2_ended.merge(h2.dec.counters());

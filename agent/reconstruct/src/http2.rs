@@ -50,7 +50,7 @@ pub(crate) enum H2Push {
     Continue,
     /// The h2c upgrade was declined: the upgrade request was served as HTTP/1.1, and these
     /// bytes are HTTP/1.1 again.
-    Declined(Vec<Chunk>, Option<Request>),
+    Declined(Vec<Chunk>, Option<Box<Request>>),
 }
 
 impl H2Flow {
@@ -92,7 +92,7 @@ impl H2Flow {
             pending.push(chunk);
             if self.dec.stopped() == Some(StopReason::UpgradeDeclined) {
                 let chunks = self.pending.take().unwrap_or_default();
-                return H2Push::Declined(chunks, self.upgrade.take());
+                return H2Push::Declined(chunks, self.upgrade.take().map(Box::new));
             }
             if self.pending_len >= PREFACE.len() || !self.dec.is_decoding() {
                 self.pending = None;

@@ -121,11 +121,9 @@ fn send(run: &mut Run, n: u16, bytes: &[u8], cuts: &[usize]) -> u32 {
     let f = flow(n);
     run.push(syn(f, ISN, 1));
     let mut at = 0;
-    let mut ts = 2;
-    for end in cuts.iter().copied().chain([bytes.len()]) {
+    for (ts, end) in (2..).zip(cuts.iter().copied().chain([bytes.len()])) {
         run.push(data(f, ISN + 1 + at as u32, ts, &bytes[at..end]));
         at = end;
-        ts += 1;
     }
     ISN + 1 + bytes.len() as u32
 }
