@@ -39,8 +39,9 @@ pub(crate) struct Flow {
     pub(crate) last_seen: u64,
     reasm: Reassembler,
     dec: Decoder,
-    /// The HTTP/2 side, once the HTTP/1 decoder handed the stream over.
-    h2: Option<H2Flow>,
+    /// The HTTP/2 side, once the HTTP/1 decoder handed the stream over (boxed: HTTP/1
+    /// flows, the many, pay one pointer for it).
+    h2: Option<Box<H2Flow>>,
     /// The flow started before capture and its first bytes are still to be checked for
     /// HTTP/2 frames.
     probe_h2: bool,
@@ -87,12 +88,12 @@ impl Flow {
 
     /// Memory held by the decoder for requests in progress (charged to the in-flight budget).
     pub(crate) fn buffered(&self) -> usize {
-        self.dec.buffered() + self.h2.as_ref().map_or(0, H2Flow::held)
+        self.dec.buffered() + self.h2.as_ref().map_or(0, |h| h.held())
     }
 
     /// Whether a request is in progress.
     pub(crate) fn in_progress(&self) -> bool {
-        self.dec.in_progress() || self.h2.as_ref().is_some_and(H2Flow::holds_upgrade)
+        self.dec.in_progress() || self.h2.as_ref().is_some_and(|h| h.holds_upgrade())
     }
 
     /// Whether `seg` is the SYN of another connection on the same 4-tuple.
@@ -263,11 +264,11 @@ impl Flow {
             self.dec
                 .data(chunk.bytes, chunk.boundary, ts, chunk.alloc, &mut dctx);
             if let Some(handoff) = self.dec.take_handoff() {
-                self.h2 = Some(H2Flow::new(
+                self.h2 = Some(Box::new(H2Flow::new(
                     handoff.start,
                     ctx.config.h2_limits.clone(),
                     handoff.upgrade,
-                ));
+                )));
                 for bytes in handoff.bytes.into_iter().rev() {
                     let alloc = bytes.len();
                     queue.push_front(Chunk {
