@@ -186,3 +186,124 @@ fn h2c_requests_are_mirrored_per_request_over_http2() {
     );
     assert_eq!(midstream, 0.0, "every connection was seen from its start");
 }
+
+/// An h2c connection opened before the agent started cannot be decoded (its HPACK state is
+/// unknown): it is counted as `h2_midstream`, and none of its requests is mirrored, while a
+/// connection opened afterwards is.
+#[test]
+fn an_h2c_connection_opened_before_the_agent_is_counted_midstream() {
+    if !require_privileges("an_h2c_connection_opened_before_the_agent_is_counted_midstream")
+        || !require_tools(
+            "an_h2c_connection_opened_before_the_agent_is_counted_midstream",
+            &["nghttpd", "h2load", "stdbuf"],
+        )
+    {
+        return;
+    }
+    let route = route_yaml_for(
+        "foo-h2-route",
+        "foo-h2",
+        true,
+        None,
+        &[Mirror {
+            service: "foo-h2-v2",
+            rate: Rate::Percent(100),
+        }],
+    );
+    let mut s = Scenario::new(&route);
+    let pod = s.topo.pod.ip4;
+    let v2_ip = s.topo.extra[1].ip4;
+    s.write_routes(
+        "h2c.yaml",
+        &[
+            service_yaml_port("foo-h2", &[("foo-v1-a", pod.into())], NODE, H2_PORT),
+            service_yaml_port(
+                "foo-h2-v2",
+                &[("foo-v2-a", v2_ip.into())],
+                "node-b",
+                H2_PORT,
+            ),
+        ]
+        .join("---\n"),
+    );
+    let logs = TempDir(std::env::temp_dir().join(format!("shadowtap-h2c-{}", s.topo.tag())));
+    std::fs::create_dir_all(&logs.0).expect("log dir");
+    let v1 = Nghttpd::start(
+        &s.topo.pod.ns,
+        &s.topo.client.ns,
+        SocketAddr::new(pod.into(), H2_PORT),
+        &logs.0,
+    );
+    let v2 = Nghttpd::start(
+        &s.topo.extra[1].ns,
+        &s.topo.client.ns,
+        SocketAddr::new(v2_ip.into(), H2_PORT),
+        &logs.0,
+    );
+    // One connection, opened now and paced over 5 s (20 requests/s), so most of its
+    // requests are sent once the agent runs.
+    let paced = 100;
+    let mut early = std::process::Command::new("ip")
+        .args(["netns", "exec", s.topo.client.ns.name()])
+        .args(["h2load", "-c", "1", "-m", "1", "--rps", "20", "-n"])
+        .arg(paced.to_string())
+        .arg(format!("http://{pod}:{H2_PORT}/mid/"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start h2load");
+    wait::until(
+        "the early connection to send its first request",
+        Duration::from_secs(10),
+        || (v1.count_path("/mid/") > 0).then_some(()),
+    );
+    s.start_agent(&shadowtap_binary(), &[]);
+    let status = wait::until(
+        "the early connection's requests to finish",
+        Duration::from_secs(30),
+        || early.try_wait().expect("h2load status"),
+    );
+    assert!(status.success(), "h2load: {status}");
+    assert_eq!(v1.count_path("/mid/"), paced);
+    // A connection opened now is decoded from its start and mirrored (100 %).
+    let fresh = 20;
+    let done = h2load(
+        &s.topo.client.ns,
+        &format!("http://{pod}:{H2_PORT}/fresh/"),
+        fresh,
+        1,
+        4,
+    );
+    assert_eq!(done, fresh);
+    let event = |metrics: &str, e: &str| {
+        metric_sum(
+            metrics,
+            "shadowtap_h2_events_total",
+            &[&format!("event=\"{e}\"")],
+            &[],
+        ) as u64
+    };
+    // The metrics are published periodically: wait for them to show the fresh requests.
+    let metrics = wait::until(
+        "the fresh connection's mirrors to arrive and be counted",
+        Duration::from_secs(30),
+        || {
+            let m = s.metrics();
+            (v2.count("/fresh/", MARKER.0, MARKER.1) == fresh
+                && event(&m, "requests_emitted") == fresh)
+                .then_some(m)
+        },
+    );
+    let event = |e: &str| event(&metrics, e);
+    assert_eq!(event("h2_midstream"), 1, "the early connection");
+    assert_eq!(
+        event("requests_emitted"),
+        fresh,
+        "only the fresh connection's"
+    );
+    assert_eq!(
+        v2.count_path("/mid/"),
+        0,
+        "nothing of the early connection mirrored"
+    );
+}

@@ -4,7 +4,8 @@
 //! tests, and skip (or fail in CI) without it.
 //!
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
-//!   per request at 42 % over HTTP/2, and h2c upgrade requests mirrored as stream 1.
+//!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
+//!   connection opened before the agent counted as `h2_midstream`, never mirrored.
 //! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
 //!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
 //! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
