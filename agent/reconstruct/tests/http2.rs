@@ -368,3 +368,88 @@ fn h2_bodies_are_charged_to_the_inflight_budget() {
     assert_eq!(run.r.counters().get(Counter::FlowsH2OverBudget), 1);
     run.flush();
 }
+
+#[test]
+fn a_gap_right_after_an_upgrade_request_drops_it() {
+    let mut c = Client::new(true);
+    c.request(3, "GET", "/after", true);
+    let mut run = Run::new(Config::default());
+    let f = flow(12);
+    run.push(syn(f, ISN, 1));
+    run.push(data(f, ISN + 1, 2, UPGRADE));
+    // The preface's first 10 bytes are lost.
+    let rest = &c.bytes[10..];
+    run.push(data(f, ISN + 1 + UPGRADE.len() as u32 + 10, 3, rest));
+    run.advance(3 + Config::default().timeouts.gap_ns + 1);
+    assert!(run.h1.is_empty() && run.h2.is_empty());
+    assert_eq!(run.r.counters().get(Counter::DroppedGap), 1);
+    run.flush();
+}
+
+mod random_cuts_and_losses {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A session of `n` POSTs on streams 1, 3, …, whose body names its stream.
+    fn session(n: u32) -> Vec<u8> {
+        let mut c = Client::new(true);
+        for i in 0..n {
+            let id = 1 + 2 * i;
+            c.request(id, "POST", &format!("/s/{id}"), false);
+            let body = format!("body of stream {id} ").repeat(1 + (i as usize % 5) * 40);
+            c.data(id, body.as_bytes(), true);
+        }
+        c.bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the segment boundaries and whichever segments are lost, every emitted
+        /// request is one the client sent, whole (its body names its own stream), and both
+        /// protocols' counters stay conserved.
+        #[test]
+        fn never_a_spliced_stream(
+            n in 1u32..12,
+            cuts in proptest::collection::vec(1usize..3000, 0..24),
+            lost in proptest::collection::vec(0u8..8, 24),
+        ) {
+            let bytes = session(n);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % bytes.len()).filter(|c| *c > 0).collect();
+            points.sort_unstable();
+            points.dedup();
+            let mut run = Run::new(Config::default());
+            let f = flow(20);
+            run.push(syn(f, ISN, 1));
+            let mut at = 0;
+            let mut lost_any = false;
+            for (i, end) in points.iter().copied().chain([bytes.len()]).enumerate() {
+                if lost[i % lost.len()] == 0 && i > 0 {
+                    lost_any = true;
+                } else {
+                    run.push(data(f, ISN + 1 + at as u32, 2 + i as u64, &bytes[at..end]));
+                }
+                at = end;
+            }
+            run.advance(100 + Config::default().timeouts.gap_ns);
+            for r in &run.h2 {
+                let id = r.request.stream_id;
+                let want = format!("body of stream {id} ");
+                prop_assert!(r.request.body.starts_with(want.as_bytes()));
+                prop_assert_eq!(r.request.body.len() % want.len(), 0);
+                prop_assert!(r.request.body.chunks(want.len()).all(|c| c == want.as_bytes()));
+                let path = r.request.pseudo.path.clone().unwrap_or_default();
+                let want_path = format!("/s/{id}");
+                prop_assert_eq!(&path[..], want_path.as_bytes());
+            }
+            if !lost_any {
+                prop_assert_eq!(run.h2.len(), n as usize);
+            }
+            // Lost segments cost at most the streams they touched, never the others'.
+            if !lost_any {
+                prop_assert_eq!(run.r.h2_counters().get(H2::RequestsEmitted), u64::from(n));
+            }
+            run.flush();
+        }
+    }
+}
