@@ -46,6 +46,7 @@ struct Seen {
 
 #[derive(Default)]
 struct State {
+    peers: Mutex<Vec<SocketAddr>>,
     connections: AtomicUsize,
     open_streams: AtomicUsize,
     max_open_streams: AtomicUsize,
@@ -64,7 +65,8 @@ impl H2Server {
         let state = Arc::new(State::default());
         let st = state.clone();
         tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
+            while let Ok((socket, peer)) = listener.accept().await {
+                st.peers.lock().unwrap().push(peer);
                 st.connections.fetch_add(1, Ordering::SeqCst);
                 let st = st.clone();
                 tokio::spawn(async move {
@@ -367,4 +369,55 @@ async fn idle_h2_connections_are_closed() {
     let s = settled(&r, &id, 2).await;
     assert_eq!(s.sent, 2);
     assert_eq!(server.connections(), 2);
+}
+
+/// Own flows of the agent's HTTP/2 connections, as the kernel's own-flow map sees them.
+#[derive(Default)]
+struct OwnRecording {
+    live: Mutex<Vec<(SocketAddr, SocketAddr)>>,
+    registered: AtomicUsize,
+}
+
+impl shadowtap_mirror::OwnFlows for OwnRecording {
+    fn register(&self, local: SocketAddr, remote: SocketAddr) {
+        self.live.lock().unwrap().push((local, remote));
+        self.registered.fetch_add(1, Ordering::SeqCst);
+    }
+    fn unregister(&self, local: SocketAddr, remote: SocketAddr) {
+        let mut live = self.live.lock().unwrap();
+        let i = live
+            .iter()
+            .position(|f| *f == (local, remote))
+            .expect("unregistered flow was registered");
+        live.remove(i);
+    }
+}
+
+#[tokio::test]
+async fn h2_connections_are_own_flows_while_open() {
+    let server = H2Server::start(Behaviour::Answer { hold_until: 0 }).await;
+    let own = Arc::new(OwnRecording::default());
+    let r = replayer_with(config(), own.clone());
+    let id = backend("own-h2");
+    r.set_endpoints(&id, vec![server.addr]);
+    for i in 0..10 {
+        r.submit_h2_tallied(&id, h2_request(i, b"x", false), None)
+            .unwrap();
+    }
+    settled(&r, &id, 10).await;
+    let peers = server.state.peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(
+        own.live.lock().unwrap().clone(),
+        [(peers[0], server.addr)],
+        "the connection's own flow, registered before its first byte"
+    );
+    let report = r.shutdown(Duration::from_secs(1)).await;
+    assert!(report.drained);
+    eventually(
+        "the closed connection's own flow to be unregistered",
+        || own.live.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(own.registered.load(Ordering::SeqCst), 1);
 }
