@@ -14,6 +14,11 @@
 //!   requests are never mirrored again; route edits apply live.
 //! - `sampling`: per-request sampling at the configured fractions, independent mirrors,
 //!   exact conservation between the servers and the agent's counters.
+//! - `monitoring`: every metric the monitoring component's alerts and dashboard read is a
+//!   series the running agent exports.
+//! - `privileges`: the agent runs and mirrors as a non-root uid with its capabilities as
+//!   ambient ones, in both attach modes; with them in its bounding and inheritable sets
+//!   only it refuses to start, naming them.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
 
@@ -21,5 +26,7 @@ mod failures;
 mod h2c;
 mod listeners;
 mod mirror;
+mod monitoring;
+mod privileges;
 mod routing;
 mod sampling;

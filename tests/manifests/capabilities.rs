@@ -5,32 +5,32 @@ use std::collections::BTreeSet;
 
 use shadowtap_agent::cli::AttachMode;
 
-use crate::deploy::load_deploy;
+use crate::deploy::{each_installation, Deploy};
 
-/// Capabilities the DaemonSet may add (see the comments in `deploy/daemonset.yaml`).
+/// Capabilities the DaemonSet may add (see the comments in `deploy/base/daemonset.yaml` and
+/// `deploy/overlays/pod-attach/kustomization.yaml`).
 const ALLOWED_CAPABILITIES: &[&str] = &["BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN"];
 
 #[test]
 fn daemonset_capabilities_fit_the_agent() {
-    let d = load_deploy();
+    each_installation(|_, d| capabilities_fit_the_agent(d));
+}
+
+fn capabilities_fit_the_agent(d: &Deploy) {
     let c = d.container();
     let sc = c
         .security_context
         .as_ref()
-        .expect("deploy/daemonset.yaml: the container sets a securityContext");
-    assert_ne!(
-        sc.privileged,
-        Some(true),
-        "deploy/daemonset.yaml: not privileged"
-    );
+        .expect("the DaemonSet: the container sets a securityContext");
+    assert_ne!(sc.privileged, Some(true), "the DaemonSet: not privileged");
     let caps = sc
         .capabilities
         .as_ref()
-        .expect("deploy/daemonset.yaml: securityContext.capabilities is set");
+        .expect("the DaemonSet: securityContext.capabilities is set");
     assert_eq!(
         caps.drop.as_deref(),
         Some(&["ALL".to_owned()][..]),
-        "deploy/daemonset.yaml: capabilities.drop must be [ALL]"
+        "the DaemonSet: capabilities.drop must be [ALL]"
     );
     let added: BTreeSet<&str> = caps
         .add
@@ -42,13 +42,13 @@ fn daemonset_capabilities_fit_the_agent() {
     let allowed: BTreeSet<&str> = ALLOWED_CAPABILITIES.iter().copied().collect();
     assert!(
         added.is_subset(&allowed),
-        "deploy/daemonset.yaml: capabilities.add {added:?} must be within {allowed:?}"
+        "the DaemonSet: capabilities.add {added:?} must be within {allowed:?}"
     );
     // What the agent checks for at startup (agent/src/runtime/mod.rs, `run`).
     let needed = needed_capabilities(d.agent_args().attach);
     assert!(
         needed.is_subset(&added),
-        "deploy/daemonset.yaml: capabilities.add {added:?} lacks some of {needed:?}, which the \
+        "the DaemonSet: capabilities.add {added:?} lacks some of {needed:?}, which the \
          agent requires at startup"
     );
 }
@@ -65,10 +65,15 @@ fn needed_capabilities(attach: AttachMode) -> BTreeSet<&'static str> {
 
 #[test]
 fn daemonset_grants_no_privilege_its_attach_mode_does_not_use() {
-    // Least privilege, as for the ClusterRole: CAP_SYS_ADMIN and the host PID namespace serve
-    // the pod-side attach mode only (agent/src/runtime/attachments.rs: `--attach host` finds
-    // interfaces by route, `--attach pod` enters /proc/<pid>/ns/net with setns).
-    let d = load_deploy();
+    each_installation(|_, d| no_privilege_beyond_the_attach_mode(d));
+}
+
+// Least privilege, as for the ClusterRole: CAP_SYS_ADMIN serves the pod-side attach mode only
+// (agent/src/runtime/attachments.rs: `--attach host` finds interfaces by route, `--attach
+// pod` enters the pods' namespaces pinned under /var/run/netns with setns). The host PID
+// namespace is granted to no mode: without CAP_SYS_PTRACE it opens only the namespaces of
+// processes of the agent's own uid, which pod sandboxes are not.
+fn no_privilege_beyond_the_attach_mode(d: &Deploy) {
     let attach = d.agent_args().attach;
     let added: BTreeSet<&str> = d
         .container()
@@ -89,14 +94,14 @@ fn daemonset_grants_no_privilege_its_attach_mode_does_not_use() {
              {needed:?}"
         ));
     }
-    if host_pid != (attach == AttachMode::Pod) {
+    if host_pid {
         problems.push(format!(
-            "hostPID is {host_pid}; it is needed with --attach pod only (attach is {attach:?})"
+            "hostPID is set; no attach mode uses it (attach is {attach:?})"
         ));
     }
     assert!(
         problems.is_empty(),
-        "deploy/daemonset.yaml: more (or less) privilege than the agent uses:\n  - {}",
+        "the DaemonSet: more (or less) privilege than the agent uses:\n  - {}",
         problems.join("\n  - ")
     );
 }

@@ -49,17 +49,17 @@ fn checker_rejects_a_misspelt_daemonset_field() {
     }
 
     // The same mistake in the real manifest.
-    let path = deploy_dir().join("daemonset.yaml");
-    let real = fs::read_to_string(&path).expect("deploy/daemonset.yaml is readable");
+    let path = deploy_dir().join("base/daemonset.yaml");
+    let real = fs::read_to_string(&path).expect("deploy/base/daemonset.yaml is readable");
     assert!(real.contains("serviceAccountName:"));
     let err = parse_manifests(
-        "deploy/daemonset.yaml",
+        "deploy/base/daemonset.yaml",
         &real.replace("serviceAccountName:", "serviceAcountName:"),
     )
     .err()
     .expect("a misspelt field in the real DaemonSet is rejected");
     assert!(
-        err.contains("deploy/daemonset.yaml")
+        err.contains("deploy/base/daemonset.yaml")
             && err.contains("spec.template.spec.serviceAcountName"),
         "{err}"
     );

@@ -1,164 +1,212 @@
-//! Everything under `deploy/`, read strictly once per test, by kind, with the accessors the
-//! checks share (the DaemonSet, its pod template, the agent container and its parsed flags).
+//! The installations under `deploy/` as rendered by kustomize, read strictly, by kind, with the
+//! accessors the checks share (the DaemonSet, its pod template, the agent container and its
+//! parsed flags); and the files users read directly: the example routes and the scrape job.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use clap::Parser as _;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, PodTemplateSpec, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, PodSpec, PodTemplateSpec, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use shadowtap_agent::cli::{AgentArgs, Cli, Command};
 
-use crate::schemas::{Kustomization, PodMonitor, ScrapeJob};
+use crate::render::Installation;
+use crate::schemas::{PodMonitor, PrometheusRule, ScrapeJob};
 use crate::strict::{parse_manifests, parse_scrape_jobs, Object};
 
-/// Manifests under `deploy/` that are Kubernetes objects but stay out of
-/// `kustomization.yaml`: their kinds come from an optional add-on (the PodMonitor CRD of the
-/// Prometheus Operator), and `kubectl apply -k` would fail on clusters without it.
-pub const OPTIONAL_MANIFESTS: &[(&str, &str)] = &[("podmonitor.yaml", "monitoring.coreos.com/v1")];
-
-/// The file of Prometheus scrape jobs (not a Kubernetes object).
+/// The file of Prometheus scrape jobs (not a Kubernetes object), for a Prometheus without
+/// the Operator.
 pub const SCRAPE_JOBS_FILE: &str = "prometheus-scrape.yaml";
 
-/// The name of the Kustomization file.
-pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
+/// The example routes' directory.
+pub const EXAMPLES_DIR: &str = "examples";
 
-/// Everything under `deploy/`, by kind.
+/// One rendered installation, by kind.
 #[derive(Default)]
 pub struct Deploy {
-    /// `deploy/`.
-    pub dir: PathBuf,
-    /// Every YAML file, relative to `deploy/`, with the `apiVersion`s of its objects (empty
-    /// for a file that holds no Kubernetes object).
-    pub files: BTreeMap<String, Vec<String>>,
+    /// How messages name it, e.g. `deploy/overlays/pod-attach (rendered)`.
+    pub source: String,
     pub namespaces: Vec<Namespace>,
+    pub priority_classes: Vec<PriorityClass>,
     pub service_accounts: Vec<ServiceAccount>,
     pub cluster_roles: Vec<ClusterRole>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
     pub daemonsets: Vec<DaemonSet>,
-    /// `(description, route)`.
-    pub http_routes: Vec<(String, HttpRoute)>,
+    pub config_maps: Vec<ConfigMap>,
     pub pod_monitors: Vec<PodMonitor>,
-    /// `(file, kustomization)`.
-    pub kustomizations: Vec<(String, Kustomization)>,
-    pub scrape_jobs: Vec<ScrapeJob>,
+    pub prometheus_rules: Vec<PrometheusRule>,
+    /// `(description, kind)` of every object, in the rendered order.
+    pub objects: Vec<(String, &'static str)>,
 }
 
 pub fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries =
-        fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-            .path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path);
+/// Every installation (each overlay, alone and with the monitoring component), rendered and
+/// read strictly once per test binary.
+pub fn installations() -> &'static [(Installation, Deploy)] {
+    static ALL: OnceLock<Vec<(Installation, Deploy)>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        Installation::all()
+            .into_iter()
+            .map(|i| (i, read_rendered(&i.describe(), &i.render())))
+            .collect()
+    })
+}
+
+/// The rendered installation `i`.
+pub fn installation(i: Installation) -> &'static Deploy {
+    installations()
+        .iter()
+        .find(|(j, _)| *j == i)
+        .map(|(_, d)| d)
+        .expect("every installation is rendered")
+}
+
+/// Runs `check` on every installation; a failure names the installation it happened in.
+pub fn each_installation(check: impl Fn(Installation, &Deploy)) {
+    for (i, d) in installations() {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(*i, d))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+            match message {
+                Some(m) => panic!("in {}:\n{m}", d.source),
+                None => resume_unwind(panic),
+            }
         }
     }
 }
 
-/// Reads every manifest; panics with every problem found.
-pub fn load_deploy() -> Deploy {
-    let dir = deploy_dir();
-    let mut paths = Vec::new();
-    yaml_files(&dir, &mut paths);
-    paths.sort();
-    assert!(!paths.is_empty(), "no YAML file under {}", dir.display());
+/// Reads a rendered installation strictly; panics with every problem found.
+pub fn read_rendered(source: &str, text: &str) -> Deploy {
+    let objects = parse_manifests(source, text).unwrap_or_else(|e| panic!("{e}"));
     let mut d = Deploy {
-        dir: dir.clone(),
+        source: source.to_owned(),
         ..Deploy::default()
     };
     let mut errors = Vec::new();
-    for path in paths {
-        let rel = path
-            .strip_prefix(&dir)
-            .expect("a file found under deploy/ is under deploy/")
-            .to_string_lossy()
-            .into_owned();
-        let file = format!("deploy/{rel}");
-        let text = fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        if rel == SCRAPE_JOBS_FILE {
-            match parse_scrape_jobs(&file, &text) {
-                Ok(jobs) => d.scrape_jobs.extend(jobs),
-                Err(e) => errors.push(e),
+    for (what, object) in objects {
+        let kind = match object {
+            Object::Namespace(o) => {
+                d.namespaces.push(*o);
+                "Namespace"
             }
-            d.files.insert(rel, Vec::new());
-            continue;
-        }
-        let objects = match parse_manifests(&file, &text) {
-            Ok(objects) => objects,
-            Err(e) => {
-                errors.push(e);
+            Object::PriorityClass(o) => {
+                d.priority_classes.push(*o);
+                "PriorityClass"
+            }
+            Object::ServiceAccount(o) => {
+                d.service_accounts.push(*o);
+                "ServiceAccount"
+            }
+            Object::ClusterRole(o) => {
+                d.cluster_roles.push(*o);
+                "ClusterRole"
+            }
+            Object::ClusterRoleBinding(o) => {
+                d.cluster_role_bindings.push(*o);
+                "ClusterRoleBinding"
+            }
+            Object::Role(o) => {
+                d.roles.push(*o);
+                "Role"
+            }
+            Object::RoleBinding(o) => {
+                d.role_bindings.push(*o);
+                "RoleBinding"
+            }
+            Object::DaemonSet(o) => {
+                d.daemonsets.push(*o);
+                "DaemonSet"
+            }
+            Object::ConfigMap(o) => {
+                d.config_maps.push(*o);
+                "ConfigMap"
+            }
+            Object::PodMonitor(o) => {
+                d.pod_monitors.push(*o);
+                "PodMonitor"
+            }
+            Object::PrometheusRule(o) => {
+                d.prometheus_rules.push(*o);
+                "PrometheusRule"
+            }
+            Object::HttpRoute(_) | Object::Kustomization(_) => {
+                errors.push(format!(
+                    "{what}: an installation holds no HTTPRoute (examples/ does) and no \
+                     Kustomization"
+                ));
                 continue;
             }
         };
-        let mut api_versions = Vec::new();
-        for (what, object) in objects {
-            let in_examples = rel.starts_with("examples/");
-            let (api_version, allowed) = match object {
-                Object::HttpRoute(r) => {
-                    d.http_routes.push((what.clone(), *r));
-                    ("gateway.networking.k8s.io/v1", in_examples)
-                }
-                Object::Kustomization(k) => {
-                    d.kustomizations.push((rel.clone(), *k));
-                    ("kustomize.config.k8s.io/v1beta1", rel == KUSTOMIZATION_FILE)
-                }
-                Object::Namespace(o) => {
-                    d.namespaces.push(*o);
-                    ("v1", !in_examples)
-                }
-                Object::ServiceAccount(o) => {
-                    d.service_accounts.push(*o);
-                    ("v1", !in_examples)
-                }
-                Object::ClusterRole(o) => {
-                    d.cluster_roles.push(*o);
-                    ("rbac.authorization.k8s.io/v1", !in_examples)
-                }
-                Object::ClusterRoleBinding(o) => {
-                    d.cluster_role_bindings.push(*o);
-                    ("rbac.authorization.k8s.io/v1", !in_examples)
-                }
-                Object::DaemonSet(o) => {
-                    d.daemonsets.push(*o);
-                    ("apps/v1", !in_examples)
-                }
-                Object::PodMonitor(o) => {
-                    d.pod_monitors.push(*o);
-                    ("monitoring.coreos.com/v1", !in_examples)
-                }
-            };
-            if !allowed {
-                errors.push(format!(
-                    "{what}: this kind does not belong in {file} (examples hold HTTPRoutes \
-                     only; deploy/ holds the installation; the Kustomization is {KUSTOMIZATION_FILE})"
-                ));
-            }
-            api_versions.push(api_version.to_owned());
-        }
-        d.files.insert(rel, api_versions);
+        d.objects.push((what, kind));
     }
     assert!(
         errors.is_empty(),
-        "deploy manifests rejected:\n  - {}",
+        "{source} rejected:\n  - {}",
         errors.join("\n  - ")
     );
     d
+}
+
+/// The example routes of `deploy/examples/`, read strictly: `(description, route)`.
+pub fn load_examples() -> Vec<(String, HttpRoute)> {
+    let dir = deploy_dir().join(EXAMPLES_DIR);
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    paths.sort();
+    let mut routes = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let file = format!(
+            "deploy/{EXAMPLES_DIR}/{}",
+            path.file_name().expect("a file name").to_string_lossy()
+        );
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        match parse_manifests(&file, &text) {
+            Ok(objects) => {
+                for (what, object) in objects {
+                    match object {
+                        Object::HttpRoute(r) => routes.push((what, *r)),
+                        _ => errors.push(format!("{what}: examples hold HTTPRoutes only")),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "deploy/{EXAMPLES_DIR} rejected:\n  - {}",
+        errors.join("\n  - ")
+    );
+    routes
+}
+
+/// The scrape jobs of `deploy/prometheus-scrape.yaml`, read strictly.
+pub fn load_scrape_jobs() -> Vec<ScrapeJob> {
+    let path = deploy_dir().join(SCRAPE_JOBS_FILE);
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    parse_scrape_jobs(&format!("deploy/{SCRAPE_JOBS_FILE}"), &text)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The only element of `items`.
@@ -166,7 +214,7 @@ pub fn only<'a, T>(items: &'a [T], kind: &str) -> &'a T {
     assert_eq!(
         items.len(),
         1,
-        "deploy/ must hold exactly one {kind}, found {}",
+        "the installation must hold exactly one {kind}, found {}",
         items.len()
     );
     &items[0]
@@ -192,7 +240,7 @@ impl Deploy {
             .metadata
             .namespace
             .clone()
-            .expect("deploy/daemonset.yaml: the DaemonSet sets metadata.namespace")
+            .expect("the DaemonSet sets metadata.namespace")
     }
 
     pub fn template(&self) -> &PodTemplateSpec {
@@ -200,7 +248,7 @@ impl Deploy {
             .daemonset()
             .spec
             .as_ref()
-            .expect("deploy/daemonset.yaml: the DaemonSet has a spec")
+            .expect("the DaemonSet has a spec")
             .template
     }
 
@@ -208,7 +256,7 @@ impl Deploy {
         self.template()
             .spec
             .as_ref()
-            .expect("deploy/daemonset.yaml: the pod template has a spec")
+            .expect("the pod template has a spec")
     }
 
     pub fn pod_labels(&self) -> BTreeMap<String, String> {
@@ -263,12 +311,14 @@ fn agent_args_of(container: &Container) -> AgentArgs {
         ]);
     }
     let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| {
-        panic!("deploy/daemonset.yaml: container args {args:?} are not a valid `shadowtap` command line:\n{e}")
+        panic!(
+            "the DaemonSet: container args {args:?} are not a valid `shadowtap` command line:\n{e}"
+        )
     });
     match cli.command {
         Command::Agent(a) => a,
         other => {
-            panic!("deploy/daemonset.yaml: container args {args:?} run {other:?}, not `agent`")
+            panic!("the DaemonSet: container args {args:?} run {other:?}, not `agent`")
         }
     }
 }

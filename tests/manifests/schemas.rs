@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `kustomize.config.k8s.io/v1beta1` Kustomization.
+/// `kustomize.config.k8s.io/v1beta1` Kustomization, and `kustomize.config.k8s.io/v1alpha1`
+/// Component (the same fields).
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Kustomization {
@@ -28,6 +29,44 @@ pub struct Kustomization {
     pub components: Option<Vec<String>>,
     pub config_map_generator: Option<Vec<Value>>,
     pub secret_generator: Option<Vec<Value>>,
+}
+
+/// `monitoring.coreos.com/v1` PrometheusRule.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRule {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: PrometheusRuleSpec,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRuleSpec {
+    pub groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleGroup {
+    pub name: String,
+    pub interval: Option<String>,
+    pub rules: Vec<Rule>,
+}
+
+/// An alerting rule (`alert`) or a recording rule (`record`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub alert: Option<String>,
+    pub record: Option<String>,
+    pub expr: String,
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    pub keep_firing_for: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// `monitoring.coreos.com/v1` PodMonitor.

@@ -5,20 +5,26 @@
 
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::schemas::{Kustomization, PodMonitor, ScrapeJob};
+use crate::schemas::{Kustomization, PodMonitor, PrometheusRule, ScrapeJob};
 
 /// One object read from a manifest.
 pub enum Object {
     Namespace(Box<Namespace>),
+    PriorityClass(Box<PriorityClass>),
+    ConfigMap(Box<ConfigMap>),
+    PrometheusRule(Box<PrometheusRule>),
     ServiceAccount(Box<ServiceAccount>),
     ClusterRole(Box<ClusterRole>),
     ClusterRoleBinding(Box<ClusterRoleBinding>),
+    Role(Box<Role>),
+    RoleBinding(Box<RoleBinding>),
     DaemonSet(Box<DaemonSet>),
     HttpRoute(Box<HttpRoute>),
     PodMonitor(Box<PodMonitor>),
@@ -78,11 +84,24 @@ pub fn parse_object(
     Ok(match (api_version, kind) {
         ("v1", "Namespace") => Object::Namespace(Box::new(strict(what, doc, value)?)),
         ("v1", "ServiceAccount") => Object::ServiceAccount(Box::new(strict(what, doc, value)?)),
+        ("v1", "ConfigMap") => Object::ConfigMap(Box::new(strict(what, doc, value)?)),
+        ("scheduling.k8s.io/v1", "PriorityClass") => {
+            Object::PriorityClass(Box::new(strict(what, doc, value)?))
+        }
+        ("monitoring.coreos.com/v1", "PrometheusRule") => {
+            Object::PrometheusRule(Box::new(strict(what, doc, value)?))
+        }
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
             Object::ClusterRole(Box::new(strict(what, doc, value)?))
         }
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
             Object::ClusterRoleBinding(Box::new(strict(what, doc, value)?))
+        }
+        ("rbac.authorization.k8s.io/v1", "Role") => {
+            Object::Role(Box::new(strict(what, doc, value)?))
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            Object::RoleBinding(Box::new(strict(what, doc, value)?))
         }
         ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(strict(what, doc, value)?)),
         ("gateway.networking.k8s.io/v1", "HTTPRoute") => {
@@ -91,7 +110,8 @@ pub fn parse_object(
         ("monitoring.coreos.com/v1", "PodMonitor") => {
             Object::PodMonitor(Box::new(strict(what, doc, value)?))
         }
-        ("kustomize.config.k8s.io/v1beta1", "Kustomization") => {
+        ("kustomize.config.k8s.io/v1beta1", "Kustomization")
+        | ("kustomize.config.k8s.io/v1alpha1", "Component") => {
             Object::Kustomization(Box::new(strict(what, doc, value)?))
         }
         (v, k) => {

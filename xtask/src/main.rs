@@ -23,8 +23,14 @@ enum Command {
     /// Set up, build, and run shadowtap's main job on the embedded example (needs root):
     /// namespaces, the announcement's 42 % HTTPRoute, `shadowtap agent --routes`, real traffic.
     Demo,
-    /// Install what building and testing need: rust-src for nightly, bpf-linker, Debian tools.
-    Setup,
+    /// Install what building and testing need: rust-src for nightly, bpf-linker, Debian tools,
+    /// kubectl.
+    Setup {
+        /// Only what building the agent needs (rust-src, bpf-linker), as in the container
+        /// image's builder.
+        #[arg(long)]
+        build_only: bool,
+    },
     /// Set up, then build the agent (with its embedded eBPF object).
     Build {
         /// Build in release mode.
@@ -44,7 +50,8 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Setup => setup::ensure().map(|_| ()),
+        Command::Setup { build_only: false } => setup::ensure().map(|_| ()),
+        Command::Setup { build_only: true } => setup::ensure_build().map(|_| ()),
         Command::Demo => {
             let env = setup::ensure()?;
             // Release: the demo compares client latency with and without the agent.

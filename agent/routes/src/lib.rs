@@ -22,7 +22,8 @@
 //!   capture (each with a route-set id and the one flow pre-sample threshold) and, per route
 //!   set, the rules of every route attached to the same parents, in precedence tie-break
 //!   order, with their resolved mirrors. [`spawn_planner`] turns a stream of stores into a
-//!   stream of plans and reports problems as Events ([`ProblemReporter`]).
+//!   stream of plans and reports problems as Events ([`ProblemReporter`]): route-level ones
+//!   by the one agent that holds the Lease ([`spawn_election`]), once per cluster.
 //! - [`route_request`] decides which rule wins a request and [`Sampler`] draws per request and
 //!   per mirror, conditional on the kernel's flow pre-sample.
 //!
@@ -75,9 +76,9 @@ pub use model::{
 };
 pub use render::{render_json, render_table};
 pub use sources::{
-    load_path, load_str, spawn_planner, start_kube_source, unknown_fields, FileEvent,
-    FileSourceError, FileWatch, KubeSource, KubeSourceConfig, KubeSourceError, ProblemReporter,
-    StrictError,
+    load_path, load_str, spawn_election, spawn_planner, start_kube_source, unknown_fields,
+    Election, ElectionState, FileEvent, FileSourceError, FileWatch, KubeSource, KubeSourceConfig,
+    KubeSourceError, LeaseConfig, LeaseConfigError, ProblemReporter, StrictError, LEASE_NAME,
 };
 
 // Module paths from before the crate was layered, kept for the callers that still use them

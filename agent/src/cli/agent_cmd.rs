@@ -4,6 +4,7 @@ use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use shadowtap_reconstruct::Budgets;
+use shadowtap_routes::LeaseConfig;
 
 use super::{cpu_priority, plan_cmd::plan_config, AgentArgs};
 use shadowtap_mirror::ReplayConfig;
@@ -44,7 +45,22 @@ pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
             ..ReplayConfig::default()
         },
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        lease: lease_config(args)?,
     })
+}
+
+/// The Lease election's settings, checked now so that bad values stop the agent at startup.
+fn lease_config(args: &AgentArgs) -> anyhow::Result<LeaseConfig> {
+    let lease = LeaseConfig::new(
+        args.lease_namespace.clone(),
+        args.node_name.clone(),
+        Duration::from_secs(args.lease_duration_secs),
+        Duration::from_secs(args.lease_renew_secs),
+    );
+    lease
+        .params()
+        .context("--lease-duration-secs / --lease-renew-secs")?;
+    Ok(lease)
 }
 
 /// Run the agent until SIGTERM/SIGINT; exit 0 after a clean detach.
@@ -58,4 +74,55 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     rt.block_on(crate::runtime::run(cfg))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(extra: &[&str]) -> AgentArgs {
+        let mut argv = vec!["shadowtap", "agent", "--node-name", "node-a"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Agent(a) => a,
+            other => panic!("not the agent command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_lease_defaults_to_the_contract() {
+        let lease = agent_config(&args(&[])).expect("valid").lease;
+        assert_eq!(
+            lease,
+            LeaseConfig::new(
+                "shadowtap-system",
+                "node-a",
+                Duration::from_secs(15),
+                Duration::from_secs(5)
+            )
+        );
+        assert_eq!(lease.name, "shadowtap-route-events");
+    }
+
+    #[test]
+    fn a_renewal_period_not_shorter_than_the_lease_stops_the_agent() {
+        let err = agent_config(&args(&[
+            "--lease-duration-secs",
+            "5",
+            "--lease-renew-secs",
+            "5",
+        ]))
+        .expect_err("renewing as late as the lease expires is refused");
+        let text = format!("{err:#}");
+        assert!(text.contains("--lease-renew-secs"), "{text}");
+        assert!(text.contains("shorter than the lease duration"), "{text}");
+        let err = agent_config(&args(&["--lease-duration-secs", "0"])).expect_err("zero lease");
+        assert!(
+            format!("{err:#}").contains("whole number of seconds"),
+            "{err:#}"
+        );
+    }
 }

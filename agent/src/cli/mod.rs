@@ -7,11 +7,22 @@ mod plan_cmd;
 mod replay_cmd;
 mod status;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use cpu_priority::CpuPriority;
 pub use plan_cmd::parse_selector;
+
+/// The agent's default metrics and health port. It lies outside Prometheus's exporter range
+/// (9100–9999, every port of it allocated), away from Prometheus itself (9090), the kubelet and
+/// kube-proxy (10248–10259), and the node agents of common CNIs (Cilium 9962–9965, Calico
+/// 9091/9099), below the NodePort and ephemeral ranges (30000+): the agent shares the node's
+/// network namespace with all of them.
+pub const DEFAULT_METRICS_PORT: u16 = 19482;
 
 /// shadowtap: the Gateway API RequestMirror filter without sidecars, on eBPF.
 #[derive(Debug, Parser)]
@@ -62,7 +73,11 @@ pub enum StatusOutput {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The agent's metrics address.
-    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_METRICS_ADDR",
+        default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_METRICS_PORT))
+    )]
     pub metrics_addr: SocketAddr,
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusOutput::Table)]
@@ -120,7 +135,11 @@ pub struct AgentArgs {
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
     /// Where to serve /metrics, /healthz and /readyz.
-    #[arg(long, env = "SHADOWTAP_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    #[arg(
+        long,
+        env = "SHADOWTAP_METRICS_ADDR",
+        default_value_t = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_METRICS_PORT))
+    )]
     pub metrics_addr: SocketAddr,
     /// Where capture programs attach.
     #[arg(long, env = "SHADOWTAP_ATTACH", value_enum, default_value_t = AttachMode::Host)]
@@ -187,6 +206,21 @@ pub struct AgentArgs {
     /// CPU priority of the agent's threads against the node's workloads.
     #[arg(long, env = "SHADOWTAP_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Normal)]
     pub cpu_priority: CpuPriority,
+    /// Namespace of the Lease `shadowtap-route-events` through which the agents elect the
+    /// one that publishes route problems as Events (held as this node's name).
+    #[arg(
+        long,
+        env = "SHADOWTAP_LEASE_NAMESPACE",
+        default_value = "shadowtap-system"
+    )]
+    pub lease_namespace: String,
+    /// Seconds a leader's Lease stays valid after its last renewal: how long route
+    /// problems may go unpublished after the leader dies.
+    #[arg(long, env = "SHADOWTAP_LEASE_DURATION_SECS", default_value_t = 15)]
+    pub lease_duration_secs: u64,
+    /// Seconds between the leader's renewals (shorter than the lease duration).
+    #[arg(long, env = "SHADOWTAP_LEASE_RENEW_SECS", default_value_t = 5)]
+    pub lease_renew_secs: u64,
 }
 
 /// Output formats of `plan`.
@@ -283,5 +317,27 @@ mod tests {
             missing.is_empty(),
             "flags without an environment variable: {missing:?}"
         );
+    }
+
+    /// The Lease flags are read from the variables the install manifests set.
+    #[test]
+    fn lease_flags_read_their_shadowtap_variables() {
+        let cli = Cli::command();
+        let agent = cli.find_subcommand("agent").expect("agent subcommand");
+        for (flag, var) in [
+            ("lease-namespace", "SHADOWTAP_LEASE_NAMESPACE"),
+            ("lease-duration-secs", "SHADOWTAP_LEASE_DURATION_SECS"),
+            ("lease-renew-secs", "SHADOWTAP_LEASE_RENEW_SECS"),
+        ] {
+            let arg = agent
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("no --{flag}"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(var),
+                "--{flag}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use shadowtap_reconstruct::Budgets;
-use shadowtap_routes::PlanConfig;
+use shadowtap_routes::{LeaseConfig, PlanConfig};
 
 use shadowtap_mirror::ReplayConfig;
 
@@ -45,4 +45,7 @@ pub struct AgentConfig {
     pub mirror: ReplayConfig,
     /// Time to drain queued mirrors on shutdown.
     pub shutdown_grace: Duration,
+    /// The Lease through which the agents elect the one that publishes route problems
+    /// (Kubernetes source only).
+    pub lease: LeaseConfig,
 }

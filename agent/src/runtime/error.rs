@@ -34,6 +34,9 @@ pub enum RuntimeError {
     /// Connecting to the Kubernetes API failed.
     #[error("connecting to the Kubernetes API (use --routes PATH to run without a cluster)")]
     KubeClient(#[source] kube::Error),
+    /// The Lease election's settings are unusable.
+    #[error("leader election")]
+    Lease(#[from] shadowtap_routes::LeaseConfigError),
     /// The metrics endpoint could not be served.
     #[error("serving metrics on {addr}")]
     Metrics {

@@ -3,7 +3,8 @@
 //!
 //! [`run`] takes a plain [`AgentConfig`] and only wires the parts together; each part has
 //! its own file: [`source`] (stores), [`capture`] (the ring → pipeline task), [`control`]
-//! (plan → kernel and backends), [`telemetry`] (the registry).
+//! (plan → kernel and backends), [`telemetry`] (the registry), [`leadership`] (the Lease
+//! election that decides which agent publishes route problems).
 
 mod attachments;
 mod capture;
@@ -11,6 +12,7 @@ mod clock;
 mod config;
 mod control;
 mod error;
+mod leadership;
 mod replay_watch;
 mod source;
 mod telemetry;
@@ -87,15 +89,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let snapshots = telemetry.snapshots.clone();
 
     let (stores, client) = source::start(&cfg.source, &cfg.node_name).await?;
-    let reporter = client.map(|c| {
-        shadowtap_routes::events::ProblemReporter::new(
-            c,
-            kube::runtime::events::Reporter {
-                controller: "shadowtap".into(),
-                instance: Some(cfg.node_name.clone()),
-            },
-        )
-    });
+    let reporter = telemetry.leadership.start(client, &cfg.lease)?;
     let (mut plans, _planner) =
         spawn_planner(stores, cfg.node_name.clone(), cfg.plan.clone(), reporter);
 

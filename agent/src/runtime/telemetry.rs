@@ -10,6 +10,7 @@ use shadowtap_common::Counter;
 use shadowtap_mirror::ReplayMetrics;
 use shadowtap_routes::PlanProblem;
 
+use super::leadership::Leadership;
 use crate::{
     datapath::{MapHandles, RingStats},
     metrics::{Family, FamilyKind, Snapshots},
@@ -28,6 +29,8 @@ pub struct Telemetry {
     /// The mirror client's families, registered before the client exists so that
     /// `/metrics` is served from the start.
     pub replay: ReplayMetrics,
+    /// `shadowtap_leader` and the election's error count.
+    pub leadership: Leadership,
     problems: PromFamily<Vec<(String, String)>, Gauge>,
     attached: Gauge<i64>,
 }
@@ -49,6 +52,8 @@ impl Telemetry {
         registry.register_collector(Box::new(snapshots.collector()));
         let replay = ReplayMetrics::new();
         replay.register(&mut registry);
+        let leadership = Leadership::default();
+        leadership.register(&mut registry);
         let route_latency = route_latency_family();
         registry.register(
             "route_mirror_latency_seconds",
@@ -82,6 +87,7 @@ impl Telemetry {
             snapshots,
             route_latency,
             replay,
+            leadership,
             problems,
             attached,
         }
@@ -95,6 +101,7 @@ impl Telemetry {
                 snapshots: self.snapshots,
                 route_latency: self.route_latency,
                 replay: self.replay,
+                leadership: self.leadership,
                 gauges: ControlGauges {
                     problems: self.problems,
                     attached: self.attached,
@@ -112,6 +119,8 @@ pub struct TelemetryHandles {
     pub route_latency: RouteLatencyFamily,
     /// See [`Telemetry::replay`].
     pub replay: ReplayMetrics,
+    /// See [`Telemetry::leadership`].
+    pub leadership: Leadership,
     /// The control loop's gauges.
     pub gauges: ControlGauges,
 }

@@ -16,12 +16,15 @@
 //!   [`load`] (an open- and closed-loop load generator), [`idle_flows`] (many idle
 //!   keep-alive connections on one thread), [`nginx`] (the mirroring proxy shadowtap is
 //!   compared with).
+//! - Monitoring: [`monitoring`] (the PromQL of `deploy/components/monitoring`, parsed, and
+//!   the metric names it reads).
 //! - Time: [`wait`] (conditions with a deadline — never fixed sleeps).
 
 pub mod http_server;
 pub mod idle_flows;
 pub mod load;
 pub mod loaded;
+pub mod monitoring;
 pub mod nghttp2;
 pub mod nginx;
 pub mod packets;

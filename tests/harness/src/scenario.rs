@@ -272,8 +272,16 @@ impl Scenario {
 
     /// Start `shadowtap agent` in the node namespace and wait until it is ready.
     pub fn start_agent(&mut self, binary: &Path, extra_args: &[&str]) {
+        self.start_agent_wrapped(&[], binary, extra_args);
+    }
+
+    /// As [`Scenario::start_agent`], with the agent run by `wrapper` (a command that execs
+    /// the rest of its command line, such as `setpriv` with its options), so that the agent
+    /// keeps the process id the scenario stops it by.
+    pub fn start_agent_wrapped(&mut self, wrapper: &[&str], binary: &Path, extra_args: &[&str]) {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", self.topo.node.name()])
+            .args(wrapper)
             .arg(binary)
             .args(["agent", "--routes"])
             .arg(&self.routes)

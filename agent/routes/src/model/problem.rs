@@ -92,6 +92,14 @@ impl ProblemReason {
         }
     }
 
+    /// The problem depends on this node's endpoints (another node may not see it), rather
+    /// than on the route and the objects it refers to, which every node sees alike. Route-level
+    /// problems are published by the elected agent only; node-level ones by every agent that
+    /// sees them (deduplicated by their Event name).
+    pub const fn depends_on_node(self) -> bool {
+        matches!(self, Self::AmbiguousParent)
+    }
+
     /// The reason in UpperCamelCase, as Kubernetes Event reasons are spelt.
     pub fn event_reason(self) -> String {
         self.as_str()

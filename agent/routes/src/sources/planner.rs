@@ -11,7 +11,8 @@ use crate::compile::{plan, PlanConfig};
 use crate::model::{Plan, Store};
 
 /// Plans every store `stores` yields (the current one first) and publishes the plans; with a
-/// reporter, new problems become Events on their routes.
+/// reporter, new problems become Events on their routes (planned again when the reporter's
+/// leadership changes, so a new leader publishes at once).
 pub fn spawn_planner(
     mut stores: watch::Receiver<Arc<Store>>,
     node: String,
@@ -39,7 +40,20 @@ pub fn spawn_planner(
             if changed && tx.send(Arc::new(p)).is_err() {
                 return;
             }
-            if stores.changed().await.is_err() {
+            // A new store, or a change of leadership (the new leader publishes what the
+            // plan holds now).
+            let next = async {
+                match reporter.as_mut() {
+                    Some(r) => {
+                        tokio::select! {
+                            changed = stores.changed() => changed.is_ok(),
+                            () = r.leadership_changed() => true,
+                        }
+                    }
+                    None => stores.changed().await.is_ok(),
+                }
+            };
+            if !next.await {
                 return;
             }
         }

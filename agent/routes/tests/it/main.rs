@@ -2,9 +2,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod diff;
+mod fake_lease_api;
 mod file_source;
 mod fixtures;
 mod kube_mock;
+mod leader_election;
 mod listeners;
 mod precedence;
 mod robustness;
