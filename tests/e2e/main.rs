@@ -3,6 +3,9 @@
 //! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
 //! tests, and skip (or fail in CI) without it.
 //!
+//! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
+//!   IP), every other client follows the producer route; a host-network address is counted
+//!   as of unknown namespace.
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
 //!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
 //!   connection opened before the agent counted as `h2_midstream`, never mirrored.
@@ -23,6 +26,7 @@
 //!   is sent or dropped with a counted reason.
 
 mod failures;
+mod gamma;
 mod h2c;
 mod listeners;
 mod mirror;

@@ -24,8 +24,9 @@
 //!   order, with their resolved mirrors. [`spawn_planner`] turns a stream of stores into a
 //!   stream of plans and reports problems as Events ([`ProblemReporter`]): route-level ones
 //!   by the one agent that holds the Lease ([`spawn_election`]), once per cluster.
-//! - [`route_request`] decides which rule wins a request and [`Sampler`] draws per request and
-//!   per mirror, conditional on the kernel's flow pre-sample.
+//! - [`route_request`] decides which rule wins a request (from a client of a given namespace,
+//!   if known) and [`Sampler`] draws per request and per mirror, conditional on the kernel's
+//!   flow pre-sample.
 //!
 //! # Semantics decided here
 //! - CRD defaults and validations are applied in code ([`compile`]); every problem is a
@@ -38,13 +39,20 @@
 //! - RegularExpression matches (path, header, query) use the `regex` crate's syntax and must
 //!   match the whole value. Their precedence, which the spec leaves to implementations, is
 //!   below Exact and above every PathPrefix (longer expressions first).
-//! - A parent is one Gateway **listener** or one Service (GAMMA): precedence is decided among
-//!   the routes attached to it, never across listeners. For Service parents route hostnames
-//!   are ignored; on a listener they are narrowed by its hostname. A route attaches where its
-//!   Gateway exists, its parent's controller has not set `Accepted=False`, and the listener's
-//!   protocol, `allowedRoutes.namespaces` (Same/All/Selector over Namespace labels) and
-//!   `allowedRoutes.kinds` allow it. Of a Gateway's listeners sharing a port, a request goes to
-//!   the one with the most specific matching hostname.
+//! - A parent is one Gateway **listener** or one group of a Service's routes (GAMMA, below):
+//!   precedence is decided among the routes attached to it, never across listeners. For
+//!   Service parents route hostnames are ignored; on a listener they are narrowed by its
+//!   hostname. A route attaches where its Gateway exists, its parent's controller has not set
+//!   `Accepted=False`, and the listener's protocol, `allowedRoutes.namespaces`
+//!   (Same/All/Selector over Namespace labels) and `allowedRoutes.kinds` allow it. Of a
+//!   Gateway's listeners sharing a port, a request goes to the one with the most specific
+//!   matching hostname.
+//! - GAMMA (GEP-1294): a Service's routes form groups — its producer routes (in its
+//!   namespace) and, per other namespace, that namespace's consumer routes — decided apart.
+//!   A request follows the consumer routes of its client's namespace when there are some,
+//!   else the producer routes; the client's namespace comes from the plan's client index
+//!   (pod IPs of the namespaces with consumer routes), and a client not found there follows
+//!   the producer routes. Routes bound only to Services need no ReferenceGrant.
 //! - Ties go to the oldest route, then the string `namespace/name`, then rule order.
 //! - Paths and query values are compared as sent (no percent-decoding or dot-segment
 //!   normalization); several header lines of one name are joined with `,`.

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::evaluate::probe_winners;
 use crate::model::{
-    CaptureEndpoint, EndpointRules, PathMatch, Plan, PlanProblem, RouteMatch, ValueMatch,
+    CaptureEndpoint, EndpointRules, ParentKey, ParentKind, PathMatch, Plan, PlanProblem,
+    RouteMatch, ValueMatch,
 };
 
 fn path_str(m: &RouteMatch) -> String {
@@ -38,10 +39,13 @@ fn path_str(m: &RouteMatch) -> String {
 }
 
 /// The plan as text: the endpoints to capture; per route set, per parent (each Gateway
-/// listener with its port and hostname, or a Service) the rules in tie-break order, each with
-/// whether it delivers to the endpoint and `wins=`: the rule that wins a request built from
-/// its first match (`itself`, another rule that shadows it, or `?` for RegularExpression
-/// matches); and the problems.
+/// listener with its port and hostname, or a Service's producer routes, or its consumer
+/// routes for the clients of one namespace) the rules in tie-break order, each with whether
+/// it delivers to the endpoint, its GAMMA role (`producer`, or `consumer for clients in
+/// <namespace>`) on Service parents, and `wins=`: the rule that wins a request built from its
+/// first match (`itself`, another rule that shadows it, or `?` for RegularExpression
+/// matches); how many client pod IPs are known per consumer namespace, and the IPs that do
+/// not tell theirs; and the problems.
 pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "node: {}", plan.node);
@@ -81,12 +85,16 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
                     p.listener_hostname.as_deref().unwrap_or("*")
                 ));
             }
+            if let Some(audience) = mesh_audience(&p.parent) {
+                listener.push(audience);
+            }
             let listener = if listener.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", listener.join(", "))
             };
             let _ = writeln!(out, "  parent {}{listener}", p.parent);
+            let role = mesh_role(&p.parent);
             let winners = probe_winners(p);
             for (r, won_by) in p.rules.iter().zip(winners) {
                 let hosts = if r.hostnames.is_empty() {
@@ -103,7 +111,7 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "    {} [{who}, {}] hosts={hosts} match={} wins={wins}",
+                    "    {} [{who}, {}{role}] hosts={hosts} match={} wins={wins}",
                     r.id,
                     r.delivery.as_str(),
                     matches.join(" | ")
@@ -120,11 +128,54 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
             }
         }
     }
+    if !plan.client_namespaces.is_empty() || !plan.unknown_clients.is_empty() {
+        let mut per_ns: BTreeMap<&str, usize> = BTreeMap::new();
+        for ns in plan.client_namespaces.values() {
+            *per_ns.entry(ns.as_str()).or_default() += 1;
+        }
+        let mut counts: Vec<String> = per_ns.iter().map(|(ns, n)| format!("{ns}: {n}")).collect();
+        if !plan.unknown_clients.is_empty() {
+            let unknown: Vec<String> = plan
+                .unknown_clients
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            counts.push(format!("namespace unknown: {}", unknown.join(" ")));
+        }
+        let _ = writeln!(
+            out,
+            "\nCONSUMER-ROUTE CLIENTS (pod IPs per namespace; other clients follow producer routes)\n  {}",
+            counts.join(", ")
+        );
+    }
     let _ = writeln!(out, "\nPROBLEMS ({})", problems.len());
     for p in problems {
         let _ = writeln!(out, "  {p}");
     }
     out
+}
+
+/// Who a Service parent's routes apply to (GEP-1294), for its header line.
+fn mesh_audience(parent: &ParentKey) -> Option<String> {
+    match (parent.kind, parent.consumer_namespace.as_deref()) {
+        (ParentKind::Gateway, _) => None,
+        (ParentKind::Service, None) => {
+            Some("producer routes: clients without consumer routes".to_owned())
+        }
+        (ParentKind::Service, Some(ns)) => {
+            Some(format!("consumer routes: clients in namespace {ns}"))
+        }
+    }
+}
+
+/// A rule's GAMMA role, appended to its bracket: `, producer` or `, consumer of clients in
+/// <namespace>` (nothing on a Gateway listener).
+fn mesh_role(parent: &ParentKey) -> String {
+    match (parent.kind, parent.consumer_namespace.as_deref()) {
+        (ParentKind::Gateway, _) => String::new(),
+        (ParentKind::Service, None) => ", producer".to_owned(),
+        (ParentKind::Service, Some(ns)) => format!(", consumer for clients in {ns}"),
+    }
 }
 
 #[derive(Serialize)]
@@ -133,16 +184,24 @@ struct JsonPlan<'a> {
     endpoints: &'a [CaptureEndpoint],
     route_sets: &'a BTreeMap<u32, EndpointRules>,
     problems: &'a [PlanProblem],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    client_namespaces: &'a BTreeMap<std::net::IpAddr, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    unknown_clients: &'a std::collections::BTreeSet<std::net::IpAddr>,
 }
 
-/// The plan as pretty JSON: `node`, `endpoints`, `route_sets` and `problems` (the given
-/// ones, usually `plan.problems`).
+/// The plan as pretty JSON: `node`, `endpoints`, `route_sets` (a Service parent's consumer
+/// routes carry `consumer_namespace`), `problems` (the given ones, usually `plan.problems`)
+/// and, when consumer routes are in play, `client_namespaces` (client pod IP → namespace) and
+/// `unknown_clients` (IPs that do not tell their pod's namespace).
 pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&JsonPlan {
         node: &plan.node,
         endpoints: &plan.endpoints,
         route_sets: &plan.route_sets,
         problems,
+        client_namespaces: &plan.client_namespaces,
+        unknown_clients: &plan.unknown_clients,
     })
 }
 

@@ -59,6 +59,11 @@ pub struct PipelineCounters {
     pub submitted: u64,
     /// Refused by the sink, by reason.
     pub refused: Vec<(&'static str, u64)>,
+    /// Requests at an endpoint with GAMMA consumer routes from a client whose IP does not
+    /// tell its namespace although a pod of a consumer namespace may hold it (a host-network
+    /// pod's, the node's IP; an IP pods of two namespaces claim): they followed the producer
+    /// routes. Counted besides the routing outcomes, not as one of them.
+    pub client_namespace_unknown: u64,
 }
 
 impl PipelineCounters {
@@ -124,6 +129,13 @@ impl PipelineCounters {
                 kind: FamilyKind::Counter,
                 label: "outcome",
                 values: draws,
+            },
+            Family {
+                name: "requests_client_namespace_unknown",
+                help: "Requests that met GAMMA consumer routes from a client whose namespace is unknown (host network, or an address pods of two namespaces claim); they followed the producer routes. Counted besides the routing outcomes.",
+                kind: FamilyKind::Counter,
+                label: "",
+                values: vec![("", self.client_namespace_unknown)],
             },
         ]
     }

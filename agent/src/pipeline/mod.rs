@@ -27,7 +27,7 @@ mod view;
 use std::sync::Arc;
 
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::{H2FlowRequest, Reconstructor, Request, Segment};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use counters::{NotMatched, PipelineCounters};
@@ -62,6 +62,16 @@ pub trait MirrorSink {
 enum Decoded<'r> {
     Http1(&'r Request),
     H2(&'r H2FlowRequest),
+}
+
+impl Decoded<'_> {
+    /// The flow the request came on.
+    fn flow(&self) -> &FlowKey {
+        match self {
+            Decoded::Http1(r) => r.flow(),
+            Decoded::H2(r) => &r.flow,
+        }
+    }
 }
 
 /// Reconstruction, routing and sampling for one node.
@@ -154,10 +164,7 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.marked += 1;
             return;
         }
-        let server = match request {
-            Decoded::Http1(r) => r.flow().server(),
-            Decoded::H2(r) => r.flow.server(),
-        };
+        let server = request.flow().server();
         let plan = self.plan.clone();
         let Some(endpoint) = plan.endpoint(&server) else {
             self.counters.not_matched(NotMatched::NoEndpoint);
@@ -175,7 +182,20 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.not_matched(NotMatched::NotUtf8);
             return;
         };
-        let (rule, mirrors) = match route_request(rules, &view.view()) {
+        // GAMMA consumer routes apply to the clients of their namespace: the client's pod IP
+        // says which. Other clients follow the producer routes; those whose IP does not tell
+        // (a host-network pod's) are counted. Route sets without consumer routes skip this.
+        let client_namespace = if rules.has_consumer_routes() {
+            let ip = request.flow().client().ip();
+            let ns = plan.client_namespace(ip);
+            if ns.is_none() && plan.client_unknown(ip) {
+                self.counters.client_namespace_unknown += 1;
+            }
+            ns
+        } else {
+            None
+        };
+        let (rule, mirrors) = match route_request(rules, &view.view(), client_namespace) {
             Decision::Matched { rule, mirrors } => (rule, mirrors),
             Decision::WonByUnlabelled { .. } => {
                 self.counters.not_matched(NotMatched::WonByUnlabelled);

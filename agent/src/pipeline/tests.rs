@@ -180,3 +180,101 @@ fn route_series_follow_the_draws() {
     assert!((value("route_mirror_fraction", &route) - 0.42).abs() < 1e-9);
     assert!(c.submitted > 0 && c.not_sampled > 0 && refusals > 0);
 }
+
+/// Records the mirror backend of each submission.
+#[derive(Default)]
+struct Backends(Vec<String>);
+
+impl MirrorSink for Backends {
+    fn submit(
+        &mut self,
+        mirror: &MirrorTarget,
+        _: &Request,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        self.0.push(mirror.backend.name.clone());
+        Ok(())
+    }
+
+    fn submit_h2(
+        &mut self,
+        mirror: &MirrorTarget,
+        _: &H2FlowRequest,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        self.0.push(mirror.backend.name.clone());
+        Ok(())
+    }
+}
+
+const MESH_BASE: &str = include_str!("../../routes/tests/fixtures/mesh-gamma-base.yaml");
+
+/// A labelled HTTPRoute in `namespace` on Service gateway-conformance-mesh/echo-v1, sending
+/// to echo-v1 and mirroring 100 % to `mirror`.
+fn mesh_route(name: &str, namespace: &str, mirror: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels:\n    shadowtap.dev/mirror: enabled\nspec:\n  parentRefs:\n  - {{group: \"\", kind: Service, name: echo-v1, namespace: gateway-conformance-mesh}}\n  rules:\n  - backendRefs:\n    - {{name: echo-v1, namespace: gateway-conformance-mesh, port: 80}}\n    filters:\n    - type: RequestMirror\n      requestMirror:\n        backendRef: {{name: {mirror}, namespace: gateway-conformance-mesh, port: 80}}\n"
+    )
+}
+
+/// GAMMA: the pipeline decides each request with its client's namespace, from the client's
+/// address: a consumer client gets its namespace's consumer route, every other client the
+/// producer route, and a client whose IP may be a consumer pod's without telling it (a
+/// host-network pod's) is counted.
+#[test]
+fn consumer_routes_apply_to_the_clients_of_their_namespace() {
+    let yaml = [
+        MESH_BASE.to_owned(),
+        mesh_route("producer", "gateway-conformance-mesh", "echo-v2"),
+        mesh_route("consumer", "gateway-conformance-mesh-consumer", "echo-v3"),
+    ]
+    .join("\n---\n");
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("mesh.yaml"), &yaml)
+        .expect("fixture loads");
+    let plan = Arc::new(shadowtap_routes::plan(
+        &store,
+        "node-a",
+        &PlanConfig::default(),
+    ));
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    let mut pipeline = Pipeline::new(
+        Reconstructor::new(Config::default()),
+        Sampler::new(7),
+        Backends::default(),
+        "x-shadowtap-mirrored",
+    );
+    pipeline.set_plan(plan);
+    let server: SocketAddr = "10.244.1.20:8080".parse().expect("addr");
+    let request = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: echo-v1\r\n\r\n");
+    // The consumer namespace's client pod, a client in the producer's namespace, the
+    // consumer namespace's host-network pod (node-b's IP) and an address without a pod.
+    let clients = ["10.244.2.50", "10.244.2.70", "192.168.0.12", "10.244.9.9"];
+    for (i, ip) in clients.iter().enumerate() {
+        let client = SocketAddr::new(ip.parse().expect("ip"), 40_000 + i as u16);
+        let flow = FlowKey::new(client, server);
+        pipeline.push(Segment::new(flow, 1000, tcp_flags::SYN, 1, Bytes::new()));
+        pipeline.push(Segment::new(
+            flow,
+            1001,
+            tcp_flags::ACK | tcp_flags::PSH,
+            2,
+            request.clone(),
+        ));
+    }
+    assert_eq!(
+        pipeline.sink().0,
+        ["echo-v3", "echo-v2", "echo-v2", "echo-v2"]
+    );
+    let c = pipeline.counters();
+    assert_eq!((c.decoded, c.matched_with_mirrors), (4, 4));
+    // Only the host-network client's IP may be a consumer pod's without telling it.
+    assert_eq!(c.client_namespace_unknown, 1);
+    assert!(c.conserved());
+    let requests = c
+        .families()
+        .into_iter()
+        .find(|f| f.name == "requests_client_namespace_unknown")
+        .expect("the unknown-client family");
+    assert_eq!(requests.values, [("", 1)]);
+}

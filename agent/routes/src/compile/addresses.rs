@@ -24,7 +24,7 @@ fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// All IPs of a pod (status.podIPs, else status.podIP), IPv4 and IPv6.
-fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
+pub fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
     let Some(status) = pod.status.as_ref() else {
         return Vec::new();
     };

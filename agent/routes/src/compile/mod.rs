@@ -4,7 +4,8 @@
 //! validations the generated types do not apply (`defaults.rs`, `mirror_spec.rs`,
 //! `matches.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
 //! attaches — which listeners, with which hostnames (`parents.rs`) —, resolving references to
-//! Service ports (`references.rs`) and addresses (`addresses.rs`), per-route analysis
+//! Service ports (`references.rs`) and addresses (`addresses.rs`), which namespace a client
+//! pod IP is in, for GAMMA consumer routes (`clients.rs`), per-route analysis
 //! (`route.rs`, `annotations.rs`, `filter_order.rs`) and the plan function itself
 //! (`plan.rs`). Every problem becomes a [`PlanProblem`](crate::model::PlanProblem) that
 //! disables only what it affects (warnings disable nothing).
@@ -17,6 +18,7 @@
 
 mod addresses;
 mod annotations;
+mod clients;
 mod config;
 mod defaults;
 mod filter_order;
@@ -29,5 +31,6 @@ mod route;
 mod selector;
 
 pub use config::PlanConfig;
+pub(crate) use parents::consumer_route_namespace;
 pub use plan::plan;
 pub use selector::{MirrorSelector, SelectorError};

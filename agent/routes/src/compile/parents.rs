@@ -38,10 +38,11 @@ pub struct RouteParents {
 
 /// Resolves the parentRefs of `route` (key `key`). A parentRef whose parent's controller
 /// rejected it (`Accepted=False` in the route's status) attaches nowhere. Service parents
-/// (GAMMA) ignore route hostnames. A Gateway parent must exist; each of its listeners that
-/// the parentRef selects (sectionName, port) and that accepts the route (protocol HTTP or
-/// HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an overlapping hostname) is a
-/// parent, with the route's hostnames narrowed by the listener's.
+/// (GAMMA) ignore route hostnames; a route whose Service is in another namespace joins that
+/// Service's consumer routes of its own namespace (GEP-1294). A Gateway parent must exist;
+/// each of its listeners that the parentRef selects (sectionName, port) and that accepts the
+/// route (protocol HTTP or HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an
+/// overlapping hostname) is a parent, with the route's hostnames narrowed by the listener's.
 pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> RouteParents {
     let hosts: Vec<String> = route
         .spec
@@ -64,13 +65,17 @@ pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> Route
             continue;
         }
         let found: Vec<(ParentKey, Attachment)> = match kind {
-            // GAMMA: hostnames do not apply to Service parents.
+            // GAMMA: hostnames do not apply to Service parents. A route in another
+            // namespace than its Service is a consumer route: it joins the group of that
+            // namespace's consumer routes, apart from the Service's producer routes.
             ParentKind::Service => vec![(
                 ParentKey {
                     kind,
                     namespace: obj.namespace.clone(),
                     name: obj.name.clone(),
                     listener: None,
+                    consumer_namespace: (obj.namespace != key.namespace)
+                        .then(|| key.namespace.clone()),
                 },
                 Attachment::default(),
             )],
@@ -106,6 +111,39 @@ pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> Route
         }
     }
     out
+}
+
+/// Whether cross-namespace references of `route` need a ReferenceGrant. GEP-1294: routes
+/// bound to Services (producer or consumer) may send to backends in any namespace without
+/// one, since a mesh route only augments Services the client could already reach; a route
+/// with any other parentRef (a Gateway, the default kind) needs grants, as a Gateway exposes
+/// Services to a broader scope. A route with both kinds of parents needs them (one rule per
+/// route: its backends are resolved once).
+pub fn needs_reference_grants(route: &HttpRoute) -> bool {
+    let refs = route.spec.parent_refs.as_deref().unwrap_or_default();
+    refs.is_empty()
+        || refs
+            .iter()
+            .any(|p| !matches!(parent_object(p, ""), Some((ParentKind::Service, _))))
+}
+
+/// The namespace whose clients `route` is a consumer route for (GEP-1294): the route's own,
+/// when one of its parentRefs names a Service in another namespace. `None` for every other
+/// route. The Kubernetes source watches the Pods of these namespaces to know their clients.
+pub fn consumer_route_namespace(route: &HttpRoute) -> Option<String> {
+    let own = route
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or(crate::model::DEFAULT_NAMESPACE);
+    route
+        .spec
+        .parent_refs
+        .iter()
+        .flatten()
+        .filter_map(|p| parent_object(p, own))
+        .any(|(kind, obj)| kind == ParentKind::Service && obj.namespace != own)
+        .then(|| own.to_owned())
 }
 
 /// Adds `more` to `existing` (both: empty = any host).
@@ -220,6 +258,7 @@ fn gateway_listeners(
                 namespace: gw_key.namespace.clone(),
                 name: gw_key.name.clone(),
                 listener: Some(l.name.clone()),
+                consumer_namespace: None,
             },
             Attachment {
                 hostnames,

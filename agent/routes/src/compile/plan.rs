@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use super::addresses::capture_addrs;
+use super::clients::{client_index, ClientIndex};
 use super::config::PlanConfig;
 use super::route::{analyze_route, RouteInfo, RuleInfo};
 use crate::model::{
@@ -133,6 +134,17 @@ fn rules_of_parent(
     }
 }
 
+/// Whether two parents are groups of the same Service's routes (GAMMA): its producer
+/// routes and consumer routes of some namespace, or consumer routes of two namespaces. Each
+/// request is decided by exactly one of them, chosen by its client's namespace, so they can
+/// be told apart.
+fn audiences_apart(a: &ParentKey, b: &ParentKey) -> bool {
+    a.kind == ParentKind::Service
+        && b.kind == ParentKind::Service
+        && a.object() == b.object()
+        && a.consumer_namespace != b.consumer_namespace
+}
+
 /// Warns on the labelled mirroring rules of a route set whose endpoint also receives requests
 /// through another parent where a rule delivers here without the same mirrors: such requests
 /// are mirrored too (the pod cannot tell the parents apart).
@@ -146,7 +158,7 @@ fn ambiguous_parents(set: &EndpointRules, problems: &mut Vec<PlanProblem>) {
             let other = set
                 .parents
                 .iter()
-                .filter(|q| q.parent != p.parent)
+                .filter(|q| q.parent != p.parent && !audiences_apart(&p.parent, &q.parent))
                 .find_map(|q| {
                     q.rules
                         .iter()
@@ -217,6 +229,29 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
         }
     }
 
+    // GAMMA: a Service's routes form groups (producer routes, consumer routes per client
+    // namespace) of which each request follows exactly one. Where one group is decided,
+    // all are: a client with consumer routes follows them even where they send elsewhere.
+    let service_groups: BTreeSet<&ParentKey> = routes
+        .iter()
+        .flat_map(|r| r.parents.keys())
+        .filter(|p| p.kind == ParentKind::Service)
+        .collect();
+    for e in local.values_mut() {
+        let services: BTreeSet<ObjectKey> = e
+            .parents
+            .iter()
+            .filter(|p| p.kind == ParentKind::Service)
+            .map(ParentKey::object)
+            .collect();
+        e.parents.extend(
+            service_groups
+                .iter()
+                .filter(|p| services.contains(&p.object()))
+                .map(|p| (*p).clone()),
+        );
+    }
+
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();
     let mut route_sets: BTreeMap<u32, EndpointRules> = BTreeMap::new();
     let mut endpoints = Vec::new();
@@ -279,10 +314,21 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
     }
     problems.sort();
     problems.dedup();
+    let consumer_namespaces: BTreeSet<&str> = route_sets
+        .values()
+        .flat_map(|s| s.parents.iter())
+        .filter_map(|p| p.parent.consumer_namespace.as_deref())
+        .collect();
+    let ClientIndex {
+        namespaces: client_namespaces,
+        unknown: unknown_clients,
+    } = client_index(store, &consumer_namespaces);
     Plan {
         node: node.to_owned(),
         endpoints,
         route_sets,
         problems,
+        client_namespaces,
+        unknown_clients,
     }
 }

@@ -1,5 +1,6 @@
 //! Resolving a backend reference (defaults applied) to a Service port: a core Service kind,
-//! a ReferenceGrant for cross-namespace references, a Service that exists, a port it has.
+//! a ReferenceGrant for cross-namespace references (of routes with a Gateway parent: mesh
+//! routes need none, GEP-1294), a Service that exists, a port it has.
 
 use super::addresses::service_port;
 use super::defaults::BackendTarget;
@@ -37,12 +38,14 @@ fn reference_permitted(store: &Store, from_namespace: &str, target: &BackendTarg
 }
 
 /// Resolves a reference of `route` (at `field`) to a Service port, or the problem that
-/// disables it.
+/// disables it. `grants_needed`: whether a cross-namespace reference needs a ReferenceGrant
+/// (not for routes bound to Services only, GEP-1294; see `parents::needs_reference_grants`).
 pub fn resolve_service_ref(
     store: &Store,
     route: &ObjectKey,
     field: &str,
     target: &BackendTarget,
+    grants_needed: bool,
 ) -> Result<ServicePortRef, PlanProblem> {
     let problem = |suffix: &str, reason, detail: String| {
         PlanProblem::new(route, format!("{field}{suffix}"), reason, detail)
@@ -71,7 +74,7 @@ pub fn resolve_service_ref(
         ));
     };
     // Checked after existence: a missing Service is reported as not found, granted or not.
-    if !reference_permitted(store, &route.namespace, target) {
+    if grants_needed && !reference_permitted(store, &route.namespace, target) {
         return Err(problem(
             ".namespace",
             ProblemReason::RefNotPermitted,

@@ -13,7 +13,7 @@ use super::defaults::BackendTarget;
 use super::filter_order::filter_order_warnings;
 use super::matches::compile_matches;
 use super::mirror_spec::{backend_mirrors, rule_mirrors, MirrorSpec};
-use super::parents::{route_parents, Attachment, RouteParents};
+use super::parents::{needs_reference_grants, route_parents, Attachment, RouteParents};
 use super::references::resolve_service_ref;
 use crate::model::{
     MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteMatch,
@@ -68,6 +68,7 @@ fn resolve_mirror(
     store: &Store,
     key: &ObjectKey,
     options: &MirrorOptions,
+    grants_needed: bool,
     spec: Result<MirrorSpec, String>,
     problems: &mut Vec<PlanProblem>,
 ) -> Option<MirrorTarget> {
@@ -96,7 +97,7 @@ fn resolve_mirror(
         }
     };
     let backend_field = format!("{}.backendRef", spec.field);
-    match resolve_service_ref(store, key, &backend_field, &spec.backend) {
+    match resolve_service_ref(store, key, &backend_field, &spec.backend, grants_needed) {
         Ok(backend) => {
             let (endpoints, cluster_ip) = mirror_endpoints(store, &backend);
             Some(MirrorTarget {
@@ -128,6 +129,7 @@ pub fn analyze_route(
     let mut local = Vec::new();
     let ns = key.namespace.as_str();
     let options = mirror_options(&route.metadata);
+    let grants_needed = needs_reference_grants(route);
     let RouteParents {
         parents,
         gateway_classes,
@@ -168,12 +170,14 @@ pub fn analyze_route(
         for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
             let bf = format!("{rf}.backendRefs[{bi}]");
             let target = BackendTarget::of_backend_ref(b, ns);
-            match resolve_service_ref(store, key, &bf, &target) {
+            match resolve_service_ref(store, key, &bf, &target, grants_needed) {
                 Ok(service) => {
                     let mirrors = if labelled {
                         backend_mirrors(b, &bf, ns)
                             .into_iter()
-                            .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
+                            .filter_map(|m| {
+                                resolve_mirror(store, key, &options, grants_needed, m, &mut local)
+                            })
                             .collect()
                     } else {
                         Vec::new()
@@ -190,7 +194,7 @@ pub fn analyze_route(
         let mirrors: Vec<MirrorTarget> = if labelled {
             rule_mirrors(rule, &rf, ns)
                 .into_iter()
-                .filter_map(|m| resolve_mirror(store, key, &options, m, &mut local))
+                .filter_map(|m| resolve_mirror(store, key, &options, grants_needed, m, &mut local))
                 .collect()
         } else {
             Vec::new()

@@ -1,10 +1,11 @@
-//! The per-request decision at an endpoint: for each of its parents the winning rule, and
-//! whether that rule's mirrors are shadowtap's to draw.
+//! The per-request decision at an endpoint: for each of its parents that applies to the
+//! request's client (GAMMA producer and consumer routes) the winning rule, and whether that
+//! rule's mirrors are shadowtap's to draw.
 
 use super::host::listener_score;
 use super::precedence::winner;
 use super::request::{ParsedRequest, RequestView};
-use crate::model::{EndpointRules, MirrorTarget, ParentRules, RuleId};
+use crate::model::{EndpointRules, MirrorTarget, ParentKey, ParentKind, ParentRules, RuleId};
 
 /// What happens to one request at one endpoint.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,15 +84,44 @@ fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decisi
     }
 }
 
-/// Decides one request at an endpoint. Each parent (Gateway listener or Service) is decided
-/// on its own: its winning rule, among every route attached to it. A parent whose winner does
-/// not send here did not deliver the request. When several parents could have delivered it
-/// (the pod cannot tell which did), the first parent, in plan order, whose winner is a
-/// labelled rule with mirrors decides; else the most specific outcome.
-pub fn route_request<'p>(rules: &'p EndpointRules, req: &RequestView<'_>) -> Decision<'p> {
+/// Whether the routes of `parent` apply to a request from a client in `client_namespace`
+/// (`None` = unknown), among the parents of `rules` (GEP-1294). Gateway listeners apply to
+/// every client. Of a Service's route groups, a client in a namespace with consumer routes
+/// for that Service follows those and nothing else; every other client, including one whose
+/// namespace is unknown, follows the producer routes.
+fn applies_to_client(rules: &EndpointRules, parent: &ParentKey, client: Option<&str>) -> bool {
+    match (parent.kind, parent.consumer_namespace.as_deref()) {
+        (ParentKind::Gateway, _) => true,
+        (ParentKind::Service, Some(consumers)) => client == Some(consumers),
+        (ParentKind::Service, None) => !rules.parents.iter().any(|q| {
+            q.parent.kind == ParentKind::Service
+                && q.parent.namespace == parent.namespace
+                && q.parent.name == parent.name
+                && q.parent.consumer_namespace.is_some()
+                && q.parent.consumer_namespace.as_deref() == client
+        }),
+    }
+}
+
+/// Decides one request at an endpoint, from a client in `client_namespace` (`None` when
+/// unknown: it then follows producer routes only). Each parent (Gateway listener, or one
+/// group of a Service's routes that applies to the client) is decided on its own: its
+/// winning rule, among every route attached to it. A parent whose winner does not send here
+/// did not deliver the request. When several parents could have delivered it (the pod cannot
+/// tell which did), the first parent, in plan order, whose winner is a labelled rule with
+/// mirrors decides; else the most specific outcome.
+pub fn route_request<'p>(
+    rules: &'p EndpointRules,
+    req: &RequestView<'_>,
+    client_namespace: Option<&str>,
+) -> Decision<'p> {
     let parsed = ParsedRequest::new(req);
     let mut best = Decision::NotMatched;
+    let consumers = rules.has_consumer_routes();
     for parent in &rules.parents {
+        if consumers && !applies_to_client(rules, &parent.parent, client_namespace) {
+            continue;
+        }
         let d = decide_parent(parent, &parsed);
         if d.rank() > best.rank() {
             best = d;

@@ -2,7 +2,8 @@
 //!
 //! Owns request matching exactly as the Gateway API specifies it (`request.rs`, `host.rs`,
 //! `path.rs`, `conditions.rs`), precedence among every rule of every route on a parent,
-//! labelled or not (`precedence.rs`), the decision whether the winner's mirrors are
+//! labelled or not (`precedence.rs`), which parents apply to the request's client (GAMMA
+//! producer and consumer routes, `decision.rs`), the decision whether the winner's mirrors are
 //! shadowtap's (`decision.rs`), and the per-request draw, conditional on the kernel's flow
 //! pre-sample (`sampler.rs`), and who wins each rule's own requests (`probe.rs`, for
 //! `shadowtap plan`).

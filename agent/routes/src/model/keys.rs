@@ -77,7 +77,8 @@ pub enum ParentKind {
 
 /// A parent routes attach to; precedence is decided among all routes of one parent. For a
 /// Gateway the parent is one **listener** (routes on different listeners never compete);
-/// for a Service (GAMMA) it is the Service.
+/// for a Service (GAMMA, GEP-1294) it is one group of the Service's routes: its producer
+/// routes (in the Service's namespace), or the consumer routes of one other namespace.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ParentKey {
     /// Gateway or Service.
@@ -89,12 +90,23 @@ pub struct ParentKey {
     /// The Gateway listener's name (`None` for Service parents).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listener: Option<String>,
+    /// Service parents: the namespace of the consumer routes this parent groups, which apply
+    /// only to clients in that namespace; `None` = the producer routes (in the Service's own
+    /// namespace), which apply to every other client. Always `None` for Gateway listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_namespace: Option<String>,
 }
 
 impl ParentKey {
     /// The Gateway or Service object's key.
     pub fn object(&self) -> ObjectKey {
         ObjectKey::new(&self.namespace, &self.name)
+    }
+
+    /// Whether this parent groups the consumer routes of a Service (GEP-1294): routes in
+    /// another namespace than the Service's, for clients in their own namespace.
+    pub fn is_consumer(&self) -> bool {
+        self.consumer_namespace.is_some()
     }
 }
 
@@ -103,6 +115,9 @@ impl fmt::Display for ParentKey {
         write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)?;
         if let Some(l) = &self.listener {
             write!(f, " listener {l}")?;
+        }
+        if let Some(ns) = &self.consumer_namespace {
+            write!(f, " consumers in {ns}")?;
         }
         Ok(())
     }

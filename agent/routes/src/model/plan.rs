@@ -1,8 +1,8 @@
 //! The mirror plan of a node: what to capture and, per endpoint, the rules that decide
 //! mirroring.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
@@ -101,8 +101,17 @@ pub struct EndpointRules {
     pub id: u32,
     /// Backends (Service ports) the endpoint serves for labelled mirroring rules.
     pub backends: Vec<ServicePortRef>,
-    /// One entry per parent.
+    /// One entry per parent. Of a Service (GAMMA), every group of routes is here when one
+    /// is: its producer routes and the consumer routes of each namespace that has some.
     pub parents: Vec<ParentRules>,
+}
+
+impl EndpointRules {
+    /// Whether a Service parent here has consumer routes: then deciding a request needs its
+    /// client's namespace.
+    pub fn has_consumer_routes(&self) -> bool {
+        self.parents.iter().any(|p| p.parent.is_consumer())
+    }
 }
 
 /// A local pod endpoint to capture.
@@ -139,6 +148,16 @@ pub struct Plan {
     pub route_sets: BTreeMap<u32, EndpointRules>,
     /// Problems found (each disabled only what it affects).
     pub problems: Vec<PlanProblem>,
+    /// Client pod IP → namespace, for the namespaces whose consumer routes (GAMMA) some
+    /// rule set holds: what tells which clients those routes apply to. Pods in a terminal
+    /// phase are left out; a client not found here follows the producer routes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_namespaces: BTreeMap<IpAddr, String>,
+    /// IPs a pod of those namespaces has that do not tell its namespace: a host-network
+    /// pod's (the node's IP), or one that pods of several namespaces claim. Their requests
+    /// follow the producer routes, and are counted as of unknown namespace.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown_clients: BTreeSet<IpAddr>,
 }
 
 impl Plan {
@@ -146,6 +165,20 @@ impl Plan {
     pub fn rules_for(&self, addr: &SocketAddr) -> Option<&EndpointRules> {
         let ep = self.endpoint(addr)?;
         self.route_sets.get(&ep.route_set)
+    }
+
+    /// The namespace of the client at `ip`, if it is a pod of a namespace with consumer
+    /// routes in this plan.
+    pub fn client_namespace(&self, ip: IpAddr) -> Option<&str> {
+        self.client_namespaces
+            .get(&ip.to_canonical())
+            .map(String::as_str)
+    }
+
+    /// Whether the client at `ip` may be a pod of a namespace with consumer routes without
+    /// its IP telling which (see [`Plan::unknown_clients`]).
+    pub fn client_unknown(&self, ip: IpAddr) -> bool {
+        self.unknown_clients.contains(&ip.to_canonical())
     }
 
     /// The endpoint entry for an address.

@@ -73,7 +73,9 @@ pub struct Store {
     pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
     /// ReferenceGrants.
     pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
-    /// Pods (the Kubernetes source only holds this node's).
+    /// Pods. The Kubernetes source holds this node's, and those of the namespaces with GAMMA
+    /// consumer routes on every node (stripped to name, namespace, node, host network, phase
+    /// and IPs: the client index reads them).
     pub pods: BTreeMap<ObjectKey, Pod>,
     /// Namespaces by name (their labels decide `allowedRoutes` namespace selectors).
     pub namespaces: BTreeMap<String, Namespace>,

@@ -1,12 +1,16 @@
 //! The Kubernetes source: reflectors (list + watch, never polling) over HTTPRoutes,
 //! Gateways, Services, EndpointSlices, ReferenceGrants, Namespaces (their labels decide
-//! `allowedRoutes` namespace selectors) and this node's Pods, combined into a
-//! [`Store`] after each change (debounced).
+//! `allowedRoutes` namespace selectors), this node's Pods and, on every node, the Pods of the
+//! namespaces that have GAMMA consumer routes (`client_pods.rs`: they tell which client IPs
+//! those routes apply to), combined into a [`Store`] after each change (debounced).
 //!
-//! The first store is sent once every reflector has listed; until then the channel holds an
-//! empty store. Watch errors are retried with backoff and reported on the error channel.
+//! The first store is sent once every fixed reflector has listed; until then the channel
+//! holds an empty store. The consumer namespaces' Pod watches start and stop as routes come
+//! and go and never hold a store back: until a namespace's Pods are listed, its clients are
+//! unknown and follow producer routes. Watch errors are retried with backoff and reported on
+//! the error channel.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +28,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::client_pods::ClientPodWatches;
+use crate::compile::consumer_route_namespace;
 use crate::model::{Object, Store, GATEWAY_GROUP};
 
 /// Configuration of the Kubernetes source.
@@ -97,7 +103,8 @@ impl KubeSource {
     }
 }
 
-type Events = std::pin::Pin<Box<dyn Stream<Item = Result<(), KubeSourceError>> + Send>>;
+/// The events of the watches, merged: `Ok` after each change a reflector applied.
+pub(super) type Events = std::pin::Pin<Box<dyn Stream<Item = Result<(), KubeSourceError>> + Send>>;
 
 fn reflect<K>(
     api: Api<K>,
@@ -183,7 +190,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
             nss_w,
             "namespaces",
         ),
-        reflect(Api::<Pod>::all(client), pods_cfg, pods_w, "pods"),
+        reflect(Api::<Pod>::all(client.clone()), pods_cfg, pods_w, "pods"),
         grants_stream,
     ];
     let mut merged = futures::stream::select_all(streams);
@@ -191,6 +198,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
     let (store_tx, store_rx) = watch::channel(Arc::new(Store::new()));
     let (err_tx, err_rx) = mpsc::channel(64);
     let debounce = cfg.debounce;
+    let mut client_pods = ClientPodWatches::new(client);
     let task = tokio::spawn(async move {
         // A resource whose initial list answers 404 (CRD not installed) counts as listed and
         // empty; any other error keeps the first store waiting (a partial store would report
@@ -257,9 +265,21 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                         continue;
                     }
                     deadline = None;
+                    // The namespaces with consumer routes: their Pods (every node) tell
+                    // which clients those routes apply to.
+                    let consumers: BTreeSet<String> = routes_r
+                        .state()
+                        .iter()
+                        .filter_map(|r| consumer_route_namespace(r))
+                        .collect();
+                    client_pods.sync(&consumers, &mut merged);
                     let mut store = Store::new();
                     for o in routes_r.state() {
                         store.insert(Object::HttpRoute(Box::new((*o).clone())));
+                    }
+                    // Before this node's Pods, whose full objects replace stripped ones.
+                    for o in client_pods.pods() {
+                        store.insert(Object::Pod(Box::new((*o).clone())));
                     }
                     for o in gws_r.state() {
                         store.insert(Object::Gateway(Box::new((*o).clone())));

@@ -3,10 +3,11 @@
 //! Owns reading YAML files strictly (`strict.rs`: unknown fields and kinds are errors, never
 //! defaults) and watching them (`file_source.rs`, `--routes PATH`), the Kubernetes reflectors
 //! (`kube_source.rs`: list + watch, never polling; every HTTPRoute, whatever the selector,
-//! since unlabelled routes compete in precedence), the planner task that plans every new
-//! store (`planner.rs`), reporting plan problems as Kubernetes Events (`events.rs`, under
-//! names every agent derives alike: `event_name.rs`), and the Lease election that picks the
-//! one agent publishing route-level problems (`leader.rs`).
+//! since unlabelled routes compete in precedence; the Pods of namespaces with GAMMA consumer
+//! routes, `client_pods.rs`), the planner task that plans every new store (`planner.rs`),
+//! reporting plan problems as Kubernetes Events (`events.rs`, under names every agent derives
+//! alike: `event_name.rs`), and the Lease election that picks the one agent publishing
+//! route-level problems (`leader.rs`).
 //!
 //! Must never: decide semantics (it calls [`crate::compile::plan`]), evaluate requests, or
 //! fall back to an empty or default store when a source fails: the last good store stays.
@@ -14,6 +15,7 @@
 //! Called by: the agent's runtime (`agent`), its `plan` and `replay` commands, and the tests
 //! crate (strict reading of the deploy manifests).
 
+mod client_pods;
 mod event_name;
 mod events;
 mod file_source;

@@ -167,7 +167,7 @@ fn plan_tables_name_endpoints_rules_and_mirrors() {
     );
     assert!(table.contains("parent Service default/foo-v1"), "{table}");
     assert!(
-        table.contains("default/foo-route rule 0 [labelled, delivers here]"),
+        table.contains("default/foo-route rule 0 [labelled, delivers here, producer]"),
         "{table}"
     );
     assert!(

@@ -27,11 +27,56 @@ const NODE: &str = "node-a";
 struct Server {
     rv: u64,
     objects: BTreeMap<String, BTreeMap<(String, String), Value>>,
-    log: Vec<(u64, String, Value)>,
-    watchers: Vec<(String, Tx)>,
+    /// (resourceVersion, plural, event type, object) of every change.
+    log: Vec<(u64, String, &'static str, Value)>,
+    watchers: Vec<(String, Scope, Tx)>,
     events: Vec<Value>,
     /// Resources answered with 404 (CRD not installed).
     missing: Vec<String>,
+    /// `path?query` of every list and watch request, in order.
+    requests: Vec<String>,
+}
+
+/// What a list or watch selects: one namespace (a namespaced path) or all, and for Pods
+/// with a `spec.nodeName` field selector only this node's.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Scope {
+    namespace: Option<String>,
+    node_only: bool,
+}
+
+impl Scope {
+    fn of(path: &str, query: &str) -> Self {
+        let parts: Vec<&str> = path.split('/').collect();
+        let namespace = parts
+            .iter()
+            .position(|p| *p == "namespaces")
+            .filter(|i| i + 2 < parts.len())
+            .map(|i| parts[i + 1].to_owned());
+        Self {
+            namespace,
+            node_only: query.contains("fieldSelector=spec.nodeName"),
+        }
+    }
+
+    fn in_namespace(&self, obj: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| obj["metadata"]["namespace"] == ns)
+    }
+
+    /// The event a watch of this scope sees for a change of type `ty` to `obj`: none for
+    /// another namespace; `DELETED` for an object that left the selection (a Pod on another
+    /// node).
+    fn event(&self, ty: &'static str, obj: &Value) -> Option<&'static str> {
+        if !self.in_namespace(obj) {
+            None
+        } else if self.node_only && !on_node(obj) {
+            Some("DELETED")
+        } else {
+            Some(ty)
+        }
+    }
 }
 
 fn plural(kind: &str) -> String {
@@ -63,7 +108,7 @@ impl Server {
         );
         let existed = self.objects.get(&p).is_some_and(|m| m.contains_key(&key));
         let map = self.objects.entry(p.clone()).or_default();
-        let mut ty = if deleted {
+        let ty = if deleted {
             map.remove(&key);
             "DELETED"
         } else {
@@ -74,25 +119,32 @@ impl Server {
                 "ADDED"
             }
         };
-        // Pods are watched with a node field selector: others look deleted.
-        if p == "pods" && !on_node(&obj) {
-            ty = "DELETED";
-        }
-        let line = json!({"type": ty, "object": obj});
-        self.log.push((self.rv, p.clone(), line.clone()));
-        let text = format!("{line}\n");
-        self.watchers.retain(|(wp, tx)| {
-            *wp != p || tx.send(Ok(Frame::data(Bytes::from(text.clone())))).is_ok()
+        self.log.push((self.rv, p.clone(), ty, obj.clone()));
+        self.watchers.retain(|(wp, scope, tx)| {
+            let Some(ty) = scope.event(ty, &obj).filter(|_| *wp == p) else {
+                return !tx.is_closed();
+            };
+            let line = json!({"type": ty, "object": obj});
+            tx.send(Ok(Frame::data(Bytes::from(format!("{line}\n")))))
+                .is_ok()
         });
     }
 
-    fn list(&self, p: &str) -> Value {
+    /// Whether a watch of `p` in `namespace` is still open (its client did not stop it).
+    fn watching(&mut self, p: &str, namespace: &str) -> bool {
+        self.watchers.retain(|(_, _, tx)| !tx.is_closed());
+        self.watchers
+            .iter()
+            .any(|(wp, scope, _)| wp == p && scope.namespace.as_deref() == Some(namespace))
+    }
+
+    fn list(&self, p: &str, scope: &Scope) -> Value {
         let items: Vec<Value> = self
             .objects
             .get(p)
             .into_iter()
             .flat_map(|m| m.values())
-            .filter(|o| p != "pods" || on_node(o))
+            .filter(|o| scope.in_namespace(o) && (!scope.node_only || on_node(o)))
             .cloned()
             .collect();
         json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": self.rv.to_string()}, "items": items})
@@ -131,8 +183,14 @@ async fn serve(
             send.send_response(full(StatusCode::NOT_FOUND, &status));
             continue;
         }
+        let scope = Scope::of(&path, &query);
+        server
+            .lock()
+            .unwrap()
+            .requests
+            .push(format!("{path}?{query}"));
         if !query.contains("watch=true") {
-            let list = server.lock().unwrap().list(&p);
+            let list = server.lock().unwrap().list(&p, &scope);
             send.send_response(full(StatusCode::OK, &list));
             continue;
         }
@@ -144,12 +202,16 @@ async fn serve(
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut s = server.lock().unwrap();
-            for (rv, lp, line) in &s.log {
-                if *rv > since && *lp == p {
+            for (rv, lp, ty, obj) in &s.log {
+                if *rv <= since || *lp != p {
+                    continue;
+                }
+                if let Some(ty) = scope.event(ty, obj) {
+                    let line = json!({"type": ty, "object": obj});
                     let _ = tx.send(Ok(Frame::data(Bytes::from(format!("{line}\n")))));
                 }
             }
-            s.watchers.push((p, tx));
+            s.watchers.push((p, scope, tx));
         }
         let stream =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
@@ -418,4 +480,133 @@ async fn namespace_labels_and_route_status_decide_attachment() {
                 .any(|pr| pr.reason.as_str() == "parent_rejected")
     })
     .await;
+}
+
+/// GAMMA consumer routes apply to the clients of their namespace: the source watches the
+/// Pods of each namespace that has consumer routes (on every node, one namespaced watch,
+/// stripped to what the client index reads), starts the watch when the first consumer route
+/// appears and stops it when the last one goes; every other namespace's Pods stay unwatched.
+#[tokio::test]
+async fn consumer_namespaces_pods_are_watched_on_every_node() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server::default()));
+    let objs = fixture_objects();
+    let client_pod = |name: &str, ns: &str, ip: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": "client"}},
+            "spec": {"nodeName": "node-b", "containers": [{"name": "c", "image": "curl"}]},
+            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                "hostIP": "192.168.0.12"}})
+    };
+    {
+        let mut s = server.lock().unwrap();
+        for o in &objs {
+            s.apply(o.clone(), false);
+        }
+        s.apply(client_pod("client-1", "web", "10.244.2.50"), false);
+        s.apply(client_pod("other", "batch", "10.244.2.90"), false);
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
+    let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        initial.pods.len(),
+        1,
+        "no consumer routes: this node's Pods only"
+    );
+    let (mut plans, _task) = spawn_planner(
+        source.stores.clone(),
+        NODE.into(),
+        PlanConfig::default(),
+        None,
+    );
+    wait_plan(&mut plans, "initial plan", |p| p.endpoints.len() == 2).await;
+
+    // A consumer route in `web` for Service default/foo-v1 (no ReferenceGrant: none needed).
+    let mut consumer = find(&objs, "HTTPRoute", "foo-route").clone();
+    consumer["metadata"]["name"] = json!("web-consumer");
+    consumer["metadata"]["namespace"] = json!("web");
+    consumer["spec"]["parentRefs"][0]["namespace"] = json!("default");
+    consumer["spec"]["rules"][0]["backendRefs"][0]["namespace"] = json!("default");
+    consumer["spec"]["rules"][0]["filters"][0]["requestMirror"]["backendRef"]["namespace"] =
+        json!("default");
+    consumer["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] = json!(100);
+    server.lock().unwrap().apply(consumer.clone(), false);
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let p = wait_plan(&mut plans, "web's client known", |p| {
+        p.client_namespace(ip("10.244.2.50")) == Some("web")
+    })
+    .await;
+    assert!(p.problems.is_empty(), "{:?}", p.problems);
+    assert_eq!(
+        p.client_namespace(ip("10.244.2.90")),
+        None,
+        "batch is not watched"
+    );
+    // The web Pod from node-b is held stripped; batch's is not held at all.
+    let store = source.stores.borrow().clone();
+    let held: Vec<String> = store.pods.keys().map(ToString::to_string).collect();
+    assert_eq!(
+        held,
+        ["default/foo-v1-5d8f7c6b9-abcde", "web/client-1"],
+        "{held:?}"
+    );
+    let web_pod = serde_json::to_value(store.pods.values().nth(1).unwrap()).unwrap();
+    assert_eq!(web_pod["spec"]["containers"], json!([]));
+    assert!(web_pod["metadata"].get("labels").is_none());
+    assert!(web_pod["status"].get("hostIP").is_none());
+    assert_eq!(web_pod["status"]["podIP"], "10.244.2.50");
+
+    // A new client pod in web, on yet another node: known as soon as it has an IP.
+    let mut second = client_pod("client-2", "web", "10.244.3.7");
+    second["spec"]["nodeName"] = json!("node-c");
+    server.lock().unwrap().apply(second, false);
+    wait_plan(&mut plans, "second web client known", |p| {
+        p.client_namespace(ip("10.244.3.7")) == Some("web")
+    })
+    .await;
+
+    // The only Pod requests: this node's (field selector) and web's (namespaced).
+    let pod_requests: Vec<String> = server
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.contains("/pods?"))
+        .map(|r| r.split('?').next().unwrap().to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        pod_requests,
+        ["/api/v1/namespaces/web/pods", "/api/v1/pods"]
+    );
+    assert!(server
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.starts_with("/api/v1/pods?"))
+        .all(|r| r.contains("fieldSelector=spec.nodeName")));
+
+    // The consumer route goes: web's clients are forgotten and its watch stops.
+    assert!(server.lock().unwrap().watching("pods", "web"));
+    server.lock().unwrap().apply(consumer, true);
+    wait_plan(&mut plans, "web forgotten", |p| {
+        p.client_namespaces.is_empty()
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.lock().unwrap().watching("pods", "web") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watch of web's Pods is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

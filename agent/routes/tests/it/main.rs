@@ -5,6 +5,7 @@ mod diff;
 mod fake_lease_api;
 mod file_source;
 mod fixtures;
+mod gamma;
 mod kube_mock;
 mod leader_election;
 mod listeners;

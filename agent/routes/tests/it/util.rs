@@ -105,6 +105,17 @@ pub fn decide<'p>(
     target: &str,
     headers: &[(&str, &[u8])],
 ) -> Decision<'p> {
+    decide_from(rules, None, method, target, headers)
+}
+
+/// [`decide`] for a request from a client in `client_namespace` (`None` = unknown).
+pub fn decide_from<'p>(
+    rules: &'p EndpointRules,
+    client_namespace: Option<&str>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &[u8])],
+) -> Decision<'p> {
     route_request(
         rules,
         &RequestView {
@@ -112,6 +123,7 @@ pub fn decide<'p>(
             target,
             headers,
         },
+        client_namespace,
     )
 }
 

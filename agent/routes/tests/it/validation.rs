@@ -2,7 +2,7 @@
 
 use shadowtap_routes::ProblemReason as R;
 
-use crate::util::{decide, foo_v1_a, plan_of, route, rules_at, store_with, winner};
+use crate::util::{decide, foo_v1_a, plan_of, route, rules_at, store_with, winner, GATEWAY};
 
 const GOOD: &str = "  - backendRefs:\n    - name: foo-v1\n      port: 8080\n    filters:\n    - type: RequestMirror\n      requestMirror:\n        backendRef: {name: foo-v2, port: 8080}\n        percent: 42\n";
 
@@ -14,10 +14,20 @@ fn bad_rule(mirror: &str) -> String {
 }
 
 fn check(mirror: &str, extra_docs: &str, reason: R, field: &str) {
+    check_on("svc", mirror, extra_docs, reason, field);
+}
+
+/// [`check`] with both routes on `parent` (`svc`, or `gw`: the Gateway is added).
+fn check_on(parent: &str, mirror: &str, extra_docs: &str, reason: R, field: &str) {
+    let gateway = if parent == "gw" {
+        format!("\n---\n{GATEWAY}")
+    } else {
+        String::new()
+    };
     let docs = format!(
-        "{}\n---\n{}{extra_docs}",
-        route("good", true, None, "svc", &[], GOOD),
-        route("bad", true, None, "svc", &[], &bad_rule(mirror)),
+        "{}\n---\n{}{gateway}{extra_docs}",
+        route("good", true, None, parent, &[], GOOD),
+        route("bad", true, None, parent, &[], &bad_rule(mirror)),
     );
     let p = plan_of(&store_with(&docs));
     assert_eq!(p.problems.len(), 1, "{:#?}", p.problems);
@@ -151,9 +161,12 @@ fn backend_problems() {
 const OTHER_NS_SVC: &str = "\n---\napiVersion: v1\nkind: Service\nmetadata: {name: shadow, namespace: other}\nspec: {ports: [{port: 8080}]}\n";
 
 #[test]
-fn cross_namespace_needs_reference_grant() {
+fn cross_namespace_needs_reference_grant_on_a_gateway() {
+    // Routes bound to a Gateway need a ReferenceGrant for another namespace's Service;
+    // routes bound to Services (GAMMA) need none (`gamma.rs`).
     let m = mirror("{name: shadow, namespace: other, port: 8080}", "");
-    check(
+    check_on(
+        "gw",
         &m,
         OTHER_NS_SVC,
         R::RefNotPermitted,
@@ -161,7 +174,8 @@ fn cross_namespace_needs_reference_grant() {
     );
     // A grant for another kind of source or another namespace does not help.
     let wrong = "\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: other}\nspec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: elsewhere}]\n  to: [{group: \"\", kind: Service}]\n";
-    check(
+    check_on(
+        "gw",
         &m,
         &format!("{OTHER_NS_SVC}{wrong}"),
         R::RefNotPermitted,
@@ -170,8 +184,8 @@ fn cross_namespace_needs_reference_grant() {
     // With a matching grant the mirror resolves: both mirrors of /bad remain.
     let grant = "\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g, namespace: other}\nspec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]\n  to: [{group: \"\", kind: Service, name: shadow}]\n";
     let docs = format!(
-        "{}{OTHER_NS_SVC}{grant}",
-        route("bad", true, None, "svc", &[], &bad_rule(&m))
+        "{}\n---\n{GATEWAY}{OTHER_NS_SVC}{grant}",
+        route("bad", true, None, "gw", &[], &bad_rule(&m))
     );
     let p = plan_of(&store_with(&docs));
     assert!(p.problems.is_empty(), "{:?}", p.problems);
