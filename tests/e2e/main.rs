@@ -6,6 +6,9 @@
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
 //!   as of unknown namespace.
+//! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
+//!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
+//!   connection opened before the agent counted as `h2_midstream`, never mirrored.
 //! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
 //!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
 //! - `mirror`: every request mirrored byte for byte at 100 %, IPv4 and IPv6, host-side and
@@ -26,6 +29,7 @@
 
 mod failures;
 mod gamma;
+mod h2c;
 mod listeners;
 mod mirror;
 mod monitoring;

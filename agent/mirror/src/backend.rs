@@ -10,10 +10,15 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use http::header::{HeaderName, HeaderValue};
+
 use crate::config::ReplayConfig;
 use crate::connection::{Answered, Connection};
 use crate::edit::{HeadEditor, RewriteOptions};
 use crate::error::{ConnectError, ExchangeError};
+use crate::h2_exchange::serve_h2;
+use crate::h2_pool::H2Pool;
+use crate::job::Job;
 use crate::metrics::BackendStats;
 use crate::own_flows::OwnFlows;
 use crate::pool::{Checkout, Pool};
@@ -32,6 +37,8 @@ pub(crate) struct Shared {
     pub config: ReplayConfig,
     /// Adds the marker and applies rewrites.
     pub editor: HeadEditor,
+    /// The marker as an HTTP/2 field (lowercase name).
+    pub h2_marker: (HeaderName, HeaderValue),
     /// Own-flow registration.
     pub own: Arc<dyn OwnFlows>,
     /// All queues.
@@ -46,8 +53,10 @@ pub(crate) struct Backend {
     pub lane: usize,
     /// Its counters.
     pub stats: Arc<BackendStats>,
-    /// Its endpoints and connections.
+    /// Its endpoints and HTTP/1 connections.
     pub pool: Pool,
+    /// Its HTTP/2 connections.
+    pub h2: H2Pool,
     /// Notified when a request is queued or the backend is removed.
     pub notify: Notify,
     /// Set when the backend is removed: workers exit.
@@ -57,11 +66,18 @@ pub(crate) struct Backend {
 
 impl Backend {
     /// A backend with no endpoints.
-    pub fn new(lane: usize, stats: Arc<BackendStats>, pool: Pool, rewrite: RewriteOptions) -> Self {
+    pub fn new(
+        lane: usize,
+        stats: Arc<BackendStats>,
+        pool: Pool,
+        h2: H2Pool,
+        rewrite: RewriteOptions,
+    ) -> Self {
         Backend {
             lane,
             stats,
             pool,
+            h2,
             notify: Notify::new(),
             closed: AtomicBool::new(false),
             rewrite: RwLock::new(Arc::new(rewrite)),
@@ -73,7 +89,8 @@ impl Backend {
         *self.rewrite.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rewrite);
     }
 
-    fn rewrite(&self) -> Arc<RewriteOptions> {
+    /// The rewrite options in force.
+    pub fn rewrite(&self) -> Arc<RewriteOptions> {
         Arc::clone(&self.rewrite.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -92,6 +109,34 @@ pub(crate) async fn worker(
     let mut buf = Vec::new();
     let mut batch = Vec::new();
     while next(&backend, &shared, &mut stop, &mut batch).await {
+        if batch.first().is_some_and(|q| q.request.is_h2()) {
+            let outcomes = tokio::select! {
+                biased;
+                () = stopped(&mut stop) => vec![Err(DropReason::Shutdown); batch.len()],
+                r = serve_h2(&backend, &shared, &batch) => r,
+            };
+            for (outcome, q) in outcomes.iter().zip(&batch) {
+                match outcome {
+                    Ok(a) => {
+                        backend.stats.sent(a.status, a.latency);
+                        if let Some(t) = &q.tally {
+                            t.sent(a.status, a.latency);
+                        }
+                    }
+                    Err(reason) => {
+                        backend.stats.dropped(*reason);
+                        drop_on(q.tally.as_ref(), *reason);
+                    }
+                }
+            }
+            backend
+                .stats
+                .in_flight
+                .fetch_sub(batch.len(), Ordering::AcqRel);
+            batch.clear();
+            shared.done.notify_waiters();
+            continue;
+        }
         let served = tokio::select! {
             biased;
             () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
@@ -141,7 +186,10 @@ async fn next(
         tokio::select! {
             () = &mut notified => {}
             () = stopped(stop) => return false,
-            () = tokio::time::sleep(shared.config.idle_timeout) => backend.pool.purge(Instant::now()),
+            () = tokio::time::sleep(shared.config.idle_timeout) => {
+                backend.pool.purge(Instant::now());
+                backend.h2.purge(Instant::now(), shared.config.idle_timeout);
+            }
         }
     }
 }
@@ -297,7 +345,10 @@ fn render<'b>(
     is_head.clear();
     let mut tail: &[u8] = &[];
     for item in batch {
-        let request = &item.request;
+        // Batches hold one protocol (`Queue::pop_batch`); HTTP/2 ones never come here.
+        let Job::Http1(request) = &item.request else {
+            continue;
+        };
         shared.editor.render(request, rewrite, buf);
         // Batches of more than one request fit in COALESCE (see `Queue::pop_batch`); only
         // a lone large request has its body written on its own.
@@ -311,7 +362,8 @@ fn render<'b>(
     tail
 }
 
-fn connect_reason(e: &ConnectError) -> DropReason {
+/// The drop reason of a failed connect.
+pub(crate) fn connect_reason(e: &ConnectError) -> DropReason {
     match e {
         ConnectError::Refused { .. } => DropReason::ConnectRefused,
         ConnectError::Timeout { .. } => DropReason::ConnectTimeout,

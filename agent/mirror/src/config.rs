@@ -39,6 +39,11 @@ pub struct ReplayConfig {
     pub backoff_max: Duration,
     /// Largest response head accepted (64 KiB).
     pub max_response_head: usize,
+    /// Most HTTP/2 connections per mirror endpoint, for requests captured over HTTP/2. Each
+    /// carries many streams at once (the batch of a worker, up to `pipeline_depth`, goes out
+    /// together); a second connection opens only while the first carries `pipeline_depth`
+    /// streams or more. They count against `max_connections` like HTTP/1 ones.
+    pub h2_connections: usize,
 }
 
 impl Default for ReplayConfig {
@@ -56,6 +61,7 @@ impl Default for ReplayConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             max_response_head: 64 << 10,
+            h2_connections: 2,
         }
     }
 }
@@ -73,6 +79,7 @@ impl ReplayConfig {
             ("idle_timeout", self.idle_timeout.is_zero()),
             ("backoff_initial", self.backoff_initial.is_zero()),
             ("max_response_head", self.max_response_head == 0),
+            ("h2_connections", self.h2_connections == 0),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, zero)| *zero) {
             return Err(ConfigError::Zero { field });

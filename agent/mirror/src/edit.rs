@@ -72,6 +72,23 @@ pub struct HeadEditor {
 }
 
 impl HeadEditor {
+    /// The marker as an HTTP/2 field: the name in lowercase (HTTP/2 requires it), `value`
+    /// as configured.
+    pub(crate) fn h2_marker(
+        &self,
+        value: &str,
+    ) -> Result<(http::HeaderName, http::HeaderValue), ConfigError> {
+        let name = http::HeaderName::from_bytes(self.marker_name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| ConfigError::HeaderName {
+            name: self.marker_name.clone(),
+        })?;
+        let v = http::HeaderValue::from_str(value).map_err(|_| ConfigError::HeaderValue {
+            name: self.marker_name.clone(),
+            value: value.to_owned(),
+        })?;
+        Ok((name, v))
+    }
+
     /// An editor adding `name: value`.
     pub fn new(name: &str, value: &str) -> Result<Self, ConfigError> {
         check_name(name)?;

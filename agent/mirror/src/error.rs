@@ -27,6 +27,12 @@ pub enum RequestError {
         #[source]
         source: RequestHeadError,
     },
+    /// An HTTP/2 request that the HTTP/2 client cannot send as it was received.
+    #[error("HTTP/2 request cannot be replayed: {field} is not valid for the HTTP/2 client")]
+    H2Invalid {
+        /// What was rejected (`:method`, `:authority`, `:path`, or a field name).
+        field: String,
+    },
 }
 
 /// A configuration value the replayer cannot use.

@@ -24,6 +24,16 @@
 //! backend. Memory is bounded by the per-backend queue depth, the global queue byte budget
 //! (oldest dropped first), the response-head limit and the connection limit.
 //!
+//! HTTP/2 requests ([`H2MirrorRequest`], [`Replayer::submit_h2_tallied`]) share the queue,
+//! budget, workers, timeouts, drop reasons and metrics; a worker's batch holds one protocol.
+//! They are replayed with the `h2` crate over prior-knowledge h2c: per endpoint at most
+//! `h2_connections` connections, each carrying many streams (a worker's whole batch goes out
+//! at once), `:authority` as the client sent it (or the Host rewrite), the marker added as a
+//! lowercase field, body and trailers sent, the response and its trailers read to the end
+//! and discarded, flow-control capacity released as it is read. A reset stream is `reset`,
+//! a GOAWAY or closed connection `closed`, a protocol error `bad_response`, a head the
+//! `http` types refuse `bad_request`. Every request gets `request_timeout` to finish.
+//!
 //! New connections are registered with [`OwnFlows`] before their first byte, so capture
 //! skips the agent's own traffic, and unregistered when closed.
 //!
@@ -41,7 +51,11 @@ mod connection;
 mod edit;
 mod endpoints;
 mod error;
+mod h2_exchange;
+mod h2_pool;
+mod h2_request;
 mod id;
+mod job;
 mod metrics;
 mod own_flows;
 mod pool;
@@ -57,6 +71,7 @@ mod tally;
 pub use config::ReplayConfig;
 pub use edit::{HeadEditor, RewriteOptions, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
 pub use error::{ConfigError, ReplayError, RequestError};
+pub use h2_request::H2MirrorRequest;
 pub use id::BackendId;
 pub use metrics::{latency_histogram, ReplayMetrics};
 pub use own_flows::{NoOwnFlows, OwnFlows};

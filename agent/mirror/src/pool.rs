@@ -68,6 +68,30 @@ impl Pool {
         self.lock().endpoints.available(now)
     }
 
+    /// Chooses the endpoint for the next request (round robin), for HTTP/2 requests (their
+    /// connections live in the backend's HTTP/2 pool).
+    pub fn pick(&self, now: Instant) -> Pick {
+        self.lock().endpoints.pick(now)
+    }
+
+    /// A connection slot (for an HTTP/2 connection), released when dropped. Idle HTTP/1
+    /// connections are closed first while the backend is at its limit.
+    pub fn slot(&self) -> Slot {
+        let mut st = self.lock();
+        while self.slots.open() >= self.max && !st.idle.is_empty() {
+            if let Some(i) = st
+                .idle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| c.idle_since)
+                .map(|(i, _)| i)
+            {
+                drop(st.idle.remove(i));
+            }
+        }
+        self.slots.take()
+    }
+
     /// Chooses the endpoint for the next request (round robin) and a connection to it.
     pub fn checkout(&self, now: Instant) -> Checkout {
         let mut st = self.lock();

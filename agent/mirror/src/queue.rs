@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use prometheus_client::metrics::gauge::Gauge;
 
+use crate::job::Job;
 use crate::metrics::BackendStats;
 use crate::reason::DropReason;
-use crate::request::MirrorRequest;
 use crate::tally::{drop_on, Tally};
 
 /// A queued request.
 #[derive(Debug)]
 pub(crate) struct Queued {
     /// The request.
-    pub request: MirrorRequest,
+    pub request: Job,
     /// Where its outcome is also counted (the submitter's route), if anywhere.
     pub tally: Option<Tally>,
     seq: u64,
@@ -71,12 +71,7 @@ impl Queue {
 
     /// Queues `request` on `lane`, dropping the oldest requests as needed. Never blocks.
     /// `tally` counts the request's outcome once it is queued (a refusal is returned).
-    pub fn push(
-        &self,
-        lane: usize,
-        request: MirrorRequest,
-        tally: Option<Tally>,
-    ) -> Result<(), DropReason> {
+    pub fn push(&self, lane: usize, request: Job, tally: Option<Tally>) -> Result<(), DropReason> {
         let size = request.len();
         if size > self.budget {
             return Err(DropReason::QueueBudget);
@@ -127,9 +122,9 @@ impl Queue {
     }
 
     /// Moves the oldest requests of `lane` to `batch` (emptied first) and counts them in
-    /// flight: always the oldest one if any, then more while the batch holds fewer than
-    /// `max_items`, stays within `max_bytes`, and its last request keeps the connection
-    /// open. Returns how many were taken.
+    /// flight: always the oldest one if any, then more of the same protocol while the batch
+    /// holds fewer than `max_items`, stays within `max_bytes`, and its last request keeps
+    /// the connection open. Returns how many were taken.
     pub fn pop_batch(
         &self,
         lane: usize,
@@ -147,6 +142,7 @@ impl Queue {
                 None => true,
                 Some(last) => {
                     batch.len() < max_items
+                        && last.request.is_h2() == next.request.is_h2()
                         && bytes + len <= max_bytes
                         && !last.request.closes_connection()
                 }
@@ -223,14 +219,54 @@ fn oldest_lane(st: &State) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::metrics::ReplayMetrics;
+    use crate::request::MirrorRequest;
     use bytes::Bytes;
 
-    fn req(body: usize) -> MirrorRequest {
-        MirrorRequest::new(
-            Bytes::from_static(b"POST / HTTP/1.1\r\n\r\n"),
-            Bytes::from(vec![b'x'; body]),
+    fn req(body: usize) -> Job {
+        Job::Http1(
+            MirrorRequest::new(
+                Bytes::from_static(b"POST / HTTP/1.1\r\n\r\n"),
+                Bytes::from(vec![b'x'; body]),
+            )
+            .expect("valid"),
         )
-        .expect("valid")
+    }
+
+    fn h2_req() -> Job {
+        use shadowtap_reconstruct::shadowtap_h2::{H2Request, PseudoHeaders};
+        let r = H2Request {
+            stream_id: 1,
+            pseudo: PseudoHeaders {
+                method: Bytes::from_static(b"GET"),
+                scheme: Some(Bytes::from_static(b"http")),
+                authority: Some(Bytes::from_static(b"a")),
+                path: Some(Bytes::from_static(b"/")),
+                protocol: None,
+            },
+            headers: Vec::new(),
+            body: Bytes::new(),
+            trailers: Vec::new(),
+        };
+        Job::H2(crate::h2_request::H2MirrorRequest::from_decoded(&r).expect("valid"))
+    }
+
+    #[test]
+    fn batches_never_mix_protocols() {
+        let m = ReplayMetrics::new();
+        let q = Queue::new(1 << 20, m.queue_bytes());
+        let lane = q.add_lane(Arc::new(m.backend("a".into())), 100);
+        for job in [req(1), req(1), h2_req(), h2_req(), h2_req(), req(1)] {
+            q.push(lane, job, None).expect("queued");
+        }
+        let mut batch = Vec::new();
+        let mut kinds = Vec::new();
+        while q.pop_batch(lane, 8, 1 << 16, &mut batch) > 0 {
+            kinds.push((batch[0].request.is_h2(), batch.len()));
+            assert!(batch
+                .iter()
+                .all(|b| b.request.is_h2() == batch[0].request.is_h2()));
+        }
+        assert_eq!(kinds, [(false, 2), (true, 3), (false, 1)]);
     }
 
     #[test]
@@ -271,11 +307,13 @@ mod tests {
         let stats = Arc::new(m.backend("a".into()));
         let lane = q.add_lane(stats.clone(), 100);
         let close = || {
-            MirrorRequest::new(
-                Bytes::from_static(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
-                Bytes::new(),
+            Job::Http1(
+                MirrorRequest::new(
+                    Bytes::from_static(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+                    Bytes::new(),
+                )
+                .expect("valid"),
             )
-            .expect("valid")
         };
         for _ in 0..5 {
             q.push(lane, req(10), None).expect("queued");
@@ -295,7 +333,7 @@ mod tests {
         // A request larger than the byte limit still goes, alone.
         assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
         assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
-        assert_eq!(batch[0].request.body().len(), 5000);
+        assert_eq!(batch[0].request.len(), req(5000).len());
         assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch), 0);
         assert_eq!(stats.snapshot().in_flight, 8);
         assert_eq!(q.bytes(), 0);

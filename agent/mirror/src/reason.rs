@@ -59,11 +59,15 @@ pub enum DropReason {
     /// read this request, so it is not sent again.
     #[error("unanswered")]
     Unanswered,
+    /// An HTTP/2 request the HTTP/2 client could not send (its head, with the backend's
+    /// rewrite, is not valid for the `http` types): nothing was written.
+    #[error("bad_request")]
+    BadRequest,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::UnknownBackend,
         DropReason::NoEndpoints,
         DropReason::BackendDown,
@@ -80,6 +84,7 @@ impl DropReason {
         DropReason::Io,
         DropReason::Shutdown,
         DropReason::Unanswered,
+        DropReason::BadRequest,
     ];
 
     /// The metric label value (`outcome` of `shadowtap_mirror_requests_total`).
@@ -101,6 +106,7 @@ impl DropReason {
             DropReason::Io => "io_error",
             DropReason::Shutdown => "shutdown",
             DropReason::Unanswered => "unanswered",
+            DropReason::BadRequest => "bad_request",
         }
     }
 

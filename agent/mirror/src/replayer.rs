@@ -19,7 +19,10 @@ use crate::connection::SlotCounter;
 use crate::edit::RewriteOptions;
 use crate::endpoints::Pick;
 use crate::error::ReplayError;
+use crate::h2_pool::H2Pool;
+use crate::h2_request::H2MirrorRequest;
 use crate::id::BackendId;
+use crate::job::Job;
 use crate::metrics::{BackendStats, ReplayMetrics};
 use crate::own_flows::OwnFlows;
 use crate::pool::Pool;
@@ -84,6 +87,7 @@ impl Replayer {
             detail: e.to_string(),
         })?;
         let editor = config.validate()?;
+        let h2_marker = editor.h2_marker(&config.marker_value)?;
         let queue = Arc::new(Queue::new(config.queue_bytes, metrics.queue_bytes()));
         let (stop, _) = watch::channel(false);
         Ok(Replayer {
@@ -91,6 +95,7 @@ impl Replayer {
                 shared: Arc::new(Shared {
                     config,
                     editor,
+                    h2_marker,
                     own: own_flows,
                     queue,
                     done: Notify::new(),
@@ -148,7 +153,8 @@ impl Replayer {
             .add_lane(Arc::clone(&stats), cfg.queue_depth);
         let slots = SlotCounter::new(stats.connections.clone());
         let pool = Pool::new(slots, cfg.max_connections, cfg.idle_timeout);
-        let backend = Arc::new(Backend::new(lane, stats, pool, rewrite));
+        let h2 = H2Pool::new(cfg.h2_connections, cfg.pipeline_depth);
+        let backend = Arc::new(Backend::new(lane, stats, pool, h2, rewrite));
         let mut workers = inner.workers.lock().unwrap_or_else(|e| e.into_inner());
         workers.retain(|w| !w.is_finished());
         for _ in 0..cfg.max_connections {
@@ -174,9 +180,9 @@ impl Replayer {
     /// Endpoints that remain keep their back-off state; idle connections to removed ones are
     /// closed. An empty list makes submissions fail with `no_endpoints`.
     pub fn set_endpoints(&self, id: &BackendId, endpoints: Vec<SocketAddr>) {
-        self.backend_or_create(id, RewriteOptions::default())
-            .pool
-            .set_endpoints(endpoints);
+        let backend = self.backend_or_create(id, RewriteOptions::default());
+        backend.h2.retain_endpoints(&endpoints);
+        backend.pool.set_endpoints(endpoints);
     }
 
     /// Removes backend `id`: its queued requests are dropped as `shutdown`, its idle
@@ -200,6 +206,7 @@ impl Replayer {
                 .queue
                 .drain_lane(b.lane, DropReason::Shutdown);
             b.pool.clear();
+            b.h2.clear();
             let label = id.to_string();
             self.inner
                 .stats
@@ -224,6 +231,27 @@ impl Replayer {
         &self,
         id: &BackendId,
         request: MirrorRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), DropReason> {
+        self.submit_job(id, Job::Http1(request), tally)
+    }
+
+    /// [`submit_tallied`](Self::submit_tallied) for an HTTP/2 request: replayed over
+    /// HTTP/2 (prior-knowledge h2c) on the backend's multiplexed connections, with the same
+    /// queue, budget, timeouts, drop reasons, metrics and tally as HTTP/1 requests.
+    pub fn submit_h2_tallied(
+        &self,
+        id: &BackendId,
+        request: H2MirrorRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), DropReason> {
+        self.submit_job(id, Job::H2(request), tally)
+    }
+
+    fn submit_job(
+        &self,
+        id: &BackendId,
+        request: Job,
         tally: Option<Tally>,
     ) -> Result<(), DropReason> {
         let Some(backend) = self.backend(id) else {
@@ -316,6 +344,7 @@ impl Replayer {
         };
         for b in backends {
             b.pool.clear();
+            b.h2.clear();
         }
         ShutdownReport {
             drained,

@@ -106,6 +106,9 @@ pub struct Config {
     /// than this ahead of the next expected byte cannot have been accepted by the receiver,
     /// and is ignored (`segments_out_of_window`).
     pub max_window_bytes: u64,
+    /// Limits of the HTTP/2 decoder of each h2c flow. What it holds is also charged to the
+    /// in-flight budget, like HTTP/1 requests in progress.
+    pub h2_limits: shadowtap_h2::Limits,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             max_flows: 65_536,
             max_window_bytes: 16 << 20,
+            h2_limits: shadowtap_h2::Limits::default(),
         }
     }
 }

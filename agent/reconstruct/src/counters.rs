@@ -27,6 +27,9 @@ counters! {
     RequestsStarted => "requests_started",
     /// A complete request was emitted.
     RequestsEmitted => "requests_emitted",
+    /// An `Upgrade: h2c` request the server accepted: emitted as HTTP/2 stream 1 (an
+    /// [`crate::H2FlowRequest`]) instead of as an HTTP/1.1 request.
+    RequestsUpgradedH2 => "requests_upgraded_h2",
     /// Dropped: a gap in the stream cut the request.
     DroppedGap => "dropped_gap",
     /// Dropped: the flow ended or was evicted before the request was complete.
@@ -61,7 +64,8 @@ counters! {
     DroppedUpgrade => "dropped_upgrade",
     /// Dropped: a `CONNECT` request; the flow is no longer decoded.
     DroppedConnect => "dropped_connect",
-    /// Dropped: the HTTP/2 preface (unsupported protocol); the flow is no longer decoded.
+    /// Dropped: the HTTP/2 preface where no HTTP/2 connection can start (after HTTP/1
+    /// requests, or at a resync point); the flow is no longer decoded.
     DroppedHttp2 => "dropped_http2",
     /// Flows created.
     FlowsCreated => "flows_created",
@@ -69,6 +73,17 @@ counters! {
     FlowsMidstream => "flows_midstream",
     /// Flows no longer decoded (after Upgrade, CONNECT or the HTTP/2 preface).
     FlowsNotHttp1 => "flows_not_http1",
+    /// Flows handed to HTTP/2 decoding: the client preface at the start of the connection
+    /// (prior knowledge), or an `Upgrade: h2c` request (accepted or declined: the HTTP/2
+    /// decoder tells, see `shadowtap_h2`).
+    FlowsHttp2 => "flows_http2",
+    /// Flows that started before capture and carry HTTP/2 frames: without the connection's
+    /// HPACK state nothing on them can be decoded, so they are left alone (also counted as
+    /// `h2_midstream` among the HTTP/2 counters).
+    FlowsH2Midstream => "flows_h2_midstream",
+    /// HTTP/2 connections whose decoding was stopped because what they held passed the
+    /// flow's share of the in-flight budget (their open streams are dropped).
+    FlowsH2OverBudget => "flows_h2_over_budget",
     /// Flows no longer decoded after an invalid request head or body framing: the server
     /// rejects such a request (and closes) or reads its end differently, so nothing after it
     /// can be trusted to be a request the server processed.
@@ -235,12 +250,16 @@ impl Counters {
         REQUEST_DROPS.iter().map(|c| self.get(*c)).sum()
     }
 
-    /// Whether `requests_started == requests_emitted + requests_dropped + in_progress`,
+    /// Whether `requests_started == requests_emitted + requests_upgraded_h2 +
+    /// requests_dropped + in_progress`,
     /// with `in_progress` from [`crate::Reconstructor::requests_in_progress`] (0 after
     /// `flush`).
     pub fn check_conservation(&self, in_progress: u64) -> bool {
         self.get(Counter::RequestsStarted)
-            == self.get(Counter::RequestsEmitted) + self.requests_dropped() + in_progress
+            == self.get(Counter::RequestsEmitted)
+                + self.get(Counter::RequestsUpgradedH2)
+                + self.requests_dropped()
+                + in_progress
     }
 }
 

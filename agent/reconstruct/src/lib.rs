@@ -27,7 +27,25 @@
 //! - A bare LF line ending anywhere in a head is rejected (`dropped_bare_lf`): servers
 //!   disagree on it, so mirroring it could replay a different request than the one served.
 //! - An `Upgrade` or `CONNECT` request is not emitted (`dropped_upgrade`, `dropped_connect`),
-//!   and the flow is not decoded after it; so is the HTTP/2 preface (`dropped_http2`).
+//!   and the flow is not decoded after it, except an h2c upgrade (below).
+//! - **HTTP/2 (h2c).** A flow whose start was seen and whose first bytes are the client
+//!   preface is handed to an HTTP/2 decoder (shadowtap-h2; `flows_http2`), which emits
+//!   [`H2FlowRequest`]s ([`Reconstructor::drain_h2`]); gaps reach it with their length.
+//!   A preface anywhere else (after HTTP/1 requests, at a resync point) is `dropped_http2`.
+//!   An HTTP/1.1 request with `Upgrade: h2c` (listed in `Connection`, with one
+//!   `HTTP2-Settings`) is held, and the bytes after it go to the HTTP/2 decoder: the client
+//!   preface there means the upgrade was accepted (a client sends it only after the
+//!   server's `101`, which is not captured), and the held request is emitted as what the
+//!   server then served, HTTP/2 stream 1 (`requests_upgraded_h2`; pseudo-headers from its
+//!   request line and Host, connection-specific fields left out, body dechunked); anything
+//!   else means declined: the held request is emitted as the HTTP/1.1 request it is and
+//!   HTTP/1.1 decoding resumes with those bytes. A flow that ends with nothing after the
+//!   upgrade request emits it as HTTP/1.1; a gap there drops it (`dropped_gap`). What the
+//!   HTTP/2 decoder holds is charged to the in-flight budget; over the flow's share, its
+//!   decoding stops
+//!   (`flows_h2_over_budget`). A flow whose start was not seen and whose first captured
+//!   segment is a run of whole HTTP/2 frames is counted (`flows_h2_midstream`, and
+//!   `h2_midstream` among the HTTP/2 counters) and left alone: its HPACK state is unknown.
 //! - `Expect: 100-continue` needs nothing special: the body simply follows in the stream. A
 //!   server that rejects the head makes the client skip the body; the next request is then
 //!   read as body and the framing error (if any) is counted.
@@ -48,6 +66,7 @@ pub mod error;
 pub mod flow;
 pub mod fuzzing;
 pub mod http;
+pub mod http2;
 pub mod pcap;
 pub mod reassembly;
 pub mod reconstructor;
@@ -60,6 +79,8 @@ pub use config::{Budgets, Config, Limits, Timeouts};
 pub use counters::{Counter, Counters};
 pub use error::{PcapError, SegmentError};
 pub use http::request::{Body, Request};
+pub use http2::H2FlowRequest;
 pub use reconstructor::Reconstructor;
 pub use segment::{FlowKey, Segment};
+pub use shadowtap_h2;
 pub use shadowtap_wire::http1::{Header, Method, RequestHead, Version};

@@ -39,8 +39,12 @@ pub(crate) enum StreamEvent {
         /// Size of the buffer `bytes` is a slice of (what holding them keeps alive).
         alloc: usize,
     },
-    /// Bytes are missing here.
-    Gap,
+    /// Bytes are missing here: `lost` of them, or an unknown number (`None`) when the
+    /// stream went back to an earlier position.
+    Gap {
+        /// How many bytes are missing.
+        lost: Option<u64>,
+    },
 }
 
 /// How a push left the flow.
@@ -204,7 +208,7 @@ impl Reassembler {
         ctx.counters.inc(Counter::Gaps);
         ctx.counters.inc(Counter::GapReanchor);
         self.next_off = start;
-        ctx.events.push(StreamEvent::Gap);
+        ctx.events.push(StreamEvent::Gap { lost: None });
     }
 
     fn insert(
@@ -424,7 +428,7 @@ impl Reassembler {
         ctx.counters.inc(reason);
         ctx.counters.add(Counter::BytesLost, lost);
         self.next_off += lost;
-        ctx.events.push(StreamEvent::Gap);
+        ctx.events.push(StreamEvent::Gap { lost: Some(lost) });
     }
 
     /// Deliver the held pieces that are now in order.

@@ -23,6 +23,7 @@ use crate::counters::{Counter, Counters};
 use crate::error::SegmentError;
 use crate::flow::{Flow, FlowCtx};
 use crate::http::request::Request;
+use crate::http2::H2FlowRequest;
 use crate::reassembly::{PushStatus, StreamEvent};
 use crate::segment::{FlowKey, Segment};
 
@@ -46,6 +47,10 @@ pub struct Reconstructor {
     now: u64,
     last_sweep: u64,
     out: Vec<Request>,
+    /// HTTP/2 requests completed by the last call ([`Reconstructor::drain_h2`]).
+    h2_out: Vec<H2FlowRequest>,
+    /// HTTP/2 counters of the connections no longer decoded.
+    h2_ended: shadowtap_h2::Counters,
     events: Vec<StreamEvent>,
     /// Flows recently ended by FIN or RST (capture time of the end), so that late
     /// retransmissions do not start a new mid-stream flow and emit a request twice.
@@ -67,6 +72,8 @@ impl Reconstructor {
             now: 0,
             last_sweep: 0,
             out: Vec::new(),
+            h2_out: Vec::new(),
+            h2_ended: shadowtap_h2::Counters::default(),
             events: Vec::new(),
             closed: HashMap::default(),
             closed_order: VecDeque::new(),
@@ -86,6 +93,36 @@ impl Reconstructor {
     /// Mutable counters, for callers that count their own input outcomes (e.g. pcap).
     pub fn counters_mut(&mut self) -> &mut Counters {
         &mut self.counters
+    }
+
+    /// The HTTP/2 requests completed by the last [`push`](Self::push),
+    /// [`advance_time`](Self::advance_time) or [`flush`](Self::flush). Each of those calls
+    /// first discards what the previous one left here, so a caller that wants HTTP/2
+    /// requests drains them after every call (and one that does not holds at most one
+    /// call's worth).
+    pub fn drain_h2(&mut self) -> Drain<'_, H2FlowRequest> {
+        self.h2_out.drain(..)
+    }
+
+    /// The HTTP/2 decoders' counters, all connections together (ended and live), with
+    /// `h2_midstream` for flows that started before capture and carry HTTP/2 frames.
+    pub fn h2_counters(&self) -> shadowtap_h2::Counters {
+        let mut c = self.h2_ended.clone();
+        for f in self.flows.values() {
+            if let Some(live) = f.h2_counters() {
+                c.merge(live);
+            }
+        }
+        c
+    }
+
+    /// HTTP/2 requests in progress, all flows together (for
+    /// [`shadowtap_h2::Counters::check_conservation`] on [`h2_counters`](Self::h2_counters)).
+    pub fn h2_open_streams(&self) -> u64 {
+        self.flows
+            .values()
+            .map(|f| f.h2_open_streams() as u64)
+            .sum()
     }
 
     /// Live flows.
@@ -123,6 +160,7 @@ impl Reconstructor {
 
     /// Process one segment; returns the requests it completed.
     pub fn push(&mut self, seg: Segment) -> Drain<'_, Request> {
+        self.h2_out.clear();
         self.counters.inc(Counter::SegmentsSeen);
         self.now = self.now.max(seg.ts_ns);
         let key = seg.flow;
@@ -163,6 +201,7 @@ impl Reconstructor {
     /// Tell the pipeline that capture time has reached `now_ns` (applies the gap and idle
     /// timeouts to every flow); returns the requests that completes.
     pub fn advance_time(&mut self, now_ns: u64) -> Drain<'_, Request> {
+        self.h2_out.clear();
         self.now = self.now.max(now_ns);
         self.sweep();
         self.out.drain(..)
@@ -171,6 +210,7 @@ impl Reconstructor {
     /// End of input: deliver everything held in every flow (holes become gaps), end all
     /// flows, and return the requests that completes.
     pub fn flush(&mut self) -> Drain<'_, Request> {
+        self.h2_out.clear();
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for k in keys {
             self.remove(&k, Counter::EvictedFlush);
@@ -209,6 +249,8 @@ impl Reconstructor {
             config: &self.config,
             counters: &mut self.counters,
             out: &mut self.out,
+            h2_out: &mut self.h2_out,
+            h2_ended: &mut self.h2_ended,
             events: &mut self.events,
             reasm_available: b
                 .reassembly_bytes

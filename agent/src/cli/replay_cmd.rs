@@ -15,7 +15,7 @@ use shadowtap_mirror::{
 use shadowtap_reconstruct::{
     pcap::decode_pcap,
     render::{json_line, summary},
-    Config, Reconstructor, Request,
+    Config, H2FlowRequest, Reconstructor, Request,
 };
 use shadowtap_routes::{plan, plan::MirrorTarget, PlanConfig, Sampler};
 
@@ -46,6 +46,26 @@ impl MirrorSink for DryRun {
         );
         Ok(())
     }
+
+    fn submit_h2(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &H2FlowRequest,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        let p = &request.request.pseudo;
+        println!(
+            "{}",
+            serde_json::json!({
+                "mirror": mirror.backend.to_string(),
+                "method": String::from_utf8_lossy(&p.method),
+                "target": String::from_utf8_lossy(p.path.as_deref().unwrap_or_default()),
+                "bytes": request.request.body.len(),
+                "http2": true,
+            })
+        );
+        Ok(())
+    }
 }
 
 /// Sends every sampled request to one fixed backend (`--to URL`).
@@ -64,6 +84,15 @@ impl MirrorSink for ToUrl {
         self.replayer
             .submit_tallied(&self.id, MirrorRequest::from_decoded(request), tally)
             .map_err(|r| r.as_str())
+    }
+
+    fn submit_h2(
+        &mut self,
+        _mirror: &MirrorTarget,
+        request: &H2FlowRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        crate::wiring::submit_h2(&self.replayer, &self.id, request, tally)
     }
 }
 

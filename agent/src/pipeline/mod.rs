@@ -1,8 +1,13 @@
 //! The user-space half of the data path: capture events in, mirror submissions out.
 //!
 //! ```text
-//! ring record ─▶ Segment ─▶ Reconstructor ─▶ Request ─▶ route (plan) ─▶ sample ─▶ MirrorSink
+//! ring record ─▶ Segment ─▶ Reconstructor ─┬▶ Request (HTTP/1) ──────┬▶ route (plan) ─▶ sample ─▶ MirrorSink
+//!                                           └▶ H2FlowRequest (h2c) ───┘
 //! ```
+//!
+//! HTTP/2 requests go through the same matching (`:authority` as Host, `:path` as the
+//! target, `:method`, the fields), the same sampler and the same per-route series as
+//! HTTP/1 ones; only the sink's method differs ([`MirrorSink::submit_h2`]).
 //!
 //! One [`Pipeline`] runs on one task and owns its state; nothing here blocks or awaits. Its
 //! counters satisfy, at every moment:
@@ -22,7 +27,7 @@ mod view;
 use std::sync::Arc;
 
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::{Reconstructor, Request, Segment};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use counters::{NotMatched, PipelineCounters};
@@ -42,6 +47,31 @@ pub trait MirrorSink {
         request: &Request,
         tally: Option<Tally>,
     ) -> Result<(), &'static str>;
+
+    /// [`submit`](Self::submit) for an HTTP/2 request (replayed over HTTP/2).
+    fn submit_h2(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &H2FlowRequest,
+        tally: Option<Tally>,
+    ) -> Result<(), &'static str>;
+}
+
+/// A decoded request of either protocol, as the pipeline routes it.
+#[derive(Clone, Copy)]
+enum Decoded<'r> {
+    Http1(&'r Request),
+    H2(&'r H2FlowRequest),
+}
+
+impl Decoded<'_> {
+    /// The flow the request came on.
+    fn flow(&self) -> &FlowKey {
+        match self {
+            Decoded::Http1(r) => r.flow(),
+            Decoded::H2(r) => &r.flow,
+        }
+    }
 }
 
 /// Reconstruction, routing and sampling for one node.
@@ -94,6 +124,7 @@ impl<S: MirrorSink> Pipeline<S> {
         for r in requests {
             self.handle(&r);
         }
+        self.handle_h2_output();
     }
 
     /// Advance capture time (idle eviction, gap timeouts).
@@ -102,12 +133,34 @@ impl<S: MirrorSink> Pipeline<S> {
         for r in requests {
             self.handle(&r);
         }
+        self.handle_h2_output();
     }
 
-    /// Route and sample one decoded request.
+    /// Route and sample the HTTP/2 requests the last reconstructor call completed.
+    fn handle_h2_output(&mut self) {
+        let h2: Vec<H2FlowRequest> = self.reconstructor.drain_h2().collect();
+        for r in h2 {
+            self.handle_h2(&r);
+        }
+    }
+
+    /// Route and sample one decoded HTTP/1 request.
     pub fn handle(&mut self, request: &Request) {
+        self.route(Decoded::Http1(request));
+    }
+
+    /// Route and sample one decoded HTTP/2 request.
+    pub fn handle_h2(&mut self, request: &H2FlowRequest) {
+        self.route(Decoded::H2(request));
+    }
+
+    fn route(&mut self, request: Decoded<'_>) {
         self.counters.decoded += 1;
-        if request.header(&self.marker).is_some() {
+        let marked = match request {
+            Decoded::Http1(r) => r.header(&self.marker).is_some(),
+            Decoded::H2(r) => r.request.header_values(&self.marker).next().is_some(),
+        };
+        if marked {
             self.counters.marked += 1;
             return;
         }
@@ -121,7 +174,11 @@ impl<S: MirrorSink> Pipeline<S> {
             self.counters.not_matched(NotMatched::NoEndpoint);
             return;
         };
-        let Some(view) = OwnedView::new(request) else {
+        let view = match request {
+            Decoded::Http1(r) => OwnedView::new(r),
+            Decoded::H2(r) => OwnedView::from_h2(&r.request),
+        };
+        let Some(view) = view else {
             self.counters.not_matched(NotMatched::NotUtf8);
             return;
         };
@@ -169,7 +226,11 @@ impl<S: MirrorSink> Pipeline<S> {
                 DrawOutcome::NotSampled
             } else {
                 let tally = self.routes.tally(rule, i, mirror);
-                match self.sink.submit(mirror, request, tally) {
+                let submitted = match request {
+                    Decoded::Http1(r) => self.sink.submit(mirror, r, tally),
+                    Decoded::H2(r) => self.sink.submit_h2(mirror, r, tally),
+                };
+                match submitted {
                     Ok(()) => {
                         self.counters.submitted += 1;
                         DrawOutcome::Submitted
@@ -205,6 +266,9 @@ impl<S: MirrorSink> Pipeline<S> {
         families.extend(reconstruct_families::reconstruct_families(
             self.reconstructor.counters(),
         ));
+        families.push(reconstruct_families::h2_family(
+            &self.reconstructor.h2_counters(),
+        ));
         families.push(Family {
             name: "flows_live",
             help: "TCP flows being reassembled.",
@@ -232,3 +296,5 @@ impl<S: MirrorSink> Pipeline<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_h2;

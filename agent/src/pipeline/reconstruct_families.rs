@@ -37,7 +37,7 @@ const RESYNC: Stage = Stage {
 };
 const FLOWS: Stage = Stage {
     name: "reconstruct_flows",
-    help: "Flow lifecycle events: created, midstream (no SYN seen), not_http1 (no longer decoded), stopped_invalid, closed_by_request.",
+    help: "Flow lifecycle events: created, midstream (no SYN seen), not_http1 (no longer decoded), stopped_invalid, closed_by_request, http2 (handed to HTTP/2 decoding), h2_midstream (HTTP/2 frames on a flow that started before capture: not decodable), h2_over_budget (HTTP/2 decoding stopped at the in-flight budget).",
     label: "event",
 };
 const EVICTIONS: Stage = Stage {
@@ -61,6 +61,7 @@ fn place(c: Counter) -> Option<(&'static Stage, &'static str)> {
             return None
         }
         RequestsEmitted => (&REQUESTS, "emitted"),
+        RequestsUpgradedH2 => (&REQUESTS, "upgraded_h2"),
         DroppedGap => (&REQUESTS, "gap"),
         DroppedIncomplete => (&REQUESTS, "incomplete"),
         DroppedHeaderTooLarge => (&REQUESTS, "header_too_large"),
@@ -84,6 +85,9 @@ fn place(c: Counter) -> Option<(&'static Stage, &'static str)> {
         FlowsNotHttp1 => (&FLOWS, "not_http1"),
         FlowsStoppedInvalid => (&FLOWS, "stopped_invalid"),
         FlowsClosedByRequest => (&FLOWS, "closed_by_request"),
+        FlowsHttp2 => (&FLOWS, "http2"),
+        FlowsH2Midstream => (&FLOWS, "h2_midstream"),
+        FlowsH2OverBudget => (&FLOWS, "h2_over_budget"),
         EvictedFin => (&EVICTIONS, "fin"),
         EvictedRst => (&EVICTIONS, "rst"),
         EvictedIdle => (&EVICTIONS, "idle"),
@@ -139,6 +143,20 @@ pub fn reconstruct_families(counters: &Counters) -> Vec<Family> {
             values,
         })
         .collect()
+}
+
+/// The HTTP/2 decoders' counters (all h2c connections together) as one family,
+/// `h2_events_total{event}`, every counter present: connections (`h2_connections`,
+/// `h2_midstream`, `h2c_upgrade_declined`), streams and their drops, connection stops,
+/// frames and bytes.
+pub fn h2_family(counters: &shadowtap_reconstruct::shadowtap_h2::Counters) -> Family {
+    Family {
+        name: "h2_events",
+        help: "HTTP/2 (h2c) decoding, all connections: connections seen, midstream (started before capture, not decodable), declined h2c upgrades, streams started, requests emitted, streams dropped by reason, connections stopped by reason, frames and bytes.",
+        kind: FamilyKind::Counter,
+        label: "event",
+        values: counters.iter().map(|(c, v)| (c.name(), v)).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use bytes::Bytes;
 use shadowtap_common::{addr_from_ip, flow_hash::is_sampled, record::tcp_flags};
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::{Config, FlowKey, Reconstructor, Request, Segment};
+use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
 
 use super::{MirrorSink, Pipeline};
 use crate::wiring::desired_endpoints;
 
 #[derive(Default)]
-struct Count(u64);
+struct Count(u64, u64);
 
 impl MirrorSink for Count {
     fn submit(
@@ -24,6 +24,20 @@ impl MirrorSink for Count {
     ) -> Result<(), &'static str> {
         self.0 += 1;
         // Every tenth submission is refused, so refusals reach the per-route series too.
+        if self.0.is_multiple_of(10) {
+            return Err("queue_budget");
+        }
+        Ok(())
+    }
+
+    fn submit_h2(
+        &mut self,
+        _: &MirrorTarget,
+        _: &H2FlowRequest,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        self.0 += 1;
+        self.1 += 1;
         if self.0.is_multiple_of(10) {
             return Err("queue_budget");
         }
@@ -176,6 +190,16 @@ impl MirrorSink for Backends {
         &mut self,
         mirror: &MirrorTarget,
         _: &Request,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        self.0.push(mirror.backend.name.clone());
+        Ok(())
+    }
+
+    fn submit_h2(
+        &mut self,
+        mirror: &MirrorTarget,
+        _: &H2FlowRequest,
         _: Option<Tally>,
     ) -> Result<(), &'static str> {
         self.0.push(mirror.backend.name.clone());

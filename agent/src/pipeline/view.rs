@@ -2,6 +2,7 @@
 //! layout the decoder parsed: no parsing here, only `&str` views of bytes whose grammar
 //! shadowtap-wire already checked.
 
+use shadowtap_reconstruct::shadowtap_h2::H2Request;
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::RequestView;
 
@@ -27,6 +28,29 @@ impl<'r> OwnedView<'r> {
         }
         Some(Self {
             method: head.method().as_str(),
+            target,
+            headers,
+        })
+    }
+
+    /// The view of an HTTP/2 request, as HTTPRoute matching sees one: `:method` as the
+    /// method, `:path` as the target, and `:authority` as the Host field (placed first, so
+    /// it wins over a `host` field, as RFC 9113 §8.3.1 says it does), then the fields in
+    /// wire order. `None` when `:path` is absent (CONNECT) or a value matching reads as text
+    /// is not UTF-8.
+    pub fn from_h2(request: &'r H2Request) -> Option<Self> {
+        let p = &request.pseudo;
+        let method = std::str::from_utf8(&p.method).ok()?;
+        let target = std::str::from_utf8(p.path.as_deref()?).ok()?;
+        let mut headers = Vec::with_capacity(request.headers.len() + 1);
+        if let Some(authority) = &p.authority {
+            headers.push(("host", &authority[..]));
+        }
+        for f in &request.headers {
+            headers.push((std::str::from_utf8(&f.name).ok()?, &f.value[..]));
+        }
+        Some(Self {
+            method,
             target,
             headers,
         })

@@ -16,4 +16,4 @@ mod sink;
 pub use kernel_maps::{desired_endpoints, sync_endpoints};
 pub use mirror_backends::{backend_id, rewrite_options, sync_backends};
 pub use own_flows::KernelOwnFlows;
-pub use sink::ReplayerSink;
+pub use sink::{submit_h2, ReplayerSink};

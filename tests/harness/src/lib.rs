@@ -25,6 +25,7 @@ pub mod idle_flows;
 pub mod load;
 pub mod loaded;
 pub mod monitoring;
+pub mod nghttp2;
 pub mod nginx;
 pub mod packets;
 mod privileges;

@@ -14,6 +14,7 @@ use crate::http::buf::StreamBuf;
 use crate::http::request::{Body, Request};
 use crate::resync;
 use crate::segment::FlowKey;
+use shadowtap_h2::Start;
 
 mod budget;
 mod start;
@@ -47,6 +48,22 @@ enum Mode {
     Resync,
     /// Not HTTP/1 any more (Upgrade, CONNECT, HTTP/2): bytes are ignored.
     Closed,
+    /// HTTP/2 from here on (the client preface at the flow's start, or the bytes after an
+    /// `Upgrade: h2c` request): the flow hands the rest of its bytes to an HTTP/2 decoder
+    /// ([`Decoder::take_handoff`]).
+    Handoff(Start),
+}
+
+/// The bytes of a flow that continue as HTTP/2, and how they begin.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    /// How the HTTP/2 bytes begin.
+    pub(crate) start: Start,
+    /// The bytes received after the switch, in order (none may have been yet).
+    pub(crate) bytes: Vec<Bytes>,
+    /// The `Upgrade: h2c` request, held until the next bytes tell whether the server
+    /// served it as HTTP/1.1 (declined) or as HTTP/2 stream 1 (accepted).
+    pub(crate) upgrade: Option<Request>,
 }
 
 /// Decoder of one flow.
@@ -59,6 +76,16 @@ pub(crate) struct Decoder {
     first_ts: u64,
     /// The current request ends the connection: nothing after it is decoded.
     last: bool,
+    /// No byte of the flow was consumed yet and its start was seen: the HTTP/2 client
+    /// preface here means prior-knowledge HTTP/2.
+    at_start: bool,
+    /// The current request asks for an h2c upgrade: once it is complete, the next bytes are
+    /// the HTTP/2 preface (upgrade accepted) or HTTP/1.1 again (declined).
+    h2c_pending: bool,
+    /// Bytes taken over by HTTP/2, waiting for [`Decoder::take_handoff`].
+    handoff: Option<Handoff>,
+    /// The complete `Upgrade: h2c` request, for the handoff.
+    held_upgrade: Option<Request>,
 }
 
 impl Decoder {
@@ -72,7 +99,29 @@ impl Decoder {
             in_request: false,
             first_ts: 0,
             last: false,
+            at_start: !midstream,
+            h2c_pending: false,
+            handoff: None,
+            held_upgrade: None,
         }
+    }
+
+    /// A decoder resuming HTTP/1.1 after a declined h2c upgrade (at a request boundary).
+    pub(crate) fn after_declined_upgrade() -> Self {
+        Self::new(false).not_at_start()
+    }
+
+    fn not_at_start(mut self) -> Self {
+        self.at_start = false;
+        self
+    }
+
+    /// When the flow has switched to HTTP/2: how it begins and the bytes already received
+    /// after the switch. The decoder is then closed (it decodes nothing more).
+    pub(crate) fn take_handoff(&mut self) -> Option<Handoff> {
+        let h = self.handoff.take()?;
+        self.mode = Mode::Closed;
+        Some(h)
     }
 
     /// Memory held: the allocations the buffered bytes keep alive.
@@ -88,6 +137,33 @@ impl Decoder {
     /// Whether the flow is no longer decoded.
     pub(crate) fn is_closed(&self) -> bool {
         matches!(self.mode, Mode::Closed)
+    }
+
+    /// The flow carries something this decoder cannot follow (HTTP/2 frames of a
+    /// connection that started before capture): decode nothing more.
+    pub(crate) fn close_not_decoded(&mut self) {
+        self.buf.clear();
+        self.boundaries.clear();
+        self.mode = Mode::Closed;
+    }
+
+    /// Move the buffered bytes and `rest` to the handoff: HTTP/2 decodes them.
+    fn hand_off(&mut self, start: Start, rest: Bytes) {
+        let upgrade = self.held_upgrade.take();
+        let h = self.handoff.get_or_insert_with(|| Handoff {
+            start,
+            bytes: Vec::new(),
+            upgrade,
+        });
+        if !self.buf.is_empty() {
+            let n = self.buf.len();
+            h.bytes.push(self.buf.split_to(n));
+        }
+        if !rest.is_empty() {
+            h.bytes.push(rest);
+        }
+        self.buf.clear();
+        self.boundaries.clear();
     }
 
     /// The next in-order bytes of the stream, a slice of a buffer of `alloc` bytes.
@@ -119,6 +195,10 @@ impl Decoder {
         }
         if let Mode::Closed = self.mode {
             ctx.counters.add(Counter::BytesSkipped, data.len() as u64);
+            return;
+        }
+        if let Mode::Handoff(start) = self.mode {
+            self.hand_off(start, data);
             return;
         }
         if let Mode::Resync = self.mode {
@@ -155,6 +235,10 @@ impl Decoder {
             if !(known_partial && self.buf.len() <= ctx.limits.max_header_bytes) {
                 self.process(ts, ctx);
             }
+            if let Mode::Handoff(start) = self.mode {
+                self.hand_off(start, data);
+                return;
+            }
             self.buf.compact();
             self.enforce_budget(ctx);
             if let Mode::Closed = self.mode {
@@ -166,9 +250,11 @@ impl Decoder {
 
     /// Bytes are missing before the next data: drop the request in progress and resync.
     pub(crate) fn gap(&mut self, ctx: &mut DecodeCtx<'_>) {
-        if let Mode::Closed = self.mode {
+        if let Mode::Closed | Mode::Handoff(_) = self.mode {
             return;
         }
+        self.at_start = false;
+        self.h2c_pending = false;
         if self.in_request {
             self.drop_request(Counter::DroppedGap, ctx);
         }
@@ -251,16 +337,22 @@ impl Decoder {
         ctx: &mut DecodeCtx<'_>,
     ) {
         let raw = self.buf.split_to(total);
-        ctx.out.push(Request {
+        let request = Request {
             flow: ctx.flow,
             raw,
             head,
             body,
             first_ts_ns: self.first_ts,
             last_ts_ns: ts,
-        });
-        ctx.counters.inc(Counter::RequestsEmitted);
+        };
         self.in_request = false;
+        if self.h2c_pending {
+            // Counted when it is released, as HTTP/1.1 or as HTTP/2 (see `Handoff`).
+            self.held_upgrade = Some(request);
+            return;
+        }
+        ctx.out.push(request);
+        ctx.counters.inc(Counter::RequestsEmitted);
     }
 
     fn process(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) {
@@ -382,6 +474,10 @@ impl Decoder {
                         .add(Counter::BytesSkipped, self.buf.len() as u64);
                     self.buf.clear();
                     self.mode = Mode::Closed;
+                    return;
+                }
+                Mode::Handoff(start) => {
+                    self.mode = Mode::Handoff(start);
                     return;
                 }
             };

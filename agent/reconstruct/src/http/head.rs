@@ -148,6 +148,32 @@ pub fn stop_reason(head: &RequestHead) -> Option<Counter> {
     }
 }
 
+/// Whether `head` (parsed from `raw`) asks for an h2c upgrade the server may accept
+/// (RFC 7540 §3.2): an `Upgrade` field listing `h2c`, `Connection` listing `upgrade`, exactly
+/// one `HTTP2-Settings` field, and a method other than CONNECT. Such a request is served as
+/// HTTP/1.1 when the upgrade is declined, and as stream 1 when it is accepted; either way the
+/// server processed it.
+pub fn is_h2c_upgrade(head: &RequestHead, raw: &[u8]) -> bool {
+    if !head.has_upgrade() || !head.connection().upgrade || head.method() == Method::Connect {
+        return false;
+    }
+    let mut h2c = false;
+    let mut settings = 0;
+    for h in head.headers() {
+        let (Some(name), Some(value)) = (raw.get(h.name()), raw.get(h.value())) else {
+            return false;
+        };
+        if name.eq_ignore_ascii_case(b"upgrade") {
+            h2c |= value
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"));
+        } else if name.eq_ignore_ascii_case(b"http2-settings") {
+            settings += 1;
+        }
+    }
+    h2c && settings == 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +293,36 @@ mod tests {
             panic!("upgrade");
         };
         assert_eq!(stop_reason(&h), Some(Counter::DroppedUpgrade));
+        assert!(!is_h2c_upgrade(
+            &h,
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn h2c_upgrades() {
+        let yes: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: foo, H2C\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+        let no_settings: &[u8] =
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+        let not_listed: &[u8] =
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\n\r\n";
+        let two_settings: &[u8] = b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\nHTTP2-Settings: AA\r\n\r\n";
+        for (raw, want) in [
+            (yes, true),
+            (no_settings, false),
+            (not_listed, false),
+            (two_settings, false),
+        ] {
+            let HeadOutcome::Complete(h) = parse(raw) else {
+                panic!("complete: {}", String::from_utf8_lossy(raw));
+            };
+            assert_eq!(
+                is_h2c_upgrade(&h, raw),
+                want,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     fn framing(headers: &[(&str, &str)], http10: bool) -> Result<Framing, Counter> {

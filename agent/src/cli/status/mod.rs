@@ -114,6 +114,16 @@ fn table(r: &Report) -> String {
             let _ = writeln!(out, "{:>38} lost: {reason} {n}", "");
         }
     }
+    let h2 = &r.h2;
+    if h2.connections + h2.midstream + h2.upgrades_declined > 0 {
+        let _ = writeln!(
+            out,
+            "\nHTTP/2 (h2c): {} connections decoded, {} requests; {} upgrades declined; {} \
+             opened before capture (h2_midstream: not decodable, mirrored once the client \
+             reconnects)",
+            h2.connections, h2.requests, h2.upgrades_declined, h2.midstream
+        );
+    }
     let _ = writeln!(
         out,
         "\n{:<36} {:<44} {:<24} {:>12} {:>12}",

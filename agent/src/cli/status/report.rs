@@ -61,6 +61,19 @@ pub struct BackendRow {
     pub latency_p99: Option<f64>,
 }
 
+/// HTTP/2 (h2c) decoding on this node, all connections together.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct H2Row {
+    /// Connections decoded from their start (prior knowledge or an accepted upgrade).
+    pub connections: u64,
+    /// Connections opened before capture: not decodable, never mirrored (`h2_midstream`).
+    pub midstream: u64,
+    /// `Upgrade: h2c` requests whose upgrade the server declined.
+    pub upgrades_declined: u64,
+    /// Requests decoded.
+    pub requests: u64,
+}
+
 /// The whole report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -68,6 +81,27 @@ pub struct Report {
     pub mirrors: Vec<MirrorRow>,
     /// One row per mirror backend.
     pub backends: Vec<BackendRow>,
+    /// HTTP/2 decoding.
+    pub h2: H2Row,
+}
+
+/// The HTTP/2 row from `shadowtap_h2_events_total`.
+fn h2_row(samples: &[Sample]) -> H2Row {
+    let mut row = H2Row::default();
+    for s in samples
+        .iter()
+        .filter(|s| s.name == "shadowtap_h2_events_total")
+    {
+        let v = s.value as u64;
+        match s.label("event") {
+            Some("h2_connections") => row.connections = v,
+            Some("h2_midstream") => row.midstream = v,
+            Some("h2c_upgrade_declined") => row.upgrades_declined = v,
+            Some("requests_emitted") => row.requests = v,
+            _ => {}
+        }
+    }
+    row
 }
 
 /// Inside the ±3σ binomial band of `n` draws at probability `p`? Returns the band and verdict.
@@ -185,6 +219,7 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
         });
     }
     report.backends = backends(samples);
+    report.h2 = h2_row(samples);
     report
 }
 
@@ -277,6 +312,11 @@ shadowtap_mirror_requests_total{backend="default/foo-v2:8080",outcome="sent"} 41
 shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="0.001"} 300
 shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="0.01"} 409
 shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="+Inf"} 410
+shadowtap_h2_events_total{event="h2_connections"} 12
+shadowtap_h2_events_total{event="h2_midstream"} 3
+shadowtap_h2_events_total{event="h2c_upgrade_declined"} 1
+shadowtap_h2_events_total{event="requests_emitted"} 900
+shadowtap_h2_events_total{event="frames"} 2000
 "#;
 
     #[test]
@@ -308,5 +348,14 @@ shadowtap_mirror_latency_seconds_bucket{backend="default/foo-v2:8080",le="+Inf"}
         assert_eq!(b.latency_p50, Some(0.001));
         assert_eq!(b.latency_p99, Some(0.01));
         assert_eq!(verdict(0, 0.5, 0).1, "no requests yet");
+        assert_eq!(
+            r.h2,
+            H2Row {
+                connections: 12,
+                midstream: 3,
+                upgrades_declined: 1,
+                requests: 900,
+            }
+        );
     }
 }

@@ -2,9 +2,12 @@
 
 use shadowtap_wire::http1::{ChunkedDecoder, Framing};
 
+use shadowtap_h2::frame::PREFACE;
+use shadowtap_h2::Start;
+
 use super::{DecodeCtx, Decoder, Mode};
 use crate::counters::Counter;
-use crate::http::head::{parse_head, stop_reason, HeadOutcome};
+use crate::http::head::{is_h2c_upgrade, parse_head, stop_reason, HeadOutcome};
 use crate::http::request::Body;
 use crate::resync;
 
@@ -15,6 +18,31 @@ impl Decoder {
         if self.last && !self.in_request {
             self.closed_by_request(ctx);
             return None;
+        }
+        if self.h2c_pending && !self.in_request {
+            // The upgrade request is complete: what follows is HTTP/2 if the server
+            // accepted it (the HTTP/2 decoder tells, and hands declined bytes back).
+            self.h2c_pending = false;
+            ctx.counters.inc(Counter::FlowsHttp2);
+            self.mode = Mode::Handoff(Start::AfterH2cUpgrade);
+            return None;
+        }
+        if self.at_start && !self.in_request {
+            // The client preface (`PRI * HTTP/2.0`, never an HTTP/1 request) as the first
+            // bytes of a connection whose start was seen: prior-knowledge HTTP/2.
+            let b = self.buf.as_slice();
+            let n = b.len().min(PREFACE.len());
+            if b[..n] == PREFACE[..n] {
+                if n < PREFACE.len() {
+                    self.mode = Mode::Head;
+                    return None;
+                }
+                self.at_start = false;
+                ctx.counters.inc(Counter::FlowsHttp2);
+                self.mode = Mode::Handoff(Start::PriorKnowledge);
+                return None;
+            }
+            self.at_start = false;
         }
         if !self.in_request {
             let blank = self
@@ -46,7 +74,10 @@ impl Decoder {
                 None
             }
             HeadOutcome::Complete(head) => {
-                if let Some(reason) = stop_reason(&head) {
+                if is_h2c_upgrade(&head, self.buf.as_slice()) {
+                    // Emitted as the HTTP/1.1 request it is; the flow switches once it ends.
+                    self.h2c_pending = true;
+                } else if let Some(reason) = stop_reason(&head) {
                     self.stop(reason, ctx);
                     return None;
                 }

@@ -1,0 +1,455 @@
+//! HTTP/2 (h2c) flows through the reconstructor: prior knowledge, h2c upgrades accepted and
+//! declined, gaps, flows that started before capture, and the in-flight budget.
+
+mod support;
+
+use shadowtap_reconstruct::shadowtap_h2::frame::{
+    FrameHeader, FrameType, FLAG_END_HEADERS, FLAG_END_STREAM, PREFACE,
+};
+use shadowtap_reconstruct::shadowtap_h2::Counter as H2;
+use shadowtap_reconstruct::{Config, Counter, H2FlowRequest, Reconstructor, Request, Segment};
+use support::{data, fin, flow, syn, ISN};
+
+/// The client side of one h2c connection, HPACK-encoded with its own table.
+struct Client {
+    bytes: Vec<u8>,
+    enc: loona_hpack::Encoder<'static>,
+}
+
+impl Client {
+    fn new(preface: bool) -> Client {
+        let mut c = Client {
+            bytes: Vec::new(),
+            enc: loona_hpack::Encoder::new(),
+        };
+        if preface {
+            c.bytes.extend_from_slice(PREFACE);
+            c.frame(FrameType::Settings, 0, 0, &[]);
+        }
+        c
+    }
+
+    fn frame(&mut self, kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) {
+        let h = FrameHeader {
+            length: payload.len() as u32,
+            kind,
+            flags,
+            stream_id,
+        };
+        self.bytes.extend_from_slice(&h.encode());
+        self.bytes.extend_from_slice(payload);
+    }
+
+    fn request(&mut self, stream_id: u32, method: &str, path: &str, end_stream: bool) {
+        let fields = [
+            (":method", method),
+            (":scheme", "http"),
+            (":authority", "foo.example"),
+            (":path", path),
+            ("x-case", "one"),
+        ];
+        let block = self
+            .enc
+            .encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        let flags = FLAG_END_HEADERS | if end_stream { FLAG_END_STREAM } else { 0 };
+        self.frame(FrameType::Headers, flags, stream_id, &block);
+    }
+
+    fn data(&mut self, stream_id: u32, body: &[u8], end_stream: bool) {
+        let flags = if end_stream { FLAG_END_STREAM } else { 0 };
+        self.frame(FrameType::Data, flags, stream_id, body);
+    }
+}
+
+/// A reconstructor with everything it emitted, both protocols.
+struct Run {
+    r: Reconstructor,
+    h1: Vec<Request>,
+    h2: Vec<H2FlowRequest>,
+}
+
+impl Run {
+    fn new(config: Config) -> Run {
+        Run {
+            r: Reconstructor::new(config),
+            h1: Vec::new(),
+            h2: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, seg: Segment) {
+        self.h1.extend(self.r.push(seg));
+        self.h2.extend(self.r.drain_h2());
+    }
+
+    fn advance(&mut self, now: u64) {
+        self.h1.extend(self.r.advance_time(now));
+        self.h2.extend(self.r.drain_h2());
+    }
+
+    fn flush(&mut self) {
+        self.h1.extend(self.r.flush());
+        self.h2.extend(self.r.drain_h2());
+        assert!(
+            self.r.counters().check_conservation(0),
+            "{:?}",
+            self.r.counters()
+        );
+        assert!(
+            self.r.h2_counters().check_conservation(0),
+            "{:?}",
+            self.r.h2_counters()
+        );
+    }
+
+    fn paths(&self) -> Vec<(u32, String)> {
+        self.h2
+            .iter()
+            .map(|r| {
+                let p = r.request.pseudo.path.clone().unwrap_or_default();
+                (
+                    r.request.stream_id,
+                    String::from_utf8_lossy(&p).into_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Sends `bytes` on a fresh flow in segments cut at `cuts`; returns the next sequence number.
+fn send(run: &mut Run, n: u16, bytes: &[u8], cuts: &[usize]) -> u32 {
+    let f = flow(n);
+    run.push(syn(f, ISN, 1));
+    let mut at = 0;
+    for (ts, end) in (2..).zip(cuts.iter().copied().chain([bytes.len()])) {
+        run.push(data(f, ISN + 1 + at as u32, ts, &bytes[at..end]));
+        at = end;
+    }
+    ISN + 1 + bytes.len() as u32
+}
+
+#[test]
+fn prior_knowledge_requests_are_decoded_whatever_the_cuts() {
+    let mut c = Client::new(true);
+    c.request(1, "GET", "/a", true);
+    c.request(3, "POST", "/b", false);
+    c.data(3, b"hello ", false);
+    c.data(3, b"world", true);
+    for cuts in [
+        vec![],
+        vec![3],
+        vec![24, 30, 50],
+        vec![PREFACE.len() + 9 + 2],
+    ] {
+        let mut run = Run::new(Config::default());
+        let end = send(&mut run, 1, &c.bytes, &cuts);
+        run.push(fin(flow(1), end, 99));
+        assert!(run.h1.is_empty(), "no HTTP/1 request: {:?}", run.h1);
+        assert_eq!(
+            run.paths(),
+            [(1, "/a".to_owned()), (3, "/b".to_owned())],
+            "cuts {cuts:?}"
+        );
+        let body = &run.h2[1].request.body;
+        assert_eq!(&body[..], b"hello world");
+        assert_eq!(run.h2[0].flow, flow(1));
+        assert_eq!(run.r.counters().get(Counter::FlowsHttp2), 1);
+        assert_eq!(run.r.counters().get(Counter::DroppedHttp2), 0);
+        assert_eq!(run.r.h2_counters().get(H2::RequestsEmitted), 2);
+        assert_eq!(run.r.h2_counters().get(H2::H2Connections), 1);
+        run.flush();
+    }
+}
+
+const UPGRADE: &[u8] = b"GET /up HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+
+#[test]
+fn accepted_h2c_upgrade_emits_the_upgrade_request_as_stream_1() {
+    let mut c = Client::new(true);
+    c.request(3, "GET", "/after", true);
+    let mut bytes = UPGRADE.to_vec();
+    bytes.extend_from_slice(&c.bytes);
+    for cuts in [
+        vec![],
+        vec![UPGRADE.len()],
+        vec![UPGRADE.len() + 5],
+        vec![10],
+    ] {
+        let mut run = Run::new(Config::default());
+        send(&mut run, 2, &bytes, &cuts);
+        assert!(run.h1.is_empty(), "served as HTTP/2, cuts {cuts:?}");
+        assert_eq!(
+            run.paths(),
+            [(1, "/up".to_owned()), (3, "/after".to_owned())],
+            "cuts {cuts:?}"
+        );
+        let up = &run.h2[0].request;
+        assert_eq!(up.pseudo.method, "GET");
+        assert_eq!(up.pseudo.authority.as_deref(), Some(&b"foo.example"[..]));
+        assert!(
+            up.headers.is_empty(),
+            "Host, Connection, Upgrade and HTTP2-Settings do not travel in HTTP/2: {:?}",
+            up.headers
+        );
+        assert_eq!(run.r.counters().get(Counter::RequestsUpgradedH2), 1);
+        assert_eq!(run.r.counters().get(Counter::DroppedUpgrade), 0);
+        assert_eq!(run.r.h2_counters().get(H2::H2cUpgradeDeclined), 0);
+        run.flush();
+    }
+}
+
+#[test]
+fn an_upgrade_request_with_a_body_keeps_it_and_its_other_fields() {
+    let up = b"POST http://foo.example/form?x=1 HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade, HTTP2-Settings, X-Hop\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\nX-Hop: gone\r\nX-Keep: Kept\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let mut bytes = up.to_vec();
+    bytes.extend_from_slice(&Client::new(true).bytes);
+    let mut run = Run::new(Config::default());
+    send(&mut run, 10, &bytes, &[]);
+    assert_eq!(run.paths(), [(1, "/form?x=1".to_owned())]);
+    let r = &run.h2[0].request;
+    assert_eq!(r.pseudo.authority.as_deref(), Some(&b"foo.example"[..]));
+    assert_eq!(&r.body[..], b"abcde");
+    let names: Vec<(&[u8], &[u8])> = r
+        .headers
+        .iter()
+        .map(|f| (&f.name[..], &f.value[..]))
+        .collect();
+    assert_eq!(names, [(&b"x-keep"[..], &b"Kept"[..])]);
+    run.flush();
+}
+
+#[test]
+fn an_upgrade_request_with_nothing_after_it_is_emitted_as_http1() {
+    let mut run = Run::new(Config::default());
+    let end = send(&mut run, 11, UPGRADE, &[]);
+    assert!(run.h1.is_empty(), "held until the next bytes tell");
+    assert_eq!(run.r.requests_in_progress(), 1);
+    run.push(fin(flow(11), end, 99));
+    assert_eq!(run.h1.len(), 1);
+    assert_eq!(run.h1[0].target(), b"/up");
+    assert!(run.h2.is_empty());
+    run.flush();
+}
+
+#[test]
+fn declined_h2c_upgrade_resumes_http1() {
+    let next = b"GET /next HTTP/1.1\r\nHost: foo.example\r\n\r\n";
+    let mut bytes = UPGRADE.to_vec();
+    bytes.extend_from_slice(next);
+    bytes.extend_from_slice(UPGRADE);
+    bytes.extend_from_slice(next);
+    for cuts in [
+        vec![],
+        vec![UPGRADE.len()],
+        vec![UPGRADE.len() + 3],
+        vec![UPGRADE.len() + 30],
+    ] {
+        let mut run = Run::new(Config::default());
+        send(&mut run, 3, &bytes, &cuts);
+        let targets: Vec<&[u8]> = run.h1.iter().map(|r| r.target()).collect();
+        assert_eq!(
+            targets,
+            [&b"/up"[..], b"/next", b"/up", b"/next"],
+            "cuts {cuts:?}"
+        );
+        assert!(run.h2.is_empty());
+        assert_eq!(run.r.h2_counters().get(H2::H2cUpgradeDeclined), 2);
+        assert_eq!(run.r.counters().get(Counter::FlowsHttp2), 2);
+        run.flush();
+    }
+}
+
+#[test]
+fn a_gap_inside_data_drops_that_stream_only() {
+    let mut head = Client::new(true);
+    head.request(1, "POST", "/lossy", false);
+    head.request(3, "POST", "/whole", false);
+    // DATA on stream 1: its 9-byte frame header in the first segment, its payload lost.
+    head.data(1, &[b'x'; 100], true);
+    let payload_at = head.bytes.len() - 100;
+    let mut tail = Client::new(false);
+    tail.data(3, b"kept", true);
+    let mut bytes = head.bytes.clone();
+    bytes.extend_from_slice(&tail.bytes);
+
+    let mut run = Run::new(Config::default());
+    let f = flow(4);
+    run.push(syn(f, ISN, 1));
+    run.push(data(f, ISN + 1, 2, &bytes[..payload_at]));
+    let after = payload_at + 100;
+    run.push(data(f, ISN + 1 + after as u32, 3, &bytes[after..]));
+    assert!(run.h2.is_empty(), "held behind the hole");
+    run.advance(3 + Config::default().timeouts.gap_ns + 1);
+    assert_eq!(run.paths(), [(3, "/whole".to_owned())]);
+    assert_eq!(run.r.h2_counters().get(H2::DroppedGap), 1);
+    assert_eq!(run.r.h2_counters().get(H2::BytesLost), 100);
+    run.flush();
+}
+
+#[test]
+fn a_gap_in_a_frame_header_stops_the_connection() {
+    let mut c = Client::new(true);
+    c.request(1, "GET", "/first", true);
+    let cut = c.bytes.len();
+    c.request(3, "GET", "/lost", true);
+    c.request(5, "GET", "/after", true);
+    let mut run = Run::new(Config::default());
+    let f = flow(5);
+    run.push(syn(f, ISN, 1));
+    run.push(data(f, ISN + 1, 2, &c.bytes[..cut]));
+    run.push(data(f, ISN + 1 + cut as u32 + 4, 3, &c.bytes[cut + 4..]));
+    run.advance(3 + Config::default().timeouts.gap_ns + 1);
+    assert_eq!(run.paths(), [(1, "/first".to_owned())]);
+    assert_eq!(run.r.h2_counters().get(H2::StoppedGapInFraming), 1);
+    run.flush();
+}
+
+#[test]
+fn an_h2_flow_that_started_before_capture_is_counted_and_left_alone() {
+    let mut c = Client::new(false);
+    c.request(7, "GET", "/x", true);
+    let mut run = Run::new(Config::default());
+    let f = flow(6);
+    run.push(data(f, 5000, 1, &c.bytes));
+    let mut more = Client::new(false);
+    more.request(9, "GET", "/y", true);
+    run.push(data(f, 5000 + c.bytes.len() as u32, 2, &more.bytes));
+    assert!(run.h1.is_empty() && run.h2.is_empty());
+    assert_eq!(run.r.counters().get(Counter::FlowsH2Midstream), 1);
+    assert_eq!(run.r.h2_counters().get(H2::H2Midstream), 1);
+    assert_eq!(run.r.counters().get(Counter::SegmentsIgnored), 1);
+
+    // An HTTP/1 flow that started before capture still resynchronises.
+    let g = flow(7);
+    run.push(data(g, 7000, 3, b"GET /h1 HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert_eq!(run.h1.len(), 1);
+    assert_eq!(run.r.counters().get(Counter::FlowsH2Midstream), 1);
+    run.flush();
+}
+
+#[test]
+fn a_preface_after_http1_requests_is_not_http2() {
+    let mut bytes = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&Client::new(true).bytes);
+    let mut run = Run::new(Config::default());
+    send(&mut run, 8, &bytes, &[]);
+    assert_eq!(run.h1.len(), 1);
+    assert!(run.h2.is_empty());
+    assert_eq!(run.r.counters().get(Counter::DroppedHttp2), 1);
+    assert_eq!(run.r.counters().get(Counter::FlowsHttp2), 0);
+    run.flush();
+}
+
+#[test]
+fn h2_bodies_are_charged_to_the_inflight_budget() {
+    let mut config = Config::default();
+    config.budgets.inflight_bytes = 64 * 1024;
+    config.budgets.flow_inflight_bytes = 64 * 1024;
+    config.budgets.flow_inflight_small_bytes = 64 * 1024;
+    let mut c = Client::new(true);
+    c.request(1, "POST", "/big", false);
+    for _ in 0..10 {
+        c.data(1, &[b'b'; 16 * 1024], false);
+    }
+    let mut run = Run::new(config);
+    let f = flow(9);
+    run.push(syn(f, ISN, 1));
+    let mut seq = ISN + 1;
+    for (i, part) in c.bytes.chunks(8 * 1024).enumerate() {
+        run.push(data(f, seq, 2 + i as u64, part));
+        seq += part.len() as u32;
+        assert!(
+            run.r.inflight_bytes() <= 64 * 1024,
+            "held {} after segment {i}",
+            run.r.inflight_bytes()
+        );
+    }
+    assert!(run.h2.is_empty());
+    assert_eq!(run.r.counters().get(Counter::FlowsH2OverBudget), 1);
+    run.flush();
+}
+
+#[test]
+fn a_gap_right_after_an_upgrade_request_drops_it() {
+    let mut c = Client::new(true);
+    c.request(3, "GET", "/after", true);
+    let mut run = Run::new(Config::default());
+    let f = flow(12);
+    run.push(syn(f, ISN, 1));
+    run.push(data(f, ISN + 1, 2, UPGRADE));
+    // The preface's first 10 bytes are lost.
+    let rest = &c.bytes[10..];
+    run.push(data(f, ISN + 1 + UPGRADE.len() as u32 + 10, 3, rest));
+    run.advance(3 + Config::default().timeouts.gap_ns + 1);
+    assert!(run.h1.is_empty() && run.h2.is_empty());
+    assert_eq!(run.r.counters().get(Counter::DroppedGap), 1);
+    run.flush();
+}
+
+mod random_cuts_and_losses {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A session of `n` POSTs on streams 1, 3, …, whose body names its stream.
+    fn session(n: u32) -> Vec<u8> {
+        let mut c = Client::new(true);
+        for i in 0..n {
+            let id = 1 + 2 * i;
+            c.request(id, "POST", &format!("/s/{id}"), false);
+            let body = format!("body of stream {id} ").repeat(1 + (i as usize % 5) * 40);
+            c.data(id, body.as_bytes(), true);
+        }
+        c.bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the segment boundaries and whichever segments are lost, every emitted
+        /// request is one the client sent, whole (its body names its own stream), and both
+        /// protocols' counters stay conserved.
+        #[test]
+        fn never_a_spliced_stream(
+            n in 1u32..12,
+            cuts in proptest::collection::vec(1usize..3000, 0..24),
+            lost in proptest::collection::vec(0u8..8, 24),
+        ) {
+            let bytes = session(n);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % bytes.len()).filter(|c| *c > 0).collect();
+            points.sort_unstable();
+            points.dedup();
+            let mut run = Run::new(Config::default());
+            let f = flow(20);
+            run.push(syn(f, ISN, 1));
+            let mut at = 0;
+            let mut lost_any = false;
+            for (i, end) in points.iter().copied().chain([bytes.len()]).enumerate() {
+                if lost[i % lost.len()] == 0 && i > 0 {
+                    lost_any = true;
+                } else {
+                    run.push(data(f, ISN + 1 + at as u32, 2 + i as u64, &bytes[at..end]));
+                }
+                at = end;
+            }
+            run.advance(100 + Config::default().timeouts.gap_ns);
+            for r in &run.h2 {
+                let id = r.request.stream_id;
+                let want = format!("body of stream {id} ");
+                prop_assert!(r.request.body.starts_with(want.as_bytes()));
+                prop_assert_eq!(r.request.body.len() % want.len(), 0);
+                prop_assert!(r.request.body.chunks(want.len()).all(|c| c == want.as_bytes()));
+                let path = r.request.pseudo.path.clone().unwrap_or_default();
+                let want_path = format!("/s/{id}");
+                prop_assert_eq!(&path[..], want_path.as_bytes());
+            }
+            if !lost_any {
+                prop_assert_eq!(run.h2.len(), n as usize);
+            }
+            // Lost segments cost at most the streams they touched, never the others'.
+            if !lost_any {
+                prop_assert_eq!(run.r.h2_counters().get(H2::RequestsEmitted), u64::from(n));
+            }
+            run.flush();
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! HTTP/2 requests through the pipeline: matched with the same HTTPRoute rules as HTTP/1
+//! (`:authority` as Host, `:path`, `:method`, fields), sampled by the same sampler, counted
+//! in the same per-route series.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use bytes::Bytes;
+use shadowtap_common::record::tcp_flags;
+use shadowtap_mirror::Tally;
+use shadowtap_reconstruct::shadowtap_h2::frame::{
+    FrameHeader, FrameType, FLAG_END_HEADERS, FLAG_END_STREAM, PREFACE,
+};
+use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
+use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
+
+use super::{MirrorSink, NotMatched, Pipeline};
+
+/// Records what was submitted, by protocol.
+#[derive(Default)]
+struct Recorder {
+    http1: Vec<String>,
+    h2: Vec<(String, String)>,
+}
+
+impl MirrorSink for Recorder {
+    fn submit(
+        &mut self,
+        _: &MirrorTarget,
+        r: &Request,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        self.http1
+            .push(String::from_utf8_lossy(r.target()).into_owned());
+        Ok(())
+    }
+
+    fn submit_h2(
+        &mut self,
+        _: &MirrorTarget,
+        r: &H2FlowRequest,
+        _: Option<Tally>,
+    ) -> Result<(), &'static str> {
+        let p = &r.request.pseudo;
+        let s = |b: Option<&Bytes>| {
+            String::from_utf8_lossy(b.map_or(&b""[..], |b| &b[..])).into_owned()
+        };
+        self.h2.push((s(p.authority.as_ref()), s(p.path.as_ref())));
+        Ok(())
+    }
+}
+
+const FIXTURE: &str = include_str!("../../routes/tests/fixtures/announcement-gateway-42.yaml");
+
+/// The fixture's route (Gateway parent, hostname `foo.example.com`) with a rule that matches `/api` with header `x-env:
+/// canary` (mirrored at `percent`), and one for the rest (not mirrored).
+fn plan(percent: u32) -> Arc<shadowtap_routes::Plan> {
+    let route = FIXTURE
+        .replace(
+            "  rules:\n  - backendRefs:",
+            "  rules:\n  - matches:\n    - path: {type: PathPrefix, value: /api}\n      method: POST\n      headers:\n      - {name: X-Env, value: canary}\n    backendRefs:",
+        )
+        .replace("percent: 42", &format!("percent: {percent}"));
+    let route = route.replacen(
+        "---\napiVersion: v1\nkind: Service",
+        "  - backendRefs:\n    - name: foo-v1\n      port: 8080\n---\napiVersion: v1\nkind: Service",
+        1,
+    );
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &route)
+        .expect("fixture loads");
+    let plan = shadowtap_routes::plan(&store, "node-a", &PlanConfig::default());
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    Arc::new(plan)
+}
+
+/// The client side of one prior-knowledge h2c connection.
+struct Client {
+    bytes: Vec<u8>,
+    enc: loona_hpack::Encoder<'static>,
+}
+
+impl Client {
+    fn new() -> Client {
+        let mut c = Client {
+            bytes: PREFACE.to_vec(),
+            enc: loona_hpack::Encoder::new(),
+        };
+        c.frame(FrameType::Settings, 0, 0, &[]);
+        c
+    }
+
+    fn frame(&mut self, kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) {
+        let h = FrameHeader {
+            length: payload.len() as u32,
+            kind,
+            flags,
+            stream_id,
+        };
+        self.bytes.extend_from_slice(&h.encode());
+        self.bytes.extend_from_slice(payload);
+    }
+
+    fn request(&mut self, stream_id: u32, fields: &[(&str, &str)], body: &[u8]) {
+        let block = self
+            .enc
+            .encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        let end = if body.is_empty() { FLAG_END_STREAM } else { 0 };
+        self.frame(
+            FrameType::Headers,
+            FLAG_END_HEADERS | end,
+            stream_id,
+            &block,
+        );
+        if !body.is_empty() {
+            self.frame(FrameType::Data, FLAG_END_STREAM, stream_id, body);
+        }
+    }
+}
+
+fn api(authority: &str, path: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (":method", "POST".into()),
+        (":scheme", "http".into()),
+        (":authority", authority.into()),
+        (":path", path.into()),
+        ("x-env", "canary".into()),
+    ]
+}
+
+fn send(pipeline: &mut Pipeline<Recorder>, port: u16, client: &Client) {
+    let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
+    let flow = FlowKey::new(SocketAddr::new([10, 0, 0, 1].into(), port), server);
+    pipeline.push(Segment::new(flow, 1000, tcp_flags::SYN, 1, Bytes::new()));
+    let mut seq = 1001;
+    for (i, part) in client.bytes.chunks(1400).enumerate() {
+        pipeline.push(Segment::new(
+            flow,
+            seq,
+            tcp_flags::ACK | tcp_flags::PSH,
+            2 + i as u64,
+            Bytes::copy_from_slice(part),
+        ));
+        seq += part.len() as u32;
+    }
+}
+
+fn pipeline(percent: u32) -> Pipeline<Recorder> {
+    let mut p = Pipeline::new(
+        Reconstructor::new(Config::default()),
+        Sampler::new(11),
+        Recorder::default(),
+        "X-Shadowtap-Mirrored",
+    );
+    p.set_plan(plan(percent));
+    p
+}
+
+#[test]
+fn h2_requests_match_on_authority_path_method_and_fields() {
+    let mut p = pipeline(100);
+    let mut c = Client::new();
+    let owned = |f: Vec<(&'static str, String)>| f;
+    let cases = [
+        owned(api("foo.example.com:8080", "/api/v1?q=1")),
+        owned(api("other.example", "/api/v1")),
+        owned(api("foo.example.com", "/apix")),
+        {
+            let mut f = api("foo.example.com", "/api/get");
+            f[0].1 = "GET".into();
+            f
+        },
+        {
+            let mut f = api("foo.example.com", "/api/no-header");
+            f.pop();
+            f
+        },
+        {
+            let mut f = api("foo.example.com", "/api/marked");
+            f.push(("x-shadowtap-mirrored", "1".into()));
+            f
+        },
+        // No `:authority`: the `host` field names the host.
+        vec![
+            (":method", "POST".into()),
+            (":scheme", "http".into()),
+            (":path", "/api/host-field".into()),
+            ("host", "foo.example.com".into()),
+            ("x-env", "canary".into()),
+        ],
+    ];
+    for (i, fields) in cases.iter().enumerate() {
+        let f: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        c.request(1 + 2 * i as u32, &f, b"payload");
+    }
+    send(&mut p, 40_000, &c);
+    let got = &p.sink().h2;
+    assert_eq!(
+        got,
+        &[
+            ("foo.example.com:8080".to_owned(), "/api/v1?q=1".to_owned()),
+            (String::new(), "/api/host-field".to_owned()),
+        ]
+    );
+    assert!(p.sink().http1.is_empty());
+    let c = p.counters();
+    assert_eq!(c.decoded, 7);
+    assert_eq!(c.marked, 1);
+    assert_eq!(c.matched_with_mirrors, 2);
+    // other.example matches no rule (the route's hostnames); /apix, GET and the missing
+    // header fall to the second rule, which has no mirror.
+    assert_eq!(c.not_matched[NotMatched::NoRule as usize], 1);
+    assert_eq!(c.matched_without_mirror, 3);
+    assert!(c.conserved());
+}
+
+/// 1 000 requests over 4 connections, mirrored at 42 %: within ±3σ, and the per-route
+/// series count them like HTTP/1 requests.
+#[test]
+fn h2_requests_are_sampled_per_request() {
+    let mut p = pipeline(42);
+    for conn in 0..4u16 {
+        let mut c = Client::new();
+        for i in 0..250u32 {
+            let f = api("foo.example.com", &format!("/api/{conn}/{i}"));
+            let f: Vec<(&str, &str)> = f.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            c.request(1 + 2 * i, &f, b"{}");
+        }
+        send(&mut p, 41_000 + conn, &c);
+    }
+    let c = p.counters().clone();
+    assert_eq!(c.decoded, 1000);
+    assert_eq!(c.matched_with_mirrors, 1000);
+    let k = p.sink().h2.len() as f64;
+    let (n, q) = (1000.0_f64, 0.42_f64);
+    let sigma = (n * q * (1.0 - q)).sqrt();
+    assert!((k - n * q).abs() <= 3.0 * sigma, "{k} of 1000 mirrored");
+    assert_eq!(c.submitted as usize, p.sink().h2.len());
+    let families = p.routes.families();
+    let requests: f64 = families
+        .iter()
+        .filter(|f| f.name == "route_requests")
+        .flat_map(|f| f.rows.iter())
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(requests as u64, 1000);
+    assert!(c.conserved());
+    let h2 = p.reconstructor().h2_counters();
+    assert_eq!(
+        h2.get(shadowtap_reconstruct::shadowtap_h2::Counter::RequestsEmitted),
+        1000
+    );
+}
