@@ -232,8 +232,11 @@ impl Flow {
     /// Decode the next in-order bytes with the HTTP/1 decoder or the HTTP/2 one, switching
     /// between them where the stream does (h2c preface or upgrade; declined upgrade).
     fn data(&mut self, first: Chunk, ctx: &mut FlowCtx<'_>) {
-        let mut queue = VecDeque::from([first]);
-        while let Some(chunk) = queue.pop_front() {
+        // Chunks handed back by a protocol switch (an upgrade declined or accepted) are
+        // decoded next, in order; the queue exists only then (no allocation per segment).
+        let mut next = Some(first);
+        let mut queue: VecDeque<Chunk> = VecDeque::new();
+        while let Some(chunk) = next.take().or_else(|| queue.pop_front()) {
             let ts = chunk.ts;
             if let Some(h2) = &mut self.h2 {
                 let mut out = Vec::new();
