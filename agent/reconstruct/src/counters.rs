@@ -1,28 +1,8 @@
 //! Outcome and drop counters of the pipeline, with stable snake_case names for metric labels.
 
-macro_rules! counters {
-    ($( $(#[doc = $doc:literal])* $variant:ident => $name:literal, )*) => {
-        /// One counter of the reconstructor. The discriminant indexes [`Counters`].
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum Counter {
-            $( $(#[doc = $doc])* $variant, )*
-        }
-
-        impl Counter {
-            /// Every counter, in index order.
-            pub const ALL: &'static [Counter] = &[ $( Counter::$variant, )* ];
-
-            /// Stable snake_case name, used as a metric label.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $( Counter::$variant => $name, )*
-                }
-            }
-        }
-    };
-}
-
-counters! {
+shadowtap_counters::counter_set! {
+    /// One counter of the reconstructor.
+    Counter, Counters;
     /// A request started: its first byte was seen in sync, or resync accepted its head.
     RequestsStarted => "requests_started",
     /// A complete request was emitted.
@@ -167,30 +147,6 @@ counters! {
     PcapUndirected => "pcap_undirected",
 }
 
-/// Every [`Counter`] as a plain `u64`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Counters {
-    values: [u64; Counter::ALL.len()],
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Self {
-            values: [0; Counter::ALL.len()],
-        }
-    }
-}
-
-impl std::fmt::Debug for Counters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut m = f.debug_map();
-        for (c, v) in self.iter().filter(|(_, v)| *v != 0) {
-            m.entry(&c.name(), &v);
-        }
-        m.finish()
-    }
-}
-
 /// The drop reasons of requests: every started request that is not emitted is counted in
 /// exactly one of these.
 pub const REQUEST_DROPS: &[Counter] = &[
@@ -215,36 +171,6 @@ pub const REQUEST_DROPS: &[Counter] = &[
 ];
 
 impl Counters {
-    /// Current value of `c`.
-    pub fn get(&self, c: Counter) -> u64 {
-        self.values[c as usize]
-    }
-
-    /// Add one to `c`.
-    #[inline]
-    pub fn inc(&mut self, c: Counter) {
-        self.add(c, 1);
-    }
-
-    /// Add `n` to `c`.
-    #[inline]
-    pub fn add(&mut self, c: Counter, n: u64) {
-        let v = &mut self.values[c as usize];
-        *v = v.saturating_add(n);
-    }
-
-    /// Every counter with its value, in index order.
-    pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
-        Counter::ALL.iter().map(|c| (*c, self.get(*c)))
-    }
-
-    /// Add every counter of `other` to this one.
-    pub fn merge(&mut self, other: &Counters) {
-        for (c, v) in other.iter() {
-            self.add(c, v);
-        }
-    }
-
     /// Sum of the request drop reasons ([`REQUEST_DROPS`]).
     pub fn requests_dropped(&self) -> u64 {
         REQUEST_DROPS.iter().map(|c| self.get(*c)).sum()
@@ -269,15 +195,11 @@ mod tests {
 
     #[test]
     fn names_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for (i, c) in Counter::ALL.iter().enumerate() {
-            assert_eq!(*c as usize, i);
-            let n = c.name();
-            assert!(n
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
-            assert!(seen.insert(n), "{n}");
-        }
+        let names = Counter::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, *c as usize, c.name()));
+        assert_eq!(shadowtap_counters::check_names(names), Ok(()));
     }
 
     #[test]
