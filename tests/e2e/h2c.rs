@@ -41,16 +41,9 @@ fn assert_within(what: &str, observed: u64, n: u64, p: f64, k: f64) {
     );
 }
 
-#[test]
-fn h2c_requests_are_mirrored_per_request_over_http2() {
-    if !require_privileges("h2c_requests_are_mirrored_per_request_over_http2")
-        || !require_tools(
-            "h2c_requests_are_mirrored_per_request_over_http2",
-            &["nghttpd", "nghttpx", "h2load", "curl", "stdbuf"],
-        )
-    {
-        return;
-    }
+/// foo-h2 (the pod, h2c on `H2_PORT`) with an opted-in route mirroring `rate` to foo-h2-v2
+/// (the second extra namespace).
+fn h2_scenario(rate: Rate) -> Scenario {
     let route = route_yaml_for(
         "foo-h2-route",
         "foo-h2",
@@ -58,10 +51,10 @@ fn h2c_requests_are_mirrored_per_request_over_http2() {
         None,
         &[Mirror {
             service: "foo-h2-v2",
-            rate: Rate::Percent(42),
+            rate,
         }],
     );
-    let mut s = Scenario::new(&route);
+    let s = Scenario::new(&route);
     let pod = s.topo.pod.ip4;
     let v2_ip = s.topo.extra[1].ip4;
     s.write_routes(
@@ -74,6 +67,28 @@ fn h2c_requests_are_mirrored_per_request_over_http2() {
                 "node-b",
                 H2_PORT,
             ),
+        ]
+        .join("---\n"),
+    );
+    s
+}
+
+#[test]
+fn h2c_requests_are_mirrored_per_request_over_http2() {
+    if !require_privileges("h2c_requests_are_mirrored_per_request_over_http2")
+        || !require_tools(
+            "h2c_requests_are_mirrored_per_request_over_http2",
+            &["nghttpd", "nghttpx", "h2load", "curl", "stdbuf"],
+        )
+    {
+        return;
+    }
+    let mut s = h2_scenario(Rate::Percent(42));
+    let pod = s.topo.pod.ip4;
+    let v2_ip = s.topo.extra[1].ip4;
+    s.write_routes(
+        "upgrade.yaml",
+        &[
             service_yaml_port("foo-up", &[("foo-v1-a", pod.into())], NODE, UPGRADE_PORT),
             route_yaml_for(
                 "foo-up-route",
@@ -200,32 +215,9 @@ fn an_h2c_connection_opened_before_the_agent_is_counted_midstream() {
     {
         return;
     }
-    let route = route_yaml_for(
-        "foo-h2-route",
-        "foo-h2",
-        true,
-        None,
-        &[Mirror {
-            service: "foo-h2-v2",
-            rate: Rate::Percent(100),
-        }],
-    );
-    let mut s = Scenario::new(&route);
+    let mut s = h2_scenario(Rate::Percent(100));
     let pod = s.topo.pod.ip4;
     let v2_ip = s.topo.extra[1].ip4;
-    s.write_routes(
-        "h2c.yaml",
-        &[
-            service_yaml_port("foo-h2", &[("foo-v1-a", pod.into())], NODE, H2_PORT),
-            service_yaml_port(
-                "foo-h2-v2",
-                &[("foo-v2-a", v2_ip.into())],
-                "node-b",
-                H2_PORT,
-            ),
-        ]
-        .join("---\n"),
-    );
     let logs = TempDir(std::env::temp_dir().join(format!("shadowtap-h2c-{}", s.topo.tag())));
     std::fs::create_dir_all(&logs.0).expect("log dir");
     let v1 = Nghttpd::start(
