@@ -78,6 +78,7 @@
 //!   their header blocks are still decoded to keep the table.
 #![forbid(unsafe_code)]
 
+pub mod client_bytes;
 pub mod config;
 pub mod counters;
 pub mod decoder;

@@ -3,63 +3,11 @@
 
 mod support;
 
-use shadowtap_reconstruct::shadowtap_h2::frame::{
-    FrameHeader, FrameType, FLAG_END_HEADERS, FLAG_END_STREAM, PREFACE,
-};
+use shadowtap_reconstruct::shadowtap_h2::client_bytes::ClientBytes;
+use shadowtap_reconstruct::shadowtap_h2::frame::PREFACE;
 use shadowtap_reconstruct::shadowtap_h2::Counter as H2;
 use shadowtap_reconstruct::{Config, Counter, H2FlowRequest, Reconstructor, Request, Segment};
 use support::{data, fin, flow, syn, ISN};
-
-/// The client side of one h2c connection, HPACK-encoded with its own table.
-struct Client {
-    bytes: Vec<u8>,
-    enc: loona_hpack::Encoder<'static>,
-}
-
-impl Client {
-    fn new(preface: bool) -> Client {
-        let mut c = Client {
-            bytes: Vec::new(),
-            enc: loona_hpack::Encoder::new(),
-        };
-        if preface {
-            c.bytes.extend_from_slice(PREFACE);
-            c.frame(FrameType::Settings, 0, 0, &[]);
-        }
-        c
-    }
-
-    fn frame(&mut self, kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) {
-        let h = FrameHeader {
-            length: payload.len() as u32,
-            kind,
-            flags,
-            stream_id,
-        };
-        self.bytes.extend_from_slice(&h.encode());
-        self.bytes.extend_from_slice(payload);
-    }
-
-    fn request(&mut self, stream_id: u32, method: &str, path: &str, end_stream: bool) {
-        let fields = [
-            (":method", method),
-            (":scheme", "http"),
-            (":authority", "foo.example"),
-            (":path", path),
-            ("x-case", "one"),
-        ];
-        let block = self
-            .enc
-            .encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
-        let flags = FLAG_END_HEADERS | if end_stream { FLAG_END_STREAM } else { 0 };
-        self.frame(FrameType::Headers, flags, stream_id, &block);
-    }
-
-    fn data(&mut self, stream_id: u32, body: &[u8], end_stream: bool) {
-        let flags = if end_stream { FLAG_END_STREAM } else { 0 };
-        self.frame(FrameType::Data, flags, stream_id, body);
-    }
-}
 
 /// A reconstructor with everything it emitted, both protocols.
 struct Run {
@@ -130,11 +78,11 @@ fn send(run: &mut Run, n: u16, bytes: &[u8], cuts: &[usize]) -> u32 {
 
 #[test]
 fn prior_knowledge_requests_are_decoded_whatever_the_cuts() {
-    let mut c = Client::new(true);
+    let mut c = ClientBytes::new();
     c.request(1, "GET", "/a", true);
     c.request(3, "POST", "/b", false);
-    c.data(3, b"hello ", false);
-    c.data(3, b"world", true);
+    c.data(3, b"hello ", false, None);
+    c.data(3, b"world", true, None);
     for cuts in [
         vec![],
         vec![3],
@@ -165,7 +113,7 @@ const UPGRADE: &[u8] = b"GET /up HTTP/1.1\r\nHost: foo.example\r\nConnection: Up
 
 #[test]
 fn accepted_h2c_upgrade_emits_the_upgrade_request_as_stream_1() {
-    let mut c = Client::new(true);
+    let mut c = ClientBytes::new();
     c.request(3, "GET", "/after", true);
     let mut bytes = UPGRADE.to_vec();
     bytes.extend_from_slice(&c.bytes);
@@ -202,7 +150,7 @@ fn accepted_h2c_upgrade_emits_the_upgrade_request_as_stream_1() {
 fn an_upgrade_request_with_a_body_keeps_it_and_its_other_fields() {
     let up = b"POST http://foo.example/form?x=1 HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade, HTTP2-Settings, X-Hop\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\nX-Hop: gone\r\nX-Keep: Kept\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let mut bytes = up.to_vec();
-    bytes.extend_from_slice(&Client::new(true).bytes);
+    bytes.extend_from_slice(&ClientBytes::new().bytes);
     let mut run = Run::new(Config::default());
     send(&mut run, 10, &bytes, &[]);
     assert_eq!(run.paths(), [(1, "/form?x=1".to_owned())]);
@@ -261,14 +209,14 @@ fn declined_h2c_upgrade_resumes_http1() {
 
 #[test]
 fn a_gap_inside_data_drops_that_stream_only() {
-    let mut head = Client::new(true);
+    let mut head = ClientBytes::new();
     head.request(1, "POST", "/lossy", false);
     head.request(3, "POST", "/whole", false);
     // DATA on stream 1: its 9-byte frame header in the first segment, its payload lost.
-    head.data(1, &[b'x'; 100], true);
+    head.data(1, &[b'x'; 100], true, None);
     let payload_at = head.bytes.len() - 100;
-    let mut tail = Client::new(false);
-    tail.data(3, b"kept", true);
+    let mut tail = ClientBytes::without_preface();
+    tail.data(3, b"kept", true, None);
     let mut bytes = head.bytes.clone();
     bytes.extend_from_slice(&tail.bytes);
 
@@ -288,7 +236,7 @@ fn a_gap_inside_data_drops_that_stream_only() {
 
 #[test]
 fn a_gap_in_a_frame_header_stops_the_connection() {
-    let mut c = Client::new(true);
+    let mut c = ClientBytes::new();
     c.request(1, "GET", "/first", true);
     let cut = c.bytes.len();
     c.request(3, "GET", "/lost", true);
@@ -306,12 +254,12 @@ fn a_gap_in_a_frame_header_stops_the_connection() {
 
 #[test]
 fn an_h2_flow_that_started_before_capture_is_counted_and_left_alone() {
-    let mut c = Client::new(false);
+    let mut c = ClientBytes::without_preface();
     c.request(7, "GET", "/x", true);
     let mut run = Run::new(Config::default());
     let f = flow(6);
     run.push(data(f, 5000, 1, &c.bytes));
-    let mut more = Client::new(false);
+    let mut more = ClientBytes::without_preface();
     more.request(9, "GET", "/y", true);
     run.push(data(f, 5000 + c.bytes.len() as u32, 2, &more.bytes));
     assert!(run.h1.is_empty() && run.h2.is_empty());
@@ -330,7 +278,7 @@ fn an_h2_flow_that_started_before_capture_is_counted_and_left_alone() {
 #[test]
 fn a_preface_after_http1_requests_is_not_http2() {
     let mut bytes = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
-    bytes.extend_from_slice(&Client::new(true).bytes);
+    bytes.extend_from_slice(&ClientBytes::new().bytes);
     let mut run = Run::new(Config::default());
     send(&mut run, 8, &bytes, &[]);
     assert_eq!(run.h1.len(), 1);
@@ -346,10 +294,10 @@ fn h2_bodies_are_charged_to_the_inflight_budget() {
     config.budgets.inflight_bytes = 64 * 1024;
     config.budgets.flow_inflight_bytes = 64 * 1024;
     config.budgets.flow_inflight_small_bytes = 64 * 1024;
-    let mut c = Client::new(true);
+    let mut c = ClientBytes::new();
     c.request(1, "POST", "/big", false);
     for _ in 0..10 {
-        c.data(1, &[b'b'; 16 * 1024], false);
+        c.data(1, &[b'b'; 16 * 1024], false, None);
     }
     let mut run = Run::new(config);
     let f = flow(9);
@@ -371,7 +319,7 @@ fn h2_bodies_are_charged_to_the_inflight_budget() {
 
 #[test]
 fn a_gap_right_after_an_upgrade_request_drops_it() {
-    let mut c = Client::new(true);
+    let mut c = ClientBytes::new();
     c.request(3, "GET", "/after", true);
     let mut run = Run::new(Config::default());
     let f = flow(12);
@@ -392,12 +340,12 @@ mod random_cuts_and_losses {
 
     /// A session of `n` POSTs on streams 1, 3, …, whose body names its stream.
     fn session(n: u32) -> Vec<u8> {
-        let mut c = Client::new(true);
+        let mut c = ClientBytes::new();
         for i in 0..n {
             let id = 1 + 2 * i;
             c.request(id, "POST", &format!("/s/{id}"), false);
             let body = format!("body of stream {id} ").repeat(1 + (i as usize % 5) * 40);
-            c.data(id, body.as_bytes(), true);
+            c.data(id, body.as_bytes(), true, None);
         }
         c.bytes
     }

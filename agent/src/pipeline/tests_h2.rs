@@ -7,9 +7,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags;
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::shadowtap_h2::frame::{
-    FrameHeader, FrameType, FLAG_END_HEADERS, FLAG_END_STREAM, PREFACE,
-};
+use shadowtap_reconstruct::shadowtap_h2::client_bytes::{ClientBytes, HeadersOpts};
 use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
 
@@ -73,47 +71,18 @@ fn plan(percent: u32) -> Arc<shadowtap_routes::Plan> {
     Arc::new(plan)
 }
 
-/// The client side of one prior-knowledge h2c connection.
-struct Client {
-    bytes: Vec<u8>,
-    enc: loona_hpack::Encoder<'static>,
-}
-
-impl Client {
-    fn new() -> Client {
-        let mut c = Client {
-            bytes: PREFACE.to_vec(),
-            enc: loona_hpack::Encoder::new(),
-        };
-        c.frame(FrameType::Settings, 0, 0, &[]);
-        c
-    }
-
-    fn frame(&mut self, kind: FrameType, flags: u8, stream_id: u32, payload: &[u8]) {
-        let h = FrameHeader {
-            length: payload.len() as u32,
-            kind,
-            flags,
-            stream_id,
-        };
-        self.bytes.extend_from_slice(&h.encode());
-        self.bytes.extend_from_slice(payload);
-    }
-
-    fn request(&mut self, stream_id: u32, fields: &[(&str, &str)], body: &[u8]) {
-        let block = self
-            .enc
-            .encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
-        let end = if body.is_empty() { FLAG_END_STREAM } else { 0 };
-        self.frame(
-            FrameType::Headers,
-            FLAG_END_HEADERS | end,
-            stream_id,
-            &block,
-        );
-        if !body.is_empty() {
-            self.frame(FrameType::Data, FLAG_END_STREAM, stream_id, body);
-        }
+/// A request on `c`: its header block, and its body as one DATA frame when there is one.
+fn request(c: &mut ClientBytes, stream_id: u32, fields: &[(&str, &str)], body: &[u8]) {
+    c.headers(
+        stream_id,
+        fields,
+        HeadersOpts {
+            end_stream: body.is_empty(),
+            ..HeadersOpts::default()
+        },
+    );
+    if !body.is_empty() {
+        c.data(stream_id, body, true, None);
     }
 }
 
@@ -127,7 +96,7 @@ fn api(authority: &str, path: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn send(pipeline: &mut Pipeline<Recorder>, port: u16, client: &Client) {
+fn send(pipeline: &mut Pipeline<Recorder>, port: u16, client: &ClientBytes) {
     let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
     let flow = FlowKey::new(SocketAddr::new([10, 0, 0, 1].into(), port), server);
     pipeline.push(Segment::new(flow, 1000, tcp_flags::SYN, 1, Bytes::new()));
@@ -158,7 +127,7 @@ fn pipeline(percent: u32) -> Pipeline<Recorder> {
 #[test]
 fn h2_requests_match_on_authority_path_method_and_fields() {
     let mut p = pipeline(100);
-    let mut c = Client::new();
+    let mut c = ClientBytes::new();
     let owned = |f: Vec<(&'static str, String)>| f;
     let cases = [
         owned(api("foo.example.com:8080", "/api/v1?q=1")),
@@ -190,7 +159,7 @@ fn h2_requests_match_on_authority_path_method_and_fields() {
     ];
     for (i, fields) in cases.iter().enumerate() {
         let f: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        c.request(1 + 2 * i as u32, &f, b"payload");
+        request(&mut c, 1 + 2 * i as u32, &f, b"payload");
     }
     send(&mut p, 40_000, &c);
     let got = &p.sink().h2;
@@ -219,11 +188,11 @@ fn h2_requests_match_on_authority_path_method_and_fields() {
 fn h2_requests_are_sampled_per_request() {
     let mut p = pipeline(42);
     for conn in 0..4u16 {
-        let mut c = Client::new();
+        let mut c = ClientBytes::new();
         for i in 0..250u32 {
             let f = api("foo.example.com", &format!("/api/{conn}/{i}"));
             let f: Vec<(&str, &str)> = f.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            c.request(1 + 2 * i, &f, b"{}");
+            request(&mut c, 1 + 2 * i, &f, b"{}");
         }
         send(&mut p, 41_000 + conn, &c);
     }
