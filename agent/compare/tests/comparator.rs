@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shadowtap_compare::{
-    BodyDigest, BodyOffset, CompareMode, CompareSpec, Comparator, ComparatorConfig, Counter,
-    Finished, HeaderField, MirrorResult, Outcome, PairId, PrimaryEvent, PrimaryResult,
-    Redaction, ResponseSummary, UnseenReason, PAIR_OUTCOMES,
+    BodyDigest, BodyOffset, Comparator, ComparatorConfig, CompareMode, CompareSpec, Counter,
+    Finished, HeaderField, MirrorResult, Outcome, PairId, PrimaryEvent, PrimaryResult, Redaction,
+    ResponseSummary, UnseenReason, PAIR_OUTCOMES,
 };
 use shadowtap_wire::http1::Method;
 use support::{cl, Conn};
@@ -20,7 +20,12 @@ fn comparator(config: ComparatorConfig) -> Comparator<Key> {
     Comparator::new(config)
 }
 
-fn mirror_summary(spec: &CompareSpec, status: u16, headers: &[(&str, &str)], body: &[u8]) -> ResponseSummary {
+fn mirror_summary(
+    spec: &CompareSpec,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> ResponseSummary {
     let mut s = ResponseSummary::new(status);
     for (n, v) in headers {
         s.observe_header(spec, n.as_bytes(), v.as_bytes());
@@ -46,7 +51,11 @@ fn conserved(c: &Comparator<Key>) {
 
 /// One pair through a real connection: the primary's response bytes and the mirror's
 /// summary.
-fn run_pair(mode: CompareMode, primary: &str, mirror: (u16, &[(&str, &str)], &[u8])) -> (Vec<Finished<Key>>, Comparator<Key>) {
+fn run_pair(
+    mode: CompareMode,
+    primary: &str,
+    mirror: (u16, &[(&str, &str)], &[u8]),
+) -> (Vec<Finished<Key>>, Comparator<Key>) {
     let mut cmp = comparator(ComparatorConfig::default());
     let mut done = Vec::new();
     let mut conn = Conn::new(mode);
@@ -57,7 +66,11 @@ fn run_pair(mode: CompareMode, primary: &str, mirror: (u16, &[(&str, &str)], &[u
     for ev in conn.out.drain(..) {
         cmp.primary(ev, &mut done);
     }
-    cmp.mirror(id, MirrorResult::Response(mirror_summary(&spec, mirror.0, mirror.1, mirror.2)), &mut done);
+    cmp.mirror(
+        id,
+        MirrorResult::Response(mirror_summary(&spec, mirror.0, mirror.1, mirror.2)),
+        &mut done,
+    );
     conserved(&cmp);
     (done, cmp)
 }
@@ -66,14 +79,34 @@ const PRIMARY: &str = "HTTP/1.1 200 OK\r\nDate: Mon, 30 Nov 2026 14:00:00 GMT\r\
 
 #[test]
 fn every_compared_outcome_through_the_pipeline() {
-    let ct: &[(&str, &str)] = &[("Content-Type", "text/plain"), ("Date", "Tue"), ("X-Request-Id", "zzz")];
+    let ct: &[(&str, &str)] = &[
+        ("Content-Type", "text/plain"),
+        ("Date", "Tue"),
+        ("X-Request-Id", "zzz"),
+    ];
     let cases: Vec<(CompareMode, (u16, &[(&str, &str)], &[u8]), Outcome)> = vec![
         (CompareMode::Body, (200, ct, b"hello"), Outcome::Same),
-        (CompareMode::Body, (503, ct, b"hello"), Outcome::StatusClassDiffers),
-        (CompareMode::Body, (203, ct, b"hello"), Outcome::StatusDiffers),
-        (CompareMode::Body, (200, &[("Content-Type", "text/html")], b"hello"), Outcome::HeadersDiffer),
+        (
+            CompareMode::Body,
+            (503, ct, b"hello"),
+            Outcome::StatusClassDiffers,
+        ),
+        (
+            CompareMode::Body,
+            (203, ct, b"hello"),
+            Outcome::StatusDiffers,
+        ),
+        (
+            CompareMode::Body,
+            (200, &[("Content-Type", "text/html")], b"hello"),
+            Outcome::HeadersDiffer,
+        ),
         (CompareMode::Body, (200, ct, b"hellO"), Outcome::BodyDiffers),
-        (CompareMode::Headers, (200, ct, b"other body"), Outcome::Same),
+        (
+            CompareMode::Headers,
+            (200, ct, b"other body"),
+            Outcome::Same,
+        ),
         (CompareMode::Status, (200, &[], b"other"), Outcome::Same),
     ];
     for (mode, mirror, want) in cases {
@@ -89,7 +122,11 @@ fn every_compared_outcome_through_the_pipeline() {
 
 #[test]
 fn divergent_pairs_are_logged_with_the_first_difference() {
-    let (_, cmp) = run_pair(CompareMode::Body, PRIMARY, (200, &[("Content-Type", "text/plain")], b"help!"));
+    let (_, cmp) = run_pair(
+        CompareMode::Body,
+        PRIMARY,
+        (200, &[("Content-Type", "text/plain")], b"help!"),
+    );
     let e = cmp.log().iter().next().expect("logged");
     assert_eq!(
         (e.key, e.method, e.target.as_str(), e.outcome),
@@ -103,8 +140,17 @@ fn divergent_pairs_are_logged_with_the_first_difference() {
     assert_eq!(json["outcome"], "body_differs");
     assert_eq!(json["first_body_offset"]["to"], 5);
 
-    let (_, cmp) = run_pair(CompareMode::Headers, PRIMARY, (200, &[("content-type", "application/json")], b""));
-    let h = cmp.log().iter().next().and_then(|e| e.first_header.clone()).expect("a header");
+    let (_, cmp) = run_pair(
+        CompareMode::Headers,
+        PRIMARY,
+        (200, &[("content-type", "application/json")], b""),
+    );
+    let h = cmp
+        .log()
+        .iter()
+        .next()
+        .and_then(|e| e.first_header.clone())
+        .expect("a header");
     assert_eq!(
         (h.name.as_str(), h.primary.as_deref(), h.mirror.as_deref()),
         ("content-type", Some("text/plain"), Some("application/json"))
@@ -123,7 +169,13 @@ fn sensitive_headers_never_reach_the_log() {
         let id = cmp.register("r", spec.clone(), Method::Get, b"/", i as u64, &mut done);
         let p = mirror_summary(&spec, 200, &[(name, "primary-secret")], b"");
         let m = mirror_summary(&spec, 200, &[(name, "mirror-secret")], b"");
-        cmp.primary(PrimaryEvent { pair: id, result: PrimaryResult::Response(p) }, &mut done);
+        cmp.primary(
+            PrimaryEvent {
+                pair: id,
+                result: PrimaryResult::Response(p),
+            },
+            &mut done,
+        );
         cmp.mirror(id, MirrorResult::Response(m), &mut done);
     }
     assert_eq!(cmp.log().len(), 2);
@@ -142,12 +194,38 @@ fn unpaired_outcomes_and_late_results() {
     let mut done = Vec::new();
     let a = cmp.register("r", spec.clone(), Method::Get, b"/a", 0, &mut done);
     let b = cmp.register("r", spec.clone(), Method::Get, b"/b", 0, &mut done);
-    let c = cmp.register("r", spec.clone(), Method::Get, b"/c", 500_000_000, &mut done);
-    let d = cmp.register("r", spec.clone(), Method::Get, b"/d", 600_000_000, &mut done);
+    let c = cmp.register(
+        "r",
+        spec.clone(),
+        Method::Get,
+        b"/c",
+        500_000_000,
+        &mut done,
+    );
+    let d = cmp.register(
+        "r",
+        spec.clone(),
+        Method::Get,
+        b"/d",
+        600_000_000,
+        &mut done,
+    );
     cmp.mirror(a, MirrorResult::Failed, &mut done);
-    cmp.primary(PrimaryEvent { pair: b, result: PrimaryResult::Unseen(UnseenReason::Gap) }, &mut done);
+    cmp.primary(
+        PrimaryEvent {
+            pair: b,
+            result: PrimaryResult::Unseen(UnseenReason::Gap),
+        },
+        &mut done,
+    );
     // c has its primary, d nothing: both time out once a second has passed.
-    cmp.primary(PrimaryEvent { pair: c, result: PrimaryResult::Response(ResponseSummary::new(200)) }, &mut done);
+    cmp.primary(
+        PrimaryEvent {
+            pair: c,
+            result: PrimaryResult::Response(ResponseSummary::new(200)),
+        },
+        &mut done,
+    );
     cmp.expire(1_550_000_000, &mut done);
     assert_eq!(cmp.pending(), 1, "d is still in time");
     cmp.expire(1_600_000_001, &mut done);
@@ -162,8 +240,18 @@ fn unpaired_outcomes_and_late_results() {
         ]
     );
     // Results after the end are counted, not compared.
-    cmp.mirror(c, MirrorResult::Response(ResponseSummary::new(200)), &mut done);
-    cmp.primary(PrimaryEvent { pair: a, result: PrimaryResult::Response(ResponseSummary::new(200)) }, &mut done);
+    cmp.mirror(
+        c,
+        MirrorResult::Response(ResponseSummary::new(200)),
+        &mut done,
+    );
+    cmp.primary(
+        PrimaryEvent {
+            pair: a,
+            result: PrimaryResult::Response(ResponseSummary::new(200)),
+        },
+        &mut done,
+    );
     cmp.mirror(PairId(999), MirrorResult::Failed, &mut done);
     assert_eq!(done.len(), 4);
     assert_eq!(cmp.counters().get(Counter::LateMirror), 2);
@@ -189,7 +277,10 @@ fn budget_drops_oldest_first() {
     let ids: Vec<PairId> = (0..6)
         .map(|i| cmp.register("r", spec.clone(), Method::Get, b"/", i, &mut done))
         .collect();
-    assert_eq!(done.iter().map(|f| (f.pair, f.outcome)).collect::<Vec<_>>(), [(ids[0], Outcome::OverBudget), (ids[1], Outcome::OverBudget)]);
+    assert_eq!(
+        done.iter().map(|f| (f.pair, f.outcome)).collect::<Vec<_>>(),
+        [(ids[0], Outcome::OverBudget), (ids[1], Outcome::OverBudget)]
+    );
     assert!(cmp.held_bytes() <= one * 4);
     // A big summary arriving for a young pair pushes the oldest ones out.
     let mut big = ResponseSummary::new(200);
@@ -197,8 +288,19 @@ fn budget_drops_oldest_first() {
         name: b"x-big".to_vec().into(),
         value: vec![b'v'; one * 2].into(),
     });
-    cmp.primary(PrimaryEvent { pair: ids[5], result: PrimaryResult::Response(big) }, &mut done);
-    assert!(cmp.held_bytes() <= one * 4, "{} > {}", cmp.held_bytes(), one * 4);
+    cmp.primary(
+        PrimaryEvent {
+            pair: ids[5],
+            result: PrimaryResult::Response(big),
+        },
+        &mut done,
+    );
+    assert!(
+        cmp.held_bytes() <= one * 4,
+        "{} > {}",
+        cmp.held_bytes(),
+        one * 4
+    );
     let dropped: Vec<_> = done.iter().map(|f| f.pair).collect();
     assert_eq!(&dropped[..4], &ids[..4]);
     // A pair too big for the whole budget drops itself.
@@ -207,7 +309,13 @@ fn budget_drops_oldest_first() {
         name: b"x-huge".to_vec().into(),
         value: vec![b'v'; one * 8].into(),
     });
-    cmp.primary(PrimaryEvent { pair: ids[5], result: PrimaryResult::Response(huge) }, &mut done);
+    cmp.primary(
+        PrimaryEvent {
+            pair: ids[5],
+            result: PrimaryResult::Response(huge),
+        },
+        &mut done,
+    );
     assert_eq!(cmp.pending(), 0);
     assert_eq!(cmp.held_bytes(), 0);
     assert_eq!(cmp.counters().get(Counter::OutcomeOverBudget), 6);
@@ -223,9 +331,26 @@ fn the_log_keeps_the_latest_pairs() {
     });
     let mut done = Vec::new();
     for i in 0..10 {
-        let id = cmp.register("r", spec.clone(), Method::Get, format!("/{i}").as_bytes(), i, &mut done);
-        cmp.primary(PrimaryEvent { pair: id, result: PrimaryResult::Response(ResponseSummary::new(200)) }, &mut done);
-        cmp.mirror(id, MirrorResult::Response(ResponseSummary::new(500)), &mut done);
+        let id = cmp.register(
+            "r",
+            spec.clone(),
+            Method::Get,
+            format!("/{i}").as_bytes(),
+            i,
+            &mut done,
+        );
+        cmp.primary(
+            PrimaryEvent {
+                pair: id,
+                result: PrimaryResult::Response(ResponseSummary::new(200)),
+            },
+            &mut done,
+        );
+        cmp.mirror(
+            id,
+            MirrorResult::Response(ResponseSummary::new(500)),
+            &mut done,
+        );
     }
     let targets: Vec<_> = cmp.log().iter().map(|e| e.target.clone()).collect();
     assert_eq!(targets, ["/7", "/8", "/9"]);
@@ -241,8 +366,18 @@ fn body_mode_without_fingerprints_is_counted() {
     let id = cmp.register("r", spec.clone(), Method::Get, b"/", 0, &mut done);
     let mut p = ResponseSummary::new(200);
     p.body = BodyDigest::unhashed(3);
-    cmp.primary(PrimaryEvent { pair: id, result: PrimaryResult::Response(p) }, &mut done);
-    cmp.mirror(id, MirrorResult::Response(mirror_summary(&spec, 200, &[], b"abc")), &mut done);
+    cmp.primary(
+        PrimaryEvent {
+            pair: id,
+            result: PrimaryResult::Response(p),
+        },
+        &mut done,
+    );
+    cmp.mirror(
+        id,
+        MirrorResult::Response(mirror_summary(&spec, 200, &[], b"abc")),
+        &mut done,
+    );
     assert_eq!(done[0].outcome, Outcome::Same);
     assert_eq!(cmp.counters().get(Counter::BodyNotHashed), 1);
 }
@@ -271,7 +406,16 @@ fn a_hostile_connection_never_mis_pairs() {
     }
     for (i, id) in ids.iter().enumerate() {
         let body = ["zero", "one", "two", "three", "four", "five"][i];
-        cmp.mirror(*id, MirrorResult::Response(mirror_summary(&spec, 200, &[("content-type", "text/plain")], body.as_bytes())), &mut done);
+        cmp.mirror(
+            *id,
+            MirrorResult::Response(mirror_summary(
+                &spec,
+                200,
+                &[("content-type", "text/plain")],
+                body.as_bytes(),
+            )),
+            &mut done,
+        );
     }
     let outcomes: Vec<_> = done.iter().map(|f| f.outcome).collect();
     assert_eq!(

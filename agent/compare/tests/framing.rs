@@ -84,7 +84,9 @@ fn switching_protocols_and_tunnels_end_http1() {
     let mut c = Conn::new(CompareMode::Status);
     c.req(Method::Get, Some(1));
     c.req(Method::Get, Some(2));
-    c.bytes(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
+    c.bytes(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+    );
     assert_eq!(
         c.got(),
         [(1, Ok((101, 0))), (2, Err(UnseenReason::ConnectionOver))]
@@ -123,7 +125,12 @@ fn summaries_keep_what_the_mode_compares() {
     let names: Vec<_> = s
         .headers
         .iter()
-        .map(|h| (String::from_utf8_lossy(&h.name).into_owned(), String::from_utf8_lossy(&h.value).into_owned()))
+        .map(|h| {
+            (
+                String::from_utf8_lossy(&h.name).into_owned(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
@@ -164,7 +171,11 @@ fn large_bodies_are_never_held() {
     let piece = vec![b'z'; 64 << 10];
     for _ in 0..(n / piece.len()) {
         c.bytes(&piece);
-        assert!(c.pairing.held_bytes() < 16 << 10, "holds {}", c.pairing.held_bytes());
+        assert!(
+            c.pairing.held_bytes() < 16 << 10,
+            "holds {}",
+            c.pairing.held_bytes()
+        );
     }
     assert_eq!(c.got(), [(1, Ok((200, n as u64)))]);
     assert_eq!(summary(&c.out[0]).body, BodyDigest::of(&vec![b'z'; n]));
@@ -186,7 +197,10 @@ fn elided_bytes_inside_length_bodies_are_skipped() {
     c.bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
     c.elided(30);
     c.bytes(cl(404, "gone").as_bytes());
-    assert_eq!(c.got(), [(1, Ok((200, 10))), (2, Err(UnseenReason::Elided))]);
+    assert_eq!(
+        c.got(),
+        [(1, Ok((200, 10))), (2, Err(UnseenReason::Elided))]
+    );
     // In a chunked body.
     let mut c = Conn::new(CompareMode::Status);
     c.req(Method::Get, Some(1));
@@ -198,5 +212,7 @@ fn elided_bytes_inside_length_bodies_are_skipped() {
     c.req(Method::Get, Some(1));
     c.bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
     c.elided(7);
-    assert!(matches!(&c.out[0].result, PrimaryResult::Response(s) if s.body == BodyDigest::unhashed(10)));
+    assert!(
+        matches!(&c.out[0].result, PrimaryResult::Response(s) if s.body == BodyDigest::unhashed(10))
+    );
 }

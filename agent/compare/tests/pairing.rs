@@ -29,7 +29,13 @@ fn keep_alive_request_response_turns() {
 #[test]
 fn pipelined_requests_pair_in_order() {
     let mut c = Conn::new(CompareMode::Body);
-    let methods = [Method::Get, Method::Head, Method::Post, Method::Get, Method::Delete];
+    let methods = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Get,
+        Method::Delete,
+    ];
     for (i, m) in methods.iter().enumerate() {
         c.req(*m, (i != 2).then_some(i as u64));
     }
@@ -262,9 +268,7 @@ fn queue_limit() {
     }
     let got = c.got();
     assert_eq!(got.len(), 5);
-    assert!(got
-        .iter()
-        .all(|(_, r)| *r == Err(UnseenReason::QueueFull)));
+    assert!(got.iter().all(|(_, r)| *r == Err(UnseenReason::QueueFull)));
 }
 
 #[test]

@@ -89,7 +89,8 @@ impl Conn {
 
     /// A gap of `len` bytes.
     pub fn gap(&mut self, len: u64) {
-        self.pairing.push_gap(len, &mut self.out, &mut self.counters);
+        self.pairing
+            .push_gap(len, &mut self.out, &mut self.counters);
     }
 
     /// `len` bytes not copied.
@@ -143,9 +144,15 @@ pub fn cl(status: u16, body: &str) -> String {
 
 /// A response with a chunked body, cut in chunks of `size` bytes.
 pub fn chunked(status: u16, body: &str, size: usize) -> String {
-    let mut s = format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut s = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
     for c in body.as_bytes().chunks(size.max(1)) {
-        s.push_str(&format!("{:x}\r\n{}\r\n", c.len(), String::from_utf8_lossy(c)));
+        s.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            c.len(),
+            String::from_utf8_lossy(c)
+        ));
     }
     s.push_str("0\r\n\r\n");
     s
