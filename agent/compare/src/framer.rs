@@ -119,6 +119,8 @@ pub struct ResponseFramer {
     spec: Option<std::sync::Arc<CompareSpec>>,
     request_end_ns: u64,
     head_first_ns: Option<u64>,
+    /// Whether any byte of the response (an interim head included) was read.
+    started: bool,
     limits: ResponseLimits,
     state: State,
 }
@@ -141,6 +143,7 @@ impl ResponseFramer {
             spec,
             request_end_ns,
             head_first_ns: None,
+            started: false,
             limits,
             state: State::Head,
         }
@@ -149,6 +152,11 @@ impl ResponseFramer {
     /// Whether the final head has been read (the response's body is being read).
     pub fn in_body(&self) -> bool {
         matches!(self.state, State::Body(_))
+    }
+
+    /// Whether any byte of the response was read (an interim response included).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Reads what it can of `buf`, the first of whose bytes arrived at `at_ns` or earlier.
@@ -175,6 +183,7 @@ impl ResponseFramer {
                     };
                     let head_bytes = &rest[..head.len];
                     at += head.len;
+                    self.started = true;
                     if head.is_interim() {
                         self.head_first_ns = None;
                         continue;

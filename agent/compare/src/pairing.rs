@@ -266,7 +266,7 @@ impl Http1Pairing {
             return;
         }
         if let Some(framer) = &mut self.framer {
-            let started = framer.in_body() || !self.unread.is_empty();
+            let started = framer.started() || !self.unread.is_empty();
             match framer.end_of_stream(graceful) {
                 Some(response) => {
                     self.framer = None;
