@@ -127,7 +127,8 @@ pub fn pairing(data: &[u8]) {
         out
     };
 
-    let whole = run(&[0..stream.len()], &mut Rng::new(data));
+    let whole_piece = std::iter::once(0..stream.len()).collect::<Vec<_>>();
+    let whole = run(&whole_piece, &mut Rng::new(data));
     let mut cuts = Vec::new();
     let mut at = 0;
     while at < stream.len() {

@@ -16,6 +16,9 @@ use support::{cl, Conn};
 
 type Key = &'static str;
 
+/// A mirror response: status, header fields, body.
+type Mirror<'a> = (u16, &'a [(&'a str, &'a str)], &'a [u8]);
+
 fn comparator(config: ComparatorConfig) -> Comparator<Key> {
     Comparator::new(config)
 }
@@ -84,7 +87,7 @@ fn every_compared_outcome_through_the_pipeline() {
         ("Date", "Tue"),
         ("X-Request-Id", "zzz"),
     ];
-    let cases: Vec<(CompareMode, (u16, &[(&str, &str)], &[u8]), Outcome)> = vec![
+    let cases: Vec<(CompareMode, Mirror, Outcome)> = vec![
         (CompareMode::Body, (200, ct, b"hello"), Outcome::Same),
         (
             CompareMode::Body,

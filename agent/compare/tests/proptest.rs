@@ -86,13 +86,7 @@ fn exchange() -> impl Strategy<Value = Exchange> {
 }
 
 /// The stream, the offset where each response ends, and the expected results.
-fn build(
-    ex: &[Exchange],
-) -> (
-    Vec<u8>,
-    Vec<usize>,
-    Vec<(u64, Result<(u16, u64), UnseenReason>)>,
-) {
+fn build(ex: &[Exchange]) -> (Vec<u8>, Vec<usize>, Vec<support::Got>) {
     let mut stream = Vec::new();
     let mut ends = Vec::new();
     let mut want = Vec::new();
