@@ -179,6 +179,11 @@ impl BodyHasher {
         self.len == 0
     }
 
+    /// Heap bytes held (the block hashes so far).
+    pub fn heap_bytes(&self) -> usize {
+        self.blocks.capacity() * 8
+    }
+
     /// Hashes the next bytes of the body.
     pub fn update(&mut self, mut data: &[u8]) {
         self.whole.update(data);

@@ -154,6 +154,21 @@ impl ResponseFramer {
         matches!(self.state, State::Body(_))
     }
 
+    /// Bytes held: the framer, and while a body is read its state, hasher and summary.
+    pub fn held_bytes(&self) -> usize {
+        let body = match &self.state {
+            State::Body(b) => {
+                std::mem::size_of::<Body>()
+                    + b.hasher
+                        .as_ref()
+                        .map_or(0, |h| std::mem::size_of::<BodyHasher>() + h.heap_bytes())
+                    + b.summary.as_ref().map_or(0, ResponseSummary::held_bytes)
+            }
+            _ => 0,
+        };
+        std::mem::size_of::<Self>() + body
+    }
+
     /// Whether any byte of the response was read (an interim response included).
     pub fn started(&self) -> bool {
         self.started
@@ -226,9 +241,13 @@ impl ResponseFramer {
                     let state = match head.body {
                         ResponseBody::None => BodyState::Length(0),
                         ResponseBody::Length(n) => BodyState::Length(n),
-                        ResponseBody::Chunked => BodyState::Chunked(
+                        // Chunk data is located only when it is measured and hashed.
+                        ResponseBody::Chunked if summary.is_some() => BodyState::Chunked(
                             ChunkedDecoder::with_limits(self.limits.chunked).recording(),
                         ),
+                        ResponseBody::Chunked => {
+                            BodyState::Chunked(ChunkedDecoder::with_limits(self.limits.chunked))
+                        }
                         ResponseBody::UntilClose => BodyState::UntilClose,
                     };
                     self.state = State::Body(Box::new(Body {

@@ -164,10 +164,7 @@ impl Http1Pairing {
         std::mem::size_of::<Self>()
             + self.queue.capacity() * std::mem::size_of::<Queued>()
             + self.unread.capacity()
-            + self
-                .framer
-                .as_ref()
-                .map_or(0, |_| std::mem::size_of::<ResponseFramer>() + 1024)
+            + self.framer.as_ref().map_or(0, ResponseFramer::held_bytes)
     }
 
     /// The next request of the connection (every one the decoder emitted, in order).
