@@ -211,7 +211,7 @@ impl ResponseFramer {
                                 .saturating_sub(self.request_end_ns),
                         );
                         if spec.mode().headers() {
-                            collect_headers(head_bytes, spec, &mut s);
+                            collect_headers(head_bytes, self.limits.max_headers, spec, &mut s);
                         }
                         s
                     });
@@ -275,9 +275,14 @@ impl ResponseFramer {
                         let progress = decoder.feed(rest).map_err(ResponseError::from)?;
                         let chunks = decoder.take_chunks();
                         for r in chunks {
-                            let s = usize::try_from(r.start as u64 - before).unwrap_or(usize::MAX);
-                            let e = usize::try_from(r.end as u64 - before).unwrap_or(usize::MAX);
-                            body.data(&rest[s.min(rest.len())..e.min(rest.len())]);
+                            // Ranges count from the body's start; `rest` starts at `before`.
+                            let local = |x: usize| {
+                                usize::try_from((x as u64).saturating_sub(before))
+                                    .unwrap_or(usize::MAX)
+                                    .min(rest.len())
+                            };
+                            let (s, e) = (local(r.start), local(r.end));
+                            body.data(&rest[s..e.max(s)]);
                         }
                         match progress {
                             Progress::NeedMore => {
@@ -369,8 +374,13 @@ fn hashes_body(spec: Option<&CompareSpec>) -> bool {
 }
 
 /// Keeps the compared header fields of a head that shadowtap-wire has already accepted.
-fn collect_headers(head: &[u8], spec: &CompareSpec, summary: &mut ResponseSummary) {
-    let mut fields = vec![httparse::EMPTY_HEADER; head_field_count(head)];
+fn collect_headers(
+    head: &[u8],
+    max_headers: usize,
+    spec: &CompareSpec,
+    summary: &mut ResponseSummary,
+) {
+    let mut fields = vec![httparse::EMPTY_HEADER; head_field_count(head).min(max_headers)];
     let mut resp = httparse::Response::new(&mut fields);
     if let Ok(httparse::Status::Complete(_)) = resp.parse(head) {
         for h in resp.headers.iter() {

@@ -2,7 +2,10 @@
 //! response from [`crate::Http1Pairing`], the mirror's from the mirror client — and is
 //! compared once both are in. Pairs are held under a byte budget (oldest dropped first,
 //! `over_budget`) and a timeout (`pair_timeout`). Conservation: every registered pair ends
-//! in exactly one [`Outcome`], so `pairs_mirrored` = Σ outcomes + pending.
+//! in exactly one [`Outcome`], so `pairs_mirrored` = Σ outcomes + pending. The first side
+//! to fail decides: a pair whose mirror failed before its primary was unseen ends
+//! `mirror_failed`, and the other way round `primary_unseen`; results for a pair that has
+//! ended are counted (`late_primary`, `late_mirror`) and dropped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
