@@ -1,6 +1,7 @@
 //! Body fingerprints, computed as the body streams by so a body is never held whole: its
-//! length, an XXH3-128 hash of all of it, and XXH3-64 hashes of fixed blocks that locate
-//! the first difference between two bodies without either body.
+//! length, XXH3-64 hashes of fixed blocks that locate the first difference between two
+//! bodies without either body, and an XXH3-128 hash over the block hashes and the length
+//! that stands for the whole (each body byte is hashed once).
 //!
 //! Blocks: the first [`FIXED_BLOCKS`] blocks are [`BLOCK_BYTES`] long (the first 64 KiB at
 //! 4 KiB resolution); after them each block is as long as everything before it (64 KiB,
@@ -36,7 +37,7 @@ pub fn block_range(index: u64) -> (u64, u64) {
 /// The fingerprint of a body's content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContentDigest {
-    /// XXH3-128 of the whole body.
+    /// XXH3-128 over the block hashes and the length: equal bodies, equal hashes.
     pub hash: u128,
     /// XXH3-64 of each block, in order (the last one may be partial).
     pub blocks: Box<[u64]>,
@@ -123,7 +124,8 @@ pub fn first_difference(a: &BodyDigest, b: &BodyDigest) -> Option<BodyOffset> {
             to: upper,
         });
     }
-    // Equal lengths and blocks but different whole hashes: a collision in a block hash.
+    // Not from `BodyHasher` (equal lengths and blocks give equal hashes there): the bodies
+    // differ, somewhere.
     Some(BodyOffset {
         from: 0,
         to: a.len.max(1),
@@ -133,7 +135,6 @@ pub fn first_difference(a: &BodyDigest, b: &BodyDigest) -> Option<BodyOffset> {
 /// Hashes a body fed in pieces; the result does not depend on how it is cut.
 #[derive(Clone)]
 pub struct BodyHasher {
-    whole: Xxh3,
     block: Xxh3,
     index: u64,
     block_left: u64,
@@ -160,7 +161,6 @@ impl BodyHasher {
     /// A hasher at the start of a body.
     pub fn new() -> BodyHasher {
         BodyHasher {
-            whole: Xxh3::new(),
             block: Xxh3::new(),
             index: 0,
             block_left: BLOCK_BYTES,
@@ -186,7 +186,6 @@ impl BodyHasher {
 
     /// Hashes the next bytes of the body.
     pub fn update(&mut self, mut data: &[u8]) {
-        self.whole.update(data);
         self.len += data.len() as u64;
         while !data.is_empty() {
             let take = usize::try_from(self.block_left)
@@ -211,10 +210,15 @@ impl BodyHasher {
         if self.block_left < end - start {
             self.blocks.push(self.block.digest());
         }
+        let mut whole = Vec::with_capacity(self.blocks.len() * 8 + 8);
+        for b in &self.blocks {
+            whole.extend_from_slice(&b.to_le_bytes());
+        }
+        whole.extend_from_slice(&self.len.to_le_bytes());
         BodyDigest {
             len: self.len,
             content: Some(ContentDigest {
-                hash: self.whole.digest128(),
+                hash: xxhash_rust::xxh3::xxh3_128(&whole),
                 blocks: self.blocks.into_boxed_slice(),
             }),
         }

@@ -50,8 +50,8 @@
 //!
 //! # Bodies
 //!
-//! Never held whole: hashed as they stream by ([`digest`]), XXH3-128 over the body and
-//! XXH3-64 per block. XXH3 because the hash only tells equal from different (a backend
+//! Never held whole: hashed as they stream by ([`digest`]), XXH3-64 per block and XXH3-128
+//! over the block hashes and the length. XXH3 because the hash only tells equal from different (a backend
 //! forging collisions would only hide its own divergence) and runs at memory speed, where
 //! SHA-256 would cost more per mirrored request than the rest of the pipeline. The first
 //! differing offset is known to lie within a block ([`BodyOffset`]): 4 KiB wide in the
