@@ -15,7 +15,7 @@
 //! 3. The mirror client summarises the mirror's response the same way
 //!    ([`ResponseSummary::observe_header`], [`BodyHasher`]) or reports a failure:
 //!    [`Comparator::mirror`].
-//! 4. With both sides in, [`compare`] decides the [`Outcome`]; divergent pairs go to the
+//! 4. With both sides in, [`compare()`] decides the [`Outcome`]; divergent pairs go to the
 //!    [`DivergenceLog`] (sensitive values redacted). Every pair ends in exactly one outcome,
 //!    returned as [`Finished`] for the per-route series: `pairs_mirrored` = Σ outcomes +
 //!    pending (the conservation the tests check).

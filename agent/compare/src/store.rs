@@ -58,7 +58,10 @@ pub struct DivergentPair<K> {
 
 impl<K> DivergentPair<K> {
     /// The log entry of a compared pair, sensitive values redacted.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one entry from the parts of a finished pair, each named"
+    )]
     pub fn new(
         key: K,
         pair: u64,

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a connection driven from request lists and
 //! response bytes, and compact views of what its pairing produced.
+// Each test binary uses a different part of the helpers.
 #![allow(dead_code)]
 
 use std::sync::Arc;
