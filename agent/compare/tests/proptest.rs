@@ -5,7 +5,10 @@
 mod support;
 
 use proptest::prelude::*;
-use shadowtap_compare::{BodyDigest, CompareMode, PrimaryEvent, PrimaryResult, UnseenReason};
+use shadowtap_compare::{
+    digest::first_difference, BodyDigest, BodyHasher, CompareMode, PrimaryEvent, PrimaryResult,
+    UnseenReason,
+};
 use shadowtap_wire::http1::Method;
 use support::{got, summary, Conn};
 
@@ -217,6 +220,54 @@ proptest! {
     #[test]
     fn pending_pairs_conserve(data in prop::collection::vec(any::<u8>(), 0..400)) {
         shadowtap_compare::fuzzing::comparator(&data);
+    }
+}
+
+/// The first offset where `a` and `b` differ (one ending counts), `None` when equal.
+fn true_first_difference(a: &[u8], b: &[u8]) -> Option<u64> {
+    let n = a.len().min(b.len());
+    (0..n)
+        .find(|&i| a[i] != b[i])
+        .or((a.len() != b.len()).then_some(n))
+        .map(|i| i as u64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn body_offsets_bracket_the_first_difference(
+        len in 0usize..200_000,
+        seed in any::<u8>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        resize in -70_000i64..70_000,
+        piece in 1usize..20_000,
+    ) {
+        let a: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        let mut b = a.clone();
+        for (at, v) in &edits {
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] = *v;
+            }
+        }
+        let new_len = (b.len() as i64 + resize).max(0) as usize;
+        b.resize(new_len, seed.wrapping_add(1));
+        // The mirror's body fed in pieces, the primary's whole.
+        let mut h = BodyHasher::new();
+        for c in b.chunks(piece) {
+            h.update(c);
+        }
+        let (da, db) = (BodyDigest::of(&a), h.finish());
+        let got = first_difference(&da, &db);
+        match true_first_difference(&a, &b) {
+            None => prop_assert_eq!(got, None),
+            Some(x) => {
+                let off = got.expect("bodies differ");
+                prop_assert!(off.from <= x && x < off.to, "{:?} does not hold {}", off, x);
+                prop_assert_eq!(first_difference(&db, &da), Some(off), "symmetric");
+            }
+        }
     }
 }
 
