@@ -132,6 +132,12 @@ impl HeaderNames {
         Ok(set)
     }
 
+    /// The names of a comma-separated list (an annotation's value: `ETag, x-build-id`);
+    /// empty elements are skipped, every other one must be an HTTP token.
+    pub fn parse_list(list: &str) -> Result<HeaderNames, SpecError> {
+        HeaderNames::new(list.split(',').map(str::trim).filter(|n| !n.is_empty()))
+    }
+
     /// Adds a name (an HTTP token, any case).
     pub fn insert(&mut self, name: &str) -> Result<(), SpecError> {
         if !shadowtap_wire::http1::token::is_token(name.as_bytes()) {
@@ -199,6 +205,13 @@ impl CompareSpec {
     /// [`FRAMING_HEADERS`] are ignored in every case).
     pub fn with_ignored(mode: CompareMode, ignored: HeaderNames) -> CompareSpec {
         CompareSpec { mode, ignored }
+    }
+
+    /// A route comparing in `mode` and ignoring [`DEFAULT_IGNORED_HEADERS`] and `extra`.
+    pub fn with_extra_ignored(mode: CompareMode, extra: &HeaderNames) -> CompareSpec {
+        let mut spec = CompareSpec::new(mode);
+        spec.ignored.0.extend(extra.0.iter().cloned());
+        spec
     }
 
     /// The mode.
@@ -283,6 +296,26 @@ mod tests {
             HeaderNames::new(["bad name"]),
             Err(SpecError::InvalidHeaderName { .. })
         ));
+    }
+
+    #[test]
+    fn ignore_lists_from_annotations() {
+        let extra = HeaderNames::parse_list(" ETag, ,x-build-id ").expect("valid list");
+        assert_eq!(extra.len(), 2);
+        let spec = CompareSpec::with_extra_ignored(CompareMode::Headers, &extra);
+        for n in ["etag", "X-Build-Id", "date", "traceparent"] {
+            assert!(!spec.compares_header(n.as_bytes()), "{n}");
+        }
+        assert!(spec.compares_header(b"content-type"));
+        assert!(HeaderNames::parse_list("")
+            .expect("empty is fine")
+            .is_empty());
+        assert_eq!(
+            HeaderNames::parse_list("etag, x y"),
+            Err(SpecError::InvalidHeaderName {
+                name: "x y".to_owned()
+            })
+        );
     }
 
     #[test]
