@@ -40,6 +40,9 @@ const DEBIAN_TOOLS: &[(&str, &str)] = &[
     ("nghttp", "nghttp2-client"),
     ("nghttpd", "nghttp2-server"),
     ("nghttpx", "nghttp2-proxy"),
+    // Real responses for shadowtap-compare's framing and pairing test, and the benchmarks'
+    // fast backend.
+    ("nginx", "nginx-light"),
 ];
 
 /// The environment variable naming the nightly toolchain (default `nightly`).
