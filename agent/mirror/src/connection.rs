@@ -86,6 +86,33 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// Connects to `addr` within `timeout`, with Nagle off (requests are written whole; small
+/// ones must not wait for delayed ACKs), and registers the flow in `own` before returning —
+/// so before the first byte is written. Returns the stream and its local address; the caller
+/// unregisters the flow when it ends. Shared by the HTTP/1 and HTTP/2 connections.
+pub(crate) async fn connect_own(
+    addr: SocketAddr,
+    timeout: Duration,
+    own: &dyn OwnFlows,
+) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::Timeout { addr }),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            return Err(ConnectError::Refused { addr })
+        }
+        Ok(Err(source)) => return Err(ConnectError::Other { addr, source }),
+        Ok(Ok(s)) => s,
+    };
+    let local = stream
+        .local_addr()
+        .map_err(|source| ConnectError::Other { addr, source })?;
+    stream
+        .set_nodelay(true)
+        .map_err(|source| ConnectError::Other { addr, source })?;
+    own.register(local, addr);
+    Ok((stream, local))
+}
+
 impl Connection {
     /// Connects to `addr` within `timeout` and registers the flow in `own` before returning
     /// (so before the first byte is written).
@@ -95,22 +122,7 @@ impl Connection {
         own: Arc<dyn OwnFlows>,
         slot: Slot,
     ) -> Result<Self, ConnectError> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectError::Timeout { addr }),
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(ConnectError::Refused { addr })
-            }
-            Ok(Err(source)) => return Err(ConnectError::Other { addr, source }),
-            Ok(Ok(s)) => s,
-        };
-        let local = stream
-            .local_addr()
-            .map_err(|source| ConnectError::Other { addr, source })?;
-        // Requests are written whole; small ones must not wait for delayed ACKs.
-        stream
-            .set_nodelay(true)
-            .map_err(|source| ConnectError::Other { addr, source })?;
-        own.register(local, addr);
+        let (stream, local) = connect_own(addr, timeout, own.as_ref()).await?;
         Ok(Connection {
             stream,
             buf: BytesMut::with_capacity(8 * 1024),

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::connection::Slot;
+use crate::connection::{connect_own, Slot};
 use crate::error::ConnectError;
 use crate::own_flows::OwnFlows;
 
@@ -190,21 +189,7 @@ pub(crate) async fn connect(
     own: Arc<dyn OwnFlows>,
     slot: Slot,
 ) -> Result<H2Conn, ConnectError> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ConnectError::Timeout { addr }),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(ConnectError::Refused { addr })
-        }
-        Ok(Err(source)) => return Err(ConnectError::Other { addr, source }),
-        Ok(Ok(s)) => s,
-    };
-    let local = stream
-        .local_addr()
-        .map_err(|source| ConnectError::Other { addr, source })?;
-    stream
-        .set_nodelay(true)
-        .map_err(|source| ConnectError::Other { addr, source })?;
-    own.register(local, addr);
+    let (stream, local) = connect_own(addr, timeout, own.as_ref()).await?;
     let guard = OwnFlowGuard {
         own,
         local,
