@@ -47,6 +47,18 @@ macro_rules! counter_set {
                     $( $Counter::$variant => $name, )*
                 }
             }
+
+            /// Whether every name is snake_case and unique ([`check_names`]); for tests.
+            ///
+            /// [`check_names`]: $crate::check_names
+            pub fn check_names() -> Result<(), String> {
+                $crate::check_names(
+                    Self::ALL
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (i, *c as usize, c.name())),
+                )
+            }
         }
 
         /// Every counter as a plain `u64`.
@@ -154,14 +166,7 @@ mod tests {
         b.merge(&a);
         assert_eq!(b.get(Counter::First), 2);
         assert_eq!(format!("{:?}", Counters::default()), "{}");
-        assert_eq!(
-            super::check_names(Counter::ALL.iter().enumerate().map(|(i, c)| (
-                i,
-                *c as usize,
-                c.name()
-            ))),
-            Ok(())
-        );
+        assert_eq!(Counter::check_names(), Ok(()));
         assert!(super::check_names([(0, 0, "a"), (1, 1, "a")]).is_err());
         assert!(super::check_names([(0, 0, "Bad")]).is_err());
     }
