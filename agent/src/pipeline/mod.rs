@@ -221,11 +221,12 @@ impl<S: MirrorSink> Pipeline<S> {
         let q = endpoint.capture_threshold;
         for (i, mirror) in mirrors.iter().enumerate() {
             self.counters.draws += 1;
+            let mut stats = self.routes.mirror(rule, i, mirror);
             let outcome = if !self.sampler.sample(mirror.fraction, q) {
                 self.counters.not_sampled += 1;
                 DrawOutcome::NotSampled
             } else {
-                let tally = self.routes.tally(rule, i, mirror);
+                let tally = stats.as_ref().map(|s| s.tally());
                 let submitted = match request {
                     Decoded::Http1(r) => self.sink.submit(mirror, r, tally),
                     Decoded::H2(r) => self.sink.submit_h2(mirror, r, tally),
@@ -241,7 +242,9 @@ impl<S: MirrorSink> Pipeline<S> {
                     }
                 }
             };
-            self.routes.drawn(rule, i, mirror, outcome);
+            if let Some(s) = stats.as_mut() {
+                s.count(outcome);
+            }
         }
     }
 

@@ -37,7 +37,7 @@ fn latency_labels(id: &RuleId, mirror: &str) -> Vec<(String, String)> {
 
 /// Outcomes of one mirror of one rule.
 #[derive(Clone, Debug)]
-struct MirrorStats {
+pub struct MirrorStats {
     /// The filter's field path in the route (identifies the mirror within the rule).
     field: String,
     /// `namespace/name:port` of the mirror Service.
@@ -64,6 +64,25 @@ impl MirrorStats {
             not_sampled: 0,
             refused: Vec::new(),
             delivered,
+        }
+    }
+
+    /// Where the mirror client counts the delivery of a request submitted for this mirror.
+    pub fn tally(&self) -> Tally {
+        self.delivered.clone()
+    }
+
+    /// Counts the outcome of a draw (delivery after submission is counted by the tally).
+    pub fn count(&mut self, outcome: DrawOutcome) {
+        match outcome {
+            DrawOutcome::NotSampled => self.not_sampled += 1,
+            DrawOutcome::Submitted => {}
+            DrawOutcome::Refused(reason) => {
+                match self.refused.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => self.refused.push((reason, 1)),
+                }
+            }
         }
     }
 }
@@ -154,7 +173,10 @@ impl RouteStats {
         }
     }
 
-    fn mirror_mut(
+    /// The statistics of `mirror` (the `index`th mirror of `rule`); `None` for a rule
+    /// outside the plan. One lookup per draw: the caller takes the tally and counts the
+    /// outcome on what this returns.
+    pub fn mirror(
         &mut self,
         rule: &RuleId,
         index: usize,
@@ -173,36 +195,6 @@ impl RouteStats {
             },
         };
         r.mirrors.get_mut(i)
-    }
-
-    /// Where the mirror client counts the delivery of a request submitted for `mirror`
-    /// (the `index`th mirror of `rule`); `None` for a rule outside the plan.
-    pub fn tally(&mut self, rule: &RuleId, index: usize, mirror: &MirrorTarget) -> Option<Tally> {
-        self.mirror_mut(rule, index, mirror)
-            .map(|s| s.delivered.clone())
-    }
-
-    /// The outcome of the draw for `mirror` (the `index`th mirror of `rule`).
-    pub fn drawn(
-        &mut self,
-        rule: &RuleId,
-        index: usize,
-        mirror: &MirrorTarget,
-        outcome: DrawOutcome,
-    ) {
-        let Some(stats) = self.mirror_mut(rule, index, mirror) else {
-            return;
-        };
-        match outcome {
-            DrawOutcome::NotSampled => stats.not_sampled += 1,
-            DrawOutcome::Submitted => {}
-            DrawOutcome::Refused(reason) => {
-                match stats.refused.iter_mut().find(|(r, _)| *r == reason) {
-                    Some((_, n)) => *n += 1,
-                    None => stats.refused.push((reason, 1)),
-                }
-            }
-        }
     }
 
     /// `shadowtap_route_requests_total{route, rule}`,
