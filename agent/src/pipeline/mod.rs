@@ -31,7 +31,9 @@ use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Reconstructor, Request, Segm
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use counters::{NotMatched, PipelineCounters};
-pub use route_stats::{route_latency_family, DrawOutcome, RouteLatencyFamily, RouteStats};
+pub use route_stats::{
+    route_latency_family, DrawOutcome, MirrorStats, RouteLatencyFamily, RouteStats,
+};
 pub use view::OwnedView;
 
 use crate::metrics::{Family, FamilyKind, Snapshots};
