@@ -226,11 +226,13 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
     // The leader dies without a word; then a new problem appears.
     let leader_name = leader.name;
     leader.kill();
-    let before = api.lock().unwrap().lease(NS, LEASE_NAME).unwrap();
-    let last_renewal = micro_time(&before, "renewTime");
-    // How the first holder's acquisition was counted depends on how the Lease was created
-    // (by the winner or by the loser of the first race): compare with the count before.
-    let transitions_before = before["spec"]["leaseTransitions"].as_i64().unwrap_or(0);
+    // A fresh acquisition by the follower is shown by the holder and by an acquire time after
+    // the dead leader's last renewal expired (`leaseTransitions` is the election crate's own
+    // bookkeeping and not counted the same way in every race).
+    let last_renewal = micro_time(
+        &api.lock().unwrap().lease(NS, LEASE_NAME).unwrap(),
+        "renewTime",
+    );
     let missing = route("missing-mirror", "uid-missing", "        percent: 5\n")
         .replace("name: foo-v2", "name: nowhere");
     stores.send_replace(store(&[over.clone(), both.clone(), missing.clone()]));
@@ -244,10 +246,6 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
     assert!(
         acquired >= last_renewal + LEASE,
         "taken over at {acquired}, before the Lease renewed at {last_renewal} expired"
-    );
-    assert!(
-        lease["spec"]["leaseTransitions"].as_i64().unwrap() > transitions_before,
-        "the takeover is a transition: {lease:#}"
     );
 
     wait_for(&api, "the new problem published", |s| s.events.len() >= 3).await;
