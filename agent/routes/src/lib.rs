@@ -86,7 +86,8 @@ pub use render::{render_json, render_table};
 pub use sources::{
     load_path, load_str, spawn_election, spawn_planner, start_kube_source, unknown_fields,
     Election, ElectionState, FileEvent, FileSourceError, FileWatch, KubeSource, KubeSourceConfig,
-    KubeSourceError, LeaseConfig, LeaseConfigError, ProblemReporter, StrictError, LEASE_NAME,
+    KubeSourceError, LeaseConfig, LeaseConfigError, ProblemReporter, Released, StrictError,
+    LEASE_NAME,
 };
 
 // Module paths from before the crate was layered, kept for the callers that still use them

@@ -11,7 +11,7 @@ use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
     registry::Registry,
 };
-use shadowtap_routes::{spawn_election, ElectionState, LeaseConfig, ProblemReporter};
+use shadowtap_routes::{spawn_election, Election, ElectionState, LeaseConfig, ProblemReporter};
 use tokio::sync::watch;
 
 use super::RuntimeError;
@@ -28,13 +28,13 @@ pub struct Leadership {
 
 impl Leadership {
     /// With a cluster: starts the election, keeps these metrics in step with it, and returns
-    /// the reporter that follows it. Without one (file source): no reporter, and the gauge
-    /// stays 0.
+    /// the reporter that follows it and the election (released on shutdown). Without one
+    /// (file source): neither, and the gauge stays 0.
     pub fn start(
         &self,
         client: Option<kube::Client>,
         lease: &LeaseConfig,
-    ) -> Result<Option<ProblemReporter>, RuntimeError> {
+    ) -> Result<Option<(ProblemReporter, Election)>, RuntimeError> {
         let Some(client) = client else {
             return Ok(None);
         };
@@ -47,14 +47,14 @@ impl Leadership {
                 instance: Some(lease.identity.clone()),
             },
         )
-        .follow(election.state);
+        .follow(election.state.clone());
         tracing::info!(
             lease = %lease.name,
             namespace = %lease.namespace,
             identity = %lease.identity,
             "electing the agent that publishes route problems"
         );
-        Ok(Some(reporter))
+        Ok(Some((reporter, election)))
     }
 
     /// Adds the election's metrics to `registry`.

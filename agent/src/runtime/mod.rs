@@ -47,6 +47,8 @@ use crate::{
 
 /// How often plans are re-applied even without a change (new interfaces, retries).
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+/// How long a stopping leader tries to clear the Lease before letting it run out.
+const LEASE_RELEASE_WITHIN: Duration = Duration::from_secs(2);
 
 /// The capabilities the configured attach mode needs.
 fn needed_capabilities(attach: AttachMode) -> Vec<Capability> {
@@ -97,7 +99,10 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let snapshots = telemetry.snapshots.clone();
 
     let (stores, client) = source::start(&cfg.source, &cfg.node_name).await?;
-    let reporter = telemetry.leadership.start(client, &cfg.lease)?;
+    let (reporter, election) = telemetry
+        .leadership
+        .start(client, &cfg.lease)?
+        .map_or((None, None), |(r, e)| (Some(r), Some(e)));
     let (mut plans, _planner) =
         spawn_planner(stores, cfg.node_name.clone(), cfg.plan.clone(), reporter);
 
@@ -190,6 +195,9 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     health.set_ready(false);
     let _ = stop_tx.send(true);
     let _ = capture_task.await;
+    if let Some(election) = election {
+        election.release(LEASE_RELEASE_WITHIN).await;
+    }
     let report = replayer.shutdown(cfg.shutdown_grace).await;
     control.detach();
     drop(dp);

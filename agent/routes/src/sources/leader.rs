@@ -8,6 +8,9 @@
 //! Must never: stop or slow anything but Event publishing. A failing API server, a lost
 //! Lease or a renewal error make this agent a follower (it stops publishing) and the task
 //! starts again after a bounded back-off; capture and mirroring never wait on it.
+//!
+//! On a clean stop ([`Election::release`], the agent's SIGTERM) a holder clears the Lease, so
+//! another agent takes over on its next attempt instead of after the Lease runs out.
 
 use std::time::Duration;
 
@@ -129,7 +132,38 @@ pub struct Election {
     /// Follows the election (the task ends when every receiver is dropped).
     pub state: watch::Receiver<ElectionState>,
     /// The election task; aborting it stops renewing without releasing the Lease.
-    pub task: JoinHandle<()>,
+    pub task: JoinHandle<Released>,
+    /// Asks the task to release the Lease (if held) and end.
+    stop: watch::Sender<bool>,
+}
+
+/// How a [`Election::release`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// This agent held the Lease and cleared it.
+    Cleared,
+    /// This agent did not hold the Lease: nothing to clear.
+    NotHolder,
+    /// Clearing failed or did not finish in time; the Lease runs out on its own.
+    Failed,
+}
+
+impl Election {
+    /// Stops electing and, if this agent holds the Lease, clears it so another agent takes
+    /// over at once. Waits at most `within`; past that (or on an error) the Lease simply
+    /// runs out as if the agent had crashed.
+    pub async fn release(mut self, within: Duration) -> Released {
+        // A send error means the task has already ended (every state receiver dropped).
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(within, &mut self.task).await {
+            Ok(Ok(released)) => released,
+            Ok(Err(_)) => Released::Failed,
+            Err(_) => {
+                self.task.abort();
+                Released::Failed
+            }
+        }
+    }
 }
 
 /// Starts electing in its own task. The parameters are checked first, so a bad
@@ -137,37 +171,50 @@ pub struct Election {
 pub fn spawn_election(client: Client, cfg: LeaseConfig) -> Result<Election, LeaseConfigError> {
     let params = cfg.params()?;
     let (tx, rx) = watch::channel(ElectionState::default());
+    let (stop, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         tokio::select! {
-            () = elect(client, &cfg, params, &tx) => {}
-            () = tx.closed() => {}
+            released = elect(client, &cfg, params, &tx, &mut stop_rx) => released,
+            () = tx.closed() => Released::NotHolder,
         }
     });
-    Ok(Election { state: rx, task })
+    Ok(Election {
+        state: rx,
+        task,
+        stop,
+    })
 }
 
-/// Follows the Lease forever: (re)builds a manager, reports every change of leadership, and
-/// after any error becomes a follower, waits, and starts again from the Lease's state.
+/// Follows the Lease until asked to stop: (re)builds a manager, reports every change of
+/// leadership, and after any error becomes a follower, waits, and starts again from the
+/// Lease's state. When `stop` turns true, releases the Lease if held.
 async fn elect(
     client: Client,
     cfg: &LeaseConfig,
     params: LeaseParams,
     tx: &watch::Sender<ElectionState>,
-) {
+    stop: &mut watch::Receiver<bool>,
+) -> Released {
     let mut retry = RETRY_FIRST;
     let mut failing = false;
     loop {
-        let error = match LeaseManager::new(
+        let manager = tokio::select! {
+            m = LeaseManager::new(
             client.clone(),
             &cfg.name,
             &cfg.namespace,
             params.clone(),
             LeaseCreateMode::AutoCreate,
-        )
-        .await
-        {
+            ) => m,
+            () = stopped(stop) => return Released::NotHolder,
+        };
+        let error = match manager {
             Ok(manager) => loop {
-                match manager.changed().await {
+                let changed = tokio::select! {
+                    changed = manager.changed() => changed,
+                    () = stopped(stop) => return release(&manager, cfg, tx).await,
+                };
+                match changed {
                     Ok(leading) => {
                         retry = RETRY_FIRST;
                         if failing {
@@ -197,8 +244,40 @@ async fn elect(
             failing = true;
             tracing::warn!(error = %error, lease = %cfg.name, namespace = %cfg.namespace, "leader election failed; not publishing route events until it recovers");
         }
-        tokio::time::sleep(retry).await;
+        tokio::select! {
+            () = tokio::time::sleep(retry) => {}
+            () = stopped(stop) => return Released::NotHolder,
+        }
         retry = (retry * 2).min(RETRY_MAX);
+    }
+}
+
+/// Resolves once the election is asked to stop (or its owner is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The borrow `wait_for` returns is not held across an await.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Clears the Lease if this agent holds it, and reports the agent a follower either way.
+async fn release(
+    manager: &LeaseManager,
+    cfg: &LeaseConfig,
+    tx: &watch::Sender<ElectionState>,
+) -> Released {
+    let leading = tx.borrow().leading;
+    tx.send_modify(|s| s.leading = false);
+    if !leading {
+        return Released::NotHolder;
+    }
+    match manager.release().await {
+        Ok(()) => {
+            tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, "released the Lease: another agent publishes route events from now on");
+            Released::Cleared
+        }
+        Err(error) => {
+            tracing::warn!(%error, lease = %cfg.name, "could not release the Lease; it runs out on its own");
+            Released::Failed
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub use events::{EventError, ProblemReporter};
 pub use file_source::{load_path, load_str, FileEvent, FileSourceError, FileWatch};
 pub use kube_source::{start_kube_source, KubeSource, KubeSourceConfig, KubeSourceError};
 pub use leader::{
-    spawn_election, Election, ElectionState, LeaseConfig, LeaseConfigError, LEASE_NAME,
+    spawn_election, Election, ElectionState, LeaseConfig, LeaseConfigError, Released, LEASE_NAME,
 };
 pub use planner::spawn_planner;
 pub use strict::{unknown_fields, StrictError};

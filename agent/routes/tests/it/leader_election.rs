@@ -3,6 +3,7 @@
 //! (`fake_lease_api.rs`). Exactly one Event per problem while both run; the leader killed
 //! (tasks aborted, Lease not released), the other takes over once the Lease has expired and
 //! publishes what appeared since, without publishing again what the old leader reported.
+//! A leader that stops cleanly clears the Lease for the other.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::events::Reporter;
 use shadowtap_routes::{
     plan, spawn_election, spawn_planner, Election, LeaseConfig, Plan, PlanConfig, ProblemReporter,
-    Store, LEASE_NAME,
+    Released, Store, LEASE_NAME,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -330,6 +331,81 @@ async fn one_event_per_problem_and_the_follower_takes_over_without_repeating() {
         assert!(applies >= 1, "{agent} never applied the Lease");
     }
     drop(s);
+    follower.kill();
+}
+
+/// A leader stopping cleanly (SIGTERM) clears the Lease: its holder is gone at once, the
+/// follower takes it on its next attempt, and a follower's own release touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopping_cleanly_clears_the_lease_for_the_follower() {
+    let over = route("over-100", "uid-over", "        percent: 150\n");
+    let (_stores, rx) = watch::channel(store(std::slice::from_ref(&over)));
+    let api = Arc::new(Mutex::new(FakeApi::default()));
+    let a = Agent::start(&api, "node-a", rx.clone());
+    let b = Agent::start(&api, "node-b", rx);
+    wait_for(&api, "a holder and the problem published", |s| {
+        s.holder(NS, LEASE_NAME).is_some() && s.events.len() == 1
+    })
+    .await;
+    let holder = api.lock().unwrap().holder(NS, LEASE_NAME).unwrap();
+    let (leader, follower) = if holder == a.name { (a, b) } else { (b, a) };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !leader.leading() || follower.leading() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "elections disagree with the Lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let leader_name = leader.name;
+    let state = leader.election.state.clone();
+    leader.planner.abort();
+    assert_eq!(leader.election.release(WAIT).await, Released::Cleared);
+    assert!(
+        !state.borrow().leading,
+        "still reports leading after the release"
+    );
+    assert_ne!(
+        api.lock().unwrap().holder(NS, LEASE_NAME).as_deref(),
+        Some(leader_name),
+        "the Lease still names the stopped leader"
+    );
+
+    wait_for(&api, "the follower holds the Lease", |s| {
+        s.holder(NS, LEASE_NAME).as_deref() == Some(follower.name)
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !follower.leading() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower never leads"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The problem was published once; the new leader only checked it.
+    wait_for(&api, "the new leader checked the problem", |s| {
+        event_posts(s, follower.name) == [409]
+    })
+    .await;
+    assert_eq!(api.lock().unwrap().events.len(), 1);
+
+    // Releasing a follower's election leaves the Lease alone.
+    let (_stores, rx) = watch::channel(store(std::slice::from_ref(&over)));
+    let c = Agent::start(&api, "node-c", rx);
+    let writes = api.lock().unwrap().lease_writes;
+    wait_for(&api, "two more renewals by the leader", |s| {
+        s.lease_writes >= writes + 2
+    })
+    .await;
+    assert!(!c.leading());
+    c.planner.abort();
+    assert_eq!(c.election.release(WAIT).await, Released::NotHolder);
+    assert_eq!(
+        api.lock().unwrap().holder(NS, LEASE_NAME).as_deref(),
+        Some(follower.name)
+    );
     follower.kill();
 }
 
