@@ -1,4 +1,4 @@
-//! shadowtap routes: from HTTPRoutes (and the Gateways, Services, EndpointSlices,
+//! shadowtap routes: from HTTPRoutes and GRPCRoutes (and the Gateways, Services, EndpointSlices,
 //! ReferenceGrants and Pods they refer to) to what the data path does.
 //!
 //! # Layers
@@ -76,11 +76,11 @@ pub mod render;
 pub mod sources;
 
 pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
-pub use evaluate::{probe_winners, route_request, Decision, RequestView, Sampler};
+pub use evaluate::{probe_winners, route_request, Decision, RequestProtocol, RequestView, Sampler};
 pub use model::{
     CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object,
     ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason,
-    RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+    ReplayProtocol, RouteKind, RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
 };
 pub use render::{render_json, render_table};
 pub use sources::{
