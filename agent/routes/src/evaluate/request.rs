@@ -163,4 +163,19 @@ mod tests {
             assert_eq!(parse(h2, "POST", target), None, "{target}");
         }
     }
+
+    proptest::proptest! {
+        /// Any `/service/method` with non-empty parts and no other `/` is a call with
+        /// exactly those parts; any other string is either not a call or splits into parts
+        /// that rebuild it.
+        #[test]
+        fn grpc_paths(service in "[^/?]{1,20}", method in "[^/?]{1,20}", any in ".{0,40}") {
+            let path = format!("/{service}/{method}");
+            proptest::prop_assert_eq!(grpc_call(&path), Some((service.as_str(), method.as_str())));
+            if let Some((s, m)) = grpc_call(&any) {
+                proptest::prop_assert!(!s.is_empty() && !m.is_empty() && !m.contains('/'));
+                proptest::prop_assert_eq!(format!("/{s}/{m}"), any);
+            }
+        }
+    }
 }
