@@ -6,6 +6,10 @@
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
 //!   as of unknown namespace.
+//! - `grpcroute`: a GRPCRoute with real HTTP/2 peers (h2load's gRPC-shaped POSTs to
+//!   nghttpd): only the matching method is mirrored, a rule no call matches wins nothing,
+//!   the series name the GRPCRoute; HTTP/1 mirrors to an h2c-only backend (`appProtocol`)
+//!   are refused as `protocol_mismatch`.
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
 //!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
 //!   connection opened before the agent counted as `h2_midstream`, never mirrored.
@@ -29,6 +33,7 @@
 
 mod failures;
 mod gamma;
+mod grpcroute;
 mod h2c;
 mod listeners;
 mod mirror;

@@ -8,6 +8,7 @@ use crate::deploy::{each_installation, name_of, only};
 /// Every `(apiGroup, resource, verbs)` the agent (`shadowtap agent`, the DaemonSet) calls.
 ///
 /// - `agent/routes/src/sources/kube_source.rs`, `start_kube_source`: one reflector per resource
+///   (HTTPRoutes and GRPCRoutes alike)
 ///   (`kube::runtime::watcher` with the default `watcher::Config`: an initial `list`, then
 ///   `watch`), cluster-wide (`Api::all`), never a `get`. ReferenceGrants are read as
 ///   `DynamicObject`s of `gateway.networking.k8s.io` (`v1beta1` by default); Pods with the
@@ -20,6 +21,11 @@ const AGENT_API_CALLS: &[(&str, &str, &[&str])] = &[
     (
         "gateway.networking.k8s.io",
         "httproutes",
+        &["list", "watch"],
+    ),
+    (
+        "gateway.networking.k8s.io",
+        "grpcroutes",
         &["list", "watch"],
     ),
     ("gateway.networking.k8s.io", "gateways", &["list", "watch"]),
@@ -65,7 +71,7 @@ fn cluster_role_grants_exactly_the_agent_api_calls() {
         ] {
             assert!(table.contains(&gr), "AGENT_API_CALLS lacks {gr:?}");
         }
-        for r in ["httproutes", "gateways", "referencegrants"] {
+        for r in ["httproutes", "grpcroutes", "gateways", "referencegrants"] {
             assert!(table.contains(&(shadowtap_routes::defaults::GATEWAY_GROUP, r)));
         }
 

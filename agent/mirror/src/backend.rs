@@ -22,6 +22,7 @@ use crate::job::Job;
 use crate::metrics::BackendStats;
 use crate::own_flows::OwnFlows;
 use crate::pool::{Checkout, Pool};
+use crate::protocol::BackendProtocol;
 use crate::queue::{Queue, Queued};
 use crate::reason::DropReason;
 use crate::tally::drop_on;
@@ -61,6 +62,8 @@ pub(crate) struct Backend {
     pub notify: Notify,
     /// Set when the backend is removed: workers exit.
     pub closed: AtomicBool,
+    /// Set when the backend speaks HTTP/2 only: HTTP/1 requests are refused.
+    h2c_only: AtomicBool,
     rewrite: RwLock<Arc<RewriteOptions>>,
 }
 
@@ -80,8 +83,20 @@ impl Backend {
             h2,
             notify: Notify::new(),
             closed: AtomicBool::new(false),
+            h2c_only: AtomicBool::new(false),
             rewrite: RwLock::new(Arc::new(rewrite)),
         }
+    }
+
+    /// Sets what the backend speaks.
+    pub fn set_protocol(&self, protocol: BackendProtocol) {
+        self.h2c_only
+            .store(protocol == BackendProtocol::H2cOnly, Ordering::Release);
+    }
+
+    /// Whether a request of this protocol (`h2`: HTTP/2) can be replayed here.
+    pub fn takes(&self, h2: bool) -> bool {
+        h2 || !self.h2c_only.load(Ordering::Acquire)
     }
 
     /// Replaces the rewrite options (for requests not yet written).

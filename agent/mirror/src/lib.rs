@@ -33,6 +33,9 @@
 //! and discarded, flow-control capacity released as it is read. A reset stream is `reset`,
 //! a GOAWAY or closed connection `closed`, a protocol error `bad_response`, a head the
 //! `http` types refuse `bad_request`. Every request gets `request_timeout` to finish.
+//! A backend that speaks HTTP/2 only ([`BackendProtocol::H2cOnly`], set with
+//! [`Replayer::set_protocol`] from the Service port's `appProtocol`) refuses HTTP/1
+//! requests when they are submitted, as `protocol_mismatch`.
 //!
 //! New connections are registered with [`OwnFlows`] before their first byte, so capture
 //! skips the agent's own traffic, and unregistered when closed.
@@ -59,6 +62,7 @@ mod job;
 mod metrics;
 mod own_flows;
 mod pool;
+mod protocol;
 mod queue;
 mod quickack;
 mod reader;
@@ -75,6 +79,7 @@ pub use h2_request::H2MirrorRequest;
 pub use id::BackendId;
 pub use metrics::{latency_histogram, ReplayMetrics};
 pub use own_flows::{NoOwnFlows, OwnFlows};
+pub use protocol::BackendProtocol;
 pub use reason::DropReason;
 pub use replayer::{Replayer, ShutdownReport};
 pub use request::MirrorRequest;

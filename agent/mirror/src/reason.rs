@@ -63,11 +63,16 @@ pub enum DropReason {
     /// rewrite, is not valid for the `http` types): nothing was written.
     #[error("bad_request")]
     BadRequest,
+    /// `protocol_mismatch`: an HTTP/1 request for a backend that speaks HTTP/2 only
+    /// ([`BackendProtocol::H2cOnly`](crate::BackendProtocol::H2cOnly), from the Service
+    /// port's `appProtocol`): refused when submitted, nothing was written.
+    #[error("protocol_mismatch")]
+    ProtocolMismatch,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::UnknownBackend,
         DropReason::NoEndpoints,
         DropReason::BackendDown,
@@ -85,6 +90,7 @@ impl DropReason {
         DropReason::Shutdown,
         DropReason::Unanswered,
         DropReason::BadRequest,
+        DropReason::ProtocolMismatch,
     ];
 
     /// The metric label value (`outcome` of `shadowtap_mirror_requests_total`).
@@ -107,6 +113,7 @@ impl DropReason {
             DropReason::Shutdown => "shutdown",
             DropReason::Unanswered => "unanswered",
             DropReason::BadRequest => "bad_request",
+            DropReason::ProtocolMismatch => "protocol_mismatch",
         }
     }
 

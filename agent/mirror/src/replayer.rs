@@ -26,6 +26,7 @@ use crate::job::Job;
 use crate::metrics::{BackendStats, ReplayMetrics};
 use crate::own_flows::OwnFlows;
 use crate::pool::Pool;
+use crate::protocol::BackendProtocol;
 use crate::queue::Queue;
 use crate::reason::DropReason;
 use crate::request::MirrorRequest;
@@ -176,6 +177,14 @@ impl Replayer {
         Ok(())
     }
 
+    /// Sets what backend `id` speaks (created with default rewrite options if missing):
+    /// with [`BackendProtocol::H2cOnly`], HTTP/1 requests submitted from now on are refused
+    /// as `protocol_mismatch`.
+    pub fn set_protocol(&self, id: &BackendId, protocol: BackendProtocol) {
+        self.backend_or_create(id, RewriteOptions::default())
+            .set_protocol(protocol);
+    }
+
     /// Sets the endpoints of backend `id` (created with default rewrite options if missing).
     /// Endpoints that remain keep their back-off state; idle connections to removed ones are
     /// closed. An empty list makes submissions fail with `no_endpoints`.
@@ -262,6 +271,8 @@ impl Replayer {
         stats.submitted();
         let refused = if !self.inner.accepting.load(Ordering::Acquire) {
             Some(DropReason::Shutdown)
+        } else if !backend.takes(request.is_h2()) {
+            Some(DropReason::ProtocolMismatch)
         } else {
             match backend.pool.available(Instant::now()) {
                 Pick::Up(_) => None,

@@ -1,7 +1,9 @@
 //! HTTP/2 replay against an in-process server written with the `h2` crate on 127.0.0.1:
 //! streams multiplexed over few connections, what arrives (authority, fields, marker, body,
 //! trailers), a dead backend, a backend that resets streams, one that never answers, and
-//! HTTP/1 and HTTP/2 requests sharing one backend. Conservation holds throughout.
+//! HTTP/1 and HTTP/2 requests sharing one backend, and a backend that speaks HTTP/2 only
+//! (`appProtocol: kubernetes.io/h2c` or `grpc`) refusing HTTP/1 requests. Conservation
+//! holds throughout.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -15,7 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::Reason;
 use http::{HeaderMap, Response};
-use shadowtap_mirror::{DropReason, H2MirrorRequest, ReplayConfig, RewriteOptions};
+use shadowtap_mirror::{
+    BackendProtocol, DropReason, H2MirrorRequest, ReplayConfig, RewriteOptions,
+};
 use shadowtap_reconstruct::shadowtap_h2::{Field, H2Request, PseudoHeaders};
 use support::*;
 use tokio::net::TcpListener;
@@ -420,4 +424,42 @@ async fn h2_connections_are_own_flows_while_open() {
     )
     .await;
     assert_eq!(own.registered.load(Ordering::SeqCst), 1);
+}
+
+/// A backend that speaks HTTP/2 only takes HTTP/2 requests and refuses HTTP/1 ones when
+/// they are submitted (`protocol_mismatch`, nothing written); set back to as-captured, it
+/// takes HTTP/1 again.
+#[tokio::test]
+async fn an_h2c_only_backend_refuses_http1_requests() {
+    let server = H2Server::start(Behaviour::Answer { hold_until: 1 }).await;
+    let r = replayer(config());
+    let id = backend("h2c-only");
+    r.set_endpoints(&id, vec![server.addr]);
+    r.set_protocol(&id, BackendProtocol::H2cOnly);
+    for i in 0..3 {
+        assert_eq!(
+            r.submit(&id, get(i)),
+            Err(DropReason::ProtocolMismatch),
+            "HTTP/1 request {i}"
+        );
+        r.submit_h2_tallied(&id, h2_request(i, b"x", false), None)
+            .unwrap();
+    }
+    let s = settled(&r, &id, 6).await;
+    assert_eq!(s.sent, 3, "{s:?}");
+    assert_eq!(s.dropped(DropReason::ProtocolMismatch), 3, "{s:?}");
+    assert!(s.is_conserved(), "{s:?}");
+    assert_eq!(server.seen().len(), 3);
+    assert!(
+        server.seen().iter().all(|x| x.method == "POST"),
+        "only the HTTP/2 requests arrived"
+    );
+
+    // As captured: an HTTP/1 request is queued (to this h2-only server it fails, but it
+    // is no longer refused as a protocol mismatch).
+    r.set_protocol(&id, BackendProtocol::AsCaptured);
+    r.submit(&id, get(9)).unwrap();
+    let s = settled(&r, &id, 7).await;
+    assert_eq!(s.dropped(DropReason::ProtocolMismatch), 3, "{s:?}");
+    assert!(s.is_conserved(), "{s:?}");
 }

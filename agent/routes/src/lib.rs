@@ -1,4 +1,4 @@
-//! shadowtap routes: from HTTPRoutes (and the Gateways, Services, EndpointSlices,
+//! shadowtap routes: from HTTPRoutes and GRPCRoutes (and the Gateways, Services, EndpointSlices,
 //! ReferenceGrants and Pods they refer to) to what the data path does.
 //!
 //! # Layers
@@ -54,6 +54,15 @@
 //!   (pod IPs of the namespaces with consumer routes), and a client not found there follows
 //!   the producer routes. Routes bound only to Services need no ReferenceGrant.
 //! - Ties go to the oldest route, then the string `namespace/name`, then rule order.
+//! - GRPCRoutes share everything but their matches with HTTPRoutes (`compile::grpc_shared`
+//!   reads those fields through the HTTPRoute code). Their rules match gRPC calls only
+//!   (HTTP/2 `POST /service/method`: [`RequestProtocol`]), with the GRPCRoute precedence
+//!   (`evaluate::precedence`). An HTTPRoute and a GRPCRoute sharing a hostname on one parent
+//!   ("cross serving") keep the older one there (`compile::cross_serving`,
+//!   `hostname_conflict`). Their rules are named by [`RuleId::kind`], and their metric
+//!   label is `grpcroute:namespace/name` ([`RouteKind::route_label`]).
+//! - A mirror's [`ReplayProtocol`] comes from its Service port's `appProtocol`
+//!   (`kubernetes.io/h2c` and `grpc` mean HTTP/2 only).
 //! - Paths and query values are compared as sent (no percent-decoding or dot-segment
 //!   normalization); several header lines of one name are joined with `,`.
 //! - A rule delivers to an endpoint only when one of its backendRefs with a weight above 0 is
@@ -76,11 +85,11 @@ pub mod render;
 pub mod sources;
 
 pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
-pub use evaluate::{probe_winners, route_request, Decision, RequestView, Sampler};
+pub use evaluate::{probe_winners, route_request, Decision, RequestProtocol, RequestView, Sampler};
 pub use model::{
     CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object,
     ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason,
-    RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+    ReplayProtocol, RouteKind, RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
 };
 pub use render::{render_json, render_table};
 pub use sources::{

@@ -8,9 +8,42 @@ use serde::Serialize;
 
 use crate::evaluate::probe_winners;
 use crate::model::{
-    CaptureEndpoint, EndpointRules, ParentKey, ParentKind, PathMatch, Plan, PlanProblem,
-    RouteMatch, ValueMatch,
+    CaptureEndpoint, EndpointRules, GrpcNameMatch, GrpcRouteMatch, NameValueMatch, ParentKey,
+    ParentKind, PathMatch, Plan, PlanProblem, RouteMatch, RuleMatches, ValueMatch,
 };
+
+fn headers_str(s: &mut String, headers: &[NameValueMatch]) {
+    for h in headers {
+        let v = match &h.value {
+            ValueMatch::Exact(v) => format!("={v}"),
+            ValueMatch::RegularExpression(p) => format!("~{}", p.as_str()),
+        };
+        let _ = write!(s, " [{}{v}]", h.name);
+    }
+}
+
+/// A GRPCRoute match: `grpc service/method` (`*` omitted, `=` Exact, `~` expression).
+fn grpc_str(m: &GrpcRouteMatch) -> String {
+    let name = |n: Option<&GrpcNameMatch>| match n {
+        None => "*".to_owned(),
+        Some(GrpcNameMatch::Exact(v)) => format!("={v}"),
+        Some(GrpcNameMatch::RegularExpression(p)) => format!("~{}", p.as_str()),
+    };
+    let mut s = format!(
+        "grpc {}/{}",
+        name(m.service.as_ref()),
+        name(m.method.as_ref())
+    );
+    headers_str(&mut s, &m.headers);
+    s
+}
+
+fn matches_str(m: &RuleMatches) -> Vec<String> {
+    match m {
+        RuleMatches::Http(ms) => ms.iter().map(path_str).collect(),
+        RuleMatches::Grpc(ms) => ms.iter().map(grpc_str).collect(),
+    }
+}
 
 fn path_str(m: &RouteMatch) -> String {
     let mut s = match &m.path {
@@ -21,13 +54,7 @@ fn path_str(m: &RouteMatch) -> String {
     if let Some(method) = &m.method {
         s = format!("{method} {s}");
     }
-    for h in &m.headers {
-        let v = match &h.value {
-            ValueMatch::Exact(v) => format!("={v}"),
-            ValueMatch::RegularExpression(p) => format!("~{}", p.as_str()),
-        };
-        let _ = write!(s, " [{}{v}]", h.name);
-    }
+    headers_str(&mut s, &m.headers);
     for q in &m.query_params {
         let v = match &q.value {
             ValueMatch::Exact(v) => format!("={v}"),
@@ -102,7 +129,7 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
                 } else {
                     r.hostnames.join(",")
                 };
-                let matches: Vec<String> = r.matches.iter().map(path_str).collect();
+                let matches = matches_str(&r.matches);
                 let who = if r.labelled { "labelled" } else { "unlabelled" };
                 let wins = match won_by {
                     Some(w) if *w == r.id => "itself".to_owned(),
@@ -117,9 +144,14 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
                     matches.join(" | ")
                 );
                 for m in &r.mirrors {
+                    let protocol = if m.protocol.is_default() {
+                        String::new()
+                    } else {
+                        format!(", replay {}", m.protocol.as_str())
+                    };
                     let _ = writeln!(
                         out,
-                        "      mirror -> {} {} ({} endpoints)",
+                        "      mirror -> {} {} ({} endpoints{protocol})",
                         m.backend,
                         m.fraction,
                         m.endpoints.len()

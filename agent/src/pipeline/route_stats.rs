@@ -29,7 +29,7 @@ pub fn route_latency_family() -> RouteLatencyFamily {
 
 fn latency_labels(id: &RuleId, mirror: &str) -> Vec<(String, String)> {
     vec![
-        ("route".to_owned(), id.route.to_string()),
+        ("route".to_owned(), id.route_label()),
         ("rule".to_owned(), id.rule_index.to_string()),
         ("mirror".to_owned(), mirror.to_owned()),
     ]
@@ -210,7 +210,7 @@ impl RouteStats {
         ids.sort();
         for id in ids {
             let r = &self.rules[id];
-            let route = id.route.to_string();
+            let route = id.route_label();
             let rule = id.rule_index.to_string();
             let base = || vec![("route", route.clone()), ("rule", rule.clone())];
             requests.push((base(), r.won as f64));

@@ -219,3 +219,130 @@ fn h2_requests_are_sampled_per_request() {
         1000
     );
 }
+
+/// The fixture with a GRPCRoute instead of the HTTPRoute, under the same name: rule 0
+/// mirrors `pkg.Svc/Get` at 100 %, rule 1 takes every other call without a mirror.
+fn grpc_plan() -> Arc<shadowtap_routes::Plan> {
+    let route = FIXTURE
+        .replacen("kind: HTTPRoute", "kind: GRPCRoute", 1)
+        .replace(
+            "  rules:\n  - backendRefs:",
+            "  rules:\n  - matches:\n    - method: {service: pkg.Svc, method: Get}\n    backendRefs:",
+        )
+        .replace("        percent: 42\n", "");
+    let route = route.replacen(
+        "---\napiVersion: v1\nkind: Service",
+        "  - backendRefs:\n    - name: foo-v1\n      port: 8080\n---\napiVersion: v1\nkind: Service",
+        1,
+    );
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &route)
+        .expect("fixture loads");
+    assert_eq!(store.grpc_routes.len(), 1);
+    let plan = shadowtap_routes::plan(&store, "node-a", &PlanConfig::default());
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    Arc::new(plan)
+}
+
+/// gRPC calls over h2c are matched by the GRPCRoute (service and method from `:path`);
+/// an HTTP/1 request with the same request line on the same endpoint is not; the per-route
+/// series name the route `grpcroute:default/foo-route`.
+#[test]
+fn grpc_calls_are_matched_by_grpcroute_rules() {
+    let mut p = Pipeline::new(
+        Reconstructor::new(Config::default()),
+        Sampler::new(11),
+        Recorder::default(),
+        "X-Shadowtap-Mirrored",
+    );
+    p.set_plan(grpc_plan());
+    let mut c = ClientBytes::new();
+    let call = |path: &str| {
+        vec![
+            (":method", "POST".to_owned()),
+            (":scheme", "http".to_owned()),
+            (":authority", "foo.example.com".to_owned()),
+            (":path", path.to_owned()),
+            ("content-type", "application/grpc".to_owned()),
+            ("te", "trailers".to_owned()),
+        ]
+    };
+    let paths = [
+        "/pkg.Svc/Get",
+        "/pkg.Svc/List",
+        "/pkg.Svc/Get",
+        "/other.Svc/Get",
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        let f = call(path);
+        let f: Vec<(&str, &str)> = f.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        // A gRPC message: uncompressed flag, 4-byte length, payload.
+        request(&mut c, 1 + 2 * i as u32, &f, b"\0\0\0\0\x02hi");
+    }
+    send(&mut p, 42_000, &c);
+
+    // The same request line over HTTP/1.1 on another connection.
+    let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
+    let flow = FlowKey::new(SocketAddr::new([10, 0, 0, 1].into(), 42_001), server);
+    p.push(Segment::new(flow, 5000, tcp_flags::SYN, 1, Bytes::new()));
+    p.push(Segment::new(
+        flow,
+        5001,
+        tcp_flags::ACK | tcp_flags::PSH,
+        2,
+        Bytes::from_static(
+            b"POST /pkg.Svc/Get HTTP/1.1\r\nHost: foo.example.com\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ));
+
+    let got = &p.sink().h2;
+    assert_eq!(
+        got,
+        &[
+            ("foo.example.com".to_owned(), "/pkg.Svc/Get".to_owned()),
+            ("foo.example.com".to_owned(), "/pkg.Svc/Get".to_owned()),
+        ]
+    );
+    assert!(p.sink().http1.is_empty());
+    let c = p.counters().clone();
+    assert_eq!(c.decoded, 5);
+    assert_eq!(c.matched_with_mirrors, 2);
+    assert_eq!(c.matched_without_mirror, 2);
+    assert_eq!(
+        c.not_matched[NotMatched::NoRule as usize],
+        1,
+        "the HTTP/1 request"
+    );
+    assert!(c.conserved());
+    let families = p.routes.families();
+    let won: Vec<(String, String, f64)> = families
+        .iter()
+        .filter(|f| f.name == "route_requests")
+        .flat_map(|f| f.rows.iter())
+        .map(|(labels, v)| {
+            let get = |k: &str| {
+                labels
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (get("route"), get("rule"), *v)
+        })
+        .collect();
+    assert_eq!(
+        won,
+        vec![
+            (
+                "grpcroute:default/foo-route".to_owned(),
+                "0".to_owned(),
+                2.0
+            ),
+            (
+                "grpcroute:default/foo-route".to_owned(),
+                "1".to_owned(),
+                2.0
+            ),
+        ]
+    );
+}

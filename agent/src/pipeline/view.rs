@@ -4,10 +4,11 @@
 
 use shadowtap_reconstruct::shadowtap_h2::H2Request;
 use shadowtap_reconstruct::Request;
-use shadowtap_routes::RequestView;
+use shadowtap_routes::{RequestProtocol, RequestView};
 
 /// Method, target and headers of a request as `&str`s (owned storage for the header list).
 pub struct OwnedView<'r> {
+    protocol: RequestProtocol,
     method: &'r str,
     target: &'r str,
     headers: Vec<(&'r str, &'r [u8])>,
@@ -27,14 +28,15 @@ impl<'r> OwnedView<'r> {
             headers.push((std::str::from_utf8(&raw[h.name()]).ok()?, &raw[h.value()]));
         }
         Some(Self {
+            protocol: RequestProtocol::Http1,
             method: head.method().as_str(),
             target,
             headers,
         })
     }
 
-    /// The view of an HTTP/2 request, as HTTPRoute matching sees one: `:method` as the
-    /// method, `:path` as the target, and `:authority` as the Host field (placed first, so
+    /// The view of an HTTP/2 request, as route matching sees one (HTTPRoute rules, and
+    /// GRPCRoute rules, which match HTTP/2 requests only): `:method` as the method, `:path` as the target, and `:authority` as the Host field (placed first, so
     /// it wins over a `host` field, as RFC 9113 §8.3.1 says it does), then the fields in
     /// wire order. `None` when `:path` is absent (CONNECT) or a value matching reads as text
     /// is not UTF-8.
@@ -50,6 +52,7 @@ impl<'r> OwnedView<'r> {
             headers.push((std::str::from_utf8(&f.name).ok()?, &f.value[..]));
         }
         Some(Self {
+            protocol: RequestProtocol::Http2,
             method,
             target,
             headers,
@@ -59,6 +62,7 @@ impl<'r> OwnedView<'r> {
     /// The view matching takes.
     pub fn view(&self) -> RequestView<'_> {
         RequestView {
+            protocol: self.protocol,
             method: self.method,
             target: self.target,
             headers: &self.headers,

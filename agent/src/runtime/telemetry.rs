@@ -139,7 +139,7 @@ impl ControlGauges {
         for p in problems {
             self.problems
                 .get_or_create(&vec![
-                    ("route".to_owned(), p.route.to_string()),
+                    ("route".to_owned(), p.kind.route_label(&p.route)),
                     ("field".to_owned(), p.field.clone()),
                     ("reason".to_owned(), p.reason.as_str().to_owned()),
                 ])

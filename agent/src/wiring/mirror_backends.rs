@@ -8,8 +8,8 @@ use std::{
     net::SocketAddr,
 };
 
-use shadowtap_mirror::{BackendId, Replayer, RewriteOptions};
-use shadowtap_routes::{plan::MirrorTarget, Plan};
+use shadowtap_mirror::{BackendId, BackendProtocol, Replayer, RewriteOptions};
+use shadowtap_routes::{plan::MirrorTarget, Plan, ReplayProtocol};
 
 /// The replayer's id for a mirror of the plan: its Service port, plus a short digest of the
 /// route's rewrite options when it has any (so routes mirroring to one Service with different
@@ -37,6 +37,15 @@ pub fn backend_id(mirror: &MirrorTarget) -> BackendId {
     )
 }
 
+/// What the mirror's backend speaks, from its Service port's `appProtocol` (decided in the
+/// plan): an h2c-only backend refuses HTTP/1 requests (`protocol_mismatch`).
+pub fn backend_protocol(mirror: &MirrorTarget) -> BackendProtocol {
+    match mirror.protocol {
+        ReplayProtocol::AsCaptured => BackendProtocol::AsCaptured,
+        ReplayProtocol::H2cOnly => BackendProtocol::H2cOnly,
+    }
+}
+
 /// The replayer's rewrite options for a mirror (from its route's annotations).
 pub fn rewrite_options(mirror: &MirrorTarget) -> RewriteOptions {
     RewriteOptions {
@@ -52,22 +61,25 @@ pub fn sync_backends(
     plan: &Plan,
     previous: &BTreeSet<BackendId>,
 ) -> BTreeSet<BackendId> {
-    let mut endpoints: BTreeMap<BackendId, (RewriteOptions, BTreeSet<SocketAddr>)> =
-        BTreeMap::new();
+    type Backend = (RewriteOptions, BackendProtocol, BTreeSet<SocketAddr>);
+    let mut endpoints: BTreeMap<BackendId, Backend> = BTreeMap::new();
     for rules in plan.route_sets.values() {
         for parent in &rules.parents {
             for rule in &parent.rules {
                 for m in &rule.mirrors {
+                    // One Service port has one appProtocol: every mirror to it agrees.
                     endpoints
                         .entry(backend_id(m))
-                        .or_insert_with(|| (rewrite_options(m), BTreeSet::new()))
-                        .1
+                        .or_insert_with(|| {
+                            (rewrite_options(m), backend_protocol(m), BTreeSet::new())
+                        })
+                        .2
                         .extend(m.endpoints.iter().copied());
                 }
             }
         }
     }
-    for (id, (rewrite, addrs)) in &endpoints {
+    for (id, (rewrite, protocol, addrs)) in &endpoints {
         if !previous.contains(id) {
             // The id encodes the rewrite, so an existing backend's options never change.
             if let Err(e) = replayer.set_backend(id, rewrite.clone()) {
@@ -75,6 +87,8 @@ pub fn sync_backends(
                 continue;
             }
         }
+        // The Service's appProtocol may change while the backend stays.
+        replayer.set_protocol(id, *protocol);
         replayer.set_endpoints(id, addrs.iter().copied().collect());
     }
     for id in previous {
@@ -105,6 +119,7 @@ mod tests {
             fraction: Fraction::ONE,
             endpoints: Vec::new(),
             cluster_ip: None,
+            protocol: Default::default(),
             options,
         }
     }

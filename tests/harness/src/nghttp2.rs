@@ -226,19 +226,46 @@ fn run(ns: &Netns, args: &[&str]) -> Output {
 /// concurrent streams each, to `url`, from `ns`. Returns the requests that succeeded (2xx
 /// and 4xx answers both count: the server processed them).
 pub fn h2load(ns: &Netns, url: &str, requests: u64, connections: u32, streams: u32) -> u64 {
-    let out = run(
-        ns,
-        &[
-            "h2load",
-            "-n",
-            &requests.to_string(),
-            "-c",
-            &connections.to_string(),
-            "-m",
-            &streams.to_string(),
-            url,
-        ],
+    h2load_with(ns, url, requests, connections, streams, &[])
+}
+
+/// [`h2load`] sending `POST`s with the contents of `body` as each request's body and the
+/// `headers` (`name: value`), as gRPC unary calls are sent (`content-type:
+/// application/grpc`, a length-prefixed message).
+pub fn h2load_post(
+    ns: &Netns,
+    url: &str,
+    requests: u64,
+    connections: u32,
+    streams: u32,
+    body: &Path,
+    headers: &[&str],
+) -> u64 {
+    let body = body.to_string_lossy().into_owned();
+    let mut extra = vec!["-d", body.as_str()];
+    for h in headers {
+        extra.extend(["-H", h]);
+    }
+    h2load_with(ns, url, requests, connections, streams, &extra)
+}
+
+fn h2load_with(
+    ns: &Netns,
+    url: &str,
+    requests: u64,
+    connections: u32,
+    streams: u32,
+    extra: &[&str],
+) -> u64 {
+    let (n, c, m) = (
+        requests.to_string(),
+        connections.to_string(),
+        streams.to_string(),
     );
+    let mut args = vec!["h2load", "-n", &n, "-c", &c, "-m", &m];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let out = run(ns, &args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     // "requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, ..."
     let line = text

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::model::{ObjectKey, ServicePortRef, Store};
+use crate::model::{ObjectKey, ReplayProtocol, ServicePortRef, Store};
 
 /// The port `port` of a Service, if it declares one.
 pub fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
@@ -184,6 +184,17 @@ pub fn mirror_endpoints(
     out.sort();
     out.dedup();
     (out, cluster_ip)
+}
+
+/// What the mirror Service port `backend` speaks, from its `appProtocol` (a Service or
+/// port not found: as captured; the mirror has no endpoint then anyway).
+pub fn mirror_protocol(store: &Store, backend: &ServicePortRef) -> ReplayProtocol {
+    let app_protocol = store
+        .services
+        .get(&backend.service())
+        .and_then(|svc| service_port(svc, backend.port))
+        .and_then(|sp| sp.app_protocol.as_deref());
+    ReplayProtocol::from_app_protocol(app_protocol)
 }
 
 /// The port of `slice` that serves the Service port named `name` (EndpointSlice ports are

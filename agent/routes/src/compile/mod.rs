@@ -2,7 +2,8 @@
 //!
 //! Owns the Gateway API semantics decided before any request is seen: the CRD defaults and
 //! validations the generated types do not apply (`defaults.rs`, `mirror_spec.rs`,
-//! `matches.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
+//! `matches.rs`, `grpc_matches.rs`), GRPCRoute's fields shared with HTTPRoute
+//! (`grpc_shared.rs`), HTTPRoute/GRPCRoute hostname conflicts (`cross_serving.rs`), which routes are shadowtap's (`selector.rs`, `config.rs`), where a route
 //! attaches — which listeners, with which hostnames (`parents.rs`) —, resolving references to
 //! Service ports (`references.rs`) and addresses (`addresses.rs`), which namespace a client
 //! pod IP is in, for GAMMA consumer routes (`clients.rs`), per-route analysis
@@ -20,8 +21,11 @@ mod addresses;
 mod annotations;
 mod clients;
 mod config;
+mod cross_serving;
 mod defaults;
 mod filter_order;
+mod grpc_matches;
+mod grpc_shared;
 mod matches;
 mod mirror_spec;
 mod parents;
@@ -31,6 +35,7 @@ mod route;
 mod selector;
 
 pub use config::PlanConfig;
+pub(crate) use grpc_shared::shared_fields;
 pub(crate) use parents::consumer_route_namespace;
 pub use plan::plan;
 pub use selector::{MirrorSelector, SelectorError};

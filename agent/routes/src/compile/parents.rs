@@ -11,7 +11,8 @@ use gateway_api::apis::standard::gateways::{
 use gateway_api::apis::standard::httproutes::{HttpRoute, HttpRouteParentRefs};
 
 use crate::model::{
-    hostname_matches, ObjectKey, ParentKey, ParentKind, ProblemReason, Store, GATEWAY_GROUP,
+    hostname_matches, ObjectKey, ParentKey, ParentKind, ProblemReason, RouteKind, Store,
+    GATEWAY_GROUP,
 };
 
 /// How a route is attached to one parent (one Gateway listener, or one Service).
@@ -43,7 +44,12 @@ pub struct RouteParents {
 /// each of its listeners that the parentRef selects (sectionName, port) and that accepts the
 /// route (protocol HTTP or HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an
 /// overlapping hostname) is a parent, with the route's hostnames narrowed by the listener's.
-pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> RouteParents {
+pub fn route_parents(
+    store: &Store,
+    key: &ObjectKey,
+    route: &HttpRoute,
+    route_kind: RouteKind,
+) -> RouteParents {
     let hosts: Vec<String> = route
         .spec
         .hostnames
@@ -90,7 +96,7 @@ pub fn route_parents(store: &Store, key: &ObjectKey, route: &HttpRoute) -> Route
                 };
                 out.gateway_classes
                     .push((i, gw.spec.gateway_class_name.clone()));
-                let found = gateway_listeners(store, gw, &obj, key, &hosts, p);
+                let found = gateway_listeners(store, gw, &obj, key, route_kind, &hosts, p);
                 if found.is_empty() {
                     out.unattached.push((
                         i,
@@ -233,6 +239,7 @@ fn gateway_listeners(
     gw: &Gateway,
     gw_key: &ObjectKey,
     route_key: &ObjectKey,
+    kind: RouteKind,
     route_hosts: &[String],
     p: &HttpRouteParentRefs,
 ) -> Vec<(ParentKey, Attachment)> {
@@ -245,7 +252,7 @@ fn gateway_listeners(
         }
         if !matches!(l.protocol.as_str(), "HTTP" | "HTTPS")
             || !namespace_allowed(store, l, gw_key, route_key)
-            || !kind_allowed(l)
+            || !kind_allowed(l, kind)
         {
             continue;
         }
@@ -318,15 +325,16 @@ fn selector_matches(
     label_ok && exprs_ok
 }
 
-/// `allowedRoutes.kinds` of listener `l`: unset or empty = the protocol's default kinds
-/// (HTTPRoute for HTTP and HTTPS); else HTTPRoute (group defaults to the Gateway API's) must
-/// be listed.
-fn kind_allowed(l: &GatewayListeners) -> bool {
+/// `allowedRoutes.kinds` of listener `l` for a route of kind `kind`: unset or empty = the
+/// protocol's default kinds (HTTPRoute and GRPCRoute for HTTP and HTTPS, as for an
+/// implementation that supports both); else the route's kind (group defaults to the
+/// Gateway API's) must be listed.
+fn kind_allowed(l: &GatewayListeners, kind: RouteKind) -> bool {
     match l.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) {
         None => true,
         Some(kinds) if kinds.is_empty() => true,
         Some(kinds) => kinds.iter().any(|k| {
-            k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+            k.kind == kind.as_kind() && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
         }),
     }
 }

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use super::addresses::capture_addrs;
 use super::clients::{client_index, ClientIndex};
 use super::config::PlanConfig;
-use super::route::{analyze_route, RouteInfo, RuleInfo};
+use super::cross_serving::resolve_cross_serving;
+use super::route::{analyze_grpc_route, analyze_route, RouteInfo, RuleInfo};
 use crate::model::{
     CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey,
     ParentKind, ParentRules, Plan, PlanProblem, ProblemReason, RuleEntry, ServicePortRef, Store,
@@ -84,7 +85,16 @@ fn rules_of_parent(
         .collect();
     // Tie-break order: oldest first (no timestamp = newest), then the string
     // `namespace/name` (`team-a/x` before `team/x`, as '-' < '/').
-    attached.sort_by_cached_key(|r| (r.created.is_none(), r.created.clone(), r.key.to_string()));
+    // An HTTPRoute and a GRPCRoute of one name tie-break HTTPRoute first (they never compete
+    // for one request: cross serving keeps their hostnames apart).
+    attached.sort_by_cached_key(|r| {
+        (
+            r.created.is_none(),
+            r.created.clone(),
+            r.key.to_string(),
+            r.kind,
+        )
+    });
     let (port, listener_hostname) = attached
         .first()
         .and_then(|r| r.parents.get(parent))
@@ -184,11 +194,19 @@ fn ambiguous_parents(set: &EndpointRules, problems: &mut Vec<PlanProblem>) {
 /// (including route-set ids, which derive from the set's parents and backends).
 pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
     let mut problems = Vec::new();
-    let routes: Vec<RouteInfo> = store
+    let mut routes: Vec<RouteInfo> = store
         .routes
         .iter()
         .map(|(k, r)| analyze_route(store, k, r, cfg, &mut problems))
         .collect();
+    routes.extend(
+        store
+            .grpc_routes
+            .iter()
+            .map(|(k, r)| analyze_grpc_route(store, k, r, cfg, &mut problems)),
+    );
+    resolve_cross_serving(&mut routes, &mut problems);
+    let routes = routes;
 
     // Local endpoints of labelled rules that mirror.
     let mut local: BTreeMap<SocketAddr, LocalEndpoint> = BTreeMap::new();

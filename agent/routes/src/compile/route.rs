@@ -1,23 +1,30 @@
-//! One HTTPRoute as the plan uses it: whether it is labelled, where it attaches, its valid
-//! rules with their resolved backends and mirrors, and the problems found on the way.
+//! One route (HTTPRoute or GRPCRoute) as the plan uses it: whether it is labelled, where it
+//! attaches, its valid rules with their resolved backends and mirrors, and the problems
+//! found on the way. A GRPCRoute is read through the HTTPRoute code for every field the two
+//! kinds share (`grpc_shared.rs`); only its matches are its own (`grpc_matches.rs`).
 
 use std::collections::BTreeMap;
 
-use gateway_api::apis::standard::httproutes::{HttpRoute, HttpRouteRulesFiltersType};
+use gateway_api::apis::standard::grpcroutes::GrpcRoute;
+use gateway_api::apis::standard::httproutes::{
+    HttpRoute, HttpRouteRules, HttpRouteRulesFiltersType,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::addresses::mirror_endpoints;
+use super::addresses::{mirror_endpoints, mirror_protocol};
 use super::annotations::{mirror_options, rejected_remove_headers, MIRROR_REMOVE_HEADERS};
 use super::config::PlanConfig;
 use super::defaults::BackendTarget;
 use super::filter_order::filter_order_warnings;
+use super::grpc_matches::compile_grpc_matches;
+use super::grpc_shared::shared_fields;
 use super::matches::compile_matches;
 use super::mirror_spec::{backend_mirrors, rule_mirrors, MirrorSpec};
 use super::parents::{needs_reference_grants, route_parents, Attachment, RouteParents};
 use super::references::resolve_service_ref;
 use crate::model::{
-    MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteMatch,
-    RuleId, ServicePortRef, Store,
+    MirrorOptions, MirrorTarget, ObjectKey, ParentKey, PlanProblem, ProblemReason, RouteKind,
+    RuleId, RuleMatches, ServicePortRef, Store,
 };
 
 /// A rule backendRef resolved to a Service port, with its own mirrors.
@@ -37,7 +44,7 @@ pub struct RuleInfo {
     /// Identity.
     pub id: RuleId,
     /// Compiled matches.
-    pub matches: Vec<RouteMatch>,
+    pub matches: RuleMatches,
     /// Resolved backends.
     pub backends: Vec<BackendInfo>,
     /// Rule-level mirrors (labelled routes only).
@@ -50,6 +57,8 @@ pub struct RuleInfo {
 /// A route as the plan uses it.
 #[derive(Clone, Debug)]
 pub struct RouteInfo {
+    /// HTTPRoute or GRPCRoute.
+    pub kind: RouteKind,
     /// Key.
     pub key: ObjectKey,
     /// Whether the opt-in selector selects it (its mirrors are shadowtap's).
@@ -100,12 +109,14 @@ fn resolve_mirror(
     match resolve_service_ref(store, key, &backend_field, &spec.backend, grants_needed) {
         Ok(backend) => {
             let (endpoints, cluster_ip) = mirror_endpoints(store, &backend);
+            let protocol = mirror_protocol(store, &backend);
             Some(MirrorTarget {
                 field: spec.field,
                 backend,
                 fraction,
                 endpoints,
                 cluster_ip,
+                protocol,
                 options: options.clone(),
             })
         }
@@ -116,12 +127,81 @@ fn resolve_mirror(
     }
 }
 
-/// Analyses one route. Problems are recorded for labelled routes only (unlabelled routes
-/// are not shadowtap's; their invalid rules silently drop out of precedence).
+/// Analyses one HTTPRoute. Problems are recorded for labelled routes only (unlabelled
+/// routes are not shadowtap's; their invalid rules silently drop out of precedence).
 pub fn analyze_route(
     store: &Store,
     key: &ObjectKey,
     route: &HttpRoute,
+    cfg: &PlanConfig,
+    problems: &mut Vec<PlanProblem>,
+) -> RouteInfo {
+    let compile = |rf: &str, _: usize, rule: &HttpRouteRules| {
+        compile_matches(key, rf, rule.matches.as_ref()).map(RuleMatches::Http)
+    };
+    analyze(store, RouteKind::Http, key, route, &compile, cfg, problems)
+}
+
+/// Analyses one GRPCRoute, like [`analyze_route`]: its shared fields through the HTTPRoute
+/// code, its matches as gRPC matches. Every problem is tagged as the GRPCRoute's.
+pub fn analyze_grpc_route(
+    store: &Store,
+    key: &ObjectKey,
+    route: &GrpcRoute,
+    cfg: &PlanConfig,
+    problems: &mut Vec<PlanProblem>,
+) -> RouteInfo {
+    let labelled = cfg.selector.matches(route.metadata.labels.as_ref());
+    let shared = match shared_fields(route) {
+        Ok(s) => s,
+        Err(e) => {
+            if labelled {
+                problems.push(
+                    PlanProblem::new(key, "spec", ProblemReason::InvalidMatch, e)
+                        .of_kind(RouteKind::Grpc),
+                );
+            }
+            return RouteInfo {
+                kind: RouteKind::Grpc,
+                key: key.clone(),
+                labelled,
+                created: route.metadata.creation_timestamp.clone(),
+                parents: BTreeMap::new(),
+                rules: Vec::new(),
+            };
+        }
+    };
+    let grpc_rules = route.spec.rules.as_deref().unwrap_or_default();
+    let compile = |rf: &str, ri: usize, _: &HttpRouteRules| {
+        compile_grpc_matches(key, rf, grpc_rules.get(ri).and_then(|r| r.matches.as_ref()))
+            .map(RuleMatches::Grpc)
+    };
+    let mut local = Vec::new();
+    let info = analyze(
+        store,
+        RouteKind::Grpc,
+        key,
+        &shared,
+        &compile,
+        cfg,
+        &mut local,
+    );
+    problems.extend(local.into_iter().map(|p| p.of_kind(RouteKind::Grpc)));
+    info
+}
+
+/// Compiles the matches of one rule (at field `rule_field`, index `rule_index`).
+type CompileMatches<'a> =
+    dyn Fn(&str, usize, &HttpRouteRules) -> Result<RuleMatches, Vec<PlanProblem>> + 'a;
+
+/// Analyses a route of kind `kind` whose shared fields are `route`'s, with its matches
+/// compiled by `compile`.
+fn analyze(
+    store: &Store,
+    kind: RouteKind,
+    key: &ObjectKey,
+    route: &HttpRoute,
+    compile: &CompileMatches<'_>,
     cfg: &PlanConfig,
     problems: &mut Vec<PlanProblem>,
 ) -> RouteInfo {
@@ -134,7 +214,7 @@ pub fn analyze_route(
         parents,
         gateway_classes,
         unattached,
-    } = route_parents(store, key, route);
+    } = route_parents(store, key, route, kind);
     for (i, reason, detail) in unattached {
         local.push(PlanProblem::new(
             key,
@@ -159,7 +239,7 @@ pub fn analyze_route(
     let mut has_mirror = false;
     for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
         let rf = format!("spec.rules[{ri}]");
-        let matches = match compile_matches(key, &rf, rule.matches.as_ref()) {
+        let matches = match compile(&rf, ri, rule) {
             Ok(m) => m,
             Err(ps) => {
                 local.extend(ps);
@@ -211,6 +291,7 @@ pub fn analyze_route(
             .any(|f| f.r#type == HttpRouteRulesFiltersType::RequestRedirect);
         rules.push(RuleInfo {
             id: RuleId {
+                kind,
                 route: key.clone(),
                 rule_index: ri,
                 rule_name: rule.name.clone(),
@@ -237,6 +318,7 @@ pub fn analyze_route(
         problems.extend(local);
     }
     RouteInfo {
+        kind,
         key: key.clone(),
         labelled,
         created: route.metadata.creation_timestamp.clone(),

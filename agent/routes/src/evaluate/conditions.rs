@@ -3,7 +3,7 @@
 
 use super::path::path_matches;
 use super::request::ParsedRequest;
-use crate::model::{NameValueMatch, RouteMatch};
+use crate::model::{GrpcRouteMatch, NameValueMatch, RouteMatch};
 
 /// Whether every condition of the entry `m` holds for `req`.
 pub fn entry_matches(m: &RouteMatch, req: &ParsedRequest<'_>) -> bool {
@@ -13,6 +13,17 @@ pub fn entry_matches(m: &RouteMatch, req: &ParsedRequest<'_>) -> bool {
         && path_matches(&m.path, req.path)
         && headers_match(&m.headers, req.headers)
         && query_matches(&m.query_params, req.query)
+}
+
+/// Whether every condition of the GRPCRoute entry `m` holds for `req`: it is a gRPC call
+/// (an HTTP/2 `POST` to `/service/method`) and its service, method and headers match.
+pub fn grpc_entry_matches(m: &GrpcRouteMatch, req: &ParsedRequest<'_>) -> bool {
+    let Some((service, method)) = req.grpc else {
+        return false;
+    };
+    m.service.as_ref().is_none_or(|s| s.matches(service))
+        && m.method.as_ref().is_none_or(|x| x.matches(method))
+        && headers_match(&m.headers, req.headers)
 }
 
 /// The value of header `name` (case-insensitive): several occurrences are joined with `,`

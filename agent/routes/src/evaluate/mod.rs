@@ -24,5 +24,5 @@ mod sampler;
 
 pub use decision::{route_request, Decision};
 pub use probe::probe_winners;
-pub use request::RequestView;
+pub use request::{RequestProtocol, RequestView};
 pub use sampler::Sampler;

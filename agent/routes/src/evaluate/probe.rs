@@ -1,14 +1,20 @@
 //! Who wins a rule's own requests on its parent: for `shadowtap plan`, a request built from
 //! each rule's first match (its first hostname, the path value, the method, exact header and
-//! query values) is decided among every rule of the parent. A rule that loses its own
+//! query values; for a GRPCRoute rule an HTTP/2 `POST /service/method`, with `probe.Service`
+//! and `Probe` standing for an omitted service or method) is decided among every rule of
+//! the parent. A rule that loses its own
 //! request is shadowed by the winner for at least part of its traffic.
 
 use super::precedence::winner;
-use super::request::{ParsedRequest, RequestView};
-use crate::model::{ParentRules, PathMatch, RuleEntry, RuleId, ValueMatch};
+use super::request::{ParsedRequest, RequestProtocol, RequestView};
+use crate::model::{
+    GrpcNameMatch, GrpcRouteMatch, NameValueMatch, ParentRules, PathMatch, RouteMatch, RuleEntry,
+    RuleId, RuleMatches, ValueMatch,
+};
 
-/// A probe request: method, target, headers.
+/// A probe request: protocol, method, target, headers.
 struct Probe {
+    protocol: RequestProtocol,
     method: String,
     target: String,
     headers: Vec<(String, String)>,
@@ -17,7 +23,35 @@ struct Probe {
 /// The probe request of `rule` on `parent`. `None` when a RegularExpression match makes one
 /// impossible to write down.
 fn probe(parent: &ParentRules, rule: &RuleEntry) -> Option<Probe> {
-    let m = rule.matches.first()?;
+    let (protocol, method, target, header_matches) = match &rule.matches {
+        RuleMatches::Http(ms) => http_target(ms.first()?)?,
+        RuleMatches::Grpc(ms) => grpc_target(ms.first()?)?,
+    };
+    let mut headers = Vec::new();
+    let host = rule
+        .hostnames
+        .first()
+        .or(parent.listener_hostname.as_ref())
+        .map(|h| h.replacen('*', "probe", 1));
+    if let Some(h) = host {
+        headers.push(("Host".to_owned(), h));
+    }
+    for h in header_matches {
+        let ValueMatch::Exact(v) = &h.value else {
+            return None;
+        };
+        headers.push((h.name.clone(), v.clone()));
+    }
+    Some(Probe {
+        protocol,
+        method,
+        target,
+        headers,
+    })
+}
+
+/// Protocol, method, target and header matches of an HTTPRoute match's probe.
+fn http_target(m: &RouteMatch) -> Option<(RequestProtocol, String, String, &[NameValueMatch])> {
     let mut target = match &m.path {
         PathMatch::Exact(v) | PathMatch::Prefix(v) => v.clone(),
         PathMatch::RegularExpression(_) => return None,
@@ -31,27 +65,25 @@ fn probe(parent: &ParentRules, rule: &RuleEntry) -> Option<Probe> {
         target.push_str(&format!("{}={v}", q.name));
         sep = '&';
     }
-    let mut headers = Vec::new();
-    let host = rule
-        .hostnames
-        .first()
-        .or(parent.listener_hostname.as_ref())
-        .map(|h| h.replacen('*', "probe", 1));
-    if let Some(h) = host {
-        headers.push(("Host".to_owned(), h));
-    }
-    for h in &m.headers {
-        let ValueMatch::Exact(v) = &h.value else {
-            return None;
-        };
-        headers.push((h.name.clone(), v.clone()));
-    }
     let method = m.method.clone().unwrap_or_else(|| "GET".to_owned());
-    Some(Probe {
-        method,
-        target,
-        headers,
-    })
+    Some((RequestProtocol::Http1, method, target, &m.headers))
+}
+
+/// Protocol, method, target and header matches of a GRPCRoute match's probe.
+fn grpc_target(m: &GrpcRouteMatch) -> Option<(RequestProtocol, String, String, &[NameValueMatch])> {
+    let name = |n: Option<&GrpcNameMatch>, omitted: &str| match n {
+        None => Some(omitted.to_owned()),
+        Some(GrpcNameMatch::Exact(v)) => Some(v.clone()),
+        Some(GrpcNameMatch::RegularExpression(_)) => None,
+    };
+    let service = name(m.service.as_ref(), "probe.Service")?;
+    let method = name(m.method.as_ref(), "Probe")?;
+    Some((
+        RequestProtocol::Http2,
+        "POST".to_owned(),
+        format!("/{service}/{method}"),
+        &m.headers,
+    ))
 }
 
 /// For each rule of `parent` (same order), the rule that wins the probe request built from
@@ -62,6 +94,7 @@ pub fn probe_winners(parent: &ParentRules) -> Vec<Option<&RuleId>> {
         .iter()
         .map(|rule| {
             let Probe {
+                protocol,
                 method,
                 target,
                 headers,
@@ -71,6 +104,7 @@ pub fn probe_winners(parent: &ParentRules) -> Vec<Option<&RuleId>> {
                 .map(|(n, v)| (n.as_str(), v.as_bytes()))
                 .collect();
             let view = RequestView {
+                protocol,
                 method: &method,
                 target: &target,
                 headers: &headers,

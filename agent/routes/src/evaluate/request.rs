@@ -3,9 +3,23 @@
 use super::conditions::header_value;
 use super::host::normalize_host;
 
-/// A decoded HTTP/1.x request as matching sees it.
+/// The protocol a request arrived in. GRPCRoute rules match HTTP/2 requests only (gRPC runs
+/// over HTTP/2); HTTPRoute rules match both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequestProtocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    #[default]
+    Http1,
+    /// HTTP/2 (h2c).
+    Http2,
+}
+
+/// A decoded request as matching sees it (an HTTP/2 request with `:method` as the method,
+/// `:path` as the target and `:authority` as the Host field).
 #[derive(Clone, Copy, Debug)]
 pub struct RequestView<'a> {
+    /// The protocol it arrived in.
+    pub protocol: RequestProtocol,
     /// Method as sent (e.g. `GET`).
     pub method: &'a str,
     /// Request target: origin-form (`/p?q`), absolute-form (`http://h/p?q`), authority-form
@@ -28,6 +42,17 @@ pub struct ParsedRequest<'a> {
     pub query: Option<&'a str>,
     /// Headers.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// The gRPC `(service, method)` of an HTTP/2 `POST` to `/service/method`; `None` for
+    /// every other request (GRPCRoute rules never match those).
+    pub grpc: Option<(&'a str, &'a str)>,
+}
+
+/// The gRPC service and method of a request path `/service/method` (both non-empty, no
+/// other `/`).
+fn grpc_call(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
 }
 
 impl<'a> ParsedRequest<'a> {
@@ -58,12 +83,19 @@ impl<'a> ParsedRequest<'a> {
             Some(a) => Some(normalize_host(a)),
             None => header_value(req.headers, "host").map(|h| normalize_host(&h)),
         };
+        let grpc = (req.protocol == RequestProtocol::Http2
+            && req.method == "POST"
+            && authority.is_none()
+            && query.is_none())
+        .then(|| grpc_call(path))
+        .flatten();
         Self {
             method: req.method,
             host,
             path,
             query,
             headers: req.headers,
+            grpc,
         }
     }
 }
@@ -77,6 +109,7 @@ mod tests {
     fn origin_and_absolute_form() {
         let h: &[(&str, &[u8])] = &[("Host", b"Foo.example.com:8080")];
         let r = ParsedRequest::new(&RequestView {
+            protocol: RequestProtocol::Http1,
             method: "GET",
             target: "/a/b?x=1",
             headers: h,
@@ -86,6 +119,7 @@ mod tests {
             (Some("foo.example.com"), "/a/b", Some("x=1"))
         );
         let r = ParsedRequest::new(&RequestView {
+            protocol: RequestProtocol::Http1,
             method: "GET",
             target: "http://bar.example.com:81?y=2",
             headers: h,
@@ -95,10 +129,53 @@ mod tests {
             (Some("bar.example.com"), "/", Some("y=2"))
         );
         let r = ParsedRequest::new(&RequestView {
+            protocol: RequestProtocol::Http1,
             method: "GET",
             target: "/",
             headers: &[],
         });
         assert_eq!(r.host, None);
+    }
+
+    #[test]
+    fn grpc_calls() {
+        let parse = |protocol, method, target| {
+            ParsedRequest::new(&RequestView {
+                protocol,
+                method,
+                target,
+                headers: &[],
+            })
+            .grpc
+        };
+        let h2 = RequestProtocol::Http2;
+        assert_eq!(parse(h2, "POST", "/pkg.Svc/Get"), Some(("pkg.Svc", "Get")));
+        assert_eq!(parse(RequestProtocol::Http1, "POST", "/pkg.Svc/Get"), None);
+        assert_eq!(parse(h2, "GET", "/pkg.Svc/Get"), None);
+        for target in [
+            "/pkg.Svc",
+            "/pkg.Svc/",
+            "//Get",
+            "/a/b/c",
+            "/pkg.Svc/Get?x=1",
+            "*",
+        ] {
+            assert_eq!(parse(h2, "POST", target), None, "{target}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any `/service/method` with non-empty parts and no other `/` is a call with
+        /// exactly those parts; any other string is either not a call or splits into parts
+        /// that rebuild it.
+        #[test]
+        fn grpc_paths(service in "[^/?]{1,20}", method in "[^/?]{1,20}", any in ".{0,40}") {
+            let path = format!("/{service}/{method}");
+            proptest::prop_assert_eq!(grpc_call(&path), Some((service.as_str(), method.as_str())));
+            if let Some((s, m)) = grpc_call(&any) {
+                proptest::prop_assert!(!s.is_empty() && !m.is_empty() && !m.contains('/'));
+                proptest::prop_assert_eq!(format!("/{s}/{m}"), any);
+            }
+        }
     }
 }

@@ -123,10 +123,51 @@ impl fmt::Display for ParentKey {
     }
 }
 
+/// Kind of a route: HTTPRoute or GRPCRoute (both `gateway.networking.k8s.io/v1`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum RouteKind {
+    /// HTTPRoute.
+    #[default]
+    #[serde(rename = "HTTPRoute")]
+    Http,
+    /// GRPCRoute.
+    #[serde(rename = "GRPCRoute")]
+    Grpc,
+}
+
+impl RouteKind {
+    /// The Kubernetes kind (`HTTPRoute`, `GRPCRoute`).
+    pub const fn as_kind(self) -> &'static str {
+        match self {
+            Self::Http => "HTTPRoute",
+            Self::Grpc => "GRPCRoute",
+        }
+    }
+
+    /// Whether this is an HTTPRoute (the default, left out of serialized plans).
+    pub fn is_http(&self) -> bool {
+        *self == Self::Http
+    }
+
+    /// The name of a route of this kind in metric labels and `shadowtap status`:
+    /// `namespace/name` for an HTTPRoute (as before GRPCRoute support, so existing series,
+    /// alerts and dashboards keep their values), `grpcroute:namespace/name` for a GRPCRoute,
+    /// so a GRPCRoute never shares a series with an HTTPRoute of the same name.
+    pub fn route_label(self, route: &ObjectKey) -> String {
+        match self {
+            Self::Http => route.to_string(),
+            Self::Grpc => format!("grpcroute:{route}"),
+        }
+    }
+}
+
 /// Identity of one rule of one route.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RuleId {
-    /// The HTTPRoute.
+    /// The route's kind (HTTPRoute unless said otherwise).
+    #[serde(skip_serializing_if = "RouteKind::is_http")]
+    pub kind: RouteKind,
+    /// The route.
     pub route: ObjectKey,
     /// Index in `spec.rules`.
     pub rule_index: usize,
@@ -135,9 +176,16 @@ pub struct RuleId {
     pub rule_name: Option<String>,
 }
 
+impl RuleId {
+    /// The route's name in metric labels (see [`RouteKind::route_label`]).
+    pub fn route_label(&self) -> String {
+        self.kind.route_label(&self.route)
+    }
+}
+
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} rule {}", self.route, self.rule_index)?;
+        write!(f, "{} rule {}", self.route_label(), self.rule_index)?;
         if let Some(n) = &self.rule_name {
             write!(f, " ({n})")?;
         }

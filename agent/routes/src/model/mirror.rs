@@ -21,9 +21,51 @@ pub struct MirrorTarget {
     /// The Service's cluster IP, if any (with `backend.port`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_ip: Option<IpAddr>,
+    /// The protocol the mirror Service port speaks, from its `appProtocol`.
+    #[serde(skip_serializing_if = "ReplayProtocol::is_default")]
+    pub protocol: ReplayProtocol,
     /// Replay options from the route's annotations.
     #[serde(skip_serializing_if = "MirrorOptions::is_default")]
     pub options: MirrorOptions,
+}
+
+/// What a mirror backend's Service port speaks, from its `appProtocol`; decides how
+/// requests are replayed to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayProtocol {
+    /// `appProtocol` absent, `http`, or anything else: each request is replayed in its own
+    /// protocol (HTTP/1 byte for byte, HTTP/2 over prior-knowledge h2c).
+    #[default]
+    AsCaptured,
+    /// `appProtocol: kubernetes.io/h2c` or `grpc`: the port speaks HTTP/2 with prior
+    /// knowledge only. HTTP/2 requests are replayed over h2c; HTTP/1 requests cannot be
+    /// replayed byte for byte there and are dropped as `protocol_mismatch`.
+    H2cOnly,
+}
+
+impl ReplayProtocol {
+    /// The protocol an `appProtocol` value names (case-sensitive, as Kubernetes spells
+    /// them).
+    pub fn from_app_protocol(app_protocol: Option<&str>) -> Self {
+        match app_protocol {
+            Some("kubernetes.io/h2c" | "grpc") => Self::H2cOnly,
+            _ => Self::AsCaptured,
+        }
+    }
+
+    /// Whether this is the default (as captured).
+    pub fn is_default(&self) -> bool {
+        *self == Self::AsCaptured
+    }
+
+    /// Stable name (plan table, logs).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AsCaptured => "as_captured",
+            Self::H2cOnly => "h2c",
+        }
+    }
 }
 
 /// Per-route replay and capture options, from the HTTPRoute's annotations.

@@ -23,10 +23,13 @@ mod store;
 
 pub use fraction::Fraction;
 pub use hostname::hostname_matches;
-pub use keys::{ObjectKey, ParentKey, ParentKind, RuleId, ServicePortRef};
-pub use mirror::{MirrorOptions, MirrorTarget};
+pub use keys::{ObjectKey, ParentKey, ParentKind, RouteKind, RuleId, ServicePortRef};
+pub use mirror::{MirrorOptions, MirrorTarget, ReplayProtocol};
 pub use plan::{CaptureEndpoint, Delivery, EndpointRules, ParentRules, Plan, RuleEntry};
 pub use plan_diff::PlanDiff;
 pub use problem::{PlanProblem, ProblemReason};
-pub use route_match::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};
+pub use route_match::{
+    GrpcNameMatch, GrpcRouteMatch, NameValueMatch, PathMatch, Pattern, RouteMatch, RuleMatches,
+    ValueMatch,
+};
 pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP};

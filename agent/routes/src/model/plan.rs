@@ -11,7 +11,7 @@ use super::fraction::Fraction;
 use super::keys::{ObjectKey, ParentKey, RuleId, ServicePortRef};
 use super::mirror::MirrorTarget;
 use super::problem::PlanProblem;
-use super::route_match::RouteMatch;
+use super::route_match::RuleMatches;
 
 /// One rule competing for requests on one parent.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -25,8 +25,8 @@ pub struct RuleEntry {
     pub created: Option<Time>,
     /// Hostnames, narrowed by the parent's listeners; empty = any host.
     pub hostnames: Vec<String>,
-    /// Matches (ORed), defaults applied.
-    pub matches: Vec<RouteMatch>,
+    /// Matches (ORed), defaults applied: an HTTPRoute rule's or a GRPCRoute rule's.
+    pub matches: RuleMatches,
     /// Whether the rule sends requests to this endpoint, and if not why. A request won by a
     /// rule that does not route here did not reach the endpoint through this parent.
     pub delivery: Delivery,

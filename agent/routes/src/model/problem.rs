@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::keys::ObjectKey;
+use super::keys::{ObjectKey, RouteKind};
 
 /// Why a part of a route was disabled. [`ProblemReason::as_str`] is stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -51,6 +51,13 @@ pub enum ProblemReason {
     NotAllowedByListeners,
     /// The parent's controller set `Accepted=False` for this parentRef in the route's status.
     ParentRejected,
+    /// An HTTPRoute and a GRPCRoute attached to the same listener (or Service) share a
+    /// hostname: of the two, the Gateway API accepts only the older (then the first by
+    /// `namespace/name`); this route is the other one and is not attached there.
+    HostnameConflict,
+    /// A GRPCRoute match entry whose `method` names neither `service` nor `method` (the
+    /// CRD's validation requires one of them).
+    InvalidMethodMatch,
     /// A RequestMirror filter listed before a request header modifier or URL rewrite: the
     /// mirror gets the modified request (what the pod received), not the unmodified one. A
     /// warning: the mirror stays configured.
@@ -86,6 +93,8 @@ impl ProblemReason {
             Self::ParentNotFound => "parent_not_found",
             Self::NotAllowedByListeners => "not_allowed_by_listeners",
             Self::ParentRejected => "parent_rejected",
+            Self::HostnameConflict => "hostname_conflict",
+            Self::InvalidMethodMatch => "invalid_method_match",
             Self::MirrorBeforeModifier => "mirror_before_modifier",
             Self::RemoveHeaderFraming => "remove_header_framing",
             Self::AmbiguousParent => "ambiguous_parent",
@@ -114,7 +123,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 21] = [
+    pub const ALL: [ProblemReason; 23] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -133,6 +142,8 @@ impl ProblemReason {
         Self::ParentNotFound,
         Self::NotAllowedByListeners,
         Self::ParentRejected,
+        Self::HostnameConflict,
+        Self::InvalidMethodMatch,
         Self::MirrorBeforeModifier,
         Self::RemoveHeaderFraming,
         Self::AmbiguousParent,
@@ -148,7 +159,10 @@ impl fmt::Display for ProblemReason {
 /// One problem of one route.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct PlanProblem {
-    /// The HTTPRoute.
+    /// The route's kind (HTTPRoute unless said otherwise).
+    #[serde(skip_serializing_if = "RouteKind::is_http")]
+    pub kind: RouteKind,
+    /// The route.
     pub route: ObjectKey,
     /// Field path inside the route, e.g. `spec.rules[0].filters[1].requestMirror.percent`.
     pub field: String,
@@ -167,11 +181,18 @@ impl PlanProblem {
         detail: impl Into<String>,
     ) -> Self {
         Self {
+            kind: RouteKind::Http,
             route: route.clone(),
             field: field.into(),
             reason,
             detail: detail.into(),
         }
+    }
+
+    /// The same problem, of a route of kind `kind`.
+    pub fn of_kind(mut self, kind: RouteKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -179,8 +200,12 @@ impl fmt::Display for PlanProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "HTTPRoute {} {}: {} ({})",
-            self.route, self.field, self.reason, self.detail
+            "{} {} {}: {} ({})",
+            self.kind.as_kind(),
+            self.route,
+            self.field,
+            self.reason,
+            self.detail
         )
     }
 }

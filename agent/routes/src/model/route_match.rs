@@ -123,3 +123,57 @@ impl Default for RouteMatch {
         }
     }
 }
+
+/// A GRPCRoute `method` match part (`service` or `method`) with its type applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "value")]
+pub enum GrpcNameMatch {
+    /// Equal, case-sensitive.
+    Exact(String),
+    /// The whole name matches the expression.
+    RegularExpression(Pattern),
+}
+
+impl GrpcNameMatch {
+    /// Whether `name` matches (regular expressions must match the whole name).
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Self::Exact(v) => v == name,
+            Self::RegularExpression(re) => re.is_full_match(name),
+        }
+    }
+}
+
+/// One entry of a GRPCRoute rule's `matches`, defaults applied; its conditions are ANDed.
+/// Every entry matches gRPC calls only: HTTP/2 requests with `:method` POST and a `:path`
+/// of the form `/service/method`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GrpcRouteMatch {
+    /// The gRPC service (`pkg.Service`); `None` matches any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<GrpcNameMatch>,
+    /// The gRPC method (`Method`); `None` matches any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<GrpcNameMatch>,
+    /// Header matches (names lowercase; first of equal names only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<NameValueMatch>,
+}
+
+/// A rule's match entries (ORed), by route kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RuleMatches {
+    /// An HTTPRoute rule's entries (a rule without matches has the default PathPrefix `/`).
+    Http(Vec<RouteMatch>),
+    /// A GRPCRoute rule's entries (a rule without matches has one empty entry: every gRPC
+    /// call).
+    Grpc(Vec<GrpcRouteMatch>),
+}
+
+impl Default for RuleMatches {
+    /// The matches of an HTTPRoute rule without matches.
+    fn default() -> Self {
+        Self::Http(vec![RouteMatch::default()])
+    }
+}

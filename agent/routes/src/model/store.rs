@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use gateway_api::apis::standard::gateways::Gateway;
+use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
@@ -14,7 +15,7 @@ use kube::ResourceExt;
 
 use super::keys::ObjectKey;
 
-/// The Gateway API group (HTTPRoute, Gateway, ReferenceGrant).
+/// The Gateway API group (HTTPRoute, GRPCRoute, Gateway, ReferenceGrant).
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// Namespace of objects that do not name one.
@@ -31,6 +32,8 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub enum Object {
     /// gateway.networking.k8s.io HTTPRoute.
     HttpRoute(Box<HttpRoute>),
+    /// gateway.networking.k8s.io GRPCRoute.
+    GrpcRoute(Box<GrpcRoute>),
     /// gateway.networking.k8s.io Gateway.
     Gateway(Box<Gateway>),
     /// core/v1 Service.
@@ -50,6 +53,7 @@ impl Object {
     pub fn key(&self) -> ObjectKey {
         match self {
             Self::HttpRoute(o) => ObjectKey::of(o.as_ref()),
+            Self::GrpcRoute(o) => ObjectKey::of(o.as_ref()),
             Self::Gateway(o) => ObjectKey::of(o.as_ref()),
             Self::Service(o) => ObjectKey::of(o.as_ref()),
             Self::EndpointSlice(o) => ObjectKey::of(o.as_ref()),
@@ -65,6 +69,8 @@ impl Object {
 pub struct Store {
     /// HTTPRoutes (all of them: unlabelled routes compete for precedence too).
     pub routes: BTreeMap<ObjectKey, HttpRoute>,
+    /// GRPCRoutes (all of them, like HTTPRoutes).
+    pub grpc_routes: BTreeMap<ObjectKey, GrpcRoute>,
     /// Gateways (listener hostnames).
     pub gateways: BTreeMap<ObjectKey, Gateway>,
     /// Services.
@@ -92,6 +98,7 @@ impl Store {
         let key = obj.key();
         match obj {
             Object::HttpRoute(o) => self.routes.insert(key, *o).is_some(),
+            Object::GrpcRoute(o) => self.grpc_routes.insert(key, *o).is_some(),
             Object::Gateway(o) => self.gateways.insert(key, *o).is_some(),
             Object::Service(o) => self.services.insert(key, *o).is_some(),
             Object::EndpointSlice(o) => self.endpoint_slices.insert(key, *o).is_some(),
@@ -115,6 +122,7 @@ impl Store {
     /// Number of objects of all kinds.
     pub fn len(&self) -> usize {
         self.routes.len()
+            + self.grpc_routes.len()
             + self.gateways.len()
             + self.services.len()
             + self.endpoint_slices.len()

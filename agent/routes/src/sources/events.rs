@@ -1,4 +1,5 @@
-//! Plan problems as Kubernetes Events on the HTTPRoute: one Event per problem per cluster.
+//! Plan problems as Kubernetes Events on the route (HTTPRoute or GRPCRoute): one Event per
+//! problem per cluster.
 //!
 //! Route status belongs to the parent's controller, so shadowtap reports through Events
 //! (events.k8s.io/v1, type Warning). Two mechanisms keep it to one Event per problem:
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 
 use super::event_name::ProblemIdentity;
 use super::leader::ElectionState;
-use crate::model::{ObjectKey, PlanProblem, ProblemReason, Store};
+use crate::model::{ObjectKey, PlanProblem, ProblemReason, RouteKind, Store};
 
 /// Event `action` of shadowtap's problem events.
 const EVENT_ACTION: &str = "PlanMirror";
@@ -42,7 +43,7 @@ const MAX_NOTE: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     /// The API server rejected or did not answer.
-    #[error("cannot publish event for HTTPRoute {route}: {source}")]
+    #[error("cannot publish event for route {route}: {source}")]
     Publish {
         /// The route.
         route: ObjectKey,
@@ -151,13 +152,23 @@ impl ProblemReporter {
             if !leading && !p.reason.depends_on_node() {
                 continue;
             }
-            let Some(route) = store.routes.get(&p.route) else {
+            let found = match p.kind {
+                RouteKind::Http => store
+                    .routes
+                    .get(&p.route)
+                    .map(|r| (&r.metadata, r.object_ref(&()))),
+                RouteKind::Grpc => store
+                    .grpc_routes
+                    .get(&p.route)
+                    .map(|r| (&r.metadata, r.object_ref(&()))),
+            };
+            let Some((meta, regarding)) = found else {
                 continue;
             };
             let key: DedupKey = (
                 p.route.clone(),
-                route.metadata.uid.clone(),
-                route.metadata.generation,
+                meta.uid.clone(),
+                meta.generation,
                 p.field.clone(),
                 p.reason,
             );
@@ -168,12 +179,12 @@ impl ProblemReporter {
             let identity = ProblemIdentity {
                 namespace: &p.route.namespace,
                 name: &p.route.name,
-                uid: route.metadata.uid.as_deref().unwrap_or(""),
-                generation: route.metadata.generation.unwrap_or(0),
+                uid: meta.uid.as_deref().unwrap_or(""),
+                generation: meta.generation.unwrap_or(0),
                 field: &p.field,
                 reason: p.reason,
             };
-            let event = self.event(p, identity.event_name(), route.object_ref(&()));
+            let event = self.event(p, identity.event_name(), regarding);
             let api: Api<Event> = Api::namespaced(self.client.clone(), &p.route.namespace);
             match api.create(&PostParams::default(), &event).await {
                 Ok(_) => {

@@ -1,4 +1,4 @@
-//! The Kubernetes source: reflectors (list + watch, never polling) over HTTPRoutes,
+//! The Kubernetes source: reflectors (list + watch, never polling) over HTTPRoutes, GRPCRoutes,
 //! Gateways, Services, EndpointSlices, ReferenceGrants, Namespaces (their labels decide
 //! `allowedRoutes` namespace selectors), this node's Pods and, on every node, the Pods of the
 //! namespaces that have GAMMA consumer routes (`client_pods.rs`: they tell which client IPs
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
 use gateway_api::apis::standard::gateways::Gateway;
+use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use gateway_api::apis::standard::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
@@ -29,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client_pods::ClientPodWatches;
-use crate::compile::consumer_route_namespace;
+use crate::compile::{consumer_route_namespace, shared_fields};
 use crate::model::{Object, Store, GATEWAY_GROUP};
 
 /// Configuration of the Kubernetes source.
@@ -131,6 +132,7 @@ where
 /// Starts the reflectors on the current tokio runtime.
 pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
     let (routes_r, routes_w) = reflector::store::<HttpRoute>();
+    let (grpc_r, grpc_w) = reflector::store::<GrpcRoute>();
     let (gws_r, gws_w) = reflector::store::<Gateway>();
     let (svcs_r, svcs_w) = reflector::store::<Service>();
     let (slices_r, slices_w) = reflector::store::<EndpointSlice>();
@@ -165,6 +167,12 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
             all.clone(),
             routes_w,
             "httproutes",
+        ),
+        reflect(
+            Api::<GrpcRoute>::all(client.clone()),
+            all.clone(),
+            grpc_w,
+            "grpcroutes",
         ),
         reflect(
             Api::<Gateway>::all(client.clone()),
@@ -209,6 +217,9 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
             ok(
                 routes_r.wait_until_ready().now_or_never().is_some(),
                 "httproutes",
+            ) && ok(
+                grpc_r.wait_until_ready().now_or_never().is_some(),
+                "grpcroutes",
             ) && ok(
                 gws_r.wait_until_ready().now_or_never().is_some(),
                 "gateways",
@@ -271,11 +282,17 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                         .state()
                         .iter()
                         .filter_map(|r| consumer_route_namespace(r))
+                        .chain(grpc_r.state().iter().filter_map(|g| {
+                            consumer_route_namespace(&shared_fields(g).ok()?)
+                        }))
                         .collect();
                     client_pods.sync(&consumers, &mut merged);
                     let mut store = Store::new();
                     for o in routes_r.state() {
                         store.insert(Object::HttpRoute(Box::new((*o).clone())));
+                    }
+                    for o in grpc_r.state() {
+                        store.insert(Object::GrpcRoute(Box::new((*o).clone())));
                     }
                     // Before this node's Pods, whose full objects replace stripped ones.
                     for o in client_pods.pods() {

@@ -2,7 +2,7 @@
 //!
 //! Owns reading YAML files strictly (`strict.rs`: unknown fields and kinds are errors, never
 //! defaults) and watching them (`file_source.rs`, `--routes PATH`), the Kubernetes reflectors
-//! (`kube_source.rs`: list + watch, never polling; every HTTPRoute, whatever the selector,
+//! (`kube_source.rs`: list + watch, never polling; every HTTPRoute and GRPCRoute, whatever the selector,
 //! since unlabelled routes compete in precedence; the Pods of namespaces with GAMMA consumer
 //! routes, `client_pods.rs`), the planner task that plans every new store (`planner.rs`),
 //! reporting plan problems as Kubernetes Events (`events.rs`, under names every agent derives

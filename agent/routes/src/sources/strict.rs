@@ -104,6 +104,10 @@ pub(super) fn parse_object(mut value: Value) -> Result<Object, StrictError> {
             strict::<gateway_api::apis::standard::httproutes::HttpRoute>("HTTPRoute", value)
                 .map(|o| Object::HttpRoute(Box::new(o)))
         }
+        (_, "GRPCRoute") if gateway_version.is_some() => {
+            strict::<gateway_api::apis::standard::grpcroutes::GrpcRoute>("GRPCRoute", value)
+                .map(|o| Object::GrpcRoute(Box::new(o)))
+        }
         (_, "Gateway") if gateway_version.is_some() => {
             strict::<gateway_api::apis::standard::gateways::Gateway>("Gateway", value)
                 .map(|o| Object::Gateway(Box::new(o)))

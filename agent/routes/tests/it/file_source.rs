@@ -159,3 +159,53 @@ fn duplicate_keys_are_an_error() {
         "{msg}"
     );
 }
+
+/// GRPCRoute documents load from the same YAML files as HTTPRoutes, strictly: a misspelt
+/// field of a GRPCRoute is an error naming it.
+#[test]
+fn grpcroutes_load_from_the_same_files_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = "apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: rpc
+  namespace: team
+spec:
+  rules:
+  - matches:
+    - method: {service: pkg.Svc, method: Get}
+    filters:
+    - type: RequestMirror
+      requestMirror:
+        backendRef: {name: foo-v2, port: 8080}
+        percent: 42
+";
+    let http = MISSPELT
+        .replace("percnt", "percent")
+        .replace("bad-route", "web");
+    std::fs::write(dir.path().join("routes.yaml"), format!("{http}---\n{grpc}")).unwrap();
+    let store = load_path(dir.path()).unwrap();
+    assert_eq!((store.routes.len(), store.grpc_routes.len()), (1, 1));
+    let g = store.grpc_routes.values().next().unwrap();
+    let m = g.spec.rules.as_ref().unwrap()[0].matches.as_ref().unwrap()[0]
+        .method
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (m.service.as_deref(), m.method.as_deref()),
+        (Some("pkg.Svc"), Some("Get"))
+    );
+
+    std::fs::write(
+        dir.path().join("routes.yaml"),
+        grpc.replace("method: {service", "method: {srvice"),
+    )
+    .unwrap();
+    let err = load_path(dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("GRPCRoute team/rpc"), "{msg}");
+    assert!(
+        msg.contains("spec.rules[0].matches[0].method.srvice"),
+        "{msg}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The Kubernetes source against a mocked API server: initial list, route added / changed /
-//! label removed / deleted, endpoints replaced on the node; problems become one Event each.
+//! label removed / deleted, endpoints replaced on the node; problems become one Event each;
+//! GRPCRoutes watched like HTTPRoutes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ impl Scope {
 fn plural(kind: &str) -> String {
     match kind {
         "HTTPRoute" => "httproutes".into(),
+        "GRPCRoute" => "grpcroutes".into(),
         "EndpointSlice" => "endpointslices".into(),
         "ReferenceGrant" => "referencegrants".into(),
         other => format!("{}s", other.to_ascii_lowercase()),
@@ -366,7 +368,11 @@ async fn plan_follows_the_cluster_and_problems_become_events() {
 async fn missing_crds_count_as_empty() {
     let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
     let server = Arc::new(Mutex::new(Server {
-        missing: vec!["referencegrants".into(), "gateways".into()],
+        missing: vec![
+            "referencegrants".into(),
+            "gateways".into(),
+            "grpcroutes".into(),
+        ],
         ..Server::default()
     }));
     {
@@ -387,10 +393,92 @@ async fn missing_crds_count_as_empty() {
         (
             store.routes.len(),
             store.gateways.len(),
-            store.reference_grants.len()
+            store.reference_grants.len(),
+            store.grpc_routes.len()
         ),
-        (1, 0, 0)
+        (1, 0, 0, 0)
     );
+}
+
+/// GRPCRoutes are listed and watched like HTTPRoutes: one added, changed and deleted moves
+/// the plan; a GRPCRoute's problem becomes an Event regarding the GRPCRoute.
+#[tokio::test]
+async fn grpcroutes_are_watched_and_their_problems_become_events() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server::default()));
+    let objs: Vec<Value> = fixture_objects()
+        .into_iter()
+        .filter(|o| o["kind"] != "HTTPRoute")
+        .collect();
+    {
+        let mut s = server.lock().unwrap();
+        for o in &objs {
+            s.apply(o.clone(), false);
+        }
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let client = kube::Client::new(svc, "default");
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = start_kube_source(client.clone(), cfg);
+    let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((initial.routes.len(), initial.grpc_routes.len()), (0, 0));
+    let reporter = ProblemReporter::new(client, "shadowtap".into());
+    let (mut plans, _task) = spawn_planner(
+        source.stores.clone(),
+        NODE.into(),
+        PlanConfig::default(),
+        Some(reporter),
+    );
+    wait_plan(&mut plans, "nothing to capture", |p| p.endpoints.is_empty()).await;
+
+    let mut grpc = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "GRPCRoute",
+        "metadata": {"name": "rpc", "namespace": "default", "uid": "u-rpc",
+                     "labels": {"shadowtap.dev/mirror": "enabled"}},
+        "spec": {
+            "parentRefs": [{"group": "", "kind": "Service", "name": "foo-v1"}],
+            "rules": [{
+                "matches": [{"method": {"service": "pkg.Svc", "method": "Get"}}],
+                "backendRefs": [{"name": "foo-v1", "port": 8080}],
+                "filters": [{"type": "RequestMirror", "requestMirror": {
+                    "backendRef": {"name": "foo-v2", "port": 8080},
+                    "fraction": {"numerator": 1, "denominator": 8}}}]
+            }]
+        }
+    });
+    server.lock().unwrap().apply(grpc.clone(), false);
+    wait_plan(&mut plans, "the GRPCRoute's endpoints", |p| {
+        addrs(p) == ["10.244.1.10:8080", "[fd00:10:244:1::a]:8080"]
+            && p.endpoints[0].max_fraction.to_string() == "1/8"
+    })
+    .await;
+
+    // An invalid method match: the rule is disabled (nothing to capture) and an Event
+    // regarding the GRPCRoute is posted.
+    grpc["spec"]["rules"][0]["matches"][0]["method"] = json!({"type": "Exact"});
+    server.lock().unwrap().apply(grpc.clone(), false);
+    let p = wait_plan(&mut plans, "problem", |p| p.problems.len() == 1).await;
+    assert!(p.endpoints.is_empty(), "{p:#?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.lock().unwrap().events.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no event posted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let events = server.lock().unwrap().events.clone();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["regarding"]["kind"], "GRPCRoute");
+    assert_eq!(events[0]["regarding"]["name"], "rpc");
+    assert_eq!(events[0]["reason"], "InvalidMethodMatch");
+
+    // Deleted: the plan forgets it.
+    server.lock().unwrap().apply(grpc, true);
+    wait_plan(&mut plans, "GRPCRoute deleted", |p| p.problems.is_empty()).await;
+    assert!(source.stores.borrow().grpc_routes.is_empty());
 }
 
 /// Namespaces are watched: a listener's `allowedRoutes` Selector follows the labels of the

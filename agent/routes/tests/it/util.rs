@@ -2,7 +2,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use shadowtap_routes::{
-    load_str, route_request, Decision, EndpointRules, Plan, PlanConfig, RequestView, RuleId, Store,
+    load_str, route_request, Decision, EndpointRules, Plan, PlanConfig, RequestProtocol,
+    RequestView, RuleId, Store,
 };
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -119,6 +120,7 @@ pub fn decide_from<'p>(
     route_request(
         rules,
         &RequestView {
+            protocol: RequestProtocol::Http1,
             method,
             target,
             headers,
@@ -127,9 +129,35 @@ pub fn decide_from<'p>(
     )
 }
 
-/// `route/rule` of the winner, or the decision's name.
+/// [`decide`] for a request that arrived over HTTP/2 (`:method`, `:path`, fields with
+/// `:authority` as `host`), as the agent's pipeline builds its view.
+pub fn decide_h2<'p>(
+    rules: &'p EndpointRules,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> Decision<'p> {
+    route_request(
+        rules,
+        &RequestView {
+            protocol: RequestProtocol::Http2,
+            method,
+            target: path,
+            headers,
+        },
+        None,
+    )
+}
+
+/// `route/rule` of the winner (`grpcroute:route/rule` for a GRPCRoute's), or the
+/// decision's name.
 pub fn winner(d: &Decision<'_>) -> String {
-    let show = |r: &RuleId| format!("{}/{}", r.route.name, r.rule_index);
+    let show = |r: &RuleId| match r.kind {
+        shadowtap_routes::RouteKind::Http => format!("{}/{}", r.route.name, r.rule_index),
+        shadowtap_routes::RouteKind::Grpc => {
+            format!("grpcroute:{}/{}", r.route.name, r.rule_index)
+        }
+    };
     match d {
         Decision::Matched { rule, .. } => show(rule),
         Decision::WonByUnlabelled { rule } => format!("unlabelled:{}", show(rule)),

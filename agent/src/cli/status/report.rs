@@ -358,4 +358,33 @@ shadowtap_h2_events_total{event="frames"} 2000
             }
         );
     }
+
+    /// A GRPCRoute and an HTTPRoute of the same name have rows of their own: the
+    /// GRPCRoute's series name it `grpcroute:namespace/name`.
+    #[test]
+    fn a_grpcroute_and_an_httproute_of_one_name_are_told_apart() {
+        let scrape = r#"shadowtap_route_mirror_fraction{route="default/foo",rule="0",mirror="default/v2:80"} 1
+shadowtap_route_requests_total{route="default/foo",rule="0"} 10
+shadowtap_route_mirror_requests_total{route="default/foo",rule="0",mirror="default/v2:80",outcome="sent"} 10
+shadowtap_route_mirror_fraction{route="grpcroute:default/foo",rule="0",mirror="default/v2:80"} 1
+shadowtap_route_requests_total{route="grpcroute:default/foo",rule="0"} 30
+shadowtap_route_mirror_requests_total{route="grpcroute:default/foo",rule="0",mirror="default/v2:80",outcome="sent"} 29
+shadowtap_route_mirror_requests_total{route="grpcroute:default/foo",rule="0",mirror="default/v2:80",outcome="protocol_mismatch"} 1
+"#;
+        let r = build(&parse(scrape), None);
+        let row = |route: &str| {
+            r.mirrors
+                .iter()
+                .find(|m| m.route == route)
+                .unwrap_or_else(|| panic!("no row for {route}"))
+        };
+        assert_eq!(
+            (row("default/foo").requests, row("default/foo").sent),
+            (10, 10)
+        );
+        let grpc = row("grpcroute:default/foo");
+        assert_eq!((grpc.requests, grpc.sent), (30, 29));
+        assert_eq!(grpc.lost.get("protocol_mismatch"), Some(&1));
+        assert_eq!(r.mirrors.len(), 2);
+    }
 }
