@@ -121,7 +121,7 @@ pub(crate) async fn worker(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut buf = Vec::new();
+    let mut scratch = Scratch::default();
     let mut batch = Vec::new();
     while next(&backend, &shared, &mut stop, &mut batch).await {
         if batch.first().is_some_and(|q| q.request.is_h2()) {
@@ -152,20 +152,24 @@ pub(crate) async fn worker(
             shared.done.notify_waiters();
             continue;
         }
-        let served = tokio::select! {
+        let rest = tokio::select! {
             biased;
-            () = stopped(&mut stop) => Served::failed(DropReason::Shutdown),
-            r = serve(&backend, &shared, &batch, &mut buf) => r,
+            () = stopped(&mut stop) => {
+                // Whatever the stopped exchange had read, the batch counts as shut down.
+                scratch.answered.clear();
+                DropReason::Shutdown
+            }
+            r = serve(&backend, &shared, &batch, &mut scratch) => r,
         };
-        for (a, q) in served.answered.iter().zip(&batch) {
+        for (a, q) in scratch.answered.iter().zip(&batch) {
             backend.stats.sent(a.status, a.latency);
             if let Some(t) = &q.tally {
                 t.sent(a.status, a.latency);
             }
         }
-        for q in batch.iter().skip(served.answered.len()) {
-            backend.stats.dropped(served.rest);
-            drop_on(q.tally.as_ref(), served.rest);
+        for q in batch.iter().skip(scratch.answered.len()) {
+            backend.stats.dropped(rest);
+            drop_on(q.tally.as_ref(), rest);
         }
         backend
             .stats
@@ -173,9 +177,7 @@ pub(crate) async fn worker(
             .fetch_sub(batch.len(), Ordering::AcqRel);
         batch.clear();
         shared.done.notify_waiters();
-        if buf.capacity() > KEEP_BUF {
-            buf = Vec::new();
-        }
+        scratch.reset();
     }
 }
 
@@ -209,19 +211,27 @@ async fn next(
     }
 }
 
-/// What happened to a batch: the responses, in order, then one reason for every request
-/// after them.
-struct Served {
+/// A worker's buffers, kept from one batch to the next so that replaying a request
+/// allocates nothing once they have grown: the rendered heads, and per request of the batch
+/// whether it is a `HEAD` and its response (what happened to the batch: the responses, in
+/// order; every request after them shares one drop reason).
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    is_head: Vec<bool>,
     answered: Vec<Answered>,
-    rest: DropReason,
 }
 
-impl Served {
-    fn failed(reason: DropReason) -> Self {
-        Served {
-            answered: Vec::new(),
-            rest: reason,
+impl Scratch {
+    /// Empty, keeping the allocations (a head buffer grown past `KEEP_BUF` by a large
+    /// batch is let go).
+    fn reset(&mut self) {
+        if self.buf.capacity() > KEEP_BUF {
+            self.buf = Vec::new();
         }
+        self.buf.clear();
+        self.is_head.clear();
+        self.answered.clear();
     }
 }
 
@@ -275,23 +285,30 @@ async fn connection(backend: &Backend, shared: &Shared) -> Result<Connection, Dr
 /// it would close with its last answer (`Connection: close`), or closed before any byte of
 /// the next answer; otherwise (a close-delimited or `101` answer) they are dropped as
 /// [`DropReason::Unanswered`], since a non-idempotent request must not be applied twice.
-async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut Vec<u8>) -> Served {
-    let mut answered = Vec::with_capacity(batch.len());
-    let mut is_head = Vec::with_capacity(batch.len());
+///
+/// The responses are left in `scratch.answered`; returns the reason of every request after
+/// them.
+async fn serve(
+    backend: &Backend,
+    shared: &Shared,
+    batch: &[Queued],
+    scratch: &mut Scratch,
+) -> DropReason {
+    scratch.answered.clear();
+    let Scratch {
+        buf,
+        is_head,
+        answered,
+    } = scratch;
     let rewrite = backend.rewrite();
     while answered.len() < batch.len() {
         let before = answered.len();
         let rest = &batch[before..];
         let mut conn = match connection(backend, shared).await {
             Ok(conn) => conn,
-            Err(reason) => {
-                return Served {
-                    answered,
-                    rest: reason,
-                }
-            }
+            Err(reason) => return reason,
         };
-        let tail = render(shared, &rewrite, rest, buf, &mut is_head);
+        let tail = render(shared, &rewrite, rest, buf, is_head);
         let closes = rest
             .last()
             .is_some_and(|item| item.request.closes_connection());
@@ -300,10 +317,10 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
             .exchange(
                 buf,
                 tail,
-                &is_head,
+                is_head,
                 Instant::now() + cfg.request_timeout,
                 cfg.max_response_head,
-                &mut answered,
+                answered,
             )
             .await;
         let remote = conn.remote();
@@ -336,15 +353,9 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
                 DropReason::Unanswered
             }
         };
-        return Served {
-            answered,
-            rest: reason,
-        };
+        return reason;
     }
-    Served {
-        answered,
-        rest: DropReason::Closed,
-    }
+    DropReason::Closed
 }
 
 /// Renders `batch` into `buf` (emptied first) and the per-request `HEAD` flags into

@@ -7,12 +7,13 @@ use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use prometheus_client::metrics::gauge::Gauge;
 use shadowtap_wire::http1::ResponseLimits;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -141,14 +142,24 @@ impl Connection {
 
     /// Whether an idle connection can no longer be used: the peer closed it, or sent bytes
     /// nobody asked for.
+    ///
+    /// Asked through the runtime's readiness: when nothing arrived on the socket since its
+    /// last read drained it (the usual case), the answer costs no system call; otherwise
+    /// one peek tells (and a peek that finds nothing clears the stale readiness, so the
+    /// next exchange's read does not try in vain either).
     pub fn is_stale(&self) -> bool {
         if !self.buf.is_empty() {
             return true;
         }
         let mut probe = [MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(&self.stream).peek(&mut probe) {
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-            Ok(_) => true,
+        let mut probe = ReadBuf::uninit(&mut probe);
+        // Nobody waits on an idle connection: a no-op waker is all the poll needs.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_peek(&mut cx, &mut probe) {
+            Poll::Pending => false,
+            // End of stream (0 bytes) or bytes nobody asked for.
+            Poll::Ready(Ok(_)) => true,
+            Poll::Ready(Err(e)) => e.kind() != io::ErrorKind::WouldBlock,
         }
     }
 
@@ -277,5 +288,58 @@ pub(crate) struct Exchanged {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.own.unregister(self.local, self.remote);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::own_flows::NoOwnFlows;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// Waits (bounded) until `conn` reads as stale.
+    async fn becomes_stale(conn: &Connection) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if conn.is_stale() {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+        false
+    }
+
+    async fn connected() -> (Connection, tokio::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let slots = Arc::new(SlotCounter::new(Gauge::default()));
+        let (conn, accepted) = tokio::join!(
+            Connection::connect(
+                addr,
+                Duration::from_secs(5),
+                Arc::new(NoOwnFlows),
+                slots.take()
+            ),
+            listener.accept()
+        );
+        (conn.expect("connect"), accepted.expect("accept").0)
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_fresh_until_the_peer_speaks_or_closes() {
+        let (conn, mut server) = connected().await;
+        assert!(!conn.is_stale(), "nothing arrived");
+        assert!(!conn.is_stale(), "still nothing");
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\n")
+            .await
+            .expect("write");
+        assert!(becomes_stale(&conn).await, "unsolicited bytes");
+
+        let (conn, server) = connected().await;
+        assert!(!conn.is_stale());
+        drop(server);
+        assert!(becomes_stale(&conn).await, "closed by the peer");
     }
 }

@@ -53,7 +53,9 @@ struct Inner {
     shared: Arc<Shared>,
     metrics: ReplayMetrics,
     runtime: Handle,
-    backends: RwLock<HashMap<BackendId, Arc<Backend>>>,
+    /// Looked up on every submission: foldhash, not SipHash (the ids are the plan's, not
+    /// an attacker's).
+    backends: RwLock<HashMap<BackendId, Arc<Backend>, foldhash::fast::RandomState>>,
     /// Per backend label, kept across removal so counts stay conserved.
     stats: Mutex<HashMap<String, Arc<BackendStats>>>,
     unknown: Counter,
@@ -104,7 +106,7 @@ impl Replayer {
                 unknown: metrics.unknown_backend(),
                 metrics,
                 runtime,
-                backends: RwLock::new(HashMap::new()),
+                backends: RwLock::new(HashMap::default()),
                 stats: Mutex::new(HashMap::new()),
                 accepting: AtomicBool::new(true),
                 stop,

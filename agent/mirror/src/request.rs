@@ -29,9 +29,11 @@ pub struct MirrorRequest {
 
 impl MirrorRequest {
     /// The request the decoder emitted, with the head layout it already parsed (no second
-    /// parse).
+    /// parse). Its bytes are shared with the capture buffer they arrived in, or copied out
+    /// when sharing would keep alive more than twice their size
+    /// ([`Request::detached_raw`]).
     pub fn from_decoded(request: &Request) -> Self {
-        let raw = request.raw();
+        let raw = request.detached_raw();
         let layout = request.parsed_head().clone();
         let head_len = layout.head_len();
         MirrorRequest {

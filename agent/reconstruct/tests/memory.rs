@@ -66,7 +66,8 @@ enum Shape {
 }
 
 /// Live heap bytes per idle flow after `FLOWS` flows each sent `request` shaped as `shape`;
-/// `keep` says which emitted requests the caller still holds (the rest are dropped).
+/// `keep` says which emitted requests the caller still holds, as
+/// [`Request::detached_raw`] (the rest are dropped).
 fn per_flow(request: &[u8], shape: Shape, keep: impl Fn(&Request) -> bool) -> (isize, usize) {
     let mut r = Reconstructor::new(Default::default());
     // Warm up the flow table's growth and the pipeline's own buffers.
@@ -75,24 +76,36 @@ fn per_flow(request: &[u8], shape: Shape, keep: impl Fn(&Request) -> bool) -> (i
     let before = LIVE.load(Ordering::Relaxed);
     for n in 0..FLOWS {
         let f = flow(n);
-        kept.extend(r.push(syn(f, ISN, 1)).filter(&keep));
+        kept.extend(
+            r.push(syn(f, ISN, 1))
+                .filter(&keep)
+                .map(|q| q.detached_raw()),
+        );
         let mut seq = ISN + 1;
         match shape {
             Shape::Segments(mss) => {
                 for c in request.chunks(mss) {
-                    kept.extend(r.push(data(f, seq, 2, c)).filter(&keep));
+                    kept.extend(
+                        r.push(data(f, seq, 2, c))
+                            .filter(&keep)
+                            .map(|q| q.detached_raw()),
+                    );
                     seq = seq.wrapping_add(c.len() as u32);
                 }
             }
             Shape::OneSegmentWithTail => {
                 let mut seg = request.to_vec();
                 seg.extend_from_slice(b"GET /next HTTP/1.1\r\nHo");
-                kept.extend(r.push(data(f, seq, 2, &seg)).filter(&keep));
+                kept.extend(
+                    r.push(data(f, seq, 2, &seg))
+                        .filter(&keep)
+                        .map(|q| q.detached_raw()),
+                );
             }
         }
     }
     let held = LIVE.load(Ordering::Relaxed) - before;
-    let kept_bytes: usize = kept.iter().map(Request::len).sum();
+    let kept_bytes: usize = kept.iter().map(|b: &bytes::Bytes| b.len()).sum();
     let inflight = r.inflight_bytes();
     drop(kept);
     let _ = r.flush().count();
@@ -123,9 +136,21 @@ fn idle_flows_cost_the_same_whatever_their_last_request() {
         inflight >= 22 * usize::from(FLOWS) && inflight <= 2 * 22 * usize::from(FLOWS),
         "remainders charged {inflight} B"
     );
-    // A small request kept (queued for replay, say) does not keep its 60 KB segment alive.
+    // A small request kept (queued for replay, say) does not keep its 60 KB segment alive:
+    // emitted as a slice that says what it pins, it is copied out when kept.
     let mut pipelined = get();
     pipelined.extend_from_slice(&big);
+    let mut r = Reconstructor::new(Default::default());
+    let _ = r.push(syn(flow(1), ISN, 1)).count();
+    let emitted: Vec<Request> = r.push(data(flow(1), ISN + 1, 2, &pipelined)).collect();
+    let the_get = emitted.iter().find(|q| q.len() < 1_000).expect("the GET");
+    assert!(
+        the_get.pinned() >= pipelined.len(),
+        "pins {}",
+        the_get.pinned()
+    );
+    assert_eq!(&the_get.detached_raw()[..], &the_get.raw()[..]);
+    drop(emitted);
     let (cost, _) = per_flow(&pipelined, Shape::Segments(70_000), |r| r.len() < 1_000);
     assert!(
         cost < small + 1_024,

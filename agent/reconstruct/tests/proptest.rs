@@ -6,7 +6,7 @@
 mod support;
 
 use proptest::prelude::*;
-use shadowtap_reconstruct::Counter;
+use shadowtap_reconstruct::{Counter, Request};
 use support::*;
 
 #[derive(Clone, Debug)]
@@ -106,8 +106,60 @@ fn is_subsequence(got: &[Vec<u8>], of: &[Vec<u8>]) -> bool {
     got.iter().all(|g| it.any(|o| o == g))
 }
 
+/// Every request `stream` yields, and every counter, with the stream delivered in order in
+/// segments of the given lengths (all at the same capture time).
+fn decode_in(
+    stream: &[u8],
+    lens: impl IntoIterator<Item = usize>,
+) -> (Vec<Request>, Vec<(Counter, u64)>) {
+    let f = flow(1);
+    let mut h = Harness::new();
+    h.push(syn(f, ISN, 1));
+    let mut off = 0;
+    for len in lens {
+        let end = (off + len).min(stream.len());
+        if end > off {
+            h.push(data(
+                f,
+                ISN.wrapping_add(1 + off as u32),
+                2,
+                &stream[off..end],
+            ));
+        }
+        off = end;
+    }
+    h.flush();
+    // How many segments carried the bytes is the one count that differs.
+    let counters =
+        h.r.counters()
+            .iter()
+            .filter(|(c, _)| *c != Counter::SegmentsSeen)
+            .collect();
+    (h.out, counters)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Heads parsed in place in the segment that holds them (each request alone in its own
+    /// segment, or all of them in one) come out exactly as heads assembled byte by byte
+    /// (every byte its own segment, so every head spans segments): the same bytes, head
+    /// layout, framing, and the same counters.
+    #[test]
+    fn heads_in_place_and_split_at_every_byte_decode_the_same(
+        reqs in prop::collection::vec(request(), 1..6),
+    ) {
+        let stream = reqs.concat();
+        let byte_by_byte = decode_in(&stream, std::iter::repeat_n(1, stream.len()));
+        let one_each = decode_in(&stream, reqs.iter().map(Vec::len));
+        let all_in_one = decode_in(&stream, [stream.len()]);
+        prop_assert_eq!(byte_by_byte.0.len(), reqs.len());
+        for (r, want) in byte_by_byte.0.iter().zip(&reqs) {
+            prop_assert_eq!(&r.raw()[..], &want[..]);
+        }
+        prop_assert_eq!(&one_each, &byte_by_byte);
+        prop_assert_eq!(&all_in_one, &byte_by_byte);
+    }
 
     #[test]
     fn reordered_duplicated_overlapping_segments_give_back_every_request(

@@ -57,6 +57,13 @@ pub trait MirrorSink {
         request: &H2FlowRequest,
         tally: Option<Tally>,
     ) -> Result<(), &'static str>;
+
+    /// The pipeline switched to `plan`: the mirrors it submits for from now on are `plan`'s
+    /// (so a sink may prepare per-mirror state once per plan instead of once per request).
+    /// The default does nothing.
+    fn set_plan(&mut self, plan: &Plan) {
+        let _ = plan;
+    }
 }
 
 /// A decoded request of either protocol, as the pipeline routes it.
@@ -85,6 +92,8 @@ pub struct Pipeline<S> {
     marker: String,
     counters: PipelineCounters,
     routes: RouteStats,
+    /// The requests of one reconstructor call, between calls empty (its allocation kept).
+    scratch: Vec<Request>,
 }
 
 impl<S: MirrorSink> Pipeline<S> {
@@ -99,6 +108,7 @@ impl<S: MirrorSink> Pipeline<S> {
             marker: marker.to_ascii_lowercase(),
             counters: PipelineCounters::default(),
             routes: RouteStats::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -112,6 +122,7 @@ impl<S: MirrorSink> Pipeline<S> {
     /// Switch to a new plan. Flows in progress keep their reassembly state.
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
         self.routes.set_plan(&plan);
+        self.sink.set_plan(&plan);
         self.plan = plan;
     }
 
@@ -122,19 +133,25 @@ impl<S: MirrorSink> Pipeline<S> {
 
     /// Feed one segment.
     pub fn push(&mut self, segment: Segment) {
-        let requests: Vec<Request> = self.reconstructor.push(segment).collect();
-        for r in requests {
-            self.handle(&r);
-        }
-        self.handle_h2_output();
+        let mut requests = std::mem::take(&mut self.scratch);
+        requests.extend(self.reconstructor.push(segment));
+        self.handle_all(requests);
     }
 
     /// Advance capture time (idle eviction, gap timeouts).
     pub fn advance_time(&mut self, now_ns: u64) {
-        let requests: Vec<Request> = self.reconstructor.advance_time(now_ns).collect();
-        for r in requests {
+        let mut requests = std::mem::take(&mut self.scratch);
+        requests.extend(self.reconstructor.advance_time(now_ns));
+        self.handle_all(requests);
+    }
+
+    /// Route and sample `requests` (then the HTTP/2 output), keeping the vector's
+    /// allocation for the next call.
+    fn handle_all(&mut self, mut requests: Vec<Request>) {
+        for r in requests.drain(..) {
             self.handle(&r);
         }
+        self.scratch = requests;
         self.handle_h2_output();
     }
 

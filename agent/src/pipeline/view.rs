@@ -2,16 +2,23 @@
 //! layout the decoder parsed: no parsing here, only `&str` views of bytes whose grammar
 //! shadowtap-wire already checked.
 
+use smallvec::SmallVec;
+
 use shadowtap_reconstruct::shadowtap_h2::H2Request;
 use shadowtap_reconstruct::Request;
 use shadowtap_routes::{RequestProtocol, RequestView};
 
-/// Method, target and headers of a request as `&str`s (owned storage for the header list).
+/// Header fields a view holds inline: requests with more spill to the heap.
+const INLINE_FIELDS: usize = 24;
+
+/// Method, target and headers of a request as `&str`s (owned storage for the header list,
+/// inline for up to `INLINE_FIELDS` fields: building a view allocates nothing for the usual
+/// request).
 pub struct OwnedView<'r> {
     protocol: RequestProtocol,
     method: &'r str,
     target: &'r str,
-    headers: Vec<(&'r str, &'r [u8])>,
+    headers: SmallVec<[(&'r str, &'r [u8]); INLINE_FIELDS]>,
 }
 
 impl<'r> OwnedView<'r> {
@@ -23,7 +30,7 @@ impl<'r> OwnedView<'r> {
         let raw = &request.raw()[..];
         let head = request.parsed_head();
         let target = std::str::from_utf8(&raw[head.target()]).ok()?;
-        let mut headers = Vec::with_capacity(head.headers().len());
+        let mut headers = SmallVec::with_capacity(head.headers().len());
         for h in head.headers() {
             headers.push((std::str::from_utf8(&raw[h.name()]).ok()?, &raw[h.value()]));
         }
@@ -44,7 +51,7 @@ impl<'r> OwnedView<'r> {
         let p = &request.pseudo;
         let method = std::str::from_utf8(&p.method).ok()?;
         let target = std::str::from_utf8(p.path.as_deref()?).ok()?;
-        let mut headers = Vec::with_capacity(request.headers.len() + 1);
+        let mut headers = SmallVec::with_capacity(request.headers.len() + 1);
         if let Some(authority) = &p.authority {
             headers.push(("host", &authority[..]));
         }

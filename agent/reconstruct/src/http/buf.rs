@@ -2,8 +2,11 @@
 //!
 //! When a segment's payload arrives at an empty buffer it is kept as is (shared, no copy), so
 //! requests that lie whole in one segment are emitted as zero-copy slices of it. Bytes are
-//! copied only when a request spans segments, when a request would otherwise keep alive a
-//! buffer more than twice its size, and by [`StreamBuf::compact`].
+//! copied only when a request spans segments and by [`StreamBuf::compact`]. A request taken
+//! out ([`StreamBuf::take`]) is always a slice, with the size of the allocation it keeps
+//! alive: whoever keeps it beyond the call copies it out when that allocation is more than
+//! twice its size ([`Request::detached`](crate::Request::detached)), so the requests that
+//! are dropped at once (not sampled) are never copied.
 //!
 //! What the buffer holds is charged as the allocation its bytes keep alive
 //! ([`StreamBuf::held`]), not as their length: a 100-byte remainder of a 64 KiB segment costs
@@ -13,6 +16,11 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use shadowtap_wire::http1::scan::rfind_crlfcrlf;
+
+/// Allocations up to this size are not compacted: an MTU-sized segment (or a few) that a
+/// partial request keeps alive costs less than copying the request out and copying it again
+/// when its next bytes arrive.
+pub(crate) const SMALL_ALLOC: usize = 4096;
 
 /// The bytes themselves.
 #[derive(Debug)]
@@ -135,40 +143,36 @@ impl StreamBuf {
         }
     }
 
-    /// Take the first `n` bytes (at most all): shared when they are at least half of the
-    /// allocation they live in, copied otherwise, so a taken request never keeps alive more
-    /// than twice its size.
-    pub(crate) fn split_to(&mut self, n: usize) -> Bytes {
+    /// Take the first `n` bytes (at most all), shared (never copied), with the size of the
+    /// allocation they keep alive.
+    pub(crate) fn take(&mut self, n: usize) -> (Bytes, usize) {
         let n = n.min(self.len());
         if n == 0 {
-            return Bytes::new();
+            return (Bytes::new(), 0);
         }
-        let out = if n.saturating_mul(2) < self.alloc {
-            let copy = Bytes::copy_from_slice(&self.as_slice()[..n]);
-            match &mut self.inner {
-                Inner::Shared(b) => b.advance(n),
-                Inner::Owned(m) => m.advance(n),
-            }
-            copy
-        } else {
-            match &mut self.inner {
-                Inner::Shared(b) => b.split_to(n),
-                Inner::Owned(m) => m.split_to(n).freeze(),
-            }
+        let alloc = self.alloc.max(n);
+        let out = match &mut self.inner {
+            Inner::Shared(b) => b.split_to(n),
+            // The whole buffer (the usual case: appends take only what the request in
+            // progress needs): frozen as it is, with no shared-buffer header to allocate.
+            Inner::Owned(m) if n == m.len() => std::mem::take(m).freeze(),
+            Inner::Owned(m) => m.split_to(n).freeze(),
         };
         if self.is_empty() {
             self.clear();
         }
-        out
+        (out, alloc)
     }
 
     /// Between calls: keep no allocation for consumed bytes. Empty, the buffer lets go of
-    /// everything; holding less than half of its allocation, it copies its bytes out into
-    /// one of their size.
+    /// everything; holding less than half of an allocation larger than
+    /// [`SMALL_ALLOC`], it copies its bytes out into one of their size. Below that size the
+    /// bytes stay where they are (charged as the whole allocation, [`StreamBuf::held`]):
+    /// the next append copies them once anyway, and a copy here would be a second one.
     pub(crate) fn compact(&mut self) {
         if self.is_empty() {
             self.clear();
-        } else if self.len().saturating_mul(2) < self.alloc {
+        } else if self.alloc > SMALL_ALLOC && self.len().saturating_mul(2) < self.alloc {
             let m = BytesMut::from(self.as_slice());
             self.alloc = m.capacity();
             self.inner = Inner::Owned(m);
@@ -191,10 +195,10 @@ mod tests {
         assert!(matches!(b.inner, Inner::Shared(_)));
         b.append(Bytes::from_static(b"def"), 3);
         assert_eq!(b.as_slice(), b"abcdef");
-        assert_eq!(&b.split_to(2)[..], b"ab");
+        assert_eq!(&b.take(2).0[..], b"ab");
         b.advance(1);
         assert_eq!(b.as_slice(), b"def");
-        assert_eq!(&b.split_to(10)[..], b"def");
+        assert_eq!(&b.take(10).0[..], b"def");
         assert!(b.is_empty());
         b.append(Bytes::from_static(b"x"), 1);
         assert!(matches!(b.inner, Inner::Shared(_)));
@@ -221,12 +225,12 @@ mod tests {
         let mut b = StreamBuf::default();
         b.append(Bytes::from(vec![b'a'; 60_000]), 60_000);
         assert_eq!(b.held(), 60_000);
-        // A small request is copied out, not a slice pinning the segment.
-        let small = b.split_to(100);
-        assert_eq!(small.len(), 100);
-        // The bulk is shared.
-        let big = b.split_to(59_800);
-        assert_eq!(big.len(), 59_800);
+        // A small request is a slice that says what it pins (its taker copies it out if
+        // it keeps it).
+        let (small, pinned) = b.take(100);
+        assert_eq!((small.len(), pinned), (100, 60_000));
+        let (big, pinned) = b.take(59_800);
+        assert_eq!((big.len(), pinned), (59_800, 60_000));
         assert_eq!(b.held(), 60_000, "a 100-byte tail keeps the segment alive");
         b.compact();
         assert_eq!(b.len(), 100);
@@ -236,14 +240,35 @@ mod tests {
     }
 
     #[test]
+    fn small_allocations_are_not_compacted() {
+        let mut b = StreamBuf::default();
+        b.append(Bytes::from(vec![b'a'; 1448]), 1448);
+        b.advance(1000);
+        b.compact();
+        assert!(
+            matches!(b.inner, Inner::Shared(_)),
+            "no copy of a 448-byte tail"
+        );
+        assert_eq!(b.held(), 1448, "charged as the segment it keeps alive");
+        b.append(Bytes::from(vec![b'b'; 1448]), 1448);
+        assert!(matches!(b.inner, Inner::Owned(_)));
+        assert_eq!(b.len(), 448 + 1448);
+        let (all, pinned) = b.take(b.len());
+        assert_eq!(all.len(), 448 + 1448);
+        assert!(pinned >= all.len());
+        assert!(b.is_empty());
+    }
+
+    #[test]
     fn emptied_owned_buffer_keeps_nothing() {
         let mut b = StreamBuf::default();
         b.append(Bytes::from(vec![b'a'; 1_000]), 1_000);
         b.append(Bytes::from(vec![b'b'; 50_000]), 50_000);
         assert!(matches!(b.inner, Inner::Owned(_)));
         assert!(b.held() >= 51_000);
-        let all = b.split_to(51_000);
+        let (all, pinned) = b.take(51_000);
         assert_eq!(all.len(), 51_000);
+        assert!(pinned >= 51_000);
         assert_eq!(b.held(), 0);
         assert!(matches!(&b.inner, Inner::Shared(s) if s.is_empty()));
     }

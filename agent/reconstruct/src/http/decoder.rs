@@ -157,7 +157,7 @@ impl Decoder {
         });
         if !self.buf.is_empty() {
             let n = self.buf.len();
-            h.bytes.push(self.buf.split_to(n));
+            h.bytes.push(self.buf.take(n).0);
         }
         if !rest.is_empty() {
             h.bytes.push(rest);
@@ -336,10 +336,11 @@ impl Decoder {
         ts: u64,
         ctx: &mut DecodeCtx<'_>,
     ) {
-        let raw = self.buf.split_to(total);
+        let (raw, pinned) = self.buf.take(total);
         let request = Request {
             flow: ctx.flow,
             raw,
+            pinned,
             head,
             body,
             first_ts_ns: self.first_ts,

@@ -21,15 +21,33 @@ pub enum Body {
 
 /// A complete HTTP/1.x request, with its exact bytes as received: the head and the body
 /// (chunked framing included), so a replayer writes [`Request::raw`] verbatim.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two requests are equal when everything but [`Request::pinned`] (which depends on how the
+/// bytes were cut into segments) is.
+#[derive(Clone, Debug)]
 pub struct Request {
     pub(crate) flow: FlowKey,
     pub(crate) raw: Bytes,
+    /// Size of the allocation `raw` keeps alive (the captured segment it is a slice of).
+    pub(crate) pinned: usize,
     pub(crate) head: RequestHead,
     pub(crate) body: Body,
     pub(crate) first_ts_ns: u64,
     pub(crate) last_ts_ns: u64,
 }
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        self.flow == other.flow
+            && self.raw == other.raw
+            && self.head == other.head
+            && self.body == other.body
+            && self.first_ts_ns == other.first_ts_ns
+            && self.last_ts_ns == other.last_ts_ns
+    }
+}
+
+impl Eq for Request {}
 
 impl Request {
     /// The flow the request came on.
@@ -40,6 +58,25 @@ impl Request {
     /// The exact bytes of the request: head and body as received.
     pub fn raw(&self) -> &Bytes {
         &self.raw
+    }
+
+    /// Bytes of memory [`Request::raw`] keeps alive: a request is a slice of the captured
+    /// segment (or of the decoder's buffer) it arrived in, never a copy, so a small request
+    /// may keep a large segment alive.
+    pub fn pinned(&self) -> usize {
+        self.pinned.max(self.raw.len())
+    }
+
+    /// [`Request::raw`] as bytes to keep beyond the call that emitted the request (queued
+    /// for replay, say): copied out when they keep alive an allocation more than twice
+    /// their size, shared otherwise. Requests dropped at once (not sampled) never pay the
+    /// copy.
+    pub fn detached_raw(&self) -> Bytes {
+        if self.raw.len().saturating_mul(2) < self.pinned {
+            Bytes::copy_from_slice(&self.raw)
+        } else {
+            self.raw.clone()
+        }
     }
 
     /// Total raw length.

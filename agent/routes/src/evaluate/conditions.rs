@@ -1,6 +1,8 @@
 //! Whether one match entry holds for a request: method, path, headers and query
 //! parameters, all of them (ANDed).
 
+use std::borrow::Cow;
+
 use super::path::path_matches;
 use super::request::ParsedRequest;
 use crate::model::{GrpcRouteMatch, NameValueMatch, RouteMatch};
@@ -27,18 +29,20 @@ pub fn grpc_entry_matches(m: &GrpcRouteMatch, req: &ParsedRequest<'_>) -> bool {
 }
 
 /// The value of header `name` (case-insensitive): several occurrences are joined with `,`
-/// as RFC 9110 allows; `None` when absent or not UTF-8.
-pub fn header_value(headers: &[(&str, &[u8])], name: &str) -> Option<String> {
-    let mut out: Option<String> = None;
+/// as RFC 9110 allows; `None` when absent or not UTF-8. A single occurrence is borrowed
+/// (no allocation on the per-request path).
+pub fn header_value<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<Cow<'a, str>> {
+    let mut out: Option<Cow<'a, str>> = None;
     for (n, v) in headers {
         if n.eq_ignore_ascii_case(name) {
             let v = std::str::from_utf8(v).ok()?.trim();
             match &mut out {
                 Some(s) => {
+                    let s = s.to_mut();
                     s.push(',');
                     s.push_str(v);
                 }
-                None => out = Some(v.to_owned()),
+                None => out = Some(Cow::Borrowed(v)),
             }
         }
     }

@@ -1,11 +1,14 @@
 //! Matching a request's host against a rule's hostnames (exact or `*.` wildcard,
 //! case-insensitive, port ignored), and how well it matches, for precedence.
 
+use std::borrow::Cow;
+
 use crate::model::hostname_matches;
 
 /// The host of a `Host` header value or authority: port removed (IPv6 literals keep their
-/// brackets), lowercased, trailing dot removed.
-pub fn normalize_host(raw: &str) -> String {
+/// brackets), lowercased, trailing dot removed. Borrowed from `raw` unless it has
+/// uppercase letters (no allocation for the usual lowercase host).
+pub fn normalize_host(raw: &str) -> Cow<'_, str> {
     let raw = raw.trim();
     let raw = raw.rsplit_once('@').map_or(raw, |(_, h)| h);
     let host = if raw.starts_with('[') {
@@ -19,7 +22,12 @@ pub fn normalize_host(raw: &str) -> String {
             _ => raw,
         }
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// How specifically a listener hostname (`None` = any) matches a request host: exact
@@ -73,6 +81,14 @@ mod tests {
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
         assert_eq!(normalize_host("example.com."), "example.com");
         assert_eq!(normalize_host("10.0.0.1"), "10.0.0.1");
+        assert!(
+            matches!(
+                normalize_host("foo.example.com:8080"),
+                Cow::Borrowed("foo.example.com")
+            ),
+            "a lowercase host is borrowed"
+        );
+        assert!(matches!(normalize_host("Foo.example.com"), Cow::Owned(_)));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The view of a decoded request that matching needs.
 
+use std::borrow::Cow;
+
 use super::conditions::header_value;
 use super::host::normalize_host;
 
@@ -34,8 +36,9 @@ pub struct RequestView<'a> {
 pub struct ParsedRequest<'a> {
     /// Method.
     pub method: &'a str,
-    /// Normalized host (absolute-form authority, else the Host header).
-    pub host: Option<String>,
+    /// Normalized host (absolute-form authority, else the Host header); borrowed from the
+    /// request unless normalizing changed it.
+    pub host: Option<Cow<'a, str>>,
     /// Path without the query.
     pub path: &'a str,
     /// Query string without `?`.
@@ -81,7 +84,11 @@ impl<'a> ParsedRequest<'a> {
         };
         let host = match authority {
             Some(a) => Some(normalize_host(a)),
-            None => header_value(req.headers, "host").map(|h| normalize_host(&h)),
+            None => match header_value(req.headers, "host") {
+                Some(Cow::Borrowed(h)) => Some(normalize_host(h)),
+                Some(Cow::Owned(h)) => Some(Cow::Owned(normalize_host(&h).into_owned())),
+                None => None,
+            },
         };
         let grpc = (req.protocol == RequestProtocol::Http2
             && req.method == "POST"
