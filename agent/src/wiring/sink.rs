@@ -168,6 +168,7 @@ mod tests {
             fraction: shadowtap_routes::Fraction::ONE,
             endpoints: Vec::new(),
             cluster_ip: None,
+            protocol: Default::default(),
             options,
         }
     }
