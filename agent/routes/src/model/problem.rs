@@ -62,6 +62,10 @@ pub enum ProblemReason {
     /// whose rules deliver here without this rule's mirrors; the pod cannot tell them apart,
     /// and shadowtap mirrors them (a warning).
     AmbiguousParent,
+    /// `shadowtap.dev/compare` is not `status`, `headers` or `body` (the route does not
+    /// compare), or `shadowtap.dev/compare-ignore-headers` names something that is not a
+    /// header name (that name is left out).
+    InvalidCompare,
 }
 
 impl ProblemReason {
@@ -89,6 +93,7 @@ impl ProblemReason {
             Self::MirrorBeforeModifier => "mirror_before_modifier",
             Self::RemoveHeaderFraming => "remove_header_framing",
             Self::AmbiguousParent => "ambiguous_parent",
+            Self::InvalidCompare => "invalid_compare",
         }
     }
 
@@ -114,7 +119,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 21] = [
+    pub const ALL: [ProblemReason; 22] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -136,6 +141,7 @@ impl ProblemReason {
         Self::MirrorBeforeModifier,
         Self::RemoveHeaderFraming,
         Self::AmbiguousParent,
+        Self::InvalidCompare,
     ];
 }
 
