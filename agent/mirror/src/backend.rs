@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use http::header::{HeaderName, HeaderValue};
+use shadowtap_compare::MirrorResult;
 
 use crate::config::ReplayConfig;
 use crate::connection::{Answered, Connection};
@@ -147,10 +148,14 @@ pub(crate) async fn worker(
             if let Some(t) = &q.tally {
                 t.sent(a.status, a.latency);
             }
+            report_compared(q, a);
         }
         for q in batch.iter().skip(served.answered.len()) {
             backend.stats.dropped(served.rest);
             drop_on(q.tally.as_ref(), served.rest);
+            if let Some(ticket) = q.request.compare() {
+                ticket.report(MirrorResult::Failed);
+            }
         }
         backend
             .stats
@@ -161,6 +166,13 @@ pub(crate) async fn worker(
         if buf.capacity() > KEEP_BUF {
             buf = Vec::new();
         }
+    }
+}
+
+/// Reports a compared request's answer on its ticket.
+fn report_compared(q: &Queued, a: &Answered) {
+    if let (Some(ticket), Some(summary)) = (q.request.compare(), &a.summary) {
+        ticket.report(MirrorResult::Response(summary.clone()));
     }
 }
 
@@ -263,6 +275,7 @@ async fn connection(backend: &Backend, shared: &Shared) -> Result<Connection, Dr
 async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut Vec<u8>) -> Served {
     let mut answered = Vec::with_capacity(batch.len());
     let mut is_head = Vec::with_capacity(batch.len());
+    let mut compare = Vec::new();
     let rewrite = backend.rewrite();
     while answered.len() < batch.len() {
         let before = answered.len();
@@ -277,6 +290,13 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
             }
         };
         let tail = render(shared, &rewrite, rest, buf, &mut is_head);
+        compare.clear();
+        if rest.iter().any(|q| q.request.compare().is_some()) {
+            compare.extend(
+                rest.iter()
+                    .map(|q| q.request.compare().map(|t| Arc::clone(t.spec()))),
+            );
+        }
         let closes = rest
             .last()
             .is_some_and(|item| item.request.closes_connection());
@@ -286,6 +306,7 @@ async fn serve(backend: &Backend, shared: &Shared, batch: &[Queued], buf: &mut V
                 buf,
                 tail,
                 &is_head,
+                &compare,
                 Instant::now() + cfg.request_timeout,
                 cfg.max_response_head,
                 &mut answered,
