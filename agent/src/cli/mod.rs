@@ -222,6 +222,21 @@ pub struct AgentArgs {
     /// Requests queued per mirror backend; beyond it the oldest is dropped.
     #[arg(long, env = "SHADOWTAP_MIRROR_QUEUE_DEPTH", default_value_t = 1024)]
     pub mirror_queue_depth: usize,
+    /// Budget for pending comparison pairs (routes annotated `shadowtap.dev/compare`), in
+    /// bytes; over it the oldest pairs end `over_budget`.
+    #[arg(long, env = "SHADOWTAP_COMPARE_BUDGET", default_value_t = 16 * 1024 * 1024)]
+    pub compare_budget: usize,
+    /// Time a comparison pair may wait for its primary and mirror responses, in ms; then it
+    /// ends `pair_timeout`.
+    #[arg(
+        long,
+        env = "SHADOWTAP_COMPARE_PAIR_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub compare_pair_timeout_ms: u64,
+    /// Divergent pairs kept for `shadowtap diff`.
+    #[arg(long, env = "SHADOWTAP_COMPARE_LOG", default_value_t = 256)]
+    pub compare_log: usize,
     /// Seconds to drain queued mirrors on SIGTERM before dropping them.
     #[arg(long, env = "SHADOWTAP_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,

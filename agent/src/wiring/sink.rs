@@ -1,7 +1,9 @@
 //! The pipeline's mirror sink: sampled requests queued on the mirror client, built from the
 //! decoder's parsed request (no re-parse).
 
-use shadowtap_mirror::{DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally};
+use shadowtap_mirror::{
+    CompareTicket, DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally,
+};
 use shadowtap_reconstruct::{H2FlowRequest, Request};
 use shadowtap_routes::plan::MirrorTarget;
 
@@ -31,6 +33,22 @@ impl MirrorSink for ReplayerSink {
             .submit_tallied(
                 &backend_id(mirror),
                 MirrorRequest::from_decoded(request),
+                tally,
+            )
+            .map_err(|reason| reason.as_str())
+    }
+
+    fn submit_compared(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+        ticket: CompareTicket,
+    ) -> Result<(), &'static str> {
+        self.replayer
+            .submit_tallied(
+                &backend_id(mirror),
+                MirrorRequest::from_decoded(request).with_compare(ticket),
                 tally,
             )
             .map_err(|reason| reason.as_str())
