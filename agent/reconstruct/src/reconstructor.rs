@@ -105,7 +105,7 @@ impl Reconstructor {
 
     /// The response direction's counters.
     pub fn response_counters(&self) -> &ResponseCounters {
-        &self.responses.counters()
+        self.responses.counters()
     }
 
     /// Live response streams.
