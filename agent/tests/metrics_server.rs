@@ -10,7 +10,7 @@ use std::{
 };
 
 use prometheus_client::registry::Registry;
-use shadowtap_agent::metrics::{serve, Health, ServerLimits};
+use shadowtap_agent::metrics::{serve, DebugDocs, Health, ServerLimits};
 
 const LIMITS: ServerLimits = ServerLimits {
     max_connections: 16,
@@ -25,6 +25,7 @@ async fn start() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(Registry::with_prefix("shadowtap")),
         Health::default(),
+        DebugDocs::default(),
         LIMITS,
     )
     .await

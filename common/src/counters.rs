@@ -29,6 +29,13 @@ pub enum Counter {
     Ipv6ExtSkipped = 10,
     /// Matched TCP packets with neither payload nor SYN/FIN/RST (pure ACKs): not recorded.
     PureAck = 11,
+    /// Response program: packets whose source is a comparing endpoint, copied (or counted
+    /// as pure ACKs, own flows, pre-sampled out like requests).
+    ResponsesMatched = 12,
+    /// Response program: packets whose source is not a comparing endpoint.
+    ResponsesNotMatched = 13,
+    /// Response segments copied as a prefix (the status and headers modes).
+    ResponsesPrefixOnly = 14,
 }
 
 /// All counters of one CPU, indexed by [`Counter`]: the single value of the counters map.
@@ -36,7 +43,7 @@ pub type CounterBlock = [u64; Counter::COUNT as usize];
 
 impl Counter {
     /// Number of counters (size of the counters map).
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 15;
 
     /// Every counter, in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -52,6 +59,9 @@ impl Counter {
         Counter::ParseError,
         Counter::Ipv6ExtSkipped,
         Counter::PureAck,
+        Counter::ResponsesMatched,
+        Counter::ResponsesNotMatched,
+        Counter::ResponsesPrefixOnly,
     ];
 
     /// Stable snake_case name, used as a metric label.
@@ -69,6 +79,9 @@ impl Counter {
             Counter::ParseError => "parse_error",
             Counter::Ipv6ExtSkipped => "ipv6_ext_skipped",
             Counter::PureAck => "pure_ack",
+            Counter::ResponsesMatched => "responses_matched",
+            Counter::ResponsesNotMatched => "responses_not_matched",
+            Counter::ResponsesPrefixOnly => "responses_prefix_only",
         }
     }
 }

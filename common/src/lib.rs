@@ -16,7 +16,7 @@ mod pod;
 
 pub use counters::{Counter, CounterBlock};
 pub use flow_hash::{flow_hash, threshold_for_fraction, FLOW_HASH_SEED, SAMPLE_ALL, SAMPLE_NONE};
-pub use maps::{addr_from_ip, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
+pub use maps::{addr_from_ip, compare_mode, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
 pub use record::{RecordError, RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
 
 /// Map and program names in the eBPF object, used by user space to find them.
@@ -33,6 +33,8 @@ pub mod names {
     pub const COUNTERS: &str = "SHADOWTAP_COUNTERS";
     /// The TC classifier.
     pub const TC_PROGRAM: &str = "shadowtap_tc";
+    /// The TC classifier of the pod→client direction (comparing endpoints' responses).
+    pub const TC_RESPONSE_PROGRAM: &str = "shadowtap_tc_response";
     /// A TC program that does nothing, the benchmarks' baseline.
     pub const TC_NOOP_PROGRAM: &str = "shadowtap_tc_noop";
     /// The XDP program.

@@ -36,14 +36,49 @@ impl EndpointKey {
     }
 }
 
+/// What the kernel copies of an endpoint's responses (pod→client), in
+/// [`EndpointValue::compare`]: the strongest comparison mode of the routes there.
+pub mod compare_mode {
+    /// No comparison: responses are not copied.
+    pub const OFF: u8 = 0;
+    /// Status comparison: a prefix of each segment ([`RESPONSE_PREFIX`] bytes, enough for
+    /// the heads of most responses); the rest is reported as not copied.
+    pub const STATUS: u8 = 1;
+    /// Header comparison: the same prefix as [`STATUS`].
+    pub const HEADERS: u8 = 2;
+    /// Body comparison: every byte, as for requests.
+    pub const BODY: u8 = 3;
+    /// Bytes of each response segment copied in the status and headers modes.
+    pub const RESPONSE_PREFIX: u32 = 4096;
+
+    /// Bytes of a response segment of `payload_len` bytes the kernel copies in `mode`
+    /// (before the record limit); 0 when the mode is [`OFF`] or unknown.
+    #[inline(always)]
+    pub const fn copy_len(mode: u8, payload_len: u32) -> u32 {
+        match mode {
+            STATUS | HEADERS => {
+                if payload_len < RESPONSE_PREFIX {
+                    payload_len
+                } else {
+                    RESPONSE_PREFIX
+                }
+            }
+            BODY => payload_len,
+            _ => 0,
+        }
+    }
+}
+
 /// What to do with an endpoint's flows.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct EndpointValue {
     /// Identifies the set of rules user space applies to this endpoint's requests.
     pub route_set: u32,
+    /// What to copy of the endpoint's responses ([`compare_mode`]).
+    pub compare: u8,
     /// Explicit padding; always zero.
-    pub _pad: u32,
+    pub _pad: [u8; 3],
     /// Flow pre-sample threshold: a flow is captured iff `flow_hash < threshold`
     /// (see [`crate::flow_hash`]). [`crate::SAMPLE_NONE`] captures nothing,
     /// [`crate::SAMPLE_ALL`] captures every flow.
@@ -99,6 +134,18 @@ pub fn ip_from_addr(addr: Addr) -> core::net::IpAddr {
 mod tests {
     use super::*;
     use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn response_copy_lengths_per_mode() {
+        use compare_mode::*;
+        assert_eq!(copy_len(OFF, 10_000), 0);
+        assert_eq!(copy_len(9, 10_000), 0);
+        assert_eq!(copy_len(STATUS, 100), 100);
+        assert_eq!(copy_len(HEADERS, 10_000), RESPONSE_PREFIX);
+        assert_eq!(copy_len(BODY, 10_000), 10_000);
+        assert_eq!(core::mem::offset_of!(EndpointValue, compare), 4);
+        assert_eq!(core::mem::offset_of!(EndpointValue, threshold), 8);
+    }
 
     #[test]
     fn addresses_round_trip() {

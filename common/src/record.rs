@@ -21,15 +21,24 @@ pub mod tcp_flags {
     pub const ACK: u8 = 0x10;
 }
 
+/// Which way a record's packet went, in [`RecordHeader::direction`].
+pub mod direction {
+    /// Client→server: a request's bytes (`saddr` is the client).
+    pub const REQUEST: u8 = 0;
+    /// Server→client: a response's bytes, of a comparing endpoint (`saddr` is the server).
+    pub const RESPONSE: u8 = 1;
+}
+
 /// Header of one capture record. Followed in the ring by `captured_len` payload bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RecordHeader {
     /// Kernel monotonic time (`bpf_ktime_get_ns`) when the packet was seen.
     pub ts_ns: u64,
-    /// Source (client) address, IPv4-mapped for IPv4.
+    /// Source address of the packet, IPv4-mapped for IPv4 (the client's for a request,
+    /// the server's for a response).
     pub saddr: Addr,
-    /// Destination (server) address, IPv4-mapped for IPv4.
+    /// Destination address of the packet, IPv4-mapped for IPv4.
     pub daddr: Addr,
     /// Source port, network byte order.
     pub sport: [u8; 2],
@@ -49,10 +58,13 @@ pub struct RecordHeader {
     pub tcp_flags: u8,
     /// IP version of the packet: 4 or 6.
     pub ip_version: u8,
-    /// 1 when `captured_len < payload_len`.
+    /// 1 when `captured_len < payload_len`: the record limit, or a response copied as a
+    /// prefix (the status and headers comparison modes).
     pub truncated: u8,
+    /// [`direction::REQUEST`] or [`direction::RESPONSE`].
+    pub direction: u8,
     /// Explicit padding; always zero.
-    pub _pad: [u8; 5],
+    pub _pad: [u8; 4],
 }
 
 /// Why a ring record is malformed. [`RecordHeader::parse`] is the only place records are
@@ -92,6 +104,11 @@ pub enum RecordError {
         /// Value of `ip_version`.
         version: u8,
     },
+    /// `direction` is neither [`direction::REQUEST`] nor [`direction::RESPONSE`].
+    BadDirection {
+        /// Value of `direction`.
+        direction: u8,
+    },
 }
 
 impl core::fmt::Display for RecordError {
@@ -125,6 +142,9 @@ impl core::fmt::Display for RecordError {
             ),
             RecordError::BadAddress { version } => {
                 write!(f, "bad IP version {version} or address form")
+            }
+            RecordError::BadDirection { direction } => {
+                write!(f, "bad direction {direction}")
             }
         }
     }
@@ -164,7 +184,8 @@ impl RecordHeader {
             tcp_flags: b[64],
             ip_version: b[65],
             truncated: b[66],
-            _pad: [b[67], b[68], b[69], b[70], b[71]],
+            direction: b[67],
+            _pad: [b[68], b[69], b[70], b[71]],
         })
     }
 
@@ -191,7 +212,8 @@ impl RecordHeader {
         b[64] = self.tcp_flags;
         b[65] = self.ip_version;
         b[66] = self.truncated;
-        b[67..72].copy_from_slice(&self._pad);
+        b[67] = self.direction;
+        b[68..72].copy_from_slice(&self._pad);
         b
     }
 
@@ -228,6 +250,11 @@ impl RecordHeader {
                 flag: self.truncated,
                 captured_len: self.captured_len,
                 payload_len: self.payload_len,
+            });
+        }
+        if self.direction > direction::RESPONSE {
+            return Err(RecordError::BadDirection {
+                direction: self.direction,
             });
         }
         let v4 = |a: &Addr| a[..10].iter().all(|b| *b == 0) && a[10] == 0xff && a[11] == 0xff;
@@ -268,13 +295,15 @@ mod tests {
             tcp_flags: 12,
             ip_version: 6,
             truncated: 1,
-            _pad: [0; 5],
+            direction: 1,
+            _pad: [0; 4],
         };
         let b = h.to_bytes();
         assert_eq!(RecordHeader::from_bytes(&b), Some(h));
         assert_eq!(RecordHeader::from_bytes(&b[..71]), None);
         assert_eq!(core::mem::offset_of!(RecordHeader, seq), 44);
         assert_eq!(core::mem::offset_of!(RecordHeader, tcp_flags), 64);
+        assert_eq!(core::mem::offset_of!(RecordHeader, direction), 67);
     }
 
     fn valid(payload: &[u8]) -> [u8; RECORD_HEADER_LEN] {
@@ -328,6 +357,14 @@ mod tests {
         let mut bad = h;
         bad.saddr = [1; 16];
         assert_eq!(bad.validate(3), Err(RecordError::BadAddress { version: 4 }));
+        let mut bad = h;
+        bad.direction = 2;
+        assert_eq!(
+            bad.validate(3),
+            Err(RecordError::BadDirection { direction: 2 })
+        );
+        bad.direction = direction::RESPONSE;
+        assert_eq!(bad.validate(3), Ok(()));
         let mut v6 = h;
         v6.ip_version = 6;
         v6.saddr = [1; 16];

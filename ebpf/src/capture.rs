@@ -1,6 +1,11 @@
 //! The capture core shared by the TC and XDP programs: endpoint lookup, own-flow skip,
 //! flow pre-sample, and the copy of the TCP payload into the ring buffer.
 //!
+//! The request direction (client→server) looks the packet's destination up in the
+//! endpoint map; the response direction (pod→client, comparing endpoints only) looks its
+//! source up, copies what the endpoint's comparison mode needs
+//! ([`shadowtap_common::compare_mode::copy_len`]) and flags the record as a response.
+//!
 //! The record is assembled in this CPU's scratch slot (a map value) from the start: the
 //! parser writes the header fields straight into it, because the 512-byte BPF stack cannot
 //! hold them next to the parser's own buffers. The slot's first lines stay hot per CPU.
@@ -11,8 +16,8 @@ use aya_ebpf::{
     helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
 };
 use shadowtap_common::{
-    flow_hash, flow_hash::is_sampled, record::tcp_flags, Counter, EndpointKey, OwnFlowKey,
-    RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
+    compare_mode, flow_hash, flow_hash::is_sampled, record::direction, record::tcp_flags, Counter,
+    EndpointKey, OwnFlowKey, RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
 };
 
 use crate::{
@@ -33,9 +38,11 @@ pub enum Outcome {
     RingFull,
 }
 
-/// Examine one packet. Never modifies it; the caller always passes it on.
+/// Examine one packet. Never modifies it; the caller always passes it on. `RESPONSE`
+/// selects the direction: false for client→server packets (requests), true for
+/// pod→client packets (the responses of comparing endpoints).
 #[inline(always)]
-pub fn run<P: Packet>(p: &P) -> Outcome {
+pub fn run<P: Packet, const RESPONSE: bool>(p: &P) -> Outcome {
     let Some(ctr) = Counters::this_cpu() else {
         return Outcome::Quiet;
     };
@@ -68,22 +75,51 @@ pub fn run<P: Packet>(p: &P) -> Outcome {
             return Outcome::Malformed;
         }
     };
-    let key = EndpointKey {
-        addr: f.daddr,
-        port: f.dport,
-        _pad: [0; 2],
+    let key = if RESPONSE {
+        EndpointKey {
+            addr: f.saddr,
+            port: f.sport,
+            _pad: [0; 2],
+        }
+    } else {
+        EndpointKey {
+            addr: f.daddr,
+            port: f.dport,
+            _pad: [0; 2],
+        }
     };
     let Some(endpoint) = ENDPOINTS.get_ptr(&key) else {
-        ctr.inc(Counter::NotMatched);
+        ctr.inc(if RESPONSE {
+            Counter::ResponsesNotMatched
+        } else {
+            Counter::NotMatched
+        });
         return Outcome::Quiet;
     };
     // SAFETY: a non-null pointer to a map value returned by the lookup helper.
-    let threshold = unsafe { (*endpoint).threshold };
-    let own = OwnFlowKey {
-        saddr: f.saddr,
-        daddr: f.daddr,
-        sport: f.sport,
-        dport: f.dport,
+    let (threshold, compare) = unsafe { ((*endpoint).threshold, (*endpoint).compare) };
+    if RESPONSE {
+        if compare == compare_mode::OFF {
+            ctr.inc(Counter::ResponsesNotMatched);
+            return Outcome::Quiet;
+        }
+        ctr.inc(Counter::ResponsesMatched);
+    }
+    // The own-flow map is keyed client→server: a response packet's addresses swap.
+    let own = if RESPONSE {
+        OwnFlowKey {
+            saddr: f.daddr,
+            daddr: f.saddr,
+            sport: f.dport,
+            dport: f.sport,
+        }
+    } else {
+        OwnFlowKey {
+            saddr: f.saddr,
+            daddr: f.daddr,
+            sport: f.sport,
+            dport: f.dport,
+        }
     };
     if OWN_FLOWS.get_ptr(&own).is_some() {
         ctr.inc(Counter::OwnFlow);
@@ -102,7 +138,15 @@ pub fn run<P: Packet>(p: &P) -> Outcome {
         return Outcome::Quiet;
     }
     f.ifindex = p.ifindex();
-    record(p, &ctr, base, f, &payload)
+    let (copy, dir) = if RESPONSE {
+        (
+            compare_mode::copy_len(compare, payload.len),
+            direction::RESPONSE,
+        )
+    } else {
+        (payload.len, direction::REQUEST)
+    };
+    record(p, &ctr, base, f, &payload, copy, dir)
 }
 
 const _: () = assert!(RECORD_MAX_PAYLOAD.is_power_of_two());
@@ -120,7 +164,9 @@ fn helper_len(n: u32) -> u32 {
     (opaque & (RECORD_MAX_PAYLOAD as u32 - 1)) + 1
 }
 
-/// Assemble header + payload in this CPU's scratch slot, then copy the record to the ring.
+/// Assemble header + payload in this CPU's scratch slot, then copy the record to the ring:
+/// the first `copy` payload bytes (at most the record limit), the rest reported as not
+/// copied (`payload_len` > `captured_len`, flagged `truncated`).
 #[inline(always)]
 fn record<P: Packet>(
     p: &P,
@@ -128,12 +174,18 @@ fn record<P: Packet>(
     base: *mut u8,
     h: &mut RecordHeader,
     payload: &Payload,
+    copy: u32,
+    dir: u8,
 ) -> Outcome {
-    let truncated = payload.len as usize > RECORD_MAX_PAYLOAD;
-    let mut n = payload.len;
+    let over_limit = copy as usize > RECORD_MAX_PAYLOAD;
+    let mut n = copy;
     if n > RECORD_MAX_PAYLOAD as u32 {
         n = RECORD_MAX_PAYLOAD as u32;
     }
+    if n > payload.len {
+        n = payload.len;
+    }
+    let truncated = n < payload.len;
     if n > 0 {
         let len = helper_len(n);
         // SAFETY: 1 <= len == n <= RECORD_MAX_PAYLOAD, the room after the header in the slot.
@@ -148,7 +200,8 @@ fn record<P: Packet>(
     h.payload_len = payload.len;
     h.captured_len = n;
     h.truncated = truncated as u8;
-    h._pad = [0; 5];
+    h.direction = dir;
+    h._pad = [0; 4];
     let size = RECORD_HEADER_LEN + n as usize;
     let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
     let wake = if pending + size as u64 >= SHADOWTAP_WAKEUP_THRESHOLD.load() {
@@ -164,8 +217,10 @@ fn record<P: Packet>(
     }
     ctr.inc(Counter::Copied);
     ctr.add(Counter::BytesCopied, n as u64);
-    if truncated {
+    if over_limit {
         ctr.inc(Counter::Truncated);
+    } else if truncated {
+        ctr.inc(Counter::ResponsesPrefixOnly);
     }
     Outcome::Quiet
 }

@@ -4,6 +4,8 @@
 //!
 //! * `shadowtap_tc` — a TC classifier, attached where requests are delivered to a pod (egress of
 //!   the pod's host-side veth, or ingress of the pod's own interface in its namespace);
+//! * `shadowtap_tc_response` — a TC classifier for the pod→client direction of comparing
+//!   endpoints (ingress of the pod's host-side veth, or egress of the pod's own interface);
 //! * `shadowtap_xdp` — for interfaces where requests arrive from the wire (a node uplink).
 //!
 //! Both only observe: every path returns `TC_ACT_UNSPEC` / `XDP_PASS` and no packet byte is
@@ -38,9 +40,22 @@ use crate::{
 #[classifier]
 pub fn shadowtap_tc(ctx: TcContext) -> i32 {
     let packet = SkbPacket::new(&ctx);
-    match capture::run(&packet) {
+    match capture::run::<_, false>(&packet) {
         Outcome::Quiet => {}
         Outcome::Malformed => debug!(&ctx, "malformed packet, ifindex {}", packet.ifindex()),
+        Outcome::RingFull => debug!(&ctx, "ring full, ifindex {}", packet.ifindex()),
+    }
+    TC_ACT_UNSPEC
+}
+
+/// TC classifier of the response direction: copies what comparing endpoints' comparison
+/// modes need of the packets they send. Always lets the packet continue unchanged.
+#[classifier]
+pub fn shadowtap_tc_response(ctx: TcContext) -> i32 {
+    let packet = SkbPacket::new(&ctx);
+    match capture::run::<_, true>(&packet) {
+        Outcome::Quiet => {}
+        Outcome::Malformed => debug!(&ctx, "malformed response, ifindex {}", packet.ifindex()),
         Outcome::RingFull => debug!(&ctx, "ring full, ifindex {}", packet.ifindex()),
     }
     TC_ACT_UNSPEC
@@ -50,7 +65,7 @@ pub fn shadowtap_tc(ctx: TcContext) -> i32 {
 #[xdp]
 pub fn shadowtap_xdp(ctx: XdpContext) -> u32 {
     let packet = XdpPacket::new(&ctx);
-    match capture::run(&packet) {
+    match capture::run::<_, false>(&packet) {
         Outcome::Quiet => {}
         Outcome::Malformed => debug!(&ctx, "malformed packet, ifindex {}", packet.ifindex()),
         Outcome::RingFull => debug!(&ctx, "ring full, ifindex {}", packet.ifindex()),

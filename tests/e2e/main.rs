@@ -3,6 +3,10 @@
 //! backends over veth pairs (`shadowtap_harness::scenario`). They need root, like the kernel
 //! tests, and skip (or fail in CI) without it.
 //!
+//! - `compare`: shadow comparison with a foo-v2 that differs on purpose (a 500, another
+//!   body, 50 ms slower): every pair over keep-alive and pipelined connections in its
+//!   outcome, the slow path in the mirror's latency histogram, hostile primary responses
+//!   counted and never mis-pairing, `shadowtap diff` and `status`.
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
 //!   as of unknown namespace.
@@ -31,6 +35,7 @@
 //! - `restart`: an agent SIGKILLed on the clsact path leaves its filters; the next start
 //!   removes exactly those and keeps another party's filter.
 
+mod compare;
 mod failures;
 mod gamma;
 mod grpcroute;

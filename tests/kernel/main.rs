@@ -10,10 +10,14 @@
 //! - `clsact`: the attach path of kernels without TCX, forced on any kernel: capture through
 //!   clsact filters, detach keeping others' qdiscs and filters, and the start-up sweep that
 //!   removes a killed agent's filters and nobody else's.
+//! - `response_capture`: the response program of comparing endpoints — only their
+//!   pod→client packets, flagged as responses, a prefix in the status and headers modes,
+//!   everything in the body mode; live on the host-side and pod-side hooks.
 //! - `pcap_capture`: real traffic captured by tcpdump over a veth pair and decoded from the
 //!   file by `shadowtap-reconstruct` (the `shadowtap replay --pcap` path).
 
 mod clsact;
 mod live_capture;
 mod pcap_capture;
+mod response_capture;
 mod test_run;

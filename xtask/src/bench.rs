@@ -26,6 +26,9 @@ pub enum Which {
     /// The client's latency and throughput with no agent, shadowtap mirroring 42 % (every
     /// flow captured, or flows pre-sampled in the kernel) and an nginx `mirror` proxy.
     Primary,
+    /// The primary path's cost of shadow comparison: mirroring 42 % without comparison,
+    /// with `compare: status` and with `compare: body`, next to no agent (needs root).
+    Compare,
     /// Reassembly + HTTP/1 decoding throughput next to raw httparse (criterion).
     Decode,
     /// Every benchmark above, one after the other (needs root).
@@ -33,10 +36,11 @@ pub enum Which {
 }
 
 /// The benchmarks `all` runs, in order.
-const ALL: [Which; 5] = [
+const ALL: [Which; 6] = [
     Which::Kernel,
     Which::Decode,
     Which::Primary,
+    Which::Compare,
     Which::Capacity,
     Which::Scale,
 ];
@@ -67,6 +71,7 @@ fn run_one(env: &Env, which: Which) -> Result<()> {
     setup::ensure_debian_packages(extra_packages(which))?;
     let name = match which {
         Which::Primary => "primary",
+        Which::Compare => "compare",
         Which::Kernel => "kernel",
         Which::Capacity => "capacity",
         Which::Scale => "scale",

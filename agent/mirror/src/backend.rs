@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use http::header::{HeaderName, HeaderValue};
+use shadowtap_compare::{CompareSpec, MirrorResult};
 
 use crate::config::ReplayConfig;
 use crate::connection::{Answered, Connection};
@@ -166,10 +167,14 @@ pub(crate) async fn worker(
             if let Some(t) = &q.tally {
                 t.sent(a.status, a.latency);
             }
+            report_compared(q, a);
         }
         for q in batch.iter().skip(scratch.answered.len()) {
             backend.stats.dropped(rest);
             drop_on(q.tally.as_ref(), rest);
+            if let Some(ticket) = q.request.compare() {
+                ticket.report(MirrorResult::Failed);
+            }
         }
         backend
             .stats
@@ -178,6 +183,13 @@ pub(crate) async fn worker(
         batch.clear();
         shared.done.notify_waiters();
         scratch.reset();
+    }
+}
+
+/// Reports a compared request's answer on its ticket.
+fn report_compared(q: &Queued, a: &Answered) {
+    if let (Some(ticket), Some(summary)) = (q.request.compare(), &a.summary) {
+        ticket.report(MirrorResult::Response(summary.clone()));
     }
 }
 
@@ -219,6 +231,9 @@ async fn next(
 struct Scratch {
     buf: Vec<u8>,
     is_head: Vec<bool>,
+    /// Per request of a compared batch, the comparison spec its response is summarised
+    /// with (empty when nothing in the batch is compared).
+    compare: Vec<Option<Arc<CompareSpec>>>,
     answered: Vec<Answered>,
 }
 
@@ -231,6 +246,7 @@ impl Scratch {
         }
         self.buf.clear();
         self.is_head.clear();
+        self.compare.clear();
         self.answered.clear();
     }
 }
@@ -298,6 +314,7 @@ async fn serve(
     let Scratch {
         buf,
         is_head,
+        compare,
         answered,
     } = scratch;
     let rewrite = backend.rewrite();
@@ -309,6 +326,13 @@ async fn serve(
             Err(reason) => return reason,
         };
         let tail = render(shared, &rewrite, rest, buf, is_head);
+        compare.clear();
+        if rest.iter().any(|q| q.request.compare().is_some()) {
+            compare.extend(
+                rest.iter()
+                    .map(|q| q.request.compare().map(|t| Arc::clone(t.spec()))),
+            );
+        }
         let closes = rest
             .last()
             .is_some_and(|item| item.request.closes_connection());
@@ -318,6 +342,7 @@ async fn serve(
                 buf,
                 tail,
                 is_head,
+                compare,
                 Instant::now() + cfg.request_timeout,
                 cfg.max_response_head,
                 answered,

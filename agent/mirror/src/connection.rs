@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use prometheus_client::metrics::gauge::Gauge;
+use shadowtap_compare::{CompareSpec, ResponseSummary};
 use shadowtap_wire::http1::ResponseLimits;
 use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::compare::read_compared_response;
 use crate::error::{ConnectError, ExchangeError};
 use crate::own_flows::OwnFlows;
 use crate::quickack::QuickAck;
@@ -166,12 +168,18 @@ impl Connection {
     /// Writes `bytes` then `tail` (one or more whole requests, in order) and reads one
     /// response per entry of `request_is_head` (whether that request's method is `HEAD`),
     /// all before `deadline`, appending each to `answered`. Responses are read while
-    /// writing, so an early answer is seen.
+    /// writing, so an early answer is seen. The responses of requests with a comparison
+    /// spec in `compare` (same order; missing entries compare nothing) are summarised.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one exchange's inputs, all distinct"
+    )]
     pub async fn exchange(
         &mut self,
         bytes: &[u8],
         tail: &[u8],
         request_is_head: &[bool],
+        compare: &[Option<Arc<CompareSpec>>],
         deadline: Instant,
         max_head: usize,
         answered: &mut Vec<Answered>,
@@ -197,11 +205,20 @@ impl Connection {
             let buf = &mut self.buf;
             let answers = &mut *answered;
             let read = async move {
-                for &is_head in request_is_head {
-                    let answer = read_response(&mut rd, buf, is_head, limits).await?;
+                for (i, &is_head) in request_is_head.iter().enumerate() {
+                    let (answer, summary) = match compare.get(i).cloned().flatten() {
+                        None => (read_response(&mut rd, buf, is_head, limits).await?, None),
+                        Some(spec) => {
+                            let (a, s) =
+                                read_compared_response(&mut rd, buf, is_head, spec, limits, start)
+                                    .await?;
+                            (a, Some(s))
+                        }
+                    };
                     answers.push(Answered {
                         status: answer.response.status,
                         latency: start.elapsed(),
+                        summary,
                     });
                     if !answer.response.reusable {
                         // The server ends the connection here: later requests are lost.
@@ -250,12 +267,14 @@ impl Connection {
 }
 
 /// One response read in an exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Answered {
     /// Final status code.
     pub status: u16,
     /// Time from the start of the exchange to the end of this response.
     pub latency: Duration,
+    /// The response's summary, when its request is compared.
+    pub summary: Option<ResponseSummary>,
 }
 
 /// How the reading side of an exchange ended.

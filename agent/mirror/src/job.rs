@@ -31,6 +31,14 @@ impl Job {
         }
     }
 
+    /// The comparison the request takes part in (HTTP/1 only).
+    pub fn compare(&self) -> Option<&crate::CompareTicket> {
+        match self {
+            Job::Http1(r) => r.compare(),
+            Job::H2(_) => None,
+        }
+    }
+
     /// Whether it is replayed over HTTP/2.
     pub fn is_h2(&self) -> bool {
         matches!(self, Job::H2(_))

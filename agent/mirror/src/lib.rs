@@ -37,6 +37,12 @@
 //! [`Replayer::set_protocol`] from the Service port's `appProtocol`) refuses HTTP/1
 //! requests when they are submitted, as `protocol_mismatch`.
 //!
+//! Comparison: an HTTP/1 request submitted with a [`CompareTicket`]
+//! ([`MirrorRequest::with_compare`]) has its response read with shadowtap-compare's framer
+//! and summarised with its route's settings; the ticket reports the summary (with the
+//! latency from the exchange's start to the response's first byte), or a failure when the
+//! request is dropped anywhere, exactly once.
+//!
 //! New connections are registered with [`OwnFlows`] before their first byte, so capture
 //! skips the agent's own traffic, and unregistered when closed.
 //!
@@ -49,6 +55,7 @@
 //! `shadowtap replay --pcap --to URL`.
 
 mod backend;
+mod compare;
 mod config;
 mod connection;
 mod edit;
@@ -72,6 +79,7 @@ mod request;
 mod snapshot;
 mod tally;
 
+pub use compare::{CompareTicket, MirrorReport};
 pub use config::ReplayConfig;
 pub use edit::{HeadEditor, RewriteOptions, DEFAULT_MARKER_NAME, DEFAULT_MARKER_VALUE};
 pub use error::{ConfigError, ReplayError, RequestError};

@@ -12,7 +12,7 @@ use crate::error::ExchangeError;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads more bytes into `buf`; returns how many (0 at end of stream).
-async fn fill<R: AsyncRead + Unpin>(
+pub(crate) async fn fill<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
 ) -> Result<usize, ExchangeError> {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use shadowtap_reconstruct::Request;
 use shadowtap_wire::http1::{parse_request_head, Method, RequestHead, Status};
 
+use crate::compare::CompareTicket;
 use crate::error::RequestError;
 
 /// Most header fields [`MirrorRequest::new`] accepts in a head.
@@ -25,6 +26,8 @@ pub struct MirrorRequest {
     /// Where the request line and fields lie in `head`.
     layout: RequestHead,
     body: Bytes,
+    /// The comparison it takes part in, if any.
+    compare: Option<CompareTicket>,
 }
 
 impl MirrorRequest {
@@ -40,7 +43,20 @@ impl MirrorRequest {
             head: raw.slice(..head_len),
             layout,
             body: raw.slice(head_len..),
+            compare: None,
         }
+    }
+
+    /// The same request, its response compared through `ticket`.
+    #[must_use]
+    pub fn with_compare(mut self, ticket: CompareTicket) -> Self {
+        self.compare = Some(ticket);
+        self
+    }
+
+    /// The comparison the request takes part in.
+    pub fn compare(&self) -> Option<&CompareTicket> {
+        self.compare.as_ref()
     }
 
     /// Builds a request from its raw head and raw body; checks with shadowtap-wire's request
@@ -57,7 +73,12 @@ impl MirrorRequest {
                 extra: head.len() - layout.head_len(),
             });
         }
-        Ok(MirrorRequest { head, layout, body })
+        Ok(MirrorRequest {
+            head,
+            layout,
+            body,
+            compare: None,
+        })
     }
 
     /// The raw head.

@@ -164,6 +164,11 @@ impl Flow {
     fn feed(&mut self, ctx: &mut FlowCtx<'_>) {
         let mut events = std::mem::take(ctx.events);
         for ev in events.drain(..) {
+            // Bytes the capture did not copy are lost to a request decoder.
+            let ev = match ev {
+                StreamEvent::Uncopied { len } => StreamEvent::Gap { lost: Some(len) },
+                other => other,
+            };
             match ev {
                 StreamEvent::Data {
                     bytes,
@@ -188,6 +193,7 @@ impl Flow {
                         ctx,
                     );
                 }
+                StreamEvent::Uncopied { .. } => {}
                 StreamEvent::Gap { lost } => {
                     self.probe_h2 = false;
                     if let Some(h2) = &mut self.h2 {

@@ -59,6 +59,13 @@
 //!   decoded request may not be one the client sent (never a splice of two).
 //! - Flows ended by FIN or RST are remembered for `linger_ns`, so late retransmissions are
 //!   ignored (`segments_after_close`) rather than decoded twice.
+//! - **Responses** (comparing endpoints): segments of [`Direction::Response`] are
+//!   reassembled by the same rules in their own streams and come out as
+//!   [`ResponseEvent`]s (bytes, gaps, ranges not copied, the end) with their capture times
+//!   ([`Reconstructor::drain_responses`]); their out-of-order bytes share the reassembly
+//!   budget. Where the request stream of a flow lost sync (a gap, a dropped request),
+//!   [`Reconstructor::drain_request_losses`] says so, placed among the returned requests,
+//!   so a pairing by order never trusts order past it.
 
 pub mod config;
 pub mod counters;
@@ -71,6 +78,7 @@ pub mod pcap;
 pub mod reassembly;
 pub mod reconstructor;
 pub mod render;
+pub mod response;
 pub mod resync;
 pub mod segment;
 mod seq;
@@ -81,6 +89,7 @@ pub use error::{PcapError, SegmentError};
 pub use http::request::{Body, Request};
 pub use http2::H2FlowRequest;
 pub use reconstructor::Reconstructor;
-pub use segment::{FlowKey, Segment};
+pub use response::{ResponseCounter, ResponseCounters, ResponseEvent};
+pub use segment::{Direction, FlowKey, Segment};
 pub use shadowtap_h2;
 pub use shadowtap_wire::http1::{Header, Method, RequestHead, Version};

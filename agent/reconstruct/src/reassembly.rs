@@ -45,6 +45,13 @@ pub(crate) enum StreamEvent {
         /// How many bytes are missing.
         lost: Option<u64>,
     },
+    /// The segment carried `len` more bytes here than the capture copied (the record
+    /// limit, or a response copied as a prefix). Counted as a gap (`gap_truncated`); a
+    /// request decoder treats it as one, the response framer may skip it inside a body.
+    Uncopied {
+        /// How many bytes were not copied.
+        len: u64,
+    },
 }
 
 /// How a push left the flow.
@@ -428,7 +435,11 @@ impl Reassembler {
         ctx.counters.inc(reason);
         ctx.counters.add(Counter::BytesLost, lost);
         self.next_off += lost;
-        ctx.events.push(StreamEvent::Gap { lost: Some(lost) });
+        ctx.events.push(if reason == Counter::GapTruncated {
+            StreamEvent::Uncopied { len: lost }
+        } else {
+            StreamEvent::Gap { lost: Some(lost) }
+        });
     }
 
     /// Deliver the held pieces that are now in order.

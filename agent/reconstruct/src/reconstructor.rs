@@ -25,7 +25,8 @@ use crate::flow::{Flow, FlowCtx};
 use crate::http::request::Request;
 use crate::http2::H2FlowRequest;
 use crate::reassembly::{PushStatus, StreamEvent};
-use crate::segment::{FlowKey, Segment};
+use crate::response::{ResponseCounters, ResponseEvent, ResponseStreams};
+use crate::segment::{Direction, FlowKey, Segment};
 
 /// Reassembles the client→server streams of many flows and decodes their HTTP/1.x requests.
 ///
@@ -56,6 +57,11 @@ pub struct Reconstructor {
     /// retransmissions do not start a new mid-stream flow and emit a request twice.
     closed: HashMap<FlowKey, u64, foldhash::fast::RandomState>,
     closed_order: VecDeque<(FlowKey, u64)>,
+    /// The response direction of comparing endpoints.
+    responses: ResponseStreams,
+    /// Flows whose request stream lost sync in the last call, with the number of requests
+    /// the call had returned before ([`Reconstructor::drain_request_losses`]).
+    losses: Vec<(FlowKey, usize)>,
 }
 
 impl Reconstructor {
@@ -77,7 +83,34 @@ impl Reconstructor {
             events: Vec::new(),
             closed: HashMap::default(),
             closed_order: VecDeque::new(),
+            responses: ResponseStreams::default(),
+            losses: Vec::new(),
         }
+    }
+
+    /// The response-direction events of the last [`push`](Self::push),
+    /// [`advance_time`](Self::advance_time) or [`flush`](Self::flush), in order per flow
+    /// (segments of [`Direction::Response`]: comparing endpoints only).
+    pub fn drain_responses(&mut self) -> Drain<'_, ResponseEvent> {
+        self.responses.drain()
+    }
+
+    /// The flows whose request stream lost sync (a gap, or a request dropped) during the
+    /// last call, each with how many of the requests that call returned came before the
+    /// loss — or possibly after it: a loss is placed no later than where it happened, so a
+    /// response pairing that trusts order never trusts it past a loss.
+    pub fn drain_request_losses(&mut self) -> Drain<'_, (FlowKey, usize)> {
+        self.losses.drain(..)
+    }
+
+    /// The response direction's counters.
+    pub fn response_counters(&self) -> &ResponseCounters {
+        self.responses.counters()
+    }
+
+    /// Live response streams.
+    pub fn response_flows(&self) -> usize {
+        self.responses.flows()
     }
 
     /// The configuration.
@@ -130,9 +163,10 @@ impl Reconstructor {
         self.flows.len()
     }
 
-    /// Out-of-order bytes held, all flows together (reassembly budget use).
+    /// Out-of-order bytes held, all flows and both directions together (reassembly budget
+    /// use).
     pub fn reassembly_bytes(&self) -> usize {
-        self.reasm_used
+        self.reasm_used + self.responses.ooo_bytes()
     }
 
     /// Bytes of requests in progress, all flows together (in-flight budget use).
@@ -161,8 +195,16 @@ impl Reconstructor {
     /// Process one segment; returns the requests it completed.
     pub fn push(&mut self, seg: Segment) -> Drain<'_, Request> {
         self.h2_out.clear();
-        self.counters.inc(Counter::SegmentsSeen);
+        self.losses.clear();
+        self.responses.clear();
         self.now = self.now.max(seg.ts_ns);
+        if seg.direction == Direction::Response {
+            let used = self.reasm_used;
+            self.responses.push(seg, &self.config, used);
+            self.maybe_sweep();
+            return self.out.drain(..);
+        }
+        self.counters.inc(Counter::SegmentsSeen);
         let key = seg.flow;
         if !self.flows.contains_key(&key) {
             let linger = self.config.timeouts.linger_ns;
@@ -202,6 +244,8 @@ impl Reconstructor {
     /// timeouts to every flow); returns the requests that completes.
     pub fn advance_time(&mut self, now_ns: u64) -> Drain<'_, Request> {
         self.h2_out.clear();
+        self.losses.clear();
+        self.responses.clear();
         self.now = self.now.max(now_ns);
         self.sweep();
         self.out.drain(..)
@@ -211,10 +255,14 @@ impl Reconstructor {
     /// flows, and return the requests that completes.
     pub fn flush(&mut self) -> Drain<'_, Request> {
         self.h2_out.clear();
+        self.losses.clear();
+        self.responses.clear();
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for k in keys {
             self.remove(&k, Counter::EvictedFlush);
         }
+        let used = self.reasm_used;
+        self.responses.flush(&self.config, used);
         self.order.clear();
         self.closed.clear();
         self.closed_order.clear();
@@ -244,6 +292,9 @@ impl Reconstructor {
     ) -> Option<R> {
         let flow = self.flows.get_mut(key)?;
         let (ob, ib) = (flow.ooo_bytes(), flow.buffered());
+        let lost_before = self.counters.get(Counter::Gaps) + self.counters.requests_dropped();
+        let emitted_before = self.out.len();
+        let resp_ooo = self.responses.ooo_bytes();
         let b = &self.config.budgets;
         let mut ctx = FlowCtx {
             config: &self.config,
@@ -254,12 +305,15 @@ impl Reconstructor {
             events: &mut self.events,
             reasm_available: b
                 .reassembly_bytes
-                .saturating_sub(self.reasm_used.saturating_sub(ob)),
+                .saturating_sub(self.reasm_used.saturating_sub(ob) + resp_ooo),
             inflight_available: b.flow_inflight_share(self.inflight_used.saturating_sub(ib)),
         };
         let r = f(flow, &mut ctx);
         self.reasm_used = self.reasm_used.saturating_sub(ob) + flow.ooo_bytes();
         self.inflight_used = self.inflight_used.saturating_sub(ib) + flow.buffered();
+        if self.counters.get(Counter::Gaps) + self.counters.requests_dropped() > lost_before {
+            self.losses.push((*key, emitted_before));
+        }
         Some(r)
     }
 
@@ -340,5 +394,7 @@ impl Reconstructor {
         for k in expired {
             self.remove(&k, Counter::EvictedIdle);
         }
+        let used = self.reasm_used;
+        self.responses.advance(now, &self.config, used);
     }
 }

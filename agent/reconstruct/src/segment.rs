@@ -1,10 +1,11 @@
-//! Capture events: the flow key and one TCP segment of the client→server direction.
+//! Capture events: the flow key and one TCP segment of the client→server direction, or of
+//! the server→client direction of a comparing endpoint ([`Direction::Response`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
-use shadowtap_common::record::tcp_flags;
+use shadowtap_common::record::{direction, tcp_flags};
 use shadowtap_common::RecordHeader;
 
 use crate::error::SegmentError;
@@ -66,11 +67,23 @@ impl fmt::Display for FlowKey {
     }
 }
 
-/// One captured TCP segment of a flow's client→server direction.
+/// Which way a segment went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// Client→server: request bytes.
+    #[default]
+    Request,
+    /// Server→client: response bytes (comparing endpoints only).
+    Response,
+}
+
+/// One captured TCP segment of a flow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
-    /// The flow.
+    /// The flow, client→server whatever the segment's direction.
     pub flow: FlowKey,
+    /// Which way the segment went.
+    pub direction: Direction,
     /// TCP sequence number of the segment (of the SYN itself when SYN is set).
     pub seq: u32,
     /// TCP flags ([`shadowtap_common::record::tcp_flags`] bits).
@@ -89,6 +102,7 @@ impl Segment {
         let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         Self {
             flow,
+            direction: Direction::Request,
             seq,
             flags,
             ts_ns,
@@ -97,16 +111,41 @@ impl Segment {
         }
     }
 
+    /// A complete segment of the server→client direction of `flow` (a response's bytes).
+    pub fn response(flow: FlowKey, seq: u32, flags: u8, ts_ns: u64, payload: Bytes) -> Self {
+        Self {
+            direction: Direction::Response,
+            ..Self::new(flow, seq, flags, ts_ns, payload)
+        }
+    }
+
     /// Build a segment from a ring record's header and the payload bytes that followed it.
-    /// A malformed record is an error, never a panic.
+    /// A response record's addresses are swapped so the flow reads client→server. A
+    /// malformed record is an error, never a panic.
     pub fn from_record(h: &RecordHeader, payload: &[u8]) -> Result<Self, SegmentError> {
         h.validate(payload.len())?;
-        Ok(Self {
-            flow: FlowKey {
+        let response = h.direction == direction::RESPONSE;
+        let flow = if response {
+            FlowKey {
+                client_addr: h.daddr,
+                server_addr: h.saddr,
+                client_port: h.dst_port(),
+                server_port: h.src_port(),
+            }
+        } else {
+            FlowKey {
                 client_addr: h.saddr,
                 server_addr: h.daddr,
                 client_port: h.src_port(),
                 server_port: h.dst_port(),
+            }
+        };
+        Ok(Self {
+            flow,
+            direction: if response {
+                Direction::Response
+            } else {
+                Direction::Request
             },
             seq: h.seq,
             flags: h.tcp_flags,

@@ -87,9 +87,10 @@ pub mod sources;
 pub use compile::{plan, MirrorSelector, PlanConfig, SelectorError};
 pub use evaluate::{probe_winners, route_request, Decision, RequestProtocol, RequestView, Sampler};
 pub use model::{
-    CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorOptions, MirrorTarget, Object,
-    ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff, PlanProblem, ProblemReason,
-    ReplayProtocol, RouteKind, RuleEntry, RuleId, ServicePortRef, Store, GATEWAY_GROUP,
+    CaptureEndpoint, CompareSetting, Delivery, EndpointRules, Fraction, MirrorOptions,
+    MirrorTarget, Object, ObjectKey, ParentKey, ParentKind, ParentRules, Plan, PlanDiff,
+    PlanProblem, ProblemReason, ReplayProtocol, RouteKind, RuleEntry, RuleId, ServicePortRef,
+    Store, GATEWAY_GROUP,
 };
 pub use render::{render_json, render_table};
 pub use sources::{

@@ -149,9 +149,21 @@ pub fn render_table(plan: &Plan, problems: &[PlanProblem]) -> String {
                     } else {
                         format!(", replay {}", m.protocol.as_str())
                     };
+                    let compare = m
+                        .options
+                        .compare
+                        .as_ref()
+                        .map(|c| {
+                            let mut s = format!(", compare {}", c.mode.name());
+                            if !c.ignore_headers.is_empty() {
+                                s += &format!(" ignoring {}", c.ignore_headers.join(","));
+                            }
+                            s
+                        })
+                        .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "      mirror -> {} {} ({} endpoints{protocol})",
+                        "      mirror -> {} {} ({} endpoints{protocol}{compare})",
                         m.backend,
                         m.fraction,
                         m.endpoints.len()
@@ -238,10 +250,15 @@ pub fn render_json(plan: &Plan, problems: &[PlanProblem]) -> Result<String, serd
 }
 
 /// The share of flows the kernel captures at an endpoint: `all`, or the flow pre-sample rate.
+/// With `+resp <mode>` when the endpoint's responses are captured for comparison.
 fn capture_column(e: &CaptureEndpoint) -> String {
-    if e.flow_sampling {
+    let flows = if e.flow_sampling {
         format!("flows {}", e.max_fraction)
     } else {
         "all".to_owned()
+    };
+    match e.compare {
+        Some(mode) => format!("{flows} +resp {}", mode.name()),
+        None => flows,
     }
 }

@@ -46,6 +46,12 @@ pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
             ..ReplayConfig::default()
         },
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        comparator: shadowtap_compare::ComparatorConfig {
+            budget_bytes: args.compare_budget,
+            pair_timeout: Duration::from_millis(args.compare_pair_timeout_ms),
+            log_capacity: args.compare_log,
+            ..shadowtap_compare::ComparatorConfig::default()
+        },
         lease: lease_config(args)?,
     })
 }

@@ -3,6 +3,7 @@
 
 mod agent_cmd;
 mod cpu_priority;
+mod diff_cmd;
 mod plan_cmd;
 mod replay_cmd;
 mod status;
@@ -58,6 +59,27 @@ pub enum Command {
     /// ±3σ verdict, refusals, and each mirror backend's delivery and latency (from the local
     /// agent's metrics). Exits 1 when a mirror is outside its band.
     Status(StatusArgs),
+    /// The recent divergent primary/mirror pairs of comparing routes on this node (from the
+    /// local agent; sensitive header values redacted), newest first.
+    Diff(DiffArgs),
+}
+
+/// `shadowtap diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The agent's metrics address.
+    #[arg(
+        long,
+        env = "SHADOWTAP_METRICS_ADDR",
+        default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_METRICS_PORT))
+    )]
+    pub metrics_addr: SocketAddr,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+    /// Most pairs shown in the table.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }
 
 /// Output formats of `status`.
@@ -222,6 +244,21 @@ pub struct AgentArgs {
     /// Requests queued per mirror backend; beyond it the oldest is dropped.
     #[arg(long, env = "SHADOWTAP_MIRROR_QUEUE_DEPTH", default_value_t = 1024)]
     pub mirror_queue_depth: usize,
+    /// Budget for pending comparison pairs (routes annotated `shadowtap.dev/compare`), in
+    /// bytes; over it the oldest pairs end `over_budget`.
+    #[arg(long, env = "SHADOWTAP_COMPARE_BUDGET", default_value_t = 16 * 1024 * 1024)]
+    pub compare_budget: usize,
+    /// Time a comparison pair may wait for its primary and mirror responses, in ms; then it
+    /// ends `pair_timeout`.
+    #[arg(
+        long,
+        env = "SHADOWTAP_COMPARE_PAIR_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub compare_pair_timeout_ms: u64,
+    /// Divergent pairs kept for `shadowtap diff`.
+    #[arg(long, env = "SHADOWTAP_COMPARE_LOG", default_value_t = 256)]
+    pub compare_log: usize,
     /// Seconds to drain queued mirrors on SIGTERM before dropping them.
     #[arg(long, env = "SHADOWTAP_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
@@ -315,6 +352,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Replay(args) => replay_cmd::run(args),
         Command::Status(args) => status::run(args),
+        Command::Diff(args) => diff_cmd::run(args),
     }
 }
 

@@ -40,6 +40,12 @@ pub enum Hook {
     TcEgress,
     /// TC egress with the no-op program (the kernel benchmark's baseline).
     TcEgressNoop,
+    /// TC ingress with the response program: on a pod's host-side veth, the packets the
+    /// pod sends (host attach mode, comparing endpoints).
+    TcIngressResponse,
+    /// TC egress with the response program: on the pod's own interface, the packets it
+    /// sends (pod attach mode, comparing endpoints).
+    TcEgressResponse,
     /// XDP, generic (skb) mode: works on any interface, sees received packets only.
     XdpGeneric,
     /// XDP, native (driver) mode.
@@ -150,18 +156,21 @@ impl Datapath {
             netns: point.netns.as_ref().map(|n| n.0.clone()),
         };
         let link = match point.hook {
-            Hook::TcIngress | Hook::TcEgress | Hook::TcEgressNoop => {
-                let kind = if point.hook == Hook::TcEgressNoop {
-                    ProgramKind::TcNoop
-                } else {
-                    ProgramKind::Tc
+            Hook::TcIngress
+            | Hook::TcEgress
+            | Hook::TcEgressNoop
+            | Hook::TcIngressResponse
+            | Hook::TcEgressResponse => {
+                let kind = match point.hook {
+                    Hook::TcEgressNoop => ProgramKind::TcNoop,
+                    Hook::TcIngressResponse | Hook::TcEgressResponse => ProgramKind::TcResponse,
+                    _ => ProgramKind::Tc,
                 };
                 let tcx = self.tcx;
                 let prog = self.classifier_mut(kind)?;
-                let attach_type = if point.hook == Hook::TcIngress {
-                    TcAttachType::Ingress
-                } else {
-                    TcAttachType::Egress
+                let attach_type = match point.hook {
+                    Hook::TcIngress | Hook::TcIngressResponse => TcAttachType::Ingress,
+                    _ => TcAttachType::Egress,
                 };
                 let iface = point.iface.as_str();
                 let link = in_netns(point.netns.as_ref(), || {
@@ -178,9 +187,7 @@ impl Datapath {
                     let id = prog.attach_with_options(iface, attach_type, options)?;
                     prog.take_link(id).map(Some)
                 })?
-                .map_err(|source| {
-                    program_error(ProgramKind::Tc, format!("attach {point}"), source)
-                })?
+                .map_err(|source| program_error(kind, format!("attach {point}"), source))?
                 .ok_or_else(missing)?;
                 Link::Tc(link)
             }

@@ -45,7 +45,7 @@ impl Default for LoadConfig {
     }
 }
 
-/// Which of the two programs.
+/// Which of the programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProgramKind {
     /// The TC classifier.
@@ -54,6 +54,8 @@ pub enum ProgramKind {
     Xdp,
     /// The no-op TC program (benchmark baseline; loaded on demand).
     TcNoop,
+    /// The TC classifier of the response direction (comparing endpoints).
+    TcResponse,
 }
 
 impl ProgramKind {
@@ -63,6 +65,7 @@ impl ProgramKind {
             ProgramKind::Tc => names::TC_PROGRAM,
             ProgramKind::Xdp => names::XDP_PROGRAM,
             ProgramKind::TcNoop => names::TC_NOOP_PROGRAM,
+            ProgramKind::TcResponse => names::TC_RESPONSE_PROGRAM,
         }
     }
 }
@@ -116,6 +119,9 @@ impl Datapath {
         dp.xdp_mut()?
             .load()
             .map_err(|source| program_error(ProgramKind::Xdp, "load", source))?;
+        dp.classifier_mut(ProgramKind::TcResponse)?
+            .load()
+            .map_err(|source| program_error(ProgramKind::TcResponse, "load", source))?;
         Ok(dp)
     }
 

@@ -4,7 +4,7 @@
 //! when the agent dies without detaching (SIGKILL, OOM kill, a node crash): they keep
 //! running the old program and copying packets into a ring nobody reads. At start the agent
 //! removes them. A filter is shadowtap's when it is a `bpf` filter named exactly like
-//! shadowtap's TC program (aya names a clsact filter after its program; `tc` names its own
+//! one of shadowtap's capture TC programs (requests, responses) (aya names a clsact filter after its program; `tc` names its own
 //! `<file>:[<section>]`), and stale when the program it runs is not one this process loaded.
 //! Every other filter — other names, other classifiers, classic BPF — is left alone.
 
@@ -32,8 +32,12 @@ pub struct StaleSweep {
 /// Whether `filter` runs shadowtap's TC program but not one of `live` (the programs this
 /// process holds).
 pub(super) fn is_stale(filter: &ClsactFilter, live: &[u32]) -> bool {
+    let ours = [ProgramKind::Tc.name(), ProgramKind::TcResponse.name()];
     filter.kind == "bpf"
-        && filter.bpf_name.as_deref() == Some(ProgramKind::Tc.name())
+        && filter
+            .bpf_name
+            .as_deref()
+            .is_some_and(|n| ours.contains(&n))
         && filter.bpf_id.is_some_and(|id| !live.contains(&id))
 }
 
@@ -61,11 +65,15 @@ impl Datapath {
         &self,
         netns: Option<&NetnsPath>,
     ) -> Result<StaleSweep, NetlinkError> {
-        let live: Vec<u32> = [ProgramKind::Tc, ProgramKind::TcNoop]
-            .into_iter()
-            .filter_map(|kind| self.classifier(kind).ok()?.info().ok())
-            .map(|info| info.id())
-            .collect();
+        let live: Vec<u32> = [
+            ProgramKind::Tc,
+            ProgramKind::TcNoop,
+            ProgramKind::TcResponse,
+        ]
+        .into_iter()
+        .filter_map(|kind| self.classifier(kind).ok()?.info().ok())
+        .map(|info| info.id())
+        .collect();
         let stale: Vec<ClsactFilter> = clsact_filters(netns, None)?
             .into_iter()
             .filter(|f| is_stale(f, &live))
@@ -121,6 +129,11 @@ mod tests {
             &[3]
         ));
         assert!(!is_stale(&filter("bpf", Some(ours), None), &[3]));
+        // The response program is shadowtap's too.
+        assert!(is_stale(
+            &filter("bpf", Some(ProgramKind::TcResponse.name()), Some(7)),
+            &[3]
+        ));
         assert!(!is_stale(&filter("u32", None, None), &[3]));
     }
 }

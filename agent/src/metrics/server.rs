@@ -1,6 +1,6 @@
 //! The HTTP endpoints: `/metrics` (Prometheus text), `/livez` and `/healthz` (every loop
 //! made progress within [`STALL_AFTER`]), `/readyz` (programs attached and the first plan
-//! applied).
+//! applied), `/debug/<name>` (a published [`DebugDocs`] document, JSON).
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -10,6 +10,7 @@ use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request, R
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{encoding::text::encode, registry::Registry};
 
+use super::debug_docs::DebugDocs;
 use super::health::{Health, STALL_AFTER};
 use tokio::{net::TcpListener, sync::Semaphore};
 
@@ -22,7 +23,18 @@ fn respond(status: u16, content_type: &'static str, body: String) -> Response<Fu
     resp
 }
 
-fn handle(req: &Request<Incoming>, registry: &Registry, health: &Health) -> Response<Full<Bytes>> {
+fn handle(
+    req: &Request<Incoming>,
+    registry: &Registry,
+    health: &Health,
+    docs: &DebugDocs,
+) -> Response<Full<Bytes>> {
+    if let Some(name) = req.uri().path().strip_prefix("/debug/") {
+        return match docs.get(name) {
+            Some(json) => respond(200, "application/json", json),
+            None => respond(404, "text/plain", "not found\n".into()),
+        };
+    }
     match req.uri().path() {
         "/metrics" => {
             let mut text = String::new();
@@ -84,6 +96,7 @@ pub async fn serve(
     addr: SocketAddr,
     registry: Arc<Registry>,
     health: Health,
+    docs: DebugDocs,
     limits: ServerLimits,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
@@ -126,10 +139,10 @@ pub async fn serve(
                 drop(stream);
                 continue;
             };
-            let (registry, health) = (registry.clone(), health.clone());
+            let (registry, health, docs) = (registry.clone(), health.clone(), docs.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
-                    let resp = handle(&req, &registry, &health);
+                    let resp = handle(&req, &registry, &health, &docs);
                     async move { Ok::<_, Infallible>(resp) }
                 });
                 let conn = http1::Builder::new()

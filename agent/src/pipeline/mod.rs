@@ -19,18 +19,23 @@
 //!                  = not sampled + submitted + refused at submit (by reason)
 //! ```
 
+mod comparison;
 mod counters;
+mod divergences;
 mod reconstruct_families;
 mod route_stats;
 mod view;
 
 use std::sync::Arc;
 
-use shadowtap_mirror::Tally;
+use shadowtap_compare::{CompareSpec, PairId};
+use shadowtap_mirror::{CompareTicket, Tally};
 use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
+pub use comparison::{CompareLatency, Comparison, PairKey, MAX_PAIRINGS, PAIRING_IDLE};
 pub use counters::{NotMatched, PipelineCounters};
+pub use divergences::{DivergenceDoc, DivergenceEntry, DivergentHeader};
 pub use route_stats::{
     route_latency_family, DrawOutcome, MirrorStats, RouteLatencyFamily, RouteStats,
 };
@@ -49,6 +54,20 @@ pub trait MirrorSink {
         request: &Request,
         tally: Option<Tally>,
     ) -> Result<(), &'static str>;
+
+    /// [`submit`](Self::submit) for a request whose mirror's response is compared: the
+    /// mirror client reports it on `ticket`. A sink that cannot compare drops the ticket,
+    /// which reports the pair's mirror side as failed.
+    fn submit_compared(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+        ticket: CompareTicket,
+    ) -> Result<(), &'static str> {
+        drop(ticket);
+        self.submit(mirror, request, tally)
+    }
 
     /// [`submit`](Self::submit) for an HTTP/2 request (replayed over HTTP/2).
     fn submit_h2(
@@ -94,6 +113,22 @@ pub struct Pipeline<S> {
     routes: RouteStats,
     /// The requests of one reconstructor call, between calls empty (its allocation kept).
     scratch: Vec<Request>,
+    comparison: Comparison,
+}
+
+/// What routing one request decided, for the comparison.
+struct Routed {
+    /// Its endpoint compares responses.
+    compares: bool,
+    /// It was mirrored with a pair.
+    pair: Option<(PairId, Arc<CompareSpec>)>,
+}
+
+impl Routed {
+    const NOT_COMPARED: Routed = Routed {
+        compares: false,
+        pair: None,
+    };
 }
 
 impl<S: MirrorSink> Pipeline<S> {
@@ -109,7 +144,29 @@ impl<S: MirrorSink> Pipeline<S> {
             counters: PipelineCounters::default(),
             routes: RouteStats::default(),
             scratch: Vec::new(),
+            comparison: Comparison::default(),
         }
+    }
+
+    /// Also observe comparing routes' latencies on `latency` (registered by the caller).
+    #[must_use]
+    pub fn with_compare_latency(mut self, latency: CompareLatency) -> Self {
+        self.comparison.set_latency(latency);
+        self
+    }
+
+    /// Compare with these settings (pending-pair budget, timeout, log size, redaction);
+    /// call before [`with_compare_latency`](Self::with_compare_latency).
+    #[must_use]
+    pub fn with_comparator(mut self, config: shadowtap_compare::ComparatorConfig) -> Self {
+        self.comparison = Comparison::new(config);
+        self.comparison.set_plan(&self.plan);
+        self
+    }
+
+    /// The comparison state (pairs, outcomes, divergence log).
+    pub fn comparison(&self) -> &Comparison {
+        &self.comparison
     }
 
     /// Also observe per-route mirror latency on `latency` (registered by the caller).
@@ -123,6 +180,7 @@ impl<S: MirrorSink> Pipeline<S> {
     pub fn set_plan(&mut self, plan: Arc<Plan>) {
         self.routes.set_plan(&plan);
         self.sink.set_plan(&plan);
+        self.comparison.set_plan(&plan);
         self.plan = plan;
     }
 
@@ -135,21 +193,41 @@ impl<S: MirrorSink> Pipeline<S> {
     pub fn push(&mut self, segment: Segment) {
         let mut requests = std::mem::take(&mut self.scratch);
         requests.extend(self.reconstructor.push(segment));
-        self.handle_all(requests);
+        self.handle_output(requests);
     }
 
-    /// Advance capture time (idle eviction, gap timeouts).
+    /// Advance capture time (idle eviction, gap timeouts), and the comparison's timers.
     pub fn advance_time(&mut self, now_ns: u64) {
         let mut requests = std::mem::take(&mut self.scratch);
         requests.extend(self.reconstructor.advance_time(now_ns));
-        self.handle_all(requests);
+        self.handle_output(requests);
+        self.comparison.tick(now_ns);
     }
 
-    /// Route and sample `requests` (then the HTTP/2 output), keeping the vector's
-    /// allocation for the next call.
-    fn handle_all(&mut self, mut requests: Vec<Request>) {
-        for r in requests.drain(..) {
+    /// Reads the mirror client's comparison reports received so far.
+    pub fn poll_comparisons(&mut self) {
+        self.comparison.poll_reports();
+    }
+
+    /// Routes the requests of the last reconstructor call, with the request-stream losses
+    /// placed among them and the response events after them, then the HTTP/2 requests;
+    /// keeps the vector's allocation for the next call.
+    fn handle_output(&mut self, mut requests: Vec<Request>) {
+        // Empty (no allocation) unless a request stream lost sync in this call.
+        let losses: Vec<(FlowKey, usize)> = self.reconstructor.drain_request_losses().collect();
+        let mut losses = losses.into_iter().peekable();
+        for (i, r) in requests.drain(..).enumerate() {
+            while let Some((flow, _)) = losses.next_if(|(_, at)| *at <= i) {
+                self.comparison.request_lost(&flow);
+            }
             self.handle(&r);
+        }
+        for (flow, _) in losses {
+            self.comparison.request_lost(&flow);
+        }
+        let responses: Vec<_> = self.reconstructor.drain_responses().collect();
+        for ev in responses {
+            self.comparison.response(ev);
         }
         self.scratch = requests;
         self.handle_h2_output();
@@ -163,35 +241,52 @@ impl<S: MirrorSink> Pipeline<S> {
         }
     }
 
-    /// Route and sample one decoded HTTP/1 request.
+    /// Route and sample one decoded HTTP/1 request; on an endpoint that compares, the
+    /// request takes its place in its connection's pairing (mirrored with a pair or not).
     pub fn handle(&mut self, request: &Request) {
-        self.route(Decoded::Http1(request));
+        let routed = self.route(Decoded::Http1(request));
+        if routed.compares {
+            self.comparison.request(
+                *request.flow(),
+                request.method(),
+                request.last_ts_ns(),
+                routed.pair,
+            );
+        }
     }
 
-    /// Route and sample one decoded HTTP/2 request.
+    /// Route and sample one decoded HTTP/2 request (never compared: HTTP/2 pairing by
+    /// stream id is not built).
     pub fn handle_h2(&mut self, request: &H2FlowRequest) {
         self.route(Decoded::H2(request));
     }
 
-    fn route(&mut self, request: Decoded<'_>) {
+    fn route(&mut self, request: Decoded<'_>) -> Routed {
         self.counters.decoded += 1;
         let marked = match request {
             Decoded::Http1(r) => r.header(&self.marker).is_some(),
             Decoded::H2(r) => r.request.header_values(&self.marker).next().is_some(),
         };
-        if marked {
-            self.counters.marked += 1;
-            return;
-        }
         let server = request.flow().server();
         let plan = self.plan.clone();
-        let Some(endpoint) = plan.endpoint(&server) else {
+        let endpoint = plan.endpoint(&server);
+        let compares =
+            matches!(request, Decoded::Http1(_)) && endpoint.is_some_and(|e| e.compare.is_some());
+        let unpaired = Routed {
+            compares,
+            pair: None,
+        };
+        if marked {
+            self.counters.marked += 1;
+            return unpaired;
+        }
+        let Some(endpoint) = endpoint else {
             self.counters.not_matched(NotMatched::NoEndpoint);
-            return;
+            return Routed::NOT_COMPARED;
         };
         let Some(rules) = plan.route_sets.get(&endpoint.route_set) else {
             self.counters.not_matched(NotMatched::NoEndpoint);
-            return;
+            return unpaired;
         };
         let view = match request {
             Decoded::Http1(r) => OwnedView::new(r),
@@ -199,7 +294,7 @@ impl<S: MirrorSink> Pipeline<S> {
         };
         let Some(view) = view else {
             self.counters.not_matched(NotMatched::NotUtf8);
-            return;
+            return unpaired;
         };
         // GAMMA consumer routes apply to the clients of their namespace: the client's pod IP
         // says which. Other clients follow the producer routes; those whose IP does not tell
@@ -218,26 +313,27 @@ impl<S: MirrorSink> Pipeline<S> {
             Decision::Matched { rule, mirrors } => (rule, mirrors),
             Decision::WonByUnlabelled { .. } => {
                 self.counters.not_matched(NotMatched::WonByUnlabelled);
-                return;
+                return unpaired;
             }
             Decision::WonByOtherBackend { .. } => {
                 self.counters.not_matched(NotMatched::WonByOtherBackend);
-                return;
+                return unpaired;
             }
             Decision::NotMatched => {
                 self.counters.not_matched(NotMatched::NoRule);
-                return;
+                return unpaired;
             }
         };
         self.routes.won(rule);
         if mirrors.is_empty() {
             self.counters.matched_without_mirror += 1;
-            return;
+            return unpaired;
         }
         self.counters.matched_with_mirrors += 1;
         // The rate the kernel captures this endpoint's flows at, from the plan (the kernel
         // map holds the same value), so each request is mirrored with probability p.
         let q = endpoint.capture_threshold;
+        let mut pair = None;
         for (i, mirror) in mirrors.iter().enumerate() {
             self.counters.draws += 1;
             let mut stats = self.routes.mirror(rule, i, mirror);
@@ -246,9 +342,31 @@ impl<S: MirrorSink> Pipeline<S> {
                 DrawOutcome::NotSampled
             } else {
                 let tally = stats.as_ref().map(|s| s.tally());
-                let submitted = match request {
-                    Decoded::Http1(r) => self.sink.submit(mirror, r, tally),
-                    Decoded::H2(r) => self.sink.submit_h2(mirror, r, tally),
+                // One pair per request: the first sampled mirror of a comparing rule.
+                let spec = match (request, &pair) {
+                    (Decoded::Http1(_), None) if compares => {
+                        self.comparison.spec(rule, &mirror.field)
+                    }
+                    _ => None,
+                };
+                let submitted = match (request, spec) {
+                    (Decoded::Http1(r), Some(spec)) => {
+                        let key = PairKey {
+                            rule: rule.clone(),
+                            mirror: mirror.backend.to_string(),
+                        };
+                        let ticket = self.comparison.register(
+                            key,
+                            spec.clone(),
+                            r.method(),
+                            r.target(),
+                            r.last_ts_ns(),
+                        );
+                        pair = Some((ticket.pair(), spec));
+                        self.sink.submit_compared(mirror, r, tally, ticket)
+                    }
+                    (Decoded::Http1(r), None) => self.sink.submit(mirror, r, tally),
+                    (Decoded::H2(r), _) => self.sink.submit_h2(mirror, r, tally),
                 };
                 match submitted {
                     Ok(()) => {
@@ -265,6 +383,7 @@ impl<S: MirrorSink> Pipeline<S> {
                 s.count(outcome);
             }
         }
+        Routed { compares, pair }
     }
 
     /// The pipeline's counters.
@@ -311,12 +430,27 @@ impl<S: MirrorSink> Pipeline<S> {
                 ),
             ],
         });
+        families.extend(self.comparison.families());
+        families.push(Family {
+            name: "compare_budget_bytes",
+            help: "Bytes the pending comparison pairs hold (their budget is --compare-budget).",
+            kind: FamilyKind::Gauge,
+            label: "",
+            values: vec![("", self.comparison.held_bytes() as u64)],
+        });
+        families.push(reconstruct_families::response_family(
+            self.reconstructor.response_counters(),
+        ));
         snapshots.publish("pipeline", families);
-        snapshots.publish_labelled("routes", self.routes.families());
+        let mut labelled = self.routes.families();
+        labelled.extend(self.comparison.route_families());
+        snapshots.publish_labelled("routes", labelled);
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compare;
 #[cfg(test)]
 mod tests_h2;

@@ -159,6 +159,17 @@ pub fn h2_family(counters: &shadowtap_reconstruct::shadowtap_h2::Counters) -> Fa
     }
 }
 
+/// The response direction of comparing endpoints (`shadowtap_response_events_total`).
+pub fn response_family(counters: &shadowtap_reconstruct::ResponseCounters) -> Family {
+    Family {
+        name: "response_events",
+        help: "Response streams of comparing endpoints: segments seen and stray, streams opened and started mid-stream, bytes delivered and not copied by the kernel, gaps, segments out of window, streams ended by reason.",
+        kind: FamilyKind::Counter,
+        label: "event",
+        values: counters.iter().map(|(c, v)| (c.name(), v)).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

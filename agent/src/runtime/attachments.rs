@@ -14,6 +14,20 @@ use crate::datapath::{
     Datapath, Hook, NetnsPath,
 };
 
+/// Where the response program goes beside a request hook: the other direction of the same
+/// interface (host-side veth: ingress; the pod's own interface: egress).
+fn response_point(request: &AttachPoint) -> AttachPoint {
+    let hook = match request.hook {
+        Hook::TcIngress => Hook::TcEgressResponse,
+        _ => Hook::TcIngressResponse,
+    };
+    AttachPoint {
+        iface: request.iface.clone(),
+        netns: request.netns.clone(),
+        hook,
+    }
+}
+
 /// The attachments shadowtap holds.
 pub struct Attachments {
     mode: AttachMode,
@@ -57,6 +71,14 @@ impl Attachments {
 
     fn desired(&mut self, plan: &Plan) -> HashSet<AttachPoint> {
         let ips: BTreeSet<IpAddr> = plan.endpoints.iter().map(|e| e.addr.ip()).collect();
+        // Pods with a comparing endpoint also get the response program, on the hook that
+        // sees what the pod sends; the others pay nothing for comparison.
+        let comparing: BTreeSet<IpAddr> = plan
+            .endpoints
+            .iter()
+            .filter(|e| e.compare.is_some())
+            .map(|e| e.addr.ip())
+            .collect();
         let mut points = HashSet::new();
         let candidates = match self.mode {
             AttachMode::Pod if !ips.is_empty() => candidate_namespaces(),
@@ -82,6 +104,9 @@ impl Attachments {
             match found {
                 Ok(Some(point)) => {
                     self.logged.remove(&format!("lookup {ip}"));
+                    if comparing.contains(&ip) {
+                        points.insert(response_point(&point));
+                    }
                     points.insert(point);
                 }
                 Ok(None) => {

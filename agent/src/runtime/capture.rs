@@ -12,7 +12,7 @@ use super::monotonic_ns;
 use crate::wiring::ReplayerSink;
 use crate::{
     datapath::RingReader,
-    metrics::{Heartbeat, Snapshots},
+    metrics::{DebugDocs, Heartbeat, Snapshots, DIVERGENCES},
     pipeline::Pipeline,
 };
 
@@ -29,6 +29,7 @@ pub async fn run(
     mut ring: RingReader,
     mut plans: watch::Receiver<Arc<Plan>>,
     snapshots: Snapshots,
+    debug: DebugDocs,
     mut stop: watch::Receiver<bool>,
     heartbeat: Heartbeat,
 ) {
@@ -48,6 +49,7 @@ pub async fn run(
             _ = tick.tick() => {
                 pipeline.advance_time(monotonic_ns());
                 pipeline.publish(&snapshots);
+                debug.publish(DIVERGENCES, pipeline.comparison().divergences_json());
             }
             waited = ring.wait(RING_DRAIN), if !more => {
                 if let Err(e) = waited {
@@ -63,6 +65,8 @@ pub async fn run(
             Ok(())
         });
         more = visited == RING_BATCH;
+        pipeline.poll_comparisons();
     }
     pipeline.publish(&snapshots);
+    debug.publish(DIVERGENCES, pipeline.comparison().divergences_json());
 }

@@ -47,6 +47,8 @@ pub struct AgentConfig {
     pub mirror: ReplayConfig,
     /// Time to drain queued mirrors on shutdown.
     pub shutdown_grace: Duration,
+    /// Pending comparison pairs: budget, timeout, divergence log size, redaction.
+    pub comparator: shadowtap_compare::ComparatorConfig,
     /// The Lease through which the agents elect the one that publishes route problems
     /// (Kubernetes source only).
     pub lease: LeaseConfig,

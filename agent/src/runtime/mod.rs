@@ -40,7 +40,7 @@ use crate::{
         check_startup, untested_kernel, AttachMode, Capability, Datapath, LoadConfig, MapHandles,
         RingReader, OLDEST_TESTED_KERNEL,
     },
-    metrics::{serve, Health, ServerLimits},
+    metrics::{serve, DebugDocs, Health, ServerLimits},
     pipeline::Pipeline,
     wiring::{KernelOwnFlows, ReplayerSink},
 };
@@ -83,10 +83,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     // closed port. Not ready until the first plan is applied.
     let health = Health::default();
     let (registry, telemetry) = telemetry::Telemetry::new().split();
+    let debug_docs = DebugDocs::default();
     let (bound, server) = serve(
         cfg.metrics_addr,
         registry,
         health.clone(),
+        debug_docs.clone(),
         ServerLimits::default(),
     )
     .await
@@ -140,13 +142,16 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         ReplayerSink::new(replayer.clone()),
         &cfg.mirror.marker_name,
     )
-    .with_route_latency(telemetry.route_latency.clone());
+    .with_route_latency(telemetry.route_latency.clone())
+    .with_comparator(cfg.comparator.clone())
+    .with_compare_latency(telemetry.compare_latency.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let capture_task = tokio::spawn(capture::run(
         pipeline,
         ring,
         plans.clone(),
         snapshots.clone(),
+        debug_docs.clone(),
         stop_rx,
         health.heartbeat("capture"),
     ));

@@ -14,7 +14,7 @@ use super::leadership::Leadership;
 use crate::{
     datapath::{MapHandles, RingStats},
     metrics::{Family, FamilyKind, Snapshots},
-    pipeline::{route_latency_family, RouteLatencyFamily},
+    pipeline::{route_latency_family, CompareLatency, RouteLatencyFamily},
 };
 
 /// Gauges the control loop sets, and the registry they and every other metric live in.
@@ -26,6 +26,9 @@ pub struct Telemetry {
     /// `shadowtap_route_mirror_latency_seconds`, whose series the pipeline's route
     /// statistics keep in step with the plan.
     pub route_latency: RouteLatencyFamily,
+    /// `shadowtap_route_primary_latency_seconds` and
+    /// `shadowtap_route_compared_mirror_latency_seconds` of comparing routes.
+    pub compare_latency: CompareLatency,
     /// The mirror client's families, registered before the client exists so that
     /// `/metrics` is served from the start.
     pub replay: ReplayMetrics,
@@ -60,6 +63,17 @@ impl Telemetry {
             "Per mirror of a rule, time from writing a mirrored request to reading its whole response.",
             route_latency.clone(),
         );
+        let compare_latency = CompareLatency::default();
+        registry.register(
+            "route_primary_latency_seconds",
+            "Per mirror of a comparing rule, the primary's latency of the compared pairs: the request's last byte to the final response's first byte, both captured at the pod's interface.",
+            compare_latency.primary.clone(),
+        );
+        registry.register(
+            "route_compared_mirror_latency_seconds",
+            "Per mirror of a comparing rule, the mirror's latency of the same compared pairs: from writing the request to the final response's first byte.",
+            compare_latency.mirror.clone(),
+        );
         registry.register(
             "plan_problems",
             "Problems in the routes, by route, field and reason (1 while present).",
@@ -86,6 +100,7 @@ impl Telemetry {
             registry,
             snapshots,
             route_latency,
+            compare_latency,
             replay,
             leadership,
             problems,
@@ -100,6 +115,7 @@ impl Telemetry {
             TelemetryHandles {
                 snapshots: self.snapshots,
                 route_latency: self.route_latency,
+                compare_latency: self.compare_latency,
                 replay: self.replay,
                 leadership: self.leadership,
                 gauges: ControlGauges {
@@ -117,6 +133,8 @@ pub struct TelemetryHandles {
     pub snapshots: Snapshots,
     /// See [`Telemetry::route_latency`].
     pub route_latency: RouteLatencyFamily,
+    /// See [`Telemetry::compare_latency`].
+    pub compare_latency: CompareLatency,
     /// See [`Telemetry::replay`].
     pub replay: ReplayMetrics,
     /// See [`Telemetry::leadership`].

@@ -1,9 +1,10 @@
-//! Plan → the kernel's endpoint map: each planned endpoint with its route set and the
-//! plan's capture threshold, applied as upserts before removals.
+//! Plan → the kernel's endpoint map: each planned endpoint with its route set, the plan's
+//! capture threshold and what to copy of its responses, applied as upserts before removals.
 
 use std::{collections::BTreeMap, net::SocketAddr};
 
-use shadowtap_common::EndpointValue;
+use shadowtap_common::{compare_mode, EndpointValue};
+use shadowtap_compare::CompareMode;
 use shadowtap_routes::Plan;
 
 use crate::datapath::{DatapathError, MapHandles};
@@ -18,12 +19,23 @@ pub fn desired_endpoints(plan: &Plan) -> BTreeMap<SocketAddr, EndpointValue> {
                 e.addr,
                 EndpointValue {
                     route_set: e.route_set,
-                    _pad: 0,
+                    compare: kernel_compare_mode(e.compare),
+                    _pad: [0; 3],
                     threshold: e.capture_threshold,
                 },
             )
         })
         .collect()
+}
+
+/// The endpoint map's form of a comparison mode: what the kernel copies of responses.
+pub fn kernel_compare_mode(mode: Option<CompareMode>) -> u8 {
+    match mode {
+        None => compare_mode::OFF,
+        Some(CompareMode::Status) => compare_mode::STATUS,
+        Some(CompareMode::Headers) => compare_mode::HEADERS,
+        Some(CompareMode::Body) => compare_mode::BODY,
+    }
 }
 
 /// Apply `desired` to the kernel map, given what was applied last (`current`), which is

@@ -135,6 +135,7 @@ mod tests {
             host: Some("shadow.example".into()),
             remove_headers: vec!["authorization".into()],
             flow_sampling: false,
+            compare: None,
         });
         assert_eq!(
             backend_id(&rewrite).to_string(),

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
-use shadowtap_mirror::{BackendId, DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally};
+use shadowtap_mirror::{
+    BackendId, CompareTicket, DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally,
+};
 use shadowtap_reconstruct::{H2FlowRequest, Request};
 use shadowtap_routes::{
     plan::{MirrorOptions, MirrorTarget, ServicePortRef},
@@ -40,6 +42,23 @@ impl MirrorSink for ReplayerSink {
         let id = self.ids.get(mirror);
         self.replayer
             .submit_tallied(&id, MirrorRequest::from_decoded(request), tally)
+            .map_err(|reason| reason.as_str())
+    }
+
+    fn submit_compared(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &Request,
+        tally: Option<Tally>,
+        ticket: CompareTicket,
+    ) -> Result<(), &'static str> {
+        let id = self.ids.get(mirror);
+        self.replayer
+            .submit_tallied(
+                &id,
+                MirrorRequest::from_decoded(request).with_compare(ticket),
+                tally,
+            )
             .map_err(|reason| reason.as_str())
     }
 

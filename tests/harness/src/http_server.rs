@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 server that records the exact bytes each connection sent it, run in a
 //! test namespace. It understands Content-Length bodies and keep-alive, which is all the
-//! capture tests need; every request gets `200 ok`.
+//! capture tests need; every request gets `200 ok`, or what a [`Responder`] says (the
+//! comparison tests give foo-v2 deliberate differences and foo-v1 hostile answers).
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,23 @@ pub type Received = Arc<Mutex<HashMap<SocketAddr, Vec<u8>>>>;
 /// Every complete request received, raw, in arrival order.
 pub type RequestLog = Arc<Mutex<Vec<Vec<u8>>>>;
 
+/// What a server answers to one request.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// These bytes; the connection stays open.
+    Send(Vec<u8>),
+    /// These bytes after a pause (a deliberately slow backend); the connection stays open.
+    SendAfter(Vec<u8>, Duration),
+    /// These bytes, then the connection is closed.
+    SendClose(Vec<u8>),
+}
+
+/// Chooses the answer to each request from its raw bytes.
+pub type Responder = Arc<dyn Fn(&[u8]) -> Answer + Send + Sync>;
+
+/// The default answer: `200 ok`.
+pub const OK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
 /// A running recording server; stops when dropped.
 pub struct RecordingServer {
     /// What each connection sent.
@@ -35,16 +53,26 @@ pub struct RecordingServer {
 impl RecordingServer {
     /// Listen on `addr` inside `ns`; returns once the socket is bound.
     pub fn start(ns: &Netns, addr: SocketAddr) -> Self {
-        Self::start_with(ns, addr, true)
+        Self::start_with(ns, addr, true, None)
+    }
+
+    /// As [`RecordingServer::start`], answering each request as `responder` says.
+    pub fn answering(ns: &Netns, addr: SocketAddr, responder: Responder) -> Self {
+        Self::start_with(ns, addr, true, Some(responder))
     }
 
     /// As [`RecordingServer::start`], but only counting requests: nothing is kept of their
     /// bytes (`received`, `log` stay empty), for benchmarks that send gigabytes.
     pub fn counting(ns: &Netns, addr: SocketAddr) -> Self {
-        Self::start_with(ns, addr, false)
+        Self::start_with(ns, addr, false, None)
     }
 
-    fn start_with(ns: &Netns, addr: SocketAddr, record: bool) -> Self {
+    fn start_with(
+        ns: &Netns,
+        addr: SocketAddr,
+        record: bool,
+        responder: Option<Responder>,
+    ) -> Self {
         let received: Received = Arc::default();
         let requests = Arc::new(Mutex::new(0));
         let log: RequestLog = Arc::default();
@@ -64,7 +92,8 @@ impl RecordingServer {
                 match listener.accept() {
                     Ok((conn, peer)) => {
                         let (r, q, l) = (r.clone(), q.clone(), l.clone());
-                        std::thread::spawn(move || serve(conn, peer, r, q, l, record));
+                        let responder = responder.clone();
+                        std::thread::spawn(move || serve(conn, peer, r, q, l, record, responder));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2));
@@ -172,6 +201,7 @@ fn serve(
     requests: Arc<Mutex<u64>>,
     log: RequestLog,
     record: bool,
+    responder: Option<Responder>,
 ) {
     conn.set_nonblocking(false).ok();
     conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -192,13 +222,24 @@ fn serve(
                     if record {
                         log.lock().expect("lock").push(buf[..total].to_vec());
                     }
+                    let answer = match &responder {
+                        Some(r) => r(&buf[..total]),
+                        None => Answer::Send(OK_RESPONSE.to_vec()),
+                    };
                     buf.drain(..total);
                     *requests.lock().expect("lock") += 1;
                     continued = false;
-                    if conn
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                        .is_err()
-                    {
+                    let (bytes, close) = match answer {
+                        Answer::Send(b) => (b, false),
+                        Answer::SendAfter(b, pause) => {
+                            // The backend is slow on purpose: the pause is the behaviour
+                            // under test, not a wait for something to happen.
+                            std::thread::sleep(pause);
+                            (b, false)
+                        }
+                        Answer::SendClose(b) => (b, true),
+                    };
+                    if conn.write_all(&bytes).is_err() || close {
                         return;
                     }
                 }

@@ -42,9 +42,16 @@ impl Loaded {
 
     /// Capture `ip:port` with flow threshold `threshold`.
     pub fn capture(&mut self, ip: IpAddr, port: u16, threshold: u64) {
+        self.capture_comparing(ip, port, threshold, shadowtap_common::compare_mode::OFF);
+    }
+
+    /// Capture `ip:port` with flow threshold `threshold`, and its responses as the
+    /// comparison mode `compare` asks ([`shadowtap_common::compare_mode`]).
+    pub fn capture_comparing(&mut self, ip: IpAddr, port: u16, threshold: u64, compare: u8) {
         let value = EndpointValue {
             route_set: 1,
-            _pad: 0,
+            compare,
+            _pad: [0; 3],
             threshold,
         };
         self.maps

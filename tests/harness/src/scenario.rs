@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    http_server::RecordingServer,
+    http_server::{RecordingServer, Responder},
     topology::{Leg, Netns, Topology},
     wait,
 };
@@ -90,6 +90,19 @@ pub fn foo_route_to_v2(rate: Rate) -> String {
             service: "foo-v2",
             rate,
         }],
+    )
+}
+
+/// [`foo_route_to_v2`] with `annotations` (`key: value` lines) on the route.
+pub fn foo_route_to_v2_annotated(rate: Rate, annotations: &[(&str, &str)]) -> String {
+    let lines: String = annotations
+        .iter()
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
+    foo_route_to_v2(rate).replacen(
+        "  namespace: default\n",
+        &format!("  namespace: default\n  annotations:\n{lines}"),
+        1,
     )
 }
 
@@ -187,18 +200,40 @@ impl Scenario {
     /// As [`Scenario::new`], with foo-v2's pod placed on `v2_node` (`node-a` makes it a
     /// local pod the agent may capture too).
     pub fn with_v2_node(route: &str, v2_node: &str) -> Self {
-        Self::build(route, v2_node, RecordingServer::start)
+        Self::build(
+            route,
+            v2_node,
+            &RecordingServer::start,
+            &RecordingServer::start,
+        )
     }
 
     /// As [`Scenario::new`], with servers that only count requests (benchmarks).
     pub fn counting(route: &str) -> Self {
-        Self::build(route, "node-b", RecordingServer::counting)
+        Self::build(
+            route,
+            "node-b",
+            &RecordingServer::counting,
+            &RecordingServer::counting,
+        )
+    }
+
+    /// As [`Scenario::new`], with foo-v1's pods answering as `v1` says and foo-v2 as `v2`
+    /// says (the comparison tests: deliberate differences, hostile primaries).
+    pub fn answering(route: &str, v1: Responder, v2: Responder) -> Self {
+        Self::build(
+            route,
+            "node-b",
+            &move |ns, addr| RecordingServer::answering(ns, addr, v1.clone()),
+            &move |ns, addr| RecordingServer::answering(ns, addr, v2.clone()),
+        )
     }
 
     fn build(
         route: &str,
         v2_node: &str,
-        server: fn(&Netns, SocketAddr) -> RecordingServer,
+        server: &dyn Fn(&Netns, SocketAddr) -> RecordingServer,
+        v2_server: &dyn Fn(&Netns, SocketAddr) -> RecordingServer,
     ) -> Self {
         let topo = Topology::new(3);
         let routes = std::env::temp_dir().join(format!("shadowtap-routes-{}", topo.tag()));
@@ -213,7 +248,7 @@ impl Scenario {
                 ]
             })
             .collect();
-        let v2 = server(
+        let v2 = v2_server(
             &topo.extra[1].ns,
             SocketAddr::new(topo.extra[1].ip4.into(), PORT),
         );

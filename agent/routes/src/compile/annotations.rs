@@ -5,10 +5,14 @@
 //! | `shadowtap.dev/mirror-host` | a host name | replayed requests carry this `Host` instead of the client's |
 //! | `shadowtap.dev/mirror-remove-headers` | comma-separated header names | those headers are removed from replayed requests (e.g. `Authorization, Cookie`) |
 //! | `shadowtap.dev/flow-sampling` | `"true"` | the kernel may pre-sample flows at the endpoints this route mirrors from (effective when every mirroring route there asks for it, or with `--flow-sampling`) |
+//! | `shadowtap.dev/compare` | `status`, `headers` or `body` | the primary's responses are captured and compared with the mirror's (off by default) |
+//! | `shadowtap.dev/compare-ignore-headers` | comma-separated header names | compared headers leave these out, on top of the defaults (`date`, `server`, request ids, tracing) |
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::model::MirrorOptions;
+use shadowtap_compare::{CompareMode, HeaderNames};
+
+use crate::model::{CompareSetting, MirrorOptions};
 
 /// Host rewrite annotation.
 pub const MIRROR_HOST: &str = "shadowtap.dev/mirror-host";
@@ -16,6 +20,72 @@ pub const MIRROR_HOST: &str = "shadowtap.dev/mirror-host";
 pub const MIRROR_REMOVE_HEADERS: &str = "shadowtap.dev/mirror-remove-headers";
 /// Flow sampling annotation.
 pub const FLOW_SAMPLING: &str = "shadowtap.dev/flow-sampling";
+/// Comparison annotation: `status`, `headers` or `body`.
+pub const COMPARE: &str = "shadowtap.dev/compare";
+/// Header names the comparison ignores, on top of the defaults.
+pub const COMPARE_IGNORE_HEADERS: &str = "shadowtap.dev/compare-ignore-headers";
+
+/// What is wrong with a route's comparison annotations: the annotation and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompareProblem {
+    /// The annotation's name.
+    pub annotation: &'static str,
+    /// What is wrong, and what shadowtap does instead.
+    pub detail: String,
+}
+
+/// The comparison a route asks for, and the problems of its annotations. An unknown mode
+/// turns comparison off for the route; an invalid header name in the ignore list is left
+/// out, the others apply. An ignore list without a mode is reported and has no effect.
+pub fn compare_setting(meta: &ObjectMeta) -> (Option<CompareSetting>, Vec<CompareProblem>) {
+    let mut problems = Vec::new();
+    let Some(a) = meta.annotations.as_ref() else {
+        return (None, problems);
+    };
+    let mode = match a.get(COMPARE).map(|v| v.trim()) {
+        None => None,
+        Some(v) => match CompareMode::parse(&v.to_ascii_lowercase()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(CompareProblem {
+                    annotation: COMPARE,
+                    detail: format!("{e}: the route does not compare"),
+                });
+                None
+            }
+        },
+    };
+    let mut ignore_headers = Vec::new();
+    if let Some(list) = a.get(COMPARE_IGNORE_HEADERS) {
+        let mut bad = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if HeaderNames::new([name]).is_ok() {
+                ignore_headers.push(name.to_ascii_lowercase());
+            } else {
+                bad.push(format!("{name:?}"));
+            }
+        }
+        if !bad.is_empty() {
+            problems.push(CompareProblem {
+                annotation: COMPARE_IGNORE_HEADERS,
+                detail: format!("not header names (left out): {}", bad.join(", ")),
+            });
+        }
+        if mode.is_none() && a.get(COMPARE).is_none() {
+            problems.push(CompareProblem {
+                annotation: COMPARE_IGNORE_HEADERS,
+                detail: format!("has no effect without {COMPARE}"),
+            });
+        }
+    }
+    ignore_headers.sort();
+    ignore_headers.dedup();
+    let setting = mode.map(|mode| CompareSetting {
+        mode,
+        ignore_headers,
+    });
+    (setting, problems)
+}
 
 /// Headers that frame or route the request: removing them from a replayed request would
 /// change how the mirror reads its body (`content-length`, `transfer-encoding`), which host
@@ -74,6 +144,7 @@ pub fn mirror_options(meta: &ObjectMeta) -> MirrorOptions {
         host,
         remove_headers,
         flow_sampling,
+        compare: compare_setting(meta).0,
     }
 }
 
@@ -108,6 +179,47 @@ mod tests {
         assert!(mirror_options(&ObjectMeta::default()).is_default());
         assert!(!mirror_options(&meta(&[(FLOW_SAMPLING, "yes")])).flow_sampling);
         assert_eq!(mirror_options(&meta(&[(MIRROR_HOST, "  ")])).host, None);
+    }
+
+    #[test]
+    fn compare_annotations_parse_and_validate() {
+        let (s, p) = compare_setting(&meta(&[
+            (COMPARE, " Headers "),
+            (COMPARE_IGNORE_HEADERS, "ETag, x-build-id,,etag"),
+        ]));
+        assert!(p.is_empty(), "{p:?}");
+        let s = s.expect("comparing");
+        assert_eq!(s.mode, CompareMode::Headers);
+        assert_eq!(s.ignore_headers, vec!["etag", "x-build-id"]);
+        let spec = s.spec();
+        assert!(!spec.compares_header(b"ETag") && !spec.compares_header(b"date"));
+        assert!(spec.compares_header(b"content-type"));
+        assert_eq!(
+            mirror_options(&meta(&[(COMPARE, "body")])).compare,
+            Some(CompareSetting {
+                mode: CompareMode::Body,
+                ignore_headers: Vec::new()
+            })
+        );
+        assert_eq!(compare_setting(&ObjectMeta::default()), (None, Vec::new()));
+
+        let (s, p) = compare_setting(&meta(&[(COMPARE, "everything")]));
+        assert_eq!(s, None);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].annotation, COMPARE);
+        assert!(p[0].detail.contains("everything"), "{}", p[0].detail);
+
+        let (s, p) = compare_setting(&meta(&[
+            (COMPARE, "status"),
+            (COMPARE_IGNORE_HEADERS, "x ok, x-fine"),
+        ]));
+        assert_eq!(s.expect("comparing").ignore_headers, vec!["x-fine"]);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].detail.contains("\"x ok\""), "{}", p[0].detail);
+
+        let (s, p) = compare_setting(&meta(&[(COMPARE_IGNORE_HEADERS, "etag")]));
+        assert_eq!(s, None);
+        assert!(p[0].detail.contains("no effect"), "{}", p[0].detail);
     }
 
     #[test]

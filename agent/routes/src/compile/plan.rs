@@ -314,7 +314,13 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
             .unwrap_or(Fraction::ZERO);
         let flow_sampling = cfg.flow_sampling
             || (!mirrors.is_empty() && mirrors.iter().all(|m| m.options.flow_sampling));
+        // Node-wide default off: only the endpoints of comparing routes capture responses.
+        let compare = mirrors
+            .iter()
+            .filter_map(|m| m.options.compare.as_ref().map(|c| c.mode))
+            .max();
         endpoints.push(CaptureEndpoint {
+            compare,
             addr,
             pod: e.pod,
             route_set: id,

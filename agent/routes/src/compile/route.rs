@@ -12,7 +12,9 @@ use gateway_api::apis::standard::httproutes::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::addresses::{mirror_endpoints, mirror_protocol};
-use super::annotations::{mirror_options, rejected_remove_headers, MIRROR_REMOVE_HEADERS};
+use super::annotations::{
+    compare_setting, mirror_options, rejected_remove_headers, MIRROR_REMOVE_HEADERS,
+};
 use super::config::PlanConfig;
 use super::defaults::BackendTarget;
 use super::filter_order::filter_order_warnings;
@@ -234,6 +236,16 @@ fn analyze(
                 rejected.join(", ")
             ),
         ));
+    }
+    if labelled {
+        for p in compare_setting(&route.metadata).1 {
+            local.push(PlanProblem::new(
+                key,
+                format!("metadata.annotations[{}]", p.annotation),
+                ProblemReason::InvalidCompare,
+                p.detail,
+            ));
+        }
     }
     let mut rules = Vec::new();
     let mut has_mirror = false;

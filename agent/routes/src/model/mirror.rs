@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
+use shadowtap_compare::{CompareMode, CompareSpec, HeaderNames};
 
 use super::fraction::Fraction;
 use super::keys::ServicePortRef;
@@ -80,6 +81,31 @@ pub struct MirrorOptions {
     /// The route asks for flow sampling in the kernel.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub flow_sampling: bool,
+    /// The route compares the primary's responses with the mirror's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareSetting>,
+}
+
+/// A comparing route's setting, from `shadowtap.dev/compare` and
+/// `shadowtap.dev/compare-ignore-headers`: the plan's printable form of a
+/// [`CompareSpec`], which [`CompareSetting::spec`] builds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct CompareSetting {
+    /// How much of the two responses is compared.
+    pub mode: CompareMode,
+    /// Header names ignored on top of [`shadowtap_compare::DEFAULT_IGNORED_HEADERS`]
+    /// (lower case, sorted, each an HTTP token).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_headers: Vec<String>,
+}
+
+impl CompareSetting {
+    /// The comparison settings every pair of the route shares.
+    pub fn spec(&self) -> CompareSpec {
+        let extra =
+            HeaderNames::new(self.ignore_headers.iter().map(String::as_str)).unwrap_or_default();
+        CompareSpec::with_extra_ignored(self.mode, &extra)
+    }
 }
 
 impl MirrorOptions {

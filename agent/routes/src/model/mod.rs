@@ -24,7 +24,7 @@ mod store;
 pub use fraction::Fraction;
 pub use hostname::hostname_matches;
 pub use keys::{ObjectKey, ParentKey, ParentKind, RouteKind, RuleId, ServicePortRef};
-pub use mirror::{MirrorOptions, MirrorTarget, ReplayProtocol};
+pub use mirror::{CompareSetting, MirrorOptions, MirrorTarget, ReplayProtocol};
 pub use plan::{CaptureEndpoint, Delivery, EndpointRules, ParentRules, Plan, RuleEntry};
 pub use plan_diff::PlanDiff;
 pub use problem::{PlanProblem, ProblemReason};

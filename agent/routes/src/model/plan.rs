@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
+use shadowtap_compare::CompareMode;
 
 use super::fraction::Fraction;
 use super::keys::{ObjectKey, ParentKey, RuleId, ServicePortRef};
@@ -135,6 +136,11 @@ pub struct CaptureEndpoint {
     /// it and the per-request draw conditions on it (probability p/q), so the two always
     /// agree.
     pub capture_threshold: u64,
+    /// The strongest comparison mode of the comparing mirrors that can fire here (`None`:
+    /// no comparison, the kernel copies the client→server direction only). The kernel map
+    /// value carries it, and decides from it what to copy of the pod→client direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareMode>,
 }
 
 /// The mirror plan of one node.

@@ -69,6 +69,10 @@ pub enum ProblemReason {
     /// whose rules deliver here without this rule's mirrors; the pod cannot tell them apart,
     /// and shadowtap mirrors them (a warning).
     AmbiguousParent,
+    /// `shadowtap.dev/compare` is not `status`, `headers` or `body` (the route does not
+    /// compare), or `shadowtap.dev/compare-ignore-headers` names something that is not a
+    /// header name (that name is left out).
+    InvalidCompare,
 }
 
 impl ProblemReason {
@@ -98,6 +102,7 @@ impl ProblemReason {
             Self::MirrorBeforeModifier => "mirror_before_modifier",
             Self::RemoveHeaderFraming => "remove_header_framing",
             Self::AmbiguousParent => "ambiguous_parent",
+            Self::InvalidCompare => "invalid_compare",
         }
     }
 
@@ -123,7 +128,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 23] = [
+    pub const ALL: [ProblemReason; 24] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -147,6 +152,7 @@ impl ProblemReason {
         Self::MirrorBeforeModifier,
         Self::RemoveHeaderFraming,
         Self::AmbiguousParent,
+        Self::InvalidCompare,
     ];
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of shadowtap-routes (one binary).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod compare;
 mod diff;
 mod fake_lease_api;
 mod file_source;

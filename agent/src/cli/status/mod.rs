@@ -2,6 +2,7 @@
 //! route, rule and mirror the configured against the observed fraction with a ±3σ verdict,
 //! refusals, and per mirror backend the delivery outcomes, response classes and latency.
 
+mod comparisons;
 mod prom_text;
 mod report;
 
@@ -22,24 +23,32 @@ use report::Report;
 /// Longest wait for the agent's answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One scrape of `addr`'s `/metrics`.
-fn scrape(addr: SocketAddr) -> anyhow::Result<Vec<prom_text::Sample>> {
+/// The body of `GET path` from the agent's metrics server at `addr`.
+pub(super) fn fetch(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)
         .with_context(|| format!("connecting to the agent's metrics at {addr}"))?;
     s.set_read_timeout(Some(TIMEOUT))?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: shadowtap\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: shadowtap\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).context("reading /metrics")?;
+    s.read_to_end(&mut raw)
+        .with_context(|| format!("reading {path}"))?;
     let head = match parse_response_head(&raw, false, 64) {
         Ok(Status::Complete(h)) => h,
         Ok(Status::Partial) => bail!("the agent's answer ended inside its head"),
         Err(e) => bail!("the agent's answer is not HTTP/1: {e}"),
     };
     if head.status != 200 {
-        bail!("/metrics answered {}", head.status);
+        bail!("{path} answered {}", head.status);
     }
-    let body = String::from_utf8_lossy(&raw[head.len..]);
-    Ok(prom_text::parse(&body))
+    Ok(String::from_utf8_lossy(&raw[head.len..]).into_owned())
+}
+
+/// One scrape of `addr`'s `/metrics`.
+fn scrape(addr: SocketAddr) -> anyhow::Result<Vec<prom_text::Sample>> {
+    Ok(prom_text::parse(&fetch(addr, "/metrics")?))
 }
 
 fn percent(v: Option<f64>) -> String {
@@ -123,6 +132,45 @@ fn table(r: &Report) -> String {
              reconnects)",
             h2.connections, h2.requests, h2.upgrades_declined, h2.midstream
         );
+    }
+    if !r.comparisons.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<32} {:>4} {:<28} {:>9} {:>9} {:<24} {:<24}",
+            "COMPARING ROUTE",
+            "RULE",
+            "MIRROR",
+            "COMPARED",
+            "DIVERGENT",
+            "PRIMARY P50/P99",
+            "MIRROR P50/P99"
+        );
+        for c in &r.comparisons {
+            let _ = writeln!(
+                out,
+                "{:<32} {:>4} {:<28} {:>9} {:>9} {:<24} {:<24}",
+                c.route,
+                c.rule,
+                c.mirror,
+                c.compared,
+                c.divergent,
+                format!("{} / {}", seconds(c.primary_p50), seconds(c.primary_p99)),
+                format!("{} / {}", seconds(c.mirror_p50), seconds(c.mirror_p99)),
+            );
+            let outcomes = c
+                .outcomes
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = writeln!(
+                out,
+                "{:>38} outcomes {} (shadowtap diff shows the divergent pairs)",
+                "",
+                if outcomes.is_empty() { "-" } else { &outcomes }
+            );
+        }
     }
     let _ = writeln!(
         out,

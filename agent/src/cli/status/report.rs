@@ -83,6 +83,9 @@ pub struct Report {
     pub backends: Vec<BackendRow>,
     /// HTTP/2 decoding.
     pub h2: H2Row,
+    /// Comparing routes: pairs by outcome and both sides' latency.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<super::comparisons::ComparisonRow>,
 }
 
 /// The HTTP/2 row from `shadowtap_h2_events_total`.
@@ -220,6 +223,7 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
     }
     report.backends = backends(samples);
     report.h2 = h2_row(samples);
+    report.comparisons = super::comparisons::rows(samples);
     report
 }
 
@@ -270,7 +274,7 @@ fn backends(samples: &[Sample]) -> Vec<BackendRow> {
 }
 
 /// A histogram bucket's upper bound (`le`).
-fn bucket_bound(s: &Sample) -> Option<f64> {
+pub(super) fn bucket_bound(s: &Sample) -> Option<f64> {
     match s.label("le")? {
         "+Inf" => Some(f64::INFINITY),
         v => Some(v.parse().unwrap_or(f64::INFINITY)),
@@ -278,7 +282,7 @@ fn bucket_bound(s: &Sample) -> Option<f64> {
 }
 
 /// The upper bound of the first cumulative bucket holding `q` of the observations.
-fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+pub(super) fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
     let total = buckets.last()?.1;
     if total <= 0.0 {
         return None;

@@ -39,7 +39,8 @@ impl Drop for BpfStats {
 fn value() -> EndpointValue {
     EndpointValue {
         route_set: 1,
-        _pad: 0,
+        compare: 0,
+        _pad: [0; 3],
         threshold: SAMPLE_ALL,
     }
 }

@@ -3,6 +3,7 @@
 //! `target/bench-results/<name>.md` at the top of the workspace.
 
 mod capacity;
+mod compare;
 mod kernel;
 mod primary;
 mod scale;
@@ -18,7 +19,8 @@ usage: shadowtap-bench <benchmark>   (root; `cargo xtask bench <benchmark>` buil
   kernel    per-packet cost of the kernel programs: no-op vs map miss vs captured
   capacity  mirror capacity at 100 %: rate, losses, agent CPU per request, peak RSS
   scale     agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows
-  primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy";
+  primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy
+  compare   the primary path's cost of shadow comparison: mirroring without, with status, with body";
 
 fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_default();
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         "capacity" => capacity::run(),
         "scale" => scale::run(),
         "primary" => primary::run(),
+        "compare" => compare::run(),
         "-h" | "--help" | "help" => println!("{USAGE}"),
         _ => {
             eprintln!("{USAGE}");

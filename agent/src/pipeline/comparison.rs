@@ -1,0 +1,481 @@
+//! Shadow comparison on the pipeline's task: per connection of a comparing endpoint an
+//! [`Http1Pairing`] fed every decoded request in order and the response stream; mirrored
+//! requests of comparing routes registered with the [`Comparator`]; the mirror client's
+//! reports read from a channel; per route, rule and mirror the outcomes and both sides'
+//! latencies. Every registered pair ends in exactly one outcome:
+//! `pairs_mirrored = Σ outcomes + pending` (see [`Comparison::check_conservation`]).
+//!
+//! A connection whose start was not seen (opened before the agent, or before its endpoint
+//! compared) is not paired: its mirrored requests end `primary_unseen` (counted as
+//! `unseen_requests_lost`, the order cannot be trusted). Connections are bounded
+//! ([`MAX_PAIRINGS`], then new ones are not paired) and end with their response stream or
+//! after [`PAIRING_IDLE`] without activity.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use foldhash::fast::RandomState;
+use serde::Serialize;
+use shadowtap_compare::{
+    Comparator, ComparatorConfig, CompareSpec, Counter as CompareCounter, Finished, Http1Pairing,
+    Outcome, PairId, PairingLimits, PrimaryEvent, PrimaryResult, RequestSeen, UnseenReason,
+};
+use shadowtap_mirror::{CompareTicket, MirrorReport};
+use shadowtap_reconstruct::{FlowKey, Method, ResponseEvent};
+use shadowtap_routes::{plan::RuleId, Plan};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::route_stats::{route_latency_family, RouteLatencyFamily};
+use crate::metrics::{Family, FamilyKind, LabelledFamily};
+
+/// Most connections paired at once; beyond it new connections are not paired.
+pub const MAX_PAIRINGS: usize = 65_536;
+/// A pairing with no request or response for this long ends (its pending requests unseen).
+pub const PAIRING_IDLE: Duration = Duration::from_secs(120);
+
+/// The route, rule and mirror of a pair (the per-route series' labels).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PairKey {
+    /// The rule.
+    pub rule: RuleId,
+    /// The mirror's `namespace/name:port`.
+    pub mirror: String,
+}
+
+/// The two latency histograms of comparing routes, registered by the caller:
+/// `route_primary_latency_seconds` and `route_compared_mirror_latency_seconds`.
+#[derive(Clone, Debug)]
+pub struct CompareLatency {
+    /// The primary's: request's last byte to response's first byte at the pod (kernel time).
+    pub primary: RouteLatencyFamily,
+    /// The mirror's, for the same pairs: exchange start to response's first byte.
+    pub mirror: RouteLatencyFamily,
+}
+
+impl Default for CompareLatency {
+    fn default() -> Self {
+        CompareLatency {
+            primary: route_latency_family(),
+            mirror: route_latency_family(),
+        }
+    }
+}
+
+struct Pairing {
+    /// `None`: the connection is not paired (its start was not seen).
+    pairing: Option<Http1Pairing>,
+    last_ns: u64,
+}
+
+/// Comparison state of one node (see the module docs).
+pub struct Comparison {
+    comparator: Comparator<PairKey>,
+    pairings: HashMap<FlowKey, Pairing, RandomState>,
+    specs: HashMap<(RuleId, String), Arc<CompareSpec>, RandomState>,
+    reply_tx: UnboundedSender<MirrorReport>,
+    reply_rx: UnboundedReceiver<MirrorReport>,
+    outcomes: HashMap<PairKey, [u64; Outcome::ALL.len()], RandomState>,
+    latency: Option<CompareLatency>,
+    events: Vec<PrimaryEvent>,
+    finished: Vec<Finished<PairKey>>,
+    limits: PairingLimits,
+    /// Connections not paired because [`MAX_PAIRINGS`] were.
+    over_cap: u64,
+    /// Connections not paired because their start was not seen.
+    midstream: u64,
+    /// Pairings ended by [`PAIRING_IDLE`].
+    idle_ended: u64,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Self::new(ComparatorConfig::default())
+    }
+}
+
+impl Comparison {
+    /// No pair pending.
+    pub fn new(config: ComparatorConfig) -> Self {
+        let (reply_tx, reply_rx) = unbounded_channel();
+        Comparison {
+            comparator: Comparator::new(config),
+            pairings: HashMap::default(),
+            specs: HashMap::default(),
+            reply_tx,
+            reply_rx,
+            outcomes: HashMap::default(),
+            latency: None,
+            events: Vec::new(),
+            finished: Vec::new(),
+            limits: PairingLimits::default(),
+            over_cap: 0,
+            midstream: 0,
+            idle_ended: 0,
+        }
+    }
+
+    /// Also observe both sides' latency per route on `latency`.
+    pub fn set_latency(&mut self, latency: CompareLatency) {
+        self.latency = Some(latency);
+    }
+
+    /// Follow a plan: the comparison settings of its mirrors.
+    pub fn set_plan(&mut self, plan: &Plan) {
+        self.specs.clear();
+        for rule in plan
+            .route_sets
+            .values()
+            .flat_map(|s| s.parents.iter())
+            .flat_map(|p| p.rules.iter())
+        {
+            for m in &rule.mirrors {
+                if let Some(c) = &m.options.compare {
+                    self.specs
+                        .entry((rule.id.clone(), m.field.clone()))
+                        .or_insert_with(|| Arc::new(c.spec()));
+                }
+            }
+        }
+    }
+
+    /// The comparison settings of the mirror at `field` of `rule`, if it compares.
+    pub fn spec(&self, rule: &RuleId, field: &str) -> Option<Arc<CompareSpec>> {
+        self.specs.get(&(rule.clone(), field.to_owned())).cloned()
+    }
+
+    /// A mirrored request starts its pair: the ticket to submit it with.
+    pub fn register(
+        &mut self,
+        key: PairKey,
+        spec: Arc<CompareSpec>,
+        method: Method,
+        target: &[u8],
+        now_ns: u64,
+    ) -> CompareTicket {
+        let pair = self.comparator.register(
+            key,
+            spec.clone(),
+            method,
+            target,
+            now_ns,
+            &mut self.finished,
+        );
+        self.settle();
+        CompareTicket::new(pair, spec, self.reply_tx.clone())
+    }
+
+    /// The next request decoded on `flow` (an endpoint that compares), mirrored with a
+    /// pair or not.
+    pub fn request(
+        &mut self,
+        flow: FlowKey,
+        method: Method,
+        end_ns: u64,
+        mirrored: Option<(PairId, Arc<CompareSpec>)>,
+    ) {
+        let counters = self.comparator.counters_mut();
+        let seen = RequestSeen {
+            method,
+            mirrored,
+            end_ns,
+        };
+        let full = self.pairings.len() >= MAX_PAIRINGS;
+        match self.pairings.get_mut(&flow) {
+            Some(p) => {
+                p.last_ns = p.last_ns.max(end_ns);
+                match &mut p.pairing {
+                    Some(pairing) => pairing.push_request(seen, &mut self.events, counters),
+                    None => unpaired(seen, &mut self.events, counters),
+                }
+            }
+            None if full => {
+                self.over_cap += 1;
+                unpaired(seen, &mut self.events, counters);
+            }
+            None => {
+                // The request came before its connection's response stream opened (records
+                // of several CPUs): paired, until the response stream says it started
+                // mid-stream.
+                let mut pairing = Http1Pairing::new(self.limits);
+                pairing.push_request(seen, &mut self.events, counters);
+                self.pairings.insert(
+                    flow,
+                    Pairing {
+                        pairing: Some(pairing),
+                        last_ns: end_ns,
+                    },
+                );
+            }
+        }
+        self.settle();
+    }
+
+    /// The request stream of `flow` lost sync.
+    pub fn request_lost(&mut self, flow: &FlowKey) {
+        if let Some(Pairing {
+            pairing: Some(p), ..
+        }) = self.pairings.get_mut(flow)
+        {
+            p.requests_lost(&mut self.events, self.comparator.counters_mut());
+            self.settle();
+        }
+    }
+
+    /// One event of a response stream.
+    pub fn response(&mut self, ev: ResponseEvent) {
+        let counters = self.comparator.counters_mut();
+        match ev {
+            ResponseEvent::Opened { flow, from_start } => {
+                let full = self.pairings.len() >= MAX_PAIRINGS;
+                match self.pairings.get_mut(&flow) {
+                    Some(p) if !from_start => {
+                        self.midstream += 1;
+                        if let Some(mut pairing) = p.pairing.take() {
+                            pairing.end(false, &mut self.events, counters);
+                        }
+                    }
+                    Some(_) => {}
+                    None if full => self.over_cap += 1,
+                    None => {
+                        if !from_start {
+                            self.midstream += 1;
+                        }
+                        self.pairings.insert(
+                            flow,
+                            Pairing {
+                                pairing: from_start.then(|| Http1Pairing::new(self.limits)),
+                                last_ns: 0,
+                            },
+                        );
+                    }
+                }
+            }
+            ResponseEvent::Data { flow, bytes, ts_ns } => {
+                if let Some(p) = self.pairings.get_mut(&flow) {
+                    p.last_ns = p.last_ns.max(ts_ns);
+                    if let Some(pairing) = &mut p.pairing {
+                        pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters);
+                    }
+                }
+            }
+            ResponseEvent::Gap { flow, lost } => {
+                if let Some(Pairing {
+                    pairing: Some(p), ..
+                }) = self.pairings.get_mut(&flow)
+                {
+                    p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters);
+                }
+            }
+            ResponseEvent::Uncopied { flow, len } => {
+                if let Some(Pairing {
+                    pairing: Some(p), ..
+                }) = self.pairings.get_mut(&flow)
+                {
+                    p.push_elided(len, &mut self.events, counters);
+                }
+            }
+            ResponseEvent::Ended { flow, graceful } => {
+                if let Some(Pairing {
+                    pairing: Some(mut p),
+                    ..
+                }) = self.pairings.remove(&flow)
+                {
+                    p.end(graceful, &mut self.events, counters);
+                }
+            }
+        }
+        self.settle();
+    }
+
+    /// Reads the mirror client's reports, ends pairs that waited too long and pairings
+    /// idle for [`PAIRING_IDLE`] (capture time `now_ns`).
+    pub fn tick(&mut self, now_ns: u64) {
+        self.poll_reports();
+        let idle = u64::try_from(PAIRING_IDLE.as_nanos()).unwrap_or(u64::MAX);
+        let stale: Vec<FlowKey> = self
+            .pairings
+            .iter()
+            .filter(|(_, p)| p.last_ns > 0 && now_ns.saturating_sub(p.last_ns) > idle)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            if let Some(p) = self.pairings.remove(&k) {
+                self.idle_ended += 1;
+                if let Some(mut pairing) = p.pairing {
+                    pairing.end(false, &mut self.events, self.comparator.counters_mut());
+                }
+            }
+        }
+        self.settle();
+        self.comparator.expire(now_ns, &mut self.finished);
+        self.settle();
+    }
+
+    /// Reads the mirror client's reports received so far.
+    pub fn poll_reports(&mut self) {
+        while let Ok((pair, result)) = self.reply_rx.try_recv() {
+            self.comparator.mirror(pair, result, &mut self.finished);
+        }
+        self.settle();
+    }
+
+    /// Hands the primary events to the comparator and counts the finished pairs.
+    fn settle(&mut self) {
+        for ev in self.events.drain(..) {
+            self.comparator.primary(ev, &mut self.finished);
+        }
+        for f in self.finished.drain(..) {
+            let i = Outcome::ALL
+                .iter()
+                .position(|o| *o == f.outcome)
+                .unwrap_or(0);
+            if let Some(l) = &self.latency {
+                let labels = labels(&f.key);
+                // Latencies only of compared pairs: both sides answered.
+                if f.outcome.compared() {
+                    if let Some(p) = f.primary_latency {
+                        l.primary.get_or_create(&labels).observe(p.as_secs_f64());
+                    }
+                    if let Some(m) = f.mirror_latency {
+                        l.mirror.get_or_create(&labels).observe(m.as_secs_f64());
+                    }
+                }
+            }
+            self.outcomes
+                .entry(f.key)
+                .or_insert([0; Outcome::ALL.len()])[i] += 1;
+        }
+    }
+
+    /// The comparator (counters, divergence log).
+    pub fn comparator(&self) -> &Comparator<PairKey> {
+        &self.comparator
+    }
+
+    /// Connections being paired.
+    pub fn pairings(&self) -> usize {
+        self.pairings.len()
+    }
+
+    /// Outcomes of the pairs of `key`, indexed like [`Outcome::ALL`].
+    pub fn outcomes(&self, key: &PairKey) -> [u64; Outcome::ALL.len()] {
+        self.outcomes
+            .get(key)
+            .copied()
+            .unwrap_or([0; Outcome::ALL.len()])
+    }
+
+    /// Whether every registered pair ended in exactly one outcome or is pending:
+    /// `pairs_mirrored = Σ outcomes + pending`, over the counters and over the per-route
+    /// outcomes alike.
+    pub fn check_conservation(&self) -> bool {
+        let c = self.comparator.counters();
+        let mirrored = c.get(CompareCounter::PairsMirrored);
+        let pending = self.comparator.pending() as u64;
+        let per_route: u64 = self.outcomes.values().flat_map(|o| o.iter()).sum();
+        mirrored == c.sum(shadowtap_compare::PAIR_OUTCOMES) + pending
+            && mirrored == per_route + pending
+    }
+
+    /// `shadowtap_route_comparisons_total{route, rule, mirror, outcome}` (every outcome,
+    /// zeros included, for each key that registered a pair).
+    pub fn route_families(&self) -> Vec<LabelledFamily> {
+        let mut keys: Vec<&PairKey> = self.outcomes.keys().collect();
+        keys.sort();
+        let mut rows = Vec::new();
+        for k in keys {
+            let counts = &self.outcomes[k];
+            for (o, n) in Outcome::ALL.iter().zip(counts) {
+                rows.push((
+                    vec![
+                        ("route", k.rule.route.to_string()),
+                        ("rule", k.rule.rule_index.to_string()),
+                        ("mirror", k.mirror.clone()),
+                        ("outcome", o.name().to_owned()),
+                    ],
+                    *n as f64,
+                ));
+            }
+        }
+        vec![LabelledFamily {
+            name: "route_comparisons",
+            help: "Per mirror of a comparing rule, the mirrored requests by comparison outcome: same, status_class_differs, status_differs, headers_differ, body_differs, mirror_failed, primary_unseen, pair_timeout, over_budget. Pairs still pending are not counted yet.",
+            kind: FamilyKind::Counter,
+            rows,
+        }]
+    }
+
+    /// The comparison layer's counters (pairing, framing, unseen reasons) and gauges.
+    pub fn families(&self) -> Vec<Family> {
+        let c = self.comparator.counters();
+        vec![
+            Family {
+                name: "compare_events",
+                help: "Comparison layer events by kind: pairs registered, outcomes, unseen primary responses by reason, responses framed, late results.",
+                kind: FamilyKind::Counter,
+                label: "event",
+                values: CompareCounter::ALL
+                    .iter()
+                    .map(|k| (k.name(), c.get(*k)))
+                    .collect(),
+            },
+            Family {
+                name: "compare_connections",
+                help: "Connections of comparing endpoints not paired, by reason: midstream (start not seen), over_cap, idle (ended after the idle timeout).",
+                kind: FamilyKind::Counter,
+                label: "reason",
+                values: vec![
+                    ("midstream", self.midstream),
+                    ("over_cap", self.over_cap),
+                    ("idle", self.idle_ended),
+                ],
+            },
+            Family {
+                name: "compare_pending",
+                help: "Comparison state held: pairs awaiting a side, and connections being paired.",
+                kind: FamilyKind::Gauge,
+                label: "what",
+                values: vec![
+                    ("pairs", self.comparator.pending() as u64),
+                    ("connections", self.pairings.len() as u64),
+                ],
+            },
+        ]
+    }
+
+    /// The divergence log as JSON ([`super::DivergenceDoc`]).
+    pub fn divergences_json(&self) -> String {
+        serde_json::to_string(&super::DivergenceDoc::of(self.comparator.log()))
+            .unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Bytes the pending pairs hold (the comparison budget).
+    pub fn held_bytes(&self) -> usize {
+        self.comparator.held_bytes()
+    }
+}
+
+/// A request on a connection that is not paired: a mirrored one is unseen.
+fn unpaired(
+    seen: RequestSeen,
+    events: &mut Vec<PrimaryEvent>,
+    counters: &mut shadowtap_compare::Counters,
+) {
+    if let Some((pair, _)) = seen.mirrored {
+        let reason = UnseenReason::RequestsLost;
+        counters.inc(reason.counter());
+        events.push(PrimaryEvent {
+            pair,
+            result: PrimaryResult::Unseen(reason),
+        });
+    }
+}
+
+fn labels(k: &PairKey) -> Vec<(String, String)> {
+    vec![
+        ("route".to_owned(), k.rule.route.to_string()),
+        ("rule".to_owned(), k.rule.rule_index.to_string()),
+        ("mirror".to_owned(), k.mirror.clone()),
+    ]
+}
