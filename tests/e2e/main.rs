@@ -6,6 +6,9 @@
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
 //!   as of unknown namespace.
+//! - `grpc`: gRPC with real peers (Python grpcio): unary calls over 4 channels mirrored
+//!   per call at 42 %, a rule matching no call receives nothing, client-, server-streaming
+//!   and bidi calls and messages over 1 MiB mirrored whole (by content hash).
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
 //!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
 //!   connection opened before the agent counted as `h2_midstream`, never mirrored.
@@ -29,6 +32,7 @@
 
 mod failures;
 mod gamma;
+mod grpc;
 mod h2c;
 mod listeners;
 mod mirror;
