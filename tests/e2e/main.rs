@@ -27,6 +27,8 @@
 //!   only it refuses to start, naming them.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
+//! - `replay_pcap`: `shadowtap replay --pcap` replays a captured grpcio exchange (h2c)
+//!   over HTTP/2 to a real grpcio server: every call arrives marked, with its messages.
 //! - `restart`: an agent SIGKILLed on the clsact path leaves its filters; the next start
 //!   removes exactly those and keeps another party's filter.
 
@@ -38,6 +40,7 @@ mod listeners;
 mod mirror;
 mod monitoring;
 mod privileges;
+mod replay_pcap;
 mod restart;
 mod routing;
 mod sampling;
