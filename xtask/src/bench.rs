@@ -28,16 +28,24 @@ pub enum Which {
     Primary,
     /// Reassembly + HTTP/1 decoding throughput next to raw httparse (criterion).
     Decode,
+    /// HTTP/2 decoding throughput of shadowtap-h2 next to the h2 crate's server, the same
+    /// connection bytes in memory.
+    H2Decode,
+    /// Mirror capacity for 200 B gRPC unary calls at 100 % (h2load), agent CPU per mirrored
+    /// call (needs root).
+    H2Capacity,
     /// Every benchmark above, one after the other (needs root).
     All,
 }
 
 /// The benchmarks `all` runs, in order.
-const ALL: [Which; 5] = [
+const ALL: [Which; 7] = [
     Which::Kernel,
     Which::Decode,
+    Which::H2Decode,
     Which::Primary,
     Which::Capacity,
+    Which::H2Capacity,
     Which::Scale,
 ];
 
@@ -45,6 +53,7 @@ const ALL: [Which; 5] = [
 fn extra_packages(which: Which) -> &'static [(&'static str, &'static str)] {
     match which {
         Which::Primary => &[("nginx", "nginx-light")],
+        Which::H2Capacity => &[("h2load", "nghttp2-client")],
         _ => &[],
     }
 }
@@ -70,6 +79,8 @@ fn run_one(env: &Env, which: Which) -> Result<()> {
         Which::Kernel => "kernel",
         Which::Capacity => "capacity",
         Which::Scale => "scale",
+        Which::H2Decode => "h2-decode",
+        Which::H2Capacity => "h2-capacity",
         Which::Decode => {
             return cargo(
                 env,

@@ -3,6 +3,9 @@
 //! `target/bench-results/<name>.md` at the top of the workspace.
 
 mod capacity;
+mod h2_capacity;
+mod h2_decode;
+mod h2_server;
 mod kernel;
 mod primary;
 mod scale;
@@ -18,7 +21,9 @@ usage: shadowtap-bench <benchmark>   (root; `cargo xtask bench <benchmark>` buil
   kernel    per-packet cost of the kernel programs: no-op vs map miss vs captured
   capacity  mirror capacity at 100 %: rate, losses, agent CPU per request, peak RSS
   scale     agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows
-  primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy";
+  primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy
+  h2-decode    HTTP/2 decoding: shadowtap-h2 next to the h2 crate's server, same bytes
+  h2-capacity  mirror capacity for 200 B gRPC unary calls at 100 %, agent CPU per call";
 
 fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_default();
@@ -27,6 +32,8 @@ fn main() -> ExitCode {
         "capacity" => capacity::run(),
         "scale" => scale::run(),
         "primary" => primary::run(),
+        "h2-decode" => h2_decode::run(),
+        "h2-capacity" => h2_capacity::run(),
         "-h" | "--help" | "help" => println!("{USAGE}"),
         _ => {
             eprintln!("{USAGE}");
