@@ -14,6 +14,9 @@
 //!   nghttpd): only the matching method is mirrored, a rule no call matches wins nothing,
 //!   the series name the GRPCRoute; HTTP/1 mirrors to an h2c-only backend (`appProtocol`)
 //!   are refused as `protocol_mismatch`.
+//! - `grpc`: gRPC with real peers (Python grpcio): unary calls over 4 channels mirrored
+//!   per call at 42 %, a rule matching no call receives nothing, client-, server-streaming
+//!   and bidi calls and messages over 1 MiB mirrored whole (by content hash).
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
 //!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
 //!   connection opened before the agent counted as `h2_midstream`, never mirrored.
@@ -32,18 +35,22 @@
 //!   only it refuses to start, naming them.
 //! - `failures`: dead and black-holed mirror backends never affect the client; every mirror
 //!   is sent or dropped with a counted reason.
+//! - `replay_pcap`: `shadowtap replay --pcap` replays a captured grpcio exchange (h2c)
+//!   over HTTP/2 to a real grpcio server: every call arrives marked, with its messages.
 //! - `restart`: an agent SIGKILLed on the clsact path leaves its filters; the next start
 //!   removes exactly those and keeps another party's filter.
 
 mod compare;
 mod failures;
 mod gamma;
+mod grpc;
 mod grpcroute;
 mod h2c;
 mod listeners;
 mod mirror;
 mod monitoring;
 mod privileges;
+mod replay_pcap;
 mod restart;
 mod routing;
 mod sampling;

@@ -31,17 +31,25 @@ pub enum Which {
     Compare,
     /// Reassembly + HTTP/1 decoding throughput next to raw httparse (criterion).
     Decode,
+    /// HTTP/2 decoding throughput of shadowtap-h2 next to the h2 crate's server, the same
+    /// connection bytes in memory.
+    H2Decode,
+    /// Mirror capacity for 200 B gRPC unary calls at 100 % (h2load), agent CPU per mirrored
+    /// call (needs root).
+    H2Capacity,
     /// Every benchmark above, one after the other (needs root).
     All,
 }
 
 /// The benchmarks `all` runs, in order.
-const ALL: [Which; 6] = [
+const ALL: [Which; 8] = [
     Which::Kernel,
     Which::Decode,
+    Which::H2Decode,
     Which::Primary,
     Which::Compare,
     Which::Capacity,
+    Which::H2Capacity,
     Which::Scale,
 ];
 
@@ -49,6 +57,7 @@ const ALL: [Which; 6] = [
 fn extra_packages(which: Which) -> &'static [(&'static str, &'static str)] {
     match which {
         Which::Primary => &[("nginx", "nginx-light")],
+        Which::H2Capacity => &[("h2load", "nghttp2-client")],
         _ => &[],
     }
 }
@@ -75,6 +84,8 @@ fn run_one(env: &Env, which: Which) -> Result<()> {
         Which::Kernel => "kernel",
         Which::Capacity => "capacity",
         Which::Scale => "scale",
+        Which::H2Decode => "h2-decode",
+        Which::H2Capacity => "h2-capacity",
         Which::Decode => {
             return cargo(
                 env,

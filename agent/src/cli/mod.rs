@@ -321,8 +321,13 @@ pub struct ReplayArgs {
     #[arg(long, env = "NODE_NAME", requires = "routes")]
     pub node: Option<String>,
     /// Replay the sampled requests to this URL (`http://host:port`) instead of the plan's
-    /// mirror endpoints.
-    #[arg(long, value_name = "URL", conflicts_with = "dry_run")]
+    /// mirror endpoints (with --routes: the routes decide what is sampled).
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "dry_run",
+        requires = "routes"
+    )]
     pub to: Option<String>,
     /// Match and sample, but send nothing.
     #[arg(long)]

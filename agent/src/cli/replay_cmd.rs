@@ -1,5 +1,8 @@
 //! `shadowtap replay --pcap FILE`: the reconstruction pipeline on a capture file, and with
 //! `--routes` the same matching, sampling and (unless `--dry-run`) replay as the agent.
+//! HTTP/1.x requests and the requests of cleartext HTTP/2 connections (prior knowledge or
+//! `Upgrade: h2c`) are both decoded, routed and replayed like live ones: HTTP/2 requests
+//! over HTTP/2.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
@@ -13,8 +16,8 @@ use shadowtap_mirror::{
     BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions, Tally,
 };
 use shadowtap_reconstruct::{
-    pcap::decode_pcap,
-    render::{json_line, summary},
+    pcap::{decode_pcap_all, Captured},
+    render::{json_line, json_line_h2, summary, summary_h2},
     Config, H2FlowRequest, Reconstructor, Request,
 };
 use shadowtap_routes::{plan, plan::MirrorTarget, PlanConfig, Sampler};
@@ -116,9 +119,12 @@ fn parse_url(url: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{with_port} resolves to no address"))
 }
 
-fn feed<S: MirrorSink>(requests: &[Request], mut pipeline: Pipeline<S>) -> Pipeline<S> {
+fn feed<S: MirrorSink>(requests: &[Captured], mut pipeline: Pipeline<S>) -> Pipeline<S> {
     for r in requests {
-        pipeline.handle(r);
+        match r {
+            Captured::Http1(r) => pipeline.handle(r),
+            Captured::Http2(r) => pipeline.handle_h2(r),
+        }
     }
     pipeline
 }
@@ -142,14 +148,21 @@ fn print_pipeline<S: MirrorSink>(p: &Pipeline<S>) {
 
 /// Run `shadowtap replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let (requests, counters) = decode_pcap(&args.pcap, &Config::default())
+    let (requests, counters) = decode_pcap_all(&args.pcap, &Config::default())
         .with_context(|| format!("decoding {}", args.pcap.display()))?;
     if args.print {
         for r in &requests {
-            println!("{}", json_line(r));
+            match r {
+                Captured::Http1(r) => println!("{}", json_line(r)),
+                Captured::Http2(r) => println!("{}", json_line_h2(r)),
+            }
         }
     }
-    eprint!("{}", summary(&counters, 0));
+    eprint!("{}", summary(&counters.reconstruct, 0));
+    if counters.h2.iter().any(|(_, v)| v != 0) {
+        // Every flow ended at the end of the file: no stream is still open.
+        eprint!("{}", summary_h2(&counters.h2, 0));
+    }
     let Some(routes) = &args.routes else {
         return Ok(ExitCode::SUCCESS);
     };

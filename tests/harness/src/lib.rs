@@ -12,7 +12,8 @@
 //!   [`reassemble`] (a test-only reassembly of what the kernel copied).
 //! - The whole agent: [`scenario`] (a node running `shadowtap agent --routes`, clients, pods,
 //!   the Kubernetes objects describing them, metrics).
-//! - Peers: [`http_server`] (a server recording the bytes it received, lock-step clients),
+//! - Peers: [`grpc`] (Python grpcio server and client), [`nghttp2`] (nghttpd, nghttpx,
+//!   h2load), [`http_server`] (a server recording the bytes it received, lock-step clients),
 //!   [`load`] (an open- and closed-loop load generator), [`idle_flows`] (many idle
 //!   keep-alive connections on one thread), [`nginx`] (the mirroring proxy shadowtap is
 //!   compared with).
@@ -20,6 +21,7 @@
 //!   the metric names it reads).
 //! - Time: [`wait`] (conditions with a deadline — never fixed sleeps).
 
+pub mod grpc;
 pub mod http_server;
 pub mod idle_flows;
 pub mod load;

@@ -45,7 +45,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(ns: &Netns, what: &str, args: &[&str], log: Option<&Path>) -> Self {
+    /// Start `args` inside `ns` (stdout to `log`, or discarded; stderr discarded).
+    pub(crate) fn spawn(ns: &Netns, what: &str, args: &[&str], log: Option<&Path>) -> Self {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns.name()]).args(args);
         cmd.stdin(Stdio::null()).stderr(Stdio::null());
@@ -76,7 +77,7 @@ impl Drop for Process {
 }
 
 /// Waits until `addr` accepts a connection from inside `from`.
-fn wait_answers(from: &Netns, addr: SocketAddr, process: &mut Process) {
+pub(crate) fn wait_answers(from: &Netns, addr: SocketAddr, process: &mut Process) {
     wait::until(
         &format!("{} to answer on {addr}", process.what),
         Duration::from_secs(10),

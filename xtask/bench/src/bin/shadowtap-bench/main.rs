@@ -4,6 +4,9 @@
 
 mod capacity;
 mod compare;
+mod h2_capacity;
+mod h2_decode;
+mod h2_server;
 mod kernel;
 mod primary;
 mod scale;
@@ -20,7 +23,9 @@ usage: shadowtap-bench <benchmark>   (root; `cargo xtask bench <benchmark>` buil
   capacity  mirror capacity at 100 %: rate, losses, agent CPU per request, peak RSS
   scale     agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows
   primary   the client's latency and throughput: no agent, shadowtap, an nginx mirror proxy
-  compare   the primary path's cost of shadow comparison: mirroring without, with status, with body";
+  compare   the primary path's cost of shadow comparison: mirroring without, with status, with body
+  h2-decode    HTTP/2 decoding: shadowtap-h2 next to the h2 crate's server, same bytes
+  h2-capacity  mirror capacity for 200 B gRPC unary calls at 100 %, agent CPU per call";
 
 fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_default();
@@ -30,6 +35,8 @@ fn main() -> ExitCode {
         "scale" => scale::run(),
         "primary" => primary::run(),
         "compare" => compare::run(),
+        "h2-decode" => h2_decode::run(),
+        "h2-capacity" => h2_capacity::run(),
         "-h" | "--help" | "help" => println!("{USAGE}"),
         _ => {
             eprintln!("{USAGE}");
