@@ -1,5 +1,6 @@
-//! The capture core shared by the TC and XDP programs: endpoint lookup, own-flow skip,
-//! flow pre-sample, and the copy of the TCP payload into the ring buffer.
+//! The capture core shared by the TC and XDP programs: the destination-port pre-filter,
+//! endpoint lookup, own-flow skip, flow pre-sample, and the copy of the TCP payload into the
+//! ring buffer.
 //!
 //! The record is assembled in this CPU's scratch slot (a map value) from the start: the
 //! parser writes the header fields straight into it, because the 512-byte BPF stack cannot
@@ -40,6 +41,10 @@ pub fn run<P: Packet>(p: &P) -> Outcome {
         return Outcome::Quiet;
     };
     ctr.inc(Counter::PacketsSeen);
+    if !crate::prefilter::may_be_captured(p) {
+        ctr.inc(Counter::NotMatched);
+        return Outcome::Quiet;
+    }
     // SAFETY: a helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {

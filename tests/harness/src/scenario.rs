@@ -21,6 +21,9 @@ use crate::{
 pub const NODE: &str = "node-a";
 /// The port every service listens on.
 pub const PORT: u16 = 8080;
+/// Where the scenario's own servers listen when the caller runs its own on [`PORT`]
+/// ([`Scenario::for_external_backends`]).
+pub const PARKED_PORT: u16 = 18080;
 /// Where the agent serves metrics, inside the node namespace.
 pub const METRICS: &str = "127.0.0.1:19090";
 
@@ -187,18 +190,27 @@ impl Scenario {
     /// As [`Scenario::new`], with foo-v2's pod placed on `v2_node` (`node-a` makes it a
     /// local pod the agent may capture too).
     pub fn with_v2_node(route: &str, v2_node: &str) -> Self {
-        Self::build(route, v2_node, RecordingServer::start)
+        Self::build(route, v2_node, RecordingServer::start, PORT)
     }
 
     /// As [`Scenario::new`], with servers that only count requests (benchmarks).
     pub fn counting(route: &str) -> Self {
-        Self::build(route, "node-b", RecordingServer::counting)
+        Self::build(route, "node-b", RecordingServer::counting, PORT)
+    }
+
+    /// As [`Scenario::counting`], for a caller that runs its own servers (nginx in the
+    /// benchmarks) on the pods' addresses at [`PORT`], where the objects point: the
+    /// scenario's servers are bound to [`PARKED_PORT`] instead, which nothing names, so
+    /// `v1`, `v2` and `v3` count nothing.
+    pub fn for_external_backends(route: &str) -> Self {
+        Self::build(route, "node-b", RecordingServer::counting, PARKED_PORT)
     }
 
     fn build(
         route: &str,
         v2_node: &str,
         server: fn(&Netns, SocketAddr) -> RecordingServer,
+        port: u16,
     ) -> Self {
         let topo = Topology::new(3);
         let routes = std::env::temp_dir().join(format!("shadowtap-routes-{}", topo.tag()));
@@ -208,18 +220,18 @@ impl Scenario {
             .iter()
             .flat_map(|l| {
                 [
-                    server(&l.ns, SocketAddr::new(l.ip4.into(), PORT)),
-                    server(&l.ns, SocketAddr::new(l.ip6.into(), PORT)),
+                    server(&l.ns, SocketAddr::new(l.ip4.into(), port)),
+                    server(&l.ns, SocketAddr::new(l.ip6.into(), port)),
                 ]
             })
             .collect();
         let v2 = server(
             &topo.extra[1].ns,
-            SocketAddr::new(topo.extra[1].ip4.into(), PORT),
+            SocketAddr::new(topo.extra[1].ip4.into(), port),
         );
         let v3 = server(
             &topo.extra[2].ns,
-            SocketAddr::new(topo.extra[2].ip4.into(), PORT),
+            SocketAddr::new(topo.extra[2].ip4.into(), port),
         );
         let objects = [
             service_yaml(
