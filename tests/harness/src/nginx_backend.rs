@@ -131,7 +131,11 @@ mod tests {
 
     #[test]
     fn the_config_serves_both_listeners() {
-        let c = config(Path::new("/tmp/x"), "10.0.0.2:8080".parse().unwrap(), 1);
+        let c = config(
+            Path::new("/tmp/x"),
+            "10.0.0.2:8080".parse().expect("address"),
+            1,
+        );
         assert!(c.contains("worker_processes 1;"));
         assert!(c.contains("listen 10.0.0.2:8080 backlog=4096;"));
         assert!(c.contains(&format!("listen {STATUS_ADDR};")));

@@ -52,8 +52,6 @@ impl Backends {
 pub struct World {
     /// Namespaces, the agent's routes and the agent itself.
     pub s: Scenario,
-    /// Which backends.
-    pub backends: Backends,
     /// nginx as foo-v1 and foo-v2 (with [`Backends::Nginx`]).
     nginx_backends: Option<(Backend, Backend)>,
     /// The nginx `mirror` proxy in the node namespace.
@@ -123,7 +121,6 @@ impl World {
         );
         Self {
             s,
-            backends,
             nginx_backends,
             proxy,
             proxy_addr,
