@@ -1,9 +1,9 @@
 //! `oha`, the open-loop HTTP load generator of the primary-path benchmark (fixed request
 //! rates, latency from each request's scheduled time). No Debian suite reachable here
 //! packages it and no prebuilt binary can be downloaded, so it is built from crates.io at a
-//! pinned version, without TLS (the benchmark speaks cleartext HTTP/1.1), into a directory of
-//! its own under `$CARGO_HOME/lib`. Idempotent: when that version's binary runs, nothing is
-//! done.
+//! pinned version, with its default features (1.16.0 does not compile without its TLS
+//! feature, although the benchmark speaks cleartext HTTP/1.1), into a directory of its own
+//! under `$CARGO_HOME/lib`. Idempotent: when that version's binary runs, nothing is done.
 
 use std::{path::PathBuf, process::Command};
 
@@ -37,7 +37,7 @@ pub fn ensure(path: &std::ffi::OsStr) -> Result<PathBuf> {
     );
     status(
         Command::new("cargo")
-            .args(["install", "--locked", "--force", "--no-default-features"])
+            .args(["install", "--locked", "--force"])
             .arg(format!("oha@{VERSION}"))
             .arg("--root")
             .arg(&root)
