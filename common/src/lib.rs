@@ -7,6 +7,7 @@
 #![no_std]
 
 pub mod counters;
+pub mod endpoint_filter;
 pub mod flow_hash;
 pub mod maps;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod record;
 mod pod;
 
 pub use counters::{Counter, CounterBlock};
+pub use endpoint_filter::{endpoint_slot, ENDPOINT_FILTER_WORDS};
 pub use flow_hash::{flow_hash, threshold_for_fraction, FLOW_HASH_SEED, SAMPLE_ALL, SAMPLE_NONE};
 pub use maps::{addr_from_ip, compare_mode, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
 pub use record::{RecordError, RecordHeader, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD};
@@ -31,6 +33,9 @@ pub mod names {
     pub const SCRATCH: &str = "SHADOWTAP_SCRATCH";
     /// Per-CPU counters: one entry, a [`crate::CounterBlock`] indexed by [`crate::Counter`].
     pub const COUNTERS: &str = "SHADOWTAP_COUNTERS";
+    /// Endpoint pre-filter: [`crate::ENDPOINT_FILTER_WORDS`] `u64` words, a bit per hash of
+    /// a captured endpoint (see [`crate::endpoint_filter`]).
+    pub const ENDPOINT_FILTER: &str = "SHADOWTAP_ENDPOINT_FILTER";
     /// The TC classifier.
     pub const TC_PROGRAM: &str = "shadowtap_tc";
     /// The TC classifier of the pod→client direction (comparing endpoints' responses).

@@ -1,5 +1,6 @@
-//! The capture core shared by the TC and XDP programs: endpoint lookup, own-flow skip,
-//! flow pre-sample, and the copy of the TCP payload into the ring buffer.
+//! The capture core shared by the TC and XDP programs: the endpoint pre-filter,
+//! endpoint lookup, own-flow skip, flow pre-sample, and the copy of the TCP payload into the
+//! ring buffer.
 //!
 //! The request direction (client→server) looks the packet's destination up in the
 //! endpoint map; the response direction (pod→client, comparing endpoints only) looks its
@@ -47,6 +48,14 @@ pub fn run<P: Packet, const RESPONSE: bool>(p: &P) -> Outcome {
         return Outcome::Quiet;
     };
     ctr.inc(Counter::PacketsSeen);
+    if !crate::prefilter::may_be_captured::<P, RESPONSE>(p) {
+        ctr.inc(if RESPONSE {
+            Counter::ResponsesNotMatched
+        } else {
+            Counter::NotMatched
+        });
+        return Outcome::Quiet;
+    }
     // SAFETY: a helper without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {

@@ -22,6 +22,7 @@ mod counters;
 mod maps;
 mod packet;
 mod parse;
+mod prefilter;
 
 use aya_ebpf::{
     bindings::{xdp_action::XDP_PASS, TC_ACT_UNSPEC},

@@ -6,8 +6,8 @@ use aya_ebpf::{
     Global,
 };
 use shadowtap_common::{
-    CounterBlock, EndpointKey, EndpointValue, OwnFlowKey, MAX_ENDPOINTS, MAX_OWN_FLOWS,
-    RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
+    CounterBlock, EndpointKey, EndpointValue, OwnFlowKey, ENDPOINT_FILTER_WORDS, MAX_ENDPOINTS,
+    MAX_OWN_FLOWS, RECORD_HEADER_LEN, RECORD_MAX_PAYLOAD,
 };
 
 /// One scratch slot: a record header followed by up to `RECORD_MAX_PAYLOAD` bytes.
@@ -24,6 +24,11 @@ pub struct Scratch {
 #[map(name = "SHADOWTAP_ENDPOINTS")]
 pub static ENDPOINTS: HashMap<EndpointKey, EndpointValue> =
     HashMap::with_max_entries(MAX_ENDPOINTS, 0);
+
+/// A bit per hash of each captured endpoint (`shadowtap_common::endpoint_filter`), tested
+/// before the endpoint lookup.
+#[map(name = "SHADOWTAP_ENDPOINT_FILTER")]
+pub static ENDPOINT_FILTER: Array<u64> = Array::with_max_entries(ENDPOINT_FILTER_WORDS, 0);
 
 /// The agent's own connections, never captured.
 #[map(name = "SHADOWTAP_OWN_FLOWS")]

@@ -32,6 +32,21 @@ pub trait Packet {
     /// Start and end of the linear (directly readable) part of the packet.
     fn linear(&self) -> (usize, usize);
 
+    /// Read a fixed-size plain-data value at `offset` from the linear area only (`None` when
+    /// it does not lie there): the pre-filter's reads, which must stay cheap.
+    #[inline(always)]
+    fn linear_load<T: Copy>(&self, offset: u32) -> Option<T> {
+        let (start, end) = self.linear();
+        let at = start + offset as usize;
+        if offset < 256 && at + size_of::<T>() <= end {
+            // SAFETY: [at, at + size_of::<T>()) lies within the packet's linear area,
+            // checked just above; T is a byte array (alignment 1).
+            Some(unsafe { core::ptr::read_unaligned(at as *const T) })
+        } else {
+            None
+        }
+    }
+
     /// Read a fixed-size plain-data value (a header) at `offset`: straight from the linear
     /// area when it lies there (the common case: headers are linear), else through the
     /// load-bytes helper (headers in page fragments).

@@ -10,6 +10,10 @@
 //! - `clsact`: the attach path of kernels without TCX, forced on any kernel: capture through
 //!   clsact filters, detach keeping others' qdiscs and filters, and the start-up sweep that
 //!   removes a killed agent's filters and nobody else's.
+//! - `endpoint_filter`: the pre-filter before the endpoint lookup never hides a captured
+//!   packet — destinations sharing a captured endpoint's bit are looked up and missed, an
+//!   endpoint keeps its bit while another on the same bit is removed, and everything else is
+//!   counted `not_matched`, on TC and XDP.
 //! - `response_capture`: the response program of comparing endpoints — only their
 //!   pod→client packets, flagged as responses, a prefix in the status and headers modes,
 //!   everything in the body mode; live on the host-side and pod-side hooks.
@@ -17,6 +21,7 @@
 //!   file by `shadowtap-reconstruct` (the `shadowtap replay --pcap` path).
 
 mod clsact;
+mod endpoint_filter;
 mod live_capture;
 mod pcap_capture;
 mod response_capture;

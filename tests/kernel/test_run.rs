@@ -22,7 +22,7 @@ const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 const REQUEST: &[u8] = b"GET /hello HTTP/1.1\r\nHost: foo\r\n\r\n";
 
-struct Harness(Loaded);
+pub(crate) struct Harness(Loaded);
 
 impl std::ops::Deref for Harness {
     type Target = Loaded;
@@ -38,12 +38,12 @@ impl std::ops::DerefMut for Harness {
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(Loaded::new())
     }
 
     /// Run the TC program on `pkt`; assert pass + unchanged; return the records it wrote.
-    fn tc(&mut self, pkt: &[u8]) -> Vec<CaptureEvent> {
+    pub(crate) fn tc(&mut self, pkt: &[u8]) -> Vec<CaptureEvent> {
         let mut out = vec![0u8; pkt.len() + 64];
         let res = self
             .dp
@@ -61,7 +61,7 @@ impl Harness {
     }
 
     /// Run the XDP program on `pkt`; assert pass + unchanged.
-    fn xdp(&mut self, pkt: &[u8]) -> Vec<CaptureEvent> {
+    pub(crate) fn xdp(&mut self, pkt: &[u8]) -> Vec<CaptureEvent> {
         let mut out = vec![0u8; pkt.len() + 64];
         let res = self
             .dp
@@ -84,7 +84,7 @@ impl Harness {
         v
     }
 
-    fn count(&self, c: Counter) -> u64 {
+    pub(crate) fn count(&self, c: Counter) -> u64 {
         self.maps.counters().expect("counters").get(c)
     }
 }

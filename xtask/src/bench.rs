@@ -23,8 +23,10 @@ pub enum Which {
     /// Agent RSS, heap estimate and CPU with 10 000 idle keep-alive flows captured, beside
     /// 0 and 1 000 (needs root).
     Scale,
-    /// The client's latency and throughput with no agent, shadowtap mirroring 42 % (every
-    /// flow captured, or flows pre-sampled in the kernel) and an nginx `mirror` proxy.
+    /// The client's latency and throughput with nginx as foo-v1 and foo-v2: no agent,
+    /// shadowtap mirroring 42 %, and an nginx `mirror` proxy; `wrk` (saturation) and `oha`
+    /// (fixed rates), CPU per request. `SHADOWTAP_BENCH_BACKEND=own` uses shadowtap's own test
+    /// server instead of nginx.
     Primary,
     /// The primary path's cost of shadow comparison: mirroring 42 % without comparison,
     /// with `compare: status` and with `compare: body`, next to no agent (needs root).
@@ -56,7 +58,7 @@ const ALL: [Which; 8] = [
 /// Debian packages a benchmark needs beyond the common set-up, by the command each provides.
 fn extra_packages(which: Which) -> &'static [(&'static str, &'static str)] {
     match which {
-        Which::Primary => &[("nginx", "nginx-light")],
+        Which::Primary => &[("nginx", "nginx-light"), ("wrk", "wrk")],
         Which::H2Capacity => &[("h2load", "nghttp2-client")],
         _ => &[],
     }
@@ -78,6 +80,17 @@ pub fn run(which: Which) -> Result<()> {
 
 fn run_one(env: &Env, which: Which) -> Result<()> {
     setup::ensure_debian_packages(extra_packages(which))?;
+    let with_oha;
+    let env = if matches!(which, Which::Primary) {
+        // The open-loop load generator, found on PATH by the benchmark.
+        let bin = crate::oha::ensure(&env.path)?;
+        with_oha = Env {
+            path: setup::prepend_to(&env.path, &bin)?,
+        };
+        &with_oha
+    } else {
+        env
+    };
     let name = match which {
         Which::Primary => "primary",
         Which::Compare => "compare",

@@ -5,6 +5,7 @@
 
 mod bench;
 mod kernels;
+mod oha;
 mod setup;
 mod test;
 

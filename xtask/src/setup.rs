@@ -94,7 +94,7 @@ pub fn ensure_build() -> Result<Env> {
     Ok(Env { path })
 }
 
-fn cargo_home() -> Result<PathBuf> {
+pub(crate) fn cargo_home() -> Result<PathBuf> {
     if let Some(home) = env::var_os("CARGO_HOME") {
         return Ok(PathBuf::from(home));
     }
@@ -102,10 +102,15 @@ fn cargo_home() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cargo"))
 }
 
+/// `PATH` with `dir` first.
 fn prepend_path(dir: &Path) -> Result<std::ffi::OsString> {
-    let current = env::var_os("PATH").unwrap_or_default();
+    prepend_to(&env::var_os("PATH").unwrap_or_default(), dir)
+}
+
+/// `current` (a `PATH` value) with `dir` first, and not again later.
+pub(crate) fn prepend_to(current: &std::ffi::OsStr, dir: &Path) -> Result<std::ffi::OsString> {
     let mut dirs = vec![dir.to_path_buf()];
-    dirs.extend(env::split_paths(&current).filter(|d| d != dir));
+    dirs.extend(env::split_paths(current).filter(|d| d != dir));
     env::join_paths(dirs).context("joining PATH")
 }
 
@@ -121,7 +126,7 @@ fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn status(cmd: &mut Command) -> Result<()> {
+pub(crate) fn status(cmd: &mut Command) -> Result<()> {
     let st = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !st.success() {
         bail!("{cmd:?} failed ({st})");

@@ -30,6 +30,8 @@ pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
         xdp_ifaces: args.xdp_ifaces.clone(),
         seed: args.seed,
         ring_bytes: args.ring_bytes,
+        ring_wakeup_bytes: args.ring_wakeup_bytes,
+        ring_drain: Duration::from_micros(args.ring_drain_us),
         budgets: Budgets {
             reassembly_bytes: args.reassembly_budget,
             inflight_bytes: args.body_budget,

@@ -215,6 +215,14 @@ pub struct AgentArgs {
     /// Ring buffer size in bytes.
     #[arg(long, env = "SHADOWTAP_RING_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub ring_bytes: u32,
+    /// Unread ring bytes at which the kernel wakes the agent at once; below them records
+    /// wait for the drain timer (`--ring-drain-us`).
+    #[arg(long, env = "SHADOWTAP_RING_WAKEUP_BYTES", default_value_t = 256 * 1024)]
+    pub ring_wakeup_bytes: u64,
+    /// How often the agent drains the ring when the kernel did not wake it, in microseconds.
+    #[arg(long, env = "SHADOWTAP_RING_DRAIN_US", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub ring_drain_us: u64,
     /// Reassembly memory budget in bytes (all flows together).
     #[arg(long, env = "SHADOWTAP_REASSEMBLY_BUDGET", default_value_t = 64 * 1024 * 1024)]
     pub reassembly_budget: usize,

@@ -1,18 +1,21 @@
-//! Typed access to the endpoint, own-flow and counter maps.
+//! Typed access to the endpoint, endpoint-filter, own-flow and counter maps.
 
 use std::net::{IpAddr, SocketAddr};
 
-use aya::maps::{HashMap, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use shadowtap_common::{
     addr_from_ip, names, Counter, CounterBlock, EndpointKey, EndpointValue, OwnFlowKey,
 };
 
-use super::{loader::Datapath, DatapathError};
+use super::{endpoint_filter::FilterBits, loader::Datapath, DatapathError};
 
 /// The maps user space writes (endpoints, own flows) and reads (counters), taken out of the
 /// loaded object so they can live apart from it.
 pub struct MapHandles {
     endpoints: HashMap<MapData, EndpointKey, EndpointValue>,
+    /// The kernel's endpoint pre-filter, kept in step with `endpoints`.
+    filter: Array<MapData, u64>,
+    filter_bits: FilterBits,
     own_flows: HashMap<MapData, OwnFlowKey, u8>,
     counters: PerCpuArray<MapData, CounterBlock>,
 }
@@ -66,12 +69,16 @@ impl MapHandles {
     pub fn take(dp: &mut Datapath) -> Result<Self, DatapathError> {
         Ok(Self {
             endpoints: take(dp, names::ENDPOINTS)?,
+            filter: take(dp, names::ENDPOINT_FILTER)?,
+            filter_bits: FilterBits::default(),
             own_flows: take(dp, names::OWN_FLOWS)?,
             counters: take(dp, names::COUNTERS)?,
         })
     }
 
-    /// Capture requests to `addr:port` with the given rule set and flow threshold.
+    /// Capture requests to `addr:port` with the given rule set and flow threshold. The
+    /// endpoint's pre-filter bit is set first, so the kernel never skips a packet the endpoint
+    /// map would match.
     pub fn upsert_endpoint(
         &mut self,
         addr: IpAddr,
@@ -79,18 +86,32 @@ impl MapHandles {
         value: EndpointValue,
     ) -> Result<(), DatapathError> {
         let key = EndpointKey::new(addr_from_ip(addr), port);
+        if let Some(write) = self.filter_bits.add(key) {
+            self.write_filter_word(write)?;
+        }
         self.endpoints
             .insert(key, value, 0)
             .map_err(map_err(names::ENDPOINTS))
     }
 
-    /// Stop capturing `addr:port`. Removing an absent endpoint is not an error.
+    /// Stop capturing `addr:port`. Removing an absent endpoint is not an error. The
+    /// endpoint's pre-filter bit is cleared when no endpoint is left on it.
     pub fn remove_endpoint(&mut self, addr: IpAddr, port: u16) -> Result<(), DatapathError> {
         let key = EndpointKey::new(addr_from_ip(addr), port);
         match self.endpoints.remove(&key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err(names::ENDPOINTS)(e)),
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err(names::ENDPOINTS)(e)),
         }
+        match self.filter_bits.remove(&key) {
+            Some(write) => self.write_filter_word(write),
+            None => Ok(()),
+        }
+    }
+
+    fn write_filter_word(&mut self, (word, value): (u32, u64)) -> Result<(), DatapathError> {
+        self.filter
+            .set(word, value, 0)
+            .map_err(map_err(names::ENDPOINT_FILTER))
     }
 
     /// Every endpoint currently in the map.

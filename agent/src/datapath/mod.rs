@@ -6,6 +6,7 @@
 mod attach;
 mod checks;
 mod clsact;
+mod endpoint_filter;
 mod error;
 mod loader;
 mod log;

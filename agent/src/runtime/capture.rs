@@ -18,15 +18,15 @@ use crate::{
 
 /// How often counters are published and capture time advanced.
 pub const TICK: Duration = Duration::from_millis(250);
-/// How often the ring is drained when no wake-up came.
-const RING_DRAIN: Duration = Duration::from_millis(10);
 /// Records taken from the ring before the task lets other work run.
 const RING_BATCH: usize = 1024;
 
-/// Runs until `stop` changes or the ring fails; follows `plans`.
+/// Runs until `stop` changes or the ring fails; follows `plans`. The ring is drained when
+/// the kernel wakes the task (unread data past the wake-up threshold) or every `drain`.
 pub async fn run(
     mut pipeline: Pipeline<ReplayerSink>,
     mut ring: RingReader,
+    drain: Duration,
     mut plans: watch::Receiver<Arc<Plan>>,
     snapshots: Snapshots,
     debug: DebugDocs,
@@ -51,7 +51,7 @@ pub async fn run(
                 pipeline.publish(&snapshots);
                 debug.publish(DIVERGENCES, pipeline.comparison().divergences_json());
             }
-            waited = ring.wait(RING_DRAIN), if !more => {
+            waited = ring.wait(drain), if !more => {
                 if let Err(e) = waited {
                     tracing::error!(error = %e, "capture stopped");
                     break;

@@ -40,6 +40,10 @@ pub struct AgentConfig {
     pub seed: Option<u64>,
     /// Ring buffer size in bytes.
     pub ring_bytes: u32,
+    /// Unread ring bytes at which the kernel wakes the capture task at once.
+    pub ring_wakeup_bytes: u64,
+    /// How often the capture task drains the ring when the kernel did not wake it.
+    pub ring_drain: Duration,
     /// Reassembly and body budgets.
     pub budgets: Budgets,
     /// The mirror client (its marker header is also the one that marks requests that are

@@ -110,6 +110,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
 
     let mut dp = Datapath::load(&LoadConfig {
         ring_bytes: cfg.ring_bytes,
+        wakeup_threshold: cfg.ring_wakeup_bytes,
         tc_links: cfg.tc_links,
         ..LoadConfig::default()
     })?;
@@ -149,6 +150,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
     let capture_task = tokio::spawn(capture::run(
         pipeline,
         ring,
+        cfg.ring_drain,
         plans.clone(),
         snapshots.clone(),
         debug_docs.clone(),

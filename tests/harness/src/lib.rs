@@ -16,7 +16,7 @@
 //!   h2load), [`http_server`] (a server recording the bytes it received, lock-step clients),
 //!   [`load`] (an open- and closed-loop load generator), [`idle_flows`] (many idle
 //!   keep-alive connections on one thread), [`nginx`] (the mirroring proxy shadowtap is
-//!   compared with).
+//!   compared with), [`nginx_backend`] (nginx as a fast backend, with its request count).
 //! - Monitoring: [`monitoring`] (the PromQL of `deploy/components/monitoring`, parsed, and
 //!   the metric names it reads).
 //! - Time: [`wait`] (conditions with a deadline — never fixed sleeps).
@@ -29,6 +29,7 @@ pub mod loaded;
 pub mod monitoring;
 pub mod nghttp2;
 pub mod nginx;
+pub mod nginx_backend;
 pub mod packets;
 mod privileges;
 pub mod reassemble;

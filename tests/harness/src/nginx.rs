@@ -1,5 +1,6 @@
-//! An nginx reverse proxy with a `mirror` of a fraction of requests, run inside a test
-//! namespace: the proxy-based alternative shadowtap is compared with. Everything it writes
+//! nginx run inside a test namespace: as a reverse proxy with a `mirror` of a fraction of
+//! requests (the proxy-based alternative shadowtap is compared with), or with any other
+//! configuration (the benchmarks' fast backends, `nginx_backend`). Everything it writes
 //! (configuration, pid, logs, temporary files) lives in its own temporary directory; it is
 //! stopped and the directory removed when dropped.
 
@@ -116,10 +117,22 @@ impl Nginx {
     /// Write the configuration and start nginx inside `ns`; returns once `listen` accepts
     /// connections from `probe_from` (e.g. the client's namespace).
     pub fn start(ns: &Netns, proxy: MirrorProxy, probe_from: &Netns) -> Self {
+        Self::start_with(ns, |dir| proxy.config(dir), proxy.listen, probe_from)
+    }
+
+    /// Start nginx inside `ns` with the configuration `config` returns for nginx's own
+    /// directory (where it keeps pid, logs and temporary files); returns once `listen`
+    /// accepts connections from `probe_from`.
+    pub fn start_with(
+        ns: &Netns,
+        config: impl FnOnce(&std::path::Path) -> String,
+        listen: SocketAddr,
+        probe_from: &Netns,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("shadowtap-nginx-{}", unique_tag()));
         std::fs::create_dir_all(&dir).expect("nginx dir");
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, proxy.config(&dir)).expect("write nginx.conf");
+        std::fs::write(&conf, config(&dir)).expect("write nginx.conf");
         let child = Command::new("ip")
             .args(["netns", "exec", ns.name(), "nginx", "-p"])
             .arg(&dir)
@@ -136,7 +149,6 @@ impl Nginx {
             child: Some(child),
             dir,
         };
-        let listen = proxy.listen;
         wait::until(
             "nginx to accept connections",
             Duration::from_secs(20),
@@ -153,6 +165,37 @@ impl Nginx {
             },
         );
         me
+    }
+
+    /// The master's process id and its workers' (`ip netns exec` execs nginx in place, so
+    /// the child is the master), for reading their CPU time.
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(master) = self.child.as_ref().map(Child::id) else {
+            return Vec::new();
+        };
+        let mut pids = vec![master];
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return pids;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(master) {
+                pids.push(pid);
+            }
+        }
+        pids
     }
 
     /// nginx's error log so far.

@@ -21,6 +21,9 @@ use crate::{
 pub const NODE: &str = "node-a";
 /// The port every service listens on.
 pub const PORT: u16 = 8080;
+/// Where the scenario's own servers listen when the caller runs its own on [`PORT`]
+/// ([`Scenario::for_external_backends`]).
+pub const PARKED_PORT: u16 = 18080;
 /// Where the agent serves metrics, inside the node namespace.
 pub const METRICS: &str = "127.0.0.1:19090";
 
@@ -205,6 +208,7 @@ impl Scenario {
             v2_node,
             &RecordingServer::start,
             &RecordingServer::start,
+            PORT,
         )
     }
 
@@ -215,6 +219,7 @@ impl Scenario {
             "node-b",
             &RecordingServer::counting,
             &RecordingServer::counting,
+            PORT,
         )
     }
 
@@ -226,6 +231,21 @@ impl Scenario {
             "node-b",
             &move |ns, addr| RecordingServer::answering(ns, addr, v1.clone()),
             &move |ns, addr| RecordingServer::answering(ns, addr, v2.clone()),
+            PORT,
+        )
+    }
+
+    /// As [`Scenario::counting`], for a caller that runs its own servers (nginx in the
+    /// benchmarks) on the pods' addresses at [`PORT`], where the objects point: the
+    /// scenario's servers are bound to [`PARKED_PORT`] instead, which nothing names, so
+    /// `v1`, `v2` and `v3` count nothing.
+    pub fn for_external_backends(route: &str) -> Self {
+        Self::build(
+            route,
+            "node-b",
+            &RecordingServer::counting,
+            &RecordingServer::counting,
+            PARKED_PORT,
         )
     }
 
@@ -234,6 +254,7 @@ impl Scenario {
         v2_node: &str,
         server: &dyn Fn(&Netns, SocketAddr) -> RecordingServer,
         v2_server: &dyn Fn(&Netns, SocketAddr) -> RecordingServer,
+        port: u16,
     ) -> Self {
         let topo = Topology::new(3);
         let routes = std::env::temp_dir().join(format!("shadowtap-routes-{}", topo.tag()));
@@ -243,18 +264,18 @@ impl Scenario {
             .iter()
             .flat_map(|l| {
                 [
-                    server(&l.ns, SocketAddr::new(l.ip4.into(), PORT)),
-                    server(&l.ns, SocketAddr::new(l.ip6.into(), PORT)),
+                    server(&l.ns, SocketAddr::new(l.ip4.into(), port)),
+                    server(&l.ns, SocketAddr::new(l.ip6.into(), port)),
                 ]
             })
             .collect();
         let v2 = v2_server(
             &topo.extra[1].ns,
-            SocketAddr::new(topo.extra[1].ip4.into(), PORT),
+            SocketAddr::new(topo.extra[1].ip4.into(), port),
         );
         let v3 = server(
             &topo.extra[2].ns,
-            SocketAddr::new(topo.extra[2].ip4.into(), PORT),
+            SocketAddr::new(topo.extra[2].ip4.into(), port),
         );
         let objects = [
             service_yaml(

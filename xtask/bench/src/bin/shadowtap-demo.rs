@@ -7,6 +7,7 @@
 //! `shadowtap agent --routes` in the node, drives real HTTP traffic, and reports.
 
 use std::{
+    io::Write,
     net::SocketAddr,
     process::{Command, ExitCode},
     sync::{
@@ -17,16 +18,36 @@ use std::{
 };
 
 use shadowtap_harness::{
-    http_server::{quantile, timed_lockstep},
+    http_server::quantile,
+    load::{self, Load, Mode},
     privileged,
     scenario::{foo_route_to_v2, shadowtap_binary, Rate, Scenario, METRICS, NODE, PORT},
 };
 
 const CONNECTIONS: usize = 10;
-const PER_ROUND: usize = 100;
+/// Requests per second of the paced traffic, spread evenly over the connections.
+const RATE: f64 = 1000.0;
+const PER_ROUND: usize = RATE as usize;
 const ROUNDS: usize = 10;
 const BASELINE_ROUNDS: usize = 3;
 const PERCENT: u32 = 42;
+/// One round: a second at RATE, every answer awaited (at most 10 s late).
+const PACED: Load = Load {
+    connections: CONNECTIONS,
+    mode: Mode::Open { rate: RATE },
+    warmup: Duration::ZERO,
+    duration: Duration::from_secs(1),
+    drain: Duration::from_secs(10),
+};
+
+/// Request `seq` of a round: an order lookup with a unique path.
+fn demo_request(seq: u64, out: &mut Vec<u8>) {
+    let _ = write!(
+        out,
+        "GET /orders/{}/{seq}?expand=items HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-demo\r\nAccept: application/json\r\n\r\n",
+        seq % CONNECTIONS as u64
+    );
+}
 
 fn main() -> ExitCode {
     if !privileged() {
@@ -47,23 +68,22 @@ fn main() -> ExitCode {
     );
     println!("routes:   {}\n\n{route}", s.routes.display());
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
-    let request = |c: usize, i: usize| {
-        format!("GET /orders/{c}/{i}?expand=items HTTP/1.1\r\nHost: foo.example.com\r\nUser-Agent: shadowtap-demo\r\nAccept: application/json\r\n\r\n").into_bytes()
-    };
-
-    // Traffic is paced: one round of requests per second, below saturation, so latency with
-    // and without the agent compare like for like.
-    let paced_round = |s: &Scenario| {
-        let start = Instant::now();
-        let times = timed_lockstep(&s.topo.client.ns, v1, CONNECTIONS, PER_ROUND, request);
-        if let Some(rest) = Duration::from_secs(1).checked_sub(start.elapsed()) {
-            std::thread::sleep(rest);
-        }
-        times
+    // One second of traffic at RATE requests/s, open loop: requests are sent on a fixed
+    // schedule whatever the answers do, and each latency counts from the request's scheduled
+    // time. (Sending each round as a burst of back-to-back requests and timing each from its
+    // own send measured queueing at saturation instead, and a late answer delayed the next
+    // requests without being charged for them.)
+    let paced_round = |s: &Scenario| -> Vec<Duration> {
+        let report =
+            load::run(&s.topo.client.ns, v1, PACED, demo_request).expect("paced traffic to foo-v1");
+        assert!(
+            report.failed + report.unfinished == 0,
+            "foo-v1 did not answer every paced request: {report:?}"
+        );
+        report.latencies
     };
     println!(
-        "1/3 baseline: {BASELINE_ROUNDS} rounds of {} requests without shadowtap",
-        CONNECTIONS * PER_ROUND
+        "1/3 baseline: {BASELINE_ROUNDS} s at {RATE:.0} requests/s over {CONNECTIONS} connections without shadowtap"
     );
     let mut without = Vec::new();
     for _ in 0..BASELINE_ROUNDS {
@@ -85,8 +105,7 @@ fn main() -> ExitCode {
     }
 
     println!(
-        "3/3 traffic with shadowtap capturing ({ROUNDS} rounds of {} requests)",
-        CONNECTIONS * PER_ROUND
+        "3/3 traffic with shadowtap capturing ({ROUNDS} s at {RATE:.0} requests/s over {CONNECTIONS} connections)"
     );
     let started = Instant::now();
     let mut with = Vec::new();
@@ -96,7 +115,7 @@ fn main() -> ExitCode {
             break;
         }
         with.extend(paced_round(&s));
-        let sent = (round * CONNECTIONS * PER_ROUND) as u64;
+        let sent = (round * PER_ROUND) as u64;
         let decoded = s.metric("shadowtap_reconstruct_requests_total{outcome=\"emitted\"}");
         let mirrored = s.v2.count();
         println!(
@@ -134,7 +153,7 @@ fn main() -> ExitCode {
         if within { "inside" } else { "OUTSIDE" }
     );
     println!(
-        "  client latency p50 / p99      without {:?} / {:?}   with {:?} / {:?}",
+        "  client latency p50 / p99      without {:?} / {:?}   with {:?} / {:?}   ({RATE:.0} requests/s, open loop, from each request's scheduled time)",
         quantile(&mut without, 0.5),
         quantile(&mut without, 0.99),
         quantile(&mut with, 0.5),

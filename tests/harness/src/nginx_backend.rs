@@ -1,0 +1,144 @@
+//! nginx as a fast backend (foo-v1, foo-v2 in the benchmarks): every request answered at
+//! once with a short fixed body, and a `stub_status` endpoint on the namespace's loopback
+//! whose request count says how many requests the backend served.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    time::Duration,
+};
+
+use crate::{nginx::Nginx, topology::Netns};
+
+/// Where the request count is served inside the backend's namespace.
+pub const STATUS_ADDR: &str = "127.0.0.1:18099";
+/// The body of every answer.
+pub const BODY: &str = "ok\n";
+
+/// A running nginx backend.
+pub struct Backend {
+    /// The nginx process (stopped on drop).
+    pub nginx: Nginx,
+}
+
+/// The configuration: `workers` worker processes, keep-alive without limits, no logging,
+/// `200` with [`BODY`] on every path at `listen`, and `stub_status` at [`STATUS_ADDR`].
+pub fn config(dir: &Path, listen: SocketAddr, workers: usize) -> String {
+    let d = dir.display();
+    format!(
+        r#"worker_processes {workers};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections 8192;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    default_type text/plain;
+    server {{
+        listen {listen} backlog=4096;
+        location / {{
+            return 200 "{body}";
+        }}
+    }}
+    server {{
+        listen {STATUS_ADDR};
+        location / {{
+            stub_status;
+        }}
+    }}
+}}
+"#,
+        body = BODY.escape_default(),
+    )
+}
+
+impl Backend {
+    /// Start nginx in `ns` on `listen` with `workers` workers; returns once `listen`
+    /// accepts connections from `probe_from`.
+    pub fn start(ns: &Netns, listen: SocketAddr, workers: usize, probe_from: &Netns) -> Self {
+        Self {
+            nginx: Nginx::start_with(ns, |dir| config(dir, listen, workers), listen, probe_from),
+        }
+    }
+
+    /// Requests served so far minus one per status read (`None` if the status endpoint does
+    /// not answer): the difference of two readings is the requests served in between.
+    /// `ns` is the namespace the backend was started in.
+    pub fn requests(&self, ns: &Netns) -> Option<u64> {
+        let text = ns
+            .spawn(|| {
+                let addr: SocketAddr = STATUS_ADDR.parse().ok()?;
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                s.write_all(b"GET / HTTP/1.1\r\nHost: status\r\nConnection: close\r\n\r\n")
+                    .ok()?;
+                let mut out = String::new();
+                s.read_to_string(&mut out).ok()?;
+                Some(out)
+            })
+            .join()
+            .ok()??;
+        let (count, status_requests) = parse_status(&text)?;
+        Some(count.saturating_sub(status_requests))
+    }
+}
+
+/// `(requests, status requests among them)` from a `stub_status` answer: the third number
+/// of the line after `server accepts handled requests`, and 1 — the reading request itself
+/// is counted (nginx does not count status requests apart), so subtracting it from every
+/// reading makes the difference of two readings the requests served in between.
+pub fn parse_status(text: &str) -> Option<(u64, u64)> {
+    let mut lines = text.lines();
+    lines.find(|l| {
+        l.trim_start()
+            .starts_with("server accepts handled requests")
+    })?;
+    let numbers: Vec<u64> = lines
+        .next()?
+        .split_whitespace()
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    Some((*numbers.get(2)?, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_request_count() {
+        let text = "HTTP/1.1 200 OK\r\n\r\nActive connections: 3 \nserver accepts handled requests\n 12 12 3456 \nReading: 0 Writing: 1 Waiting: 2 \n";
+        assert_eq!(parse_status(text), Some((3456, 1)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_status_page() {
+        assert_eq!(parse_status("HTTP/1.1 404 Not Found\r\n\r\nnope"), None);
+        assert_eq!(
+            parse_status("server accepts handled requests\n 1 x 3\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_config_serves_both_listeners() {
+        let c = config(
+            Path::new("/tmp/x"),
+            "10.0.0.2:8080".parse().expect("address"),
+            1,
+        );
+        assert!(c.contains("worker_processes 1;"));
+        assert!(c.contains("listen 10.0.0.2:8080 backlog=4096;"));
+        assert!(c.contains(&format!("listen {STATUS_ADDR};")));
+        assert!(c.contains("return 200 \"ok\\n\";"));
+    }
+}
