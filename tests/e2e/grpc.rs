@@ -1,8 +1,9 @@
 //! End to end with real gRPC peers (Python grpcio, `shadowtap_harness::grpc`): foo-grpc's
 //! pod runs the gRPC server (captured), foo-grpc-v2 and foo-grpc-v3 run the same server as
 //! mirror backends, each logging every call it served (method, call id, marker, SHA-256 of
-//! the request messages). The routes are HTTPRoutes whose rules match gRPC paths
-//! (`/shadowtap.test.Echo/`, PathPrefix), which is plain Gateway API usage.
+//! the request messages). The sampling test's route is a GRPCRoute (`method.service`); the
+//! streaming test's an HTTPRoute whose rule matches the gRPC path (`/shadowtap.test.Echo/`,
+//! PathPrefix) — both are plain Gateway API usage.
 //!
 //! Sampling is per request for HTTP/2 as for HTTP/1: each call (stream) is an independent
 //! draw in the pipeline, and without `--flow-sampling` (or the route annotation) the kernel
@@ -26,14 +27,12 @@ use shadowtap_harness::{
 /// Where every gRPC server listens (the Services' target port).
 const GRPC_PORT: u16 = 50051;
 
-/// The sampling test's route, whole: rule 1 mirrors 42 % of the Echo service's calls to
-/// foo-grpc-v2; rule 2 matches a service no call uses and mirrors all of it to foo-grpc-v3,
-/// which must therefore receive nothing. Written as one constant so that it can be swapped
-/// for the equivalent GRPCRoute (`method: {service: shadowtap.test.Echo}` and
-/// `{service: shadowtap.test.Other}`).
+/// The sampling test's GRPCRoute, whole: rule 1 mirrors 42 % of the Echo service's calls
+/// to foo-grpc-v2; rule 2 matches a service no call uses and mirrors all of it to
+/// foo-grpc-v3, which must therefore receive nothing.
 const SAMPLING_ROUTE: &str = "\
 apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
+kind: GRPCRoute
 metadata:
   name: foo-grpc-route
   namespace: default
@@ -47,9 +46,8 @@ spec:
     port: 8080
   rules:
   - matches:
-    - path:
-        type: PathPrefix
-        value: /shadowtap.test.Echo/
+    - method:
+        service: shadowtap.test.Echo
     backendRefs:
     - name: foo-grpc
       port: 8080
@@ -61,9 +59,8 @@ spec:
           port: 8080
         percent: 42
   - matches:
-    - path:
-        type: PathPrefix
-        value: /shadowtap.test.Other/
+    - method:
+        service: shadowtap.test.Other
     backendRefs:
     - name: foo-grpc
       port: 8080
