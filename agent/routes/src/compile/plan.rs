@@ -74,12 +74,13 @@ fn port_siblings(store: &Store, parent: &ParentKey, port: Option<u16>) -> Vec<Op
 
 fn rules_of_parent(
     store: &Store,
-    routes: &[RouteInfo],
+    routes: &[&RouteInfo],
     parent: &ParentKey,
     backends: &BTreeSet<ServicePortRef>,
 ) -> ParentRules {
     let mut attached: Vec<&RouteInfo> = routes
         .iter()
+        .copied()
         .filter(|r| r.parents.contains_key(parent))
         .collect();
     // Tie-break order: oldest first (no timestamp = newest), then the string
@@ -189,7 +190,19 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
         .iter()
         .map(|(k, r)| analyze_route(store, k, r, cfg, &mut problems))
         .collect();
+    let routes: Vec<&RouteInfo> = routes.iter().collect();
+    assemble(store, node, cfg, &routes, problems)
+}
 
+/// The plan of `node` from the analysed routes (`routes`, in key order, with the problems
+/// their analysis found): the endpoints to capture and their rule sets.
+pub(super) fn assemble(
+    store: &Store,
+    node: &str,
+    cfg: &PlanConfig,
+    routes: &[&RouteInfo],
+    mut problems: Vec<PlanProblem>,
+) -> Plan {
     // Local endpoints of labelled rules that mirror.
     let mut local: BTreeMap<SocketAddr, LocalEndpoint> = BTreeMap::new();
     for r in routes
@@ -215,7 +228,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
     // Every parent through which a route delivers to an endpoint's backends could have
     // delivered its requests: all of them are decided (and checked for ambiguity).
     for e in local.values_mut() {
-        for r in &routes {
+        for r in routes {
             let delivers = r.rules.iter().any(|rule| {
                 !rule.redirect
                     && rule
@@ -267,7 +280,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 let parents = e
                     .parents
                     .iter()
-                    .map(|p| rules_of_parent(store, &routes, p, &e.backends))
+                    .map(|p| rules_of_parent(store, routes, p, &e.backends))
                     .collect();
                 route_sets.insert(
                     id,

@@ -19,6 +19,7 @@ mod plan;
 mod plan_diff;
 mod problem;
 mod route_match;
+mod shared;
 mod store;
 
 pub use fraction::Fraction;
@@ -29,4 +30,5 @@ pub use plan::{CaptureEndpoint, Delivery, EndpointRules, ParentRules, Plan, Rule
 pub use plan_diff::PlanDiff;
 pub use problem::{PlanProblem, ProblemReason};
 pub use route_match::{NameValueMatch, PathMatch, Pattern, RouteMatch, ValueMatch};
-pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP};
+pub use shared::Shared;
+pub use store::{Object, Store, StoreKind, DEFAULT_NAMESPACE, GATEWAY_GROUP};

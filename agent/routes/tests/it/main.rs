@@ -6,6 +6,7 @@ mod fake_lease_api;
 mod file_source;
 mod fixtures;
 mod gamma;
+mod incremental;
 mod kube_mock;
 mod leader_election;
 mod listeners;
