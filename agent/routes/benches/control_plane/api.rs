@@ -73,11 +73,6 @@ impl Api {
         self.slice_watchers
             .retain(|tx| tx.send(Ok(Frame::data(frame.clone()))).is_ok());
     }
-
-    /// The current state of slice `s`.
-    pub fn slice_state(&self, s: u32) -> SliceState {
-        self.cluster.slice_state(s)
-    }
 }
 
 fn full(v: &Value) -> Response<Body> {

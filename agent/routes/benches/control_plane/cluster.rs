@@ -38,7 +38,7 @@ pub fn namespace_of(service: u32) -> String {
 
 /// Whether route `r` carries the opt-in label (and a mirror).
 pub fn labelled(route: u32) -> bool {
-    route % 10 == 0
+    route.is_multiple_of(10)
 }
 
 /// The node endpoint `g` (global endpoint index) runs on.
