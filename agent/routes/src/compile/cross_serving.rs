@@ -19,6 +19,7 @@
 //! A route not attached for this reason is a `hostname_conflict` problem (for labelled
 //! routes, as every problem); the route that keeps the parent is unaffected.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::route::RouteInfo;
@@ -35,8 +36,8 @@ fn hostnames_intersect(a: &[String], b: &[String]) -> bool {
 }
 
 /// Detaches, from every parent, the routes that lose a cross-serving conflict there, and
-/// records a problem for each labelled one.
-pub fn resolve_cross_serving(routes: &mut [RouteInfo], problems: &mut Vec<PlanProblem>) {
+/// records a problem for each labelled one. Only the routes that lose somewhere are copied.
+pub fn resolve_cross_serving(routes: &mut [Cow<'_, RouteInfo>], problems: &mut Vec<PlanProblem>) {
     let parents: BTreeSet<ParentKey> = routes
         .iter()
         .flat_map(|r| r.parents.keys().cloned())
@@ -67,7 +68,7 @@ pub fn resolve_cross_serving(routes: &mut [RouteInfo], problems: &mut Vec<PlanPr
         }
         for (i, w) in lost {
             let winner = format!("{} {}", routes[w].kind.as_kind(), routes[w].key);
-            let r = &mut routes[i];
+            let r = routes[i].to_mut();
             r.parents.remove(parent);
             if r.labelled {
                 problems.push(

@@ -7,11 +7,13 @@
 //! attaches — which listeners, with which hostnames (`parents.rs`) —, resolving references to
 //! Service ports (`references.rs`) and addresses (`addresses.rs`), which namespace a client
 //! pod IP is in, for GAMMA consumer routes (`clients.rs`), per-route analysis
-//! (`route.rs`, `annotations.rs`, `filter_order.rs`) and the plan function itself
-//! (`plan.rs`). Every problem becomes a [`PlanProblem`](crate::model::PlanProblem) that
+//! (`route.rs`, `annotations.rs`, `filter_order.rs`), the plan function itself
+//! (`plan.rs`) and the planner that keeps each route's analysis between plans and redoes
+//! only what a change touched (`incremental.rs`). Every problem becomes a [`PlanProblem`](crate::model::PlanProblem) that
 //! disables only what it affects (warnings disable nothing).
 //!
-//! Must never: do I/O or hold state (the same store gives the same plan), look at requests
+//! Must never: do I/O, or hold state beyond the incremental planner's cache (the same store
+//! gives the same plan, whatever came before), look at requests
 //! (that is `evaluate`), or import from `evaluate`, `sources` or `render`.
 //!
 //! Called by: `sources::planner` (every new store), the agent's `plan` and `replay` commands,
@@ -26,6 +28,7 @@ mod defaults;
 mod filter_order;
 mod grpc_matches;
 mod grpc_shared;
+mod incremental;
 mod matches;
 mod mirror_spec;
 mod parents;
@@ -36,6 +39,7 @@ mod selector;
 
 pub use config::PlanConfig;
 pub(crate) use grpc_shared::shared_fields;
+pub use incremental::IncrementalPlanner;
 pub(crate) use parents::consumer_route_namespace;
 pub use plan::plan;
 pub use selector::{MirrorSelector, SelectorError};

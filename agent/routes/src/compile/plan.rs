@@ -1,6 +1,7 @@
 //! The plan of a node: a pure function from a [`Store`] to what this node captures and how
 //! each captured endpoint's requests are decided.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
@@ -75,12 +76,13 @@ fn port_siblings(store: &Store, parent: &ParentKey, port: Option<u16>) -> Vec<Op
 
 fn rules_of_parent(
     store: &Store,
-    routes: &[RouteInfo],
+    routes: &[&RouteInfo],
     parent: &ParentKey,
     backends: &BTreeSet<ServicePortRef>,
 ) -> ParentRules {
     let mut attached: Vec<&RouteInfo> = routes
         .iter()
+        .copied()
         .filter(|r| r.parents.contains_key(parent))
         .collect();
     // Tie-break order: oldest first (no timestamp = newest), then the string
@@ -205,9 +207,28 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
             .iter()
             .map(|(k, r)| analyze_grpc_route(store, k, r, cfg, &mut problems)),
     );
-    resolve_cross_serving(&mut routes, &mut problems);
-    let routes = routes;
+    let routes: Vec<&RouteInfo> = routes.iter().collect();
+    assemble(store, node, cfg, &routes, problems)
+}
 
+/// The plan of `node` from the analysed routes (`routes`: the HTTPRoutes in key order, then
+/// the GRPCRoutes in key order, with the problems their analysis found): cross serving
+/// between them resolved, the endpoints to capture and their rule sets.
+///
+/// Cross serving is resolved here, over every route, on every plan: whether a route keeps a
+/// parent depends on the other routes on that parent, so no single route's cached analysis
+/// can hold it.
+pub(super) fn assemble(
+    store: &Store,
+    node: &str,
+    cfg: &PlanConfig,
+    routes: &[&RouteInfo],
+    mut problems: Vec<PlanProblem>,
+) -> Plan {
+    let mut resolved: Vec<Cow<'_, RouteInfo>> = routes.iter().map(|r| Cow::Borrowed(*r)).collect();
+    resolve_cross_serving(&mut resolved, &mut problems);
+    let routes: Vec<&RouteInfo> = resolved.iter().map(AsRef::as_ref).collect();
+    let routes = routes.as_slice();
     // Local endpoints of labelled rules that mirror.
     let mut local: BTreeMap<SocketAddr, LocalEndpoint> = BTreeMap::new();
     for r in routes
@@ -233,7 +254,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
     // Every parent through which a route delivers to an endpoint's backends could have
     // delivered its requests: all of them are decided (and checked for ambiguity).
     for e in local.values_mut() {
-        for r in &routes {
+        for r in routes {
             let delivers = r.rules.iter().any(|rule| {
                 !rule.redirect
                     && rule
@@ -285,7 +306,7 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
                 let parents = e
                     .parents
                     .iter()
-                    .map(|p| rules_of_parent(store, &routes, p, &e.backends))
+                    .map(|p| rules_of_parent(store, routes, p, &e.backends))
                     .collect();
                 route_sets.insert(
                     id,

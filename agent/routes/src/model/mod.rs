@@ -19,6 +19,7 @@ mod plan;
 mod plan_diff;
 mod problem;
 mod route_match;
+mod shared;
 mod store;
 
 pub use fraction::Fraction;
@@ -32,4 +33,5 @@ pub use route_match::{
     GrpcNameMatch, GrpcRouteMatch, NameValueMatch, PathMatch, Pattern, RouteMatch, RuleMatches,
     ValueMatch,
 };
-pub use store::{Object, Store, DEFAULT_NAMESPACE, GATEWAY_GROUP};
+pub use shared::Shared;
+pub use store::{Object, Store, StoreKind, DEFAULT_NAMESPACE, GATEWAY_GROUP};

@@ -1,9 +1,12 @@
 //! The object store: every Kubernetes object the plan is computed from.
 //!
 //! Both sources (files and the Kubernetes API) fill a [`Store`]; a changed store yields a new
-//! plan (`compile::plan`).
+//! plan (`compile::plan`). Objects are held as [`Shared`]: the Kubernetes source puts the
+//! allocations its reflectors hold ([`Store::put`], [`Store::remove`]), so each object is in
+//! memory once and a new store version copies pointers. EndpointSlices are indexed by their
+//! Service ([`Store::slices_of`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::grpcroutes::GrpcRoute;
@@ -14,6 +17,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
 use super::keys::ObjectKey;
+use super::shared::Shared;
 
 /// The Gateway API group (HTTPRoute, GRPCRoute, Gateway, ReferenceGrant).
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -65,26 +69,136 @@ impl Object {
 }
 
 /// Every object the plan depends on, keyed by `namespace/name` per kind.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Add objects with [`Store::insert`] or [`Store::put`] and take them away with
+/// [`Store::remove`]: they keep the EndpointSlice index in step (writing to the maps
+/// directly is fine for every kind but EndpointSlices).
+#[derive(Clone, Debug, Default)]
 pub struct Store {
     /// HTTPRoutes (all of them: unlabelled routes compete for precedence too).
-    pub routes: BTreeMap<ObjectKey, HttpRoute>,
+    pub routes: BTreeMap<ObjectKey, Shared<HttpRoute>>,
     /// GRPCRoutes (all of them, like HTTPRoutes).
-    pub grpc_routes: BTreeMap<ObjectKey, GrpcRoute>,
+    pub grpc_routes: BTreeMap<ObjectKey, Shared<GrpcRoute>>,
     /// Gateways (listener hostnames).
-    pub gateways: BTreeMap<ObjectKey, Gateway>,
+    pub gateways: BTreeMap<ObjectKey, Shared<Gateway>>,
     /// Services.
-    pub services: BTreeMap<ObjectKey, Service>,
+    pub services: BTreeMap<ObjectKey, Shared<Service>>,
     /// EndpointSlices.
-    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    pub endpoint_slices: BTreeMap<ObjectKey, Shared<EndpointSlice>>,
     /// ReferenceGrants.
-    pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
+    pub reference_grants: BTreeMap<ObjectKey, Shared<ReferenceGrant>>,
     /// Pods. The Kubernetes source holds this node's, and those of the namespaces with GAMMA
     /// consumer routes on every node (stripped to name, namespace, node, host network, phase
     /// and IPs: the client index reads them).
-    pub pods: BTreeMap<ObjectKey, Pod>,
+    pub pods: BTreeMap<ObjectKey, Shared<Pod>>,
     /// Namespaces by name (their labels decide `allowedRoutes` namespace selectors).
-    pub namespaces: BTreeMap<String, Namespace>,
+    pub namespaces: BTreeMap<String, Shared<Namespace>>,
+    /// EndpointSlice keys by their Service (`namespace` + `kubernetes.io/service-name`).
+    slices_by_service: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+}
+
+/// Two stores are equal when they hold equal objects (the index follows from them).
+impl PartialEq for Store {
+    fn eq(&self, other: &Self) -> bool {
+        self.routes == other.routes
+            && self.grpc_routes == other.grpc_routes
+            && self.gateways == other.gateways
+            && self.services == other.services
+            && self.endpoint_slices == other.endpoint_slices
+            && self.reference_grants == other.reference_grants
+            && self.pods == other.pods
+            && self.namespaces == other.namespaces
+    }
+}
+
+/// A kind of object the store holds: where it goes and under which key.
+pub trait StoreKind: Clone + Sized {
+    /// The key of the kind's map.
+    type Key: Ord + Clone;
+    /// The key of `obj`.
+    fn store_key(obj: &Self) -> Self::Key;
+    /// The key of the object `name` in `namespace` (none for cluster-scoped kinds).
+    fn key_from(namespace: Option<&str>, name: &str) -> Self::Key;
+    /// The kind's map.
+    fn map(store: &mut Store) -> &mut BTreeMap<Self::Key, Shared<Self>>;
+    /// Keeps the store's indexes in step with a change of `key` from `old` to `new`.
+    fn reindex(_store: &mut Store, _key: &Self::Key, _old: Option<&Self>, _new: Option<&Self>) {}
+}
+
+macro_rules! store_kind {
+    ($ty:ty, $field:ident) => {
+        impl StoreKind for $ty {
+            type Key = ObjectKey;
+            fn store_key(obj: &Self) -> ObjectKey {
+                ObjectKey::of(obj)
+            }
+            fn key_from(namespace: Option<&str>, name: &str) -> ObjectKey {
+                ObjectKey::new(namespace.unwrap_or(DEFAULT_NAMESPACE), name)
+            }
+            fn map(store: &mut Store) -> &mut BTreeMap<ObjectKey, Shared<Self>> {
+                &mut store.$field
+            }
+        }
+    };
+}
+
+store_kind!(HttpRoute, routes);
+store_kind!(GrpcRoute, grpc_routes);
+store_kind!(Gateway, gateways);
+store_kind!(Service, services);
+store_kind!(ReferenceGrant, reference_grants);
+store_kind!(Pod, pods);
+
+impl StoreKind for EndpointSlice {
+    type Key = ObjectKey;
+    fn store_key(obj: &Self) -> ObjectKey {
+        ObjectKey::of(obj)
+    }
+    fn key_from(namespace: Option<&str>, name: &str) -> ObjectKey {
+        ObjectKey::new(namespace.unwrap_or(DEFAULT_NAMESPACE), name)
+    }
+    fn map(store: &mut Store) -> &mut BTreeMap<ObjectKey, Shared<Self>> {
+        &mut store.endpoint_slices
+    }
+    fn reindex(store: &mut Store, key: &ObjectKey, old: Option<&Self>, new: Option<&Self>) {
+        let service = |s: &EndpointSlice| {
+            s.labels()
+                .get(SERVICE_NAME_LABEL)
+                .map(|name| ObjectKey::new(&key.namespace, name))
+        };
+        let (before, after) = (old.and_then(service), new.and_then(service));
+        if before == after {
+            return;
+        }
+        if let Some(svc) = before {
+            if let Some(set) = store.slices_by_service.get_mut(&svc) {
+                set.remove(key);
+                if set.is_empty() {
+                    store.slices_by_service.remove(&svc);
+                }
+            }
+        }
+        if let Some(svc) = after {
+            store
+                .slices_by_service
+                .entry(svc)
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+}
+
+impl StoreKind for Namespace {
+    type Key = String;
+    fn store_key(obj: &Self) -> String {
+        obj.name_any()
+    }
+    fn key_from(_namespace: Option<&str>, name: &str) -> String {
+        name.to_owned()
+    }
+    fn map(store: &mut Store) -> &mut BTreeMap<String, Shared<Self>> {
+        &mut store.namespaces
+    }
 }
 
 impl Store {
@@ -95,28 +209,51 @@ impl Store {
 
     /// Inserts `obj`; returns `true` if an object of the same kind and key was replaced.
     pub fn insert(&mut self, obj: Object) -> bool {
-        let key = obj.key();
         match obj {
-            Object::HttpRoute(o) => self.routes.insert(key, *o).is_some(),
-            Object::GrpcRoute(o) => self.grpc_routes.insert(key, *o).is_some(),
-            Object::Gateway(o) => self.gateways.insert(key, *o).is_some(),
-            Object::Service(o) => self.services.insert(key, *o).is_some(),
-            Object::EndpointSlice(o) => self.endpoint_slices.insert(key, *o).is_some(),
-            Object::ReferenceGrant(o) => self.reference_grants.insert(key, *o).is_some(),
-            Object::Pod(o) => self.pods.insert(key, *o).is_some(),
-            Object::Namespace(o) => self.namespaces.insert(key.name, *o).is_some(),
+            Object::HttpRoute(o) => self.put(Shared::new(*o)),
+            Object::GrpcRoute(o) => self.put(Shared::new(*o)),
+            Object::Gateway(o) => self.put(Shared::new(*o)),
+            Object::Service(o) => self.put(Shared::new(*o)),
+            Object::EndpointSlice(o) => self.put(Shared::new(*o)),
+            Object::ReferenceGrant(o) => self.put(Shared::new(*o)),
+            Object::Pod(o) => self.put(Shared::new(*o)),
+            Object::Namespace(o) => self.put(Shared::new(*o)),
         }
     }
 
-    /// The EndpointSlices of Service `svc` (by the `kubernetes.io/service-name` label).
+    /// Puts a shared object; returns `true` if an object of the same kind and key was
+    /// replaced.
+    pub fn put<K: StoreKind>(&mut self, obj: Shared<K>) -> bool {
+        let key = K::store_key(&obj);
+        let new = obj.clone();
+        let old = K::map(self).insert(key.clone(), obj);
+        K::reindex(self, &key, old.as_deref(), Some(&new));
+        old.is_some()
+    }
+
+    /// Removes the object of kind `K` under `key`; returns it if there was one.
+    pub fn remove<K: StoreKind>(&mut self, key: &K::Key) -> Option<Shared<K>> {
+        let old = K::map(self).remove(key);
+        if let Some(o) = &old {
+            K::reindex(self, key, Some(o), None);
+        }
+        old
+    }
+
+    /// The EndpointSlices of Service `svc` (by the `kubernetes.io/service-name` label), in
+    /// key order.
     pub fn slices_of<'a>(&'a self, svc: &'a ObjectKey) -> impl Iterator<Item = &'a EndpointSlice> {
-        self.endpoint_slices
-            .iter()
-            .filter(move |(k, s)| {
-                k.namespace == svc.namespace
-                    && s.labels().get(SERVICE_NAME_LABEL) == Some(&svc.name)
-            })
-            .map(|(_, s)| s)
+        self.slices_by_service
+            .get(svc)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.endpoint_slices.get(k))
+            .map(|s| &**s)
+    }
+
+    /// The keys of the EndpointSlices of Service `svc`, in key order.
+    pub fn slice_keys_of<'a>(&'a self, svc: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
+        self.slices_by_service.get(svc).into_iter().flatten()
     }
 
     /// Number of objects of all kinds.

@@ -9,6 +9,7 @@
 //! network, phase and IPs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::stream::{AbortHandle, Abortable, SelectAll};
@@ -25,6 +26,8 @@ use super::kube_source::{Events, KubeSourceError};
 pub struct ClientPodWatches {
     client: Client,
     watches: BTreeMap<String, (Reader<Pod>, AbortHandle)>,
+    /// Set by every event of the watches and when one stops.
+    touched: Arc<AtomicBool>,
 }
 
 impl ClientPodWatches {
@@ -33,6 +36,7 @@ impl ClientPodWatches {
         Self {
             client,
             watches: BTreeMap::new(),
+            touched: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -43,6 +47,7 @@ impl ClientPodWatches {
             let keep = wanted.contains(ns);
             if !keep {
                 abort.abort();
+                self.touched.store(true, Ordering::Relaxed);
                 tracing::debug!(namespace = %ns, "stopped watching the Pods of a namespace without consumer routes");
             }
             keep
@@ -52,6 +57,7 @@ impl ClientPodWatches {
                 continue;
             }
             let (reader, writer) = reflector::store::<Pod>();
+            let touched = self.touched.clone();
             let stream = watcher(
                 Api::<Pod>::namespaced(self.client.clone(), ns),
                 watcher::Config::default(),
@@ -59,7 +65,8 @@ impl ClientPodWatches {
             .default_backoff()
             .modify(strip)
             .reflect(writer)
-            .map(|r| {
+            .map(move |r| {
+                touched.store(true, Ordering::Relaxed);
                 r.map(|_| ()).map_err(|source| KubeSourceError::Watch {
                     resource: "pods (consumer namespace)",
                     source: Box::new(source),
@@ -70,6 +77,11 @@ impl ClientPodWatches {
             tracing::debug!(namespace = %ns, "watching the Pods of a namespace with consumer routes");
             self.watches.insert(ns.clone(), (reader, abort));
         }
+    }
+
+    /// Whether the watches saw an event, or one stopped, since the last call.
+    pub fn take_touched(&self) -> bool {
+        self.touched.swap(false, Ordering::Relaxed)
     }
 
     /// Every Pod the watches hold.

@@ -2,7 +2,9 @@
 //! Gateways, Services, EndpointSlices, ReferenceGrants, Namespaces (their labels decide
 //! `allowedRoutes` namespace selectors), this node's Pods and, on every node, the Pods of the
 //! namespaces that have GAMMA consumer routes (`client_pods.rs`: they tell which client IPs
-//! those routes apply to), combined into a [`Store`] after each change (debounced).
+//! those routes apply to). Objects are stripped on receipt (`strip.rs`); after each change
+//! (debounced) the [`Store`] is brought in step for the keys the events touched
+//! (`store_sync.rs`), sharing the reflectors' allocations.
 //!
 //! The first store is sent once every fixed reflector has listed; until then the channel
 //! holds an empty store. The consumer namespaces' Pod watches start and stop as routes come
@@ -10,11 +12,11 @@
 //! unknown and follow producer routes. Watch errors are retried with backoff and reported on
 //! the error channel.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
@@ -30,8 +32,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client_pods::ClientPodWatches;
+use super::store_sync::{same, sync_all, Slot, Synced, Tracker};
+use super::strip;
 use crate::compile::{consumer_route_namespace, shared_fields};
-use crate::model::{Object, Store, GATEWAY_GROUP};
+use crate::model::{ObjectKey, Shared, Store, GATEWAY_GROUP};
 
 /// Configuration of the Kubernetes source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,98 +111,137 @@ impl KubeSource {
 /// The events of the watches, merged: `Ok` after each change a reflector applied.
 pub(super) type Events = std::pin::Pin<Box<dyn Stream<Item = Result<(), KubeSourceError>> + Send>>;
 
+/// A watch of one kind: objects stripped on receipt (`strip.rs`), reflected, and the keys
+/// each event touches recorded for the store (`store_sync.rs`).
 fn reflect<K>(
     api: Api<K>,
     cfg: watcher::Config,
     writer: Writer<K>,
+    tracker: Tracker<K>,
+    strip: fn(&mut K),
     resource: &'static str,
 ) -> Events
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Clone + Eq + std::hash::Hash + Default,
+    K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
 {
     watcher(api, cfg)
         .default_backoff()
+        .modify(strip)
         .reflect(writer)
         .map(move |r| {
-            r.map(|_| ()).map_err(|source| KubeSourceError::Watch {
-                resource,
-                source: Box::new(source),
-            })
+            r.map(|event| tracker.record(&event))
+                .map_err(|source| KubeSourceError::Watch {
+                    resource,
+                    source: Box::new(source),
+                })
         })
         .boxed()
 }
 
+/// A reflector of kind `K` with its tracker, as a [`Slot`] and the watch feeding it.
+fn watched<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    strip: fn(&mut K),
+    resource: &'static str,
+) -> (Slot<K, K>, Events)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Clone + Eq + std::hash::Hash + Default + Send + Sync,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let tracker = Tracker::new(K::DynamicType::default());
+    let events = reflect(api, cfg, writer, tracker.clone(), strip, resource);
+    (Slot::new(resource, reader, tracker, same), events)
+}
+
 /// Starts the reflectors on the current tokio runtime.
 pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
-    let (routes_r, routes_w) = reflector::store::<HttpRoute>();
-    let (grpc_r, grpc_w) = reflector::store::<GrpcRoute>();
-    let (gws_r, gws_w) = reflector::store::<Gateway>();
-    let (svcs_r, svcs_w) = reflector::store::<Service>();
-    let (slices_r, slices_w) = reflector::store::<EndpointSlice>();
-    let (pods_r, pods_w) = reflector::store::<Pod>();
-    let (nss_r, nss_w) = reflector::store::<Namespace>();
+    let all = watcher::Config::default();
+    let pods_cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_name));
     let grant_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
         GATEWAY_GROUP,
         &cfg.reference_grant_version,
         "ReferenceGrant",
     ));
     let grants_w = Writer::<DynamicObject>::new(grant_ar.clone());
-    let grants_r = grants_w.as_reader();
-
-    let all = watcher::Config::default();
-    let pods_cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.node_name));
-    let grants_stream = watcher(
+    let grants_t = Tracker::new(grant_ar.clone());
+    let grants = Slot::new(
+        "referencegrants",
+        grants_w.as_reader(),
+        grants_t.clone(),
+        |o: &Arc<DynamicObject>| grant_of(o).map(Shared::new),
+    );
+    let grants_stream = reflect(
         Api::<DynamicObject>::all_with(client.clone(), &grant_ar),
         all.clone(),
-    )
-    .default_backoff()
-    .reflect(grants_w)
-    .map(|r| {
-        r.map(|_| ()).map_err(|source| KubeSourceError::Watch {
-            resource: "referencegrants",
-            source: Box::new(source),
-        })
-    })
-    .boxed();
+        grants_w,
+        grants_t,
+        strip::strip_grant,
+        "referencegrants",
+    );
+    // One entry per kind the store holds (this node's Pods are merged with the consumer
+    // namespaces' below).
+    let (routes, routes_events) = watched(
+        Api::<HttpRoute>::all(client.clone()),
+        all.clone(),
+        strip::strip_route,
+        "httproutes",
+    );
+    let (grpc_routes, grpc_routes_events) = watched(
+        Api::<GrpcRoute>::all(client.clone()),
+        all.clone(),
+        strip::strip_grpc_route,
+        "grpcroutes",
+    );
+    let (gateways, gateways_events) = watched(
+        Api::<Gateway>::all(client.clone()),
+        all.clone(),
+        strip::strip_gateway,
+        "gateways",
+    );
+    let (services, services_events) = watched(
+        Api::<Service>::all(client.clone()),
+        all.clone(),
+        strip::strip_service,
+        "services",
+    );
+    let (slices, slices_events) = watched(
+        Api::<EndpointSlice>::all(client.clone()),
+        all.clone(),
+        strip::strip_slice,
+        "endpointslices",
+    );
+    let (namespaces, namespaces_events) = watched(
+        Api::<Namespace>::all(client.clone()),
+        all,
+        strip::strip_namespace,
+        "namespaces",
+    );
+    let (pods, pods_events) = watched(
+        Api::<Pod>::all(client.clone()),
+        pods_cfg,
+        strip::strip_pod,
+        "pods",
+    );
+    let slots: Vec<Box<dyn Synced>> = vec![
+        Box::new(routes),
+        Box::new(grpc_routes),
+        Box::new(gateways),
+        Box::new(services),
+        Box::new(slices),
+        Box::new(namespaces),
+        Box::new(grants),
+    ];
     let streams: Vec<Events> = vec![
-        reflect(
-            Api::<HttpRoute>::all(client.clone()),
-            all.clone(),
-            routes_w,
-            "httproutes",
-        ),
-        reflect(
-            Api::<GrpcRoute>::all(client.clone()),
-            all.clone(),
-            grpc_w,
-            "grpcroutes",
-        ),
-        reflect(
-            Api::<Gateway>::all(client.clone()),
-            all.clone(),
-            gws_w,
-            "gateways",
-        ),
-        reflect(
-            Api::<Service>::all(client.clone()),
-            all.clone(),
-            svcs_w,
-            "services",
-        ),
-        reflect(
-            Api::<EndpointSlice>::all(client.clone()),
-            all.clone(),
-            slices_w,
-            "endpointslices",
-        ),
-        reflect(
-            Api::<Namespace>::all(client.clone()),
-            all,
-            nss_w,
-            "namespaces",
-        ),
-        reflect(Api::<Pod>::all(client.clone()), pods_cfg, pods_w, "pods"),
+        routes_events,
+        grpc_routes_events,
+        gateways_events,
+        services_events,
+        slices_events,
+        namespaces_events,
+        pods_events,
         grants_stream,
     ];
     let mut merged = futures::stream::select_all(streams);
@@ -213,31 +256,11 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
         // spurious problems).
         let mut absent: HashSet<&'static str> = HashSet::new();
         let ready = |absent: &HashSet<&'static str>| {
-            let ok = |r: bool, name: &str| r || absent.contains(name);
-            ok(
-                routes_r.wait_until_ready().now_or_never().is_some(),
-                "httproutes",
-            ) && ok(
-                grpc_r.wait_until_ready().now_or_never().is_some(),
-                "grpcroutes",
-            ) && ok(
-                gws_r.wait_until_ready().now_or_never().is_some(),
-                "gateways",
-            ) && ok(
-                svcs_r.wait_until_ready().now_or_never().is_some(),
-                "services",
-            ) && ok(
-                slices_r.wait_until_ready().now_or_never().is_some(),
-                "endpointslices",
-            ) && ok(pods_r.wait_until_ready().now_or_never().is_some(), "pods")
-                && ok(
-                    nss_r.wait_until_ready().now_or_never().is_some(),
-                    "namespaces",
-                )
-                && ok(
-                    grants_r.wait_until_ready().now_or_never().is_some(),
-                    "referencegrants",
-                )
+            slots
+                .iter()
+                .map(|s| (s.resource(), s.ready()))
+                .chain([("pods", pods.ready())])
+                .all(|(name, ready)| ready || absent.contains(name))
         };
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut sent = false;
@@ -276,56 +299,41 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                         continue;
                     }
                     deadline = None;
-                    // The namespaces with consumer routes: their Pods (every node) tell
-                    // which clients those routes apply to.
-                    let consumers: BTreeSet<String> = routes_r
-                        .state()
-                        .iter()
-                        .filter_map(|r| consumer_route_namespace(r))
-                        .chain(grpc_r.state().iter().filter_map(|g| {
-                            consumer_route_namespace(&shared_fields(g).ok()?)
-                        }))
-                        .collect();
-                    client_pods.sync(&consumers, &mut merged);
-                    let mut store = Store::new();
-                    for o in routes_r.state() {
-                        store.insert(Object::HttpRoute(Box::new((*o).clone())));
-                    }
-                    for o in grpc_r.state() {
-                        store.insert(Object::GrpcRoute(Box::new((*o).clone())));
-                    }
-                    // Before this node's Pods, whose full objects replace stripped ones.
-                    for o in client_pods.pods() {
-                        store.insert(Object::Pod(Box::new((*o).clone())));
-                    }
-                    for o in gws_r.state() {
-                        store.insert(Object::Gateway(Box::new((*o).clone())));
-                    }
-                    for o in svcs_r.state() {
-                        store.insert(Object::Service(Box::new((*o).clone())));
-                    }
-                    for o in slices_r.state() {
-                        store.insert(Object::EndpointSlice(Box::new((*o).clone())));
-                    }
-                    for o in pods_r.state() {
-                        store.insert(Object::Pod(Box::new((*o).clone())));
-                    }
-                    for o in nss_r.state() {
-                        store.insert(Object::Namespace(Box::new((*o).clone())));
-                    }
-                    for o in grants_r.state() {
-                        match grant_of(&o) {
-                            Ok(g) => {
-                                store.insert(Object::ReferenceGrant(Box::new(g)));
-                            }
-                            Err(e) => {
-                                let _ = err_tx.try_send(e);
-                            }
+                    let mut errors = Vec::new();
+                    let first = !sent;
+                    // In place: the planner holds no store between plans, so nothing is
+                    // copied unless a plan is running right now (then the maps, not the
+                    // objects).
+                    store_tx.send_if_modified(|current| {
+                        let store = Arc::make_mut(current);
+                        let mut changed = false;
+                        for slot in &slots {
+                            changed |= slot.apply(store, &mut errors);
                         }
-                    }
-                    let changed = **store_tx.borrow() != store;
-                    if (changed || !sent) && store_tx.send(Arc::new(store)).is_err() {
-                        return;
+                        // The namespaces with consumer routes: their Pods (every node) tell
+                        // which clients those routes apply to.
+                        let consumers: BTreeSet<String> = store
+                            .routes
+                            .values()
+                            .filter_map(|r| consumer_route_namespace(r))
+                            .chain(store.grpc_routes.values().filter_map(|g| {
+                                consumer_route_namespace(&shared_fields(g).ok()?)
+                            }))
+                            .collect();
+                        client_pods.sync(&consumers, &mut merged);
+                        if pods.take_touched() | client_pods.take_touched() {
+                            // This node's Pods last: their full objects replace stripped ones.
+                            let all: BTreeMap<ObjectKey, Shared<Pod>> = client_pods
+                                .pods()
+                                .chain(pods.reader().state())
+                                .map(|p| (ObjectKey::of(p.as_ref()), Shared::from(p)))
+                                .collect();
+                            changed |= sync_all(store, all.into_values().collect());
+                        }
+                        changed || first
+                    });
+                    for e in errors {
+                        let _ = err_tx.try_send(e);
                     }
                     sent = true;
                 }

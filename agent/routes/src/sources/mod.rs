@@ -22,7 +22,9 @@ mod file_source;
 mod kube_source;
 mod leader;
 mod planner;
+mod store_sync;
 mod strict;
+mod strip;
 
 pub use event_name::ProblemIdentity;
 pub use events::{EventError, ProblemReporter};

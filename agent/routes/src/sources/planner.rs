@@ -7,28 +7,57 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::events::ProblemReporter;
-use crate::compile::{plan, PlanConfig};
-use crate::model::{Plan, Store};
+use crate::compile::{IncrementalPlanner, PlanConfig};
+use crate::model::{Plan, RouteKind, Store};
+
+/// The routes the problems of `plan` are about (all a reporter reads of the store).
+fn problem_routes(store: &Store, plan: &Plan) -> Store {
+    let mut out = Store::new();
+    for p in &plan.problems {
+        match p.kind {
+            RouteKind::Http => {
+                if let Some(r) = store.routes.get(&p.route) {
+                    out.put(r.clone());
+                }
+            }
+            RouteKind::Grpc => {
+                if let Some(r) = store.grpc_routes.get(&p.route) {
+                    out.put(r.clone());
+                }
+            }
+        }
+    }
+    out
+}
 
 /// Plans every store `stores` yields (the current one first) and publishes the plans; with a
 /// reporter, new problems become Events on their routes (planned again when the reporter's
 /// leadership changes, so a new leader publishes at once).
+///
+/// Plans are incremental ([`IncrementalPlanner`]): only the routes whose inputs changed are
+/// analysed again. No store is held between plans, so the source can bring its store in
+/// step in place.
 pub fn spawn_planner(
     mut stores: watch::Receiver<Arc<Store>>,
     node: String,
     cfg: PlanConfig,
     mut reporter: Option<ProblemReporter>,
 ) -> (watch::Receiver<Arc<Plan>>, JoinHandle<()>) {
+    let mut planner = IncrementalPlanner::new(node, cfg);
     let first = {
         let s = stores.borrow_and_update().clone();
-        Arc::new(plan(&s, &node, &cfg))
+        Arc::new(planner.plan(&s))
     };
     let (tx, rx) = watch::channel(first);
     let task = tokio::spawn(async move {
         loop {
-            let store = stores.borrow_and_update().clone();
-            let p = plan(&store, &node, &cfg);
-            if let Some(r) = reporter.as_mut() {
+            let (p, reported) = {
+                let store = stores.borrow_and_update().clone();
+                let p = planner.plan(&store);
+                let reported = reporter.is_some().then(|| problem_routes(&store, &p));
+                (p, reported)
+            };
+            if let (Some(r), Some(store)) = (reporter.as_mut(), reported) {
                 for e in r.report(&store, &p.problems).await {
                     tracing::warn!(error = %e, "event not published");
                 }

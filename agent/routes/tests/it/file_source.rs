@@ -127,7 +127,13 @@ async fn spawned_watch_sends_new_stores_and_errors() {
         .await
         .unwrap()
         .unwrap();
-    let route = stores.borrow().routes.values().next().cloned().unwrap();
+    let route = stores
+        .borrow()
+        .routes
+        .values()
+        .next()
+        .map(|r| (**r).clone())
+        .unwrap();
     let rules = route.spec.rules.unwrap();
     let f = rules[0].filters.as_ref().unwrap()[0]
         .request_mirror

@@ -698,3 +698,148 @@ async fn consumer_namespaces_pods_are_watched_on_every_node() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// What each agent keeps of what it watches: objects are stripped on receipt (no
+/// managedFields, no last-applied annotations, no status it does not read, an
+/// EndpointSlice's endpoints cut to address, readiness, node and Pod), Pods are listed and
+/// watched for this node only, and a change reaches the store in place of the old object.
+#[tokio::test]
+async fn objects_are_stripped_on_receipt_and_pods_watched_for_this_node() {
+    let (svc, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
+    let server = Arc::new(Mutex::new(Server::default()));
+    let mut objs = fixture_objects();
+    for o in &mut objs {
+        o["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:labels": {}}}}]);
+        o["metadata"]["annotations"] = json!({
+            "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}",
+            "shadowtap.dev/mirror-host": "shadow.example.com"});
+    }
+    {
+        let mut s = server.lock().unwrap();
+        for o in &objs {
+            s.apply(o.clone(), false);
+        }
+    }
+    tokio::spawn(serve(server.clone(), handle));
+    let mut cfg = KubeSourceConfig::new(NODE);
+    cfg.debounce = Duration::from_millis(20);
+    let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
+    let store = tokio::time::timeout(Duration::from_secs(20), source.initial())
+        .await
+        .unwrap()
+        .unwrap();
+    let value = |v: serde_json::Result<Value>| v.unwrap();
+    for v in store
+        .routes
+        .values()
+        .map(serde_json::to_value)
+        .chain(store.services.values().map(serde_json::to_value))
+        .chain(store.endpoint_slices.values().map(serde_json::to_value))
+        .chain(store.pods.values().map(serde_json::to_value))
+        .map(value)
+    {
+        assert!(v["metadata"].get("managedFields").is_none(), "{v:#}");
+        assert!(
+            v.get("status")
+                .is_none_or(|s| s.get("conditions").is_none()),
+            "{v:#}"
+        );
+        let annotations = v["metadata"]["annotations"].as_object();
+        assert!(
+            annotations.is_none_or(|a| a.keys().all(|k| k.starts_with("shadowtap.dev/"))),
+            "{v:#}"
+        );
+    }
+    // The route keeps the annotation shadowtap reads.
+    let route = value(serde_json::to_value(store.routes.values().next().unwrap()));
+    assert_eq!(
+        route["metadata"]["annotations"],
+        json!({"shadowtap.dev/mirror-host": "shadow.example.com"})
+    );
+    // The EndpointSlice keeps its Service's name and, per endpoint, what planning reads.
+    let slice = value(serde_json::to_value(
+        store.endpoint_slices.values().next().unwrap(),
+    ));
+    assert_eq!(
+        slice["metadata"]["labels"],
+        json!({"kubernetes.io/service-name": "foo-v1"})
+    );
+    assert_eq!(
+        slice["endpoints"][0],
+        json!({"addresses": ["10.244.1.10"], "conditions": {"ready": true}, "nodeName": "node-a",
+            "targetRef": {"kind": "Pod", "namespace": "default", "name": "foo-v1-5d8f7c6b9-abcde"}})
+    );
+    // Services keep no status and no labels.
+    let service = value(serde_json::to_value(
+        store.services.values().next().unwrap(),
+    ));
+    assert!(service["metadata"].get("labels").is_none(), "{service:#}");
+
+    // Every list and watch: Pods with this node's field selector only; every other kind
+    // cluster-wide (routes decide which Services matter, and may change at any time).
+    let requests = server.lock().unwrap().requests.clone();
+    for r in requests.iter().filter(|r| r.contains("/pods?")) {
+        assert!(
+            r.contains("fieldSelector=spec.nodeName%3Dnode-a")
+                || r.contains("fieldSelector=spec.nodeName=node-a"),
+            "{r}"
+        );
+    }
+    let kinds: std::collections::BTreeSet<&str> = requests
+        .iter()
+        .filter_map(|r| r.split('?').next()?.rsplit('/').next())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "endpointslices",
+            "gateways",
+            "grpcroutes",
+            "httproutes",
+            "namespaces",
+            "pods",
+            "referencegrants",
+            "services"
+        ]
+    );
+
+    // A change of one EndpointSlice reaches the store; the other objects keep their
+    // allocations (nothing was copied).
+    let before = source.stores.borrow().clone();
+    let mut slice = find(&objs, "EndpointSlice", "foo-v2-q9w3e").clone();
+    slice["endpoints"][0]["addresses"] = json!(["10.244.2.21"]);
+    server.lock().unwrap().apply(slice, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let s = source.stores.borrow_and_update().clone();
+        let moved = s.endpoint_slices.values().any(|e| {
+            e.endpoints
+                .iter()
+                .flatten()
+                .any(|p| p.addresses == ["10.244.2.21"])
+        });
+        if moved {
+            break s;
+        }
+        tokio::time::timeout_at(deadline, source.stores.changed())
+            .await
+            .expect("the changed slice reaches the store")
+            .unwrap();
+    };
+    use shadowtap_routes::model::Shared;
+    for (k, r) in &before.routes {
+        assert!(Shared::same(r, &after.routes[k]), "route {k} was copied");
+    }
+    for (k, s) in &before.services {
+        assert!(
+            Shared::same(s, &after.services[k]),
+            "service {k} was copied"
+        );
+    }
+    let v1 = shadowtap_routes::ObjectKey::new("default", "foo-v1-x7k2p");
+    assert!(Shared::same(
+        &before.endpoint_slices[&v1],
+        &after.endpoint_slices[&v1]
+    ));
+}

@@ -8,6 +8,7 @@ mod file_source;
 mod fixtures;
 mod gamma;
 mod grpcroute;
+mod incremental;
 mod kube_mock;
 mod leader_election;
 mod listeners;
