@@ -316,7 +316,7 @@ fn agent_args_of(container: &Container) -> AgentArgs {
         )
     });
     match cli.command {
-        Command::Agent(a) => a,
+        Command::Agent(a) => *a,
         other => {
             panic!("the DaemonSet: container args {args:?} run {other:?}, not `agent`")
         }

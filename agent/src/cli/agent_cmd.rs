@@ -96,7 +96,7 @@ mod tests {
         let mut argv = vec!["shadowtap", "agent", "--node-name", "node-a"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("parses").command {
-            Command::Agent(a) => a,
+            Command::Agent(a) => *a,
             other => panic!("not the agent command: {other:?}"),
         }
     }

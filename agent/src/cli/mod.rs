@@ -50,7 +50,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the node agent (the DaemonSet entry point).
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Print what would be captured and mirrored, and every problem found in the routes.
     Plan(PlanArgs),
     /// Run reassembly and decoding (and optionally matching, sampling and replay) on a capture.
@@ -361,7 +361,7 @@ pub fn init_logging(format: LogFormat) {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Agent(args) => agent_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(*args),
         Command::Plan(args) => plan_cmd::run(args),
         Command::Replay(args) => replay_cmd::run(args),
         Command::Status(args) => status::run(args),

@@ -21,6 +21,16 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// Records taken from the ring before the task lets other work run.
 const RING_BATCH: usize = 1024;
 
+/// Where the capture task reports: counter snapshots, the divergence document, liveness.
+pub struct Reporting {
+    /// Counter snapshots, published every [`TICK`].
+    pub snapshots: Snapshots,
+    /// Documents served under `/debug/` (the recent divergent pairs).
+    pub debug: DebugDocs,
+    /// Beaten on every loop turn.
+    pub heartbeat: Heartbeat,
+}
+
 /// Runs until `stop` changes or the ring fails; follows `plans`. The ring is drained when
 /// the kernel wakes the task (unread data past the wake-up threshold) or every `drain`.
 pub async fn run(
@@ -28,11 +38,14 @@ pub async fn run(
     mut ring: RingReader,
     drain: Duration,
     mut plans: watch::Receiver<Arc<Plan>>,
-    snapshots: Snapshots,
-    debug: DebugDocs,
+    reporting: Reporting,
     mut stop: watch::Receiver<bool>,
-    heartbeat: Heartbeat,
 ) {
+    let Reporting {
+        snapshots,
+        debug,
+        heartbeat,
+    } = reporting;
     pipeline.set_plan(plans.borrow_and_update().clone());
     let mut tick = tokio::time::interval(TICK);
     // Whether the last visit stopped at RING_BATCH with records left.

@@ -152,10 +152,12 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
         ring,
         cfg.ring_drain,
         plans.clone(),
-        snapshots.clone(),
-        debug_docs.clone(),
+        capture::Reporting {
+            snapshots: snapshots.clone(),
+            debug: debug_docs.clone(),
+            heartbeat: health.heartbeat("capture"),
+        },
         stop_rx,
-        health.heartbeat("capture"),
     ));
 
     let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
