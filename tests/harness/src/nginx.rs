@@ -37,26 +37,13 @@ pub struct Nginx {
     dir: PathBuf,
 }
 
-impl MirrorProxy {
-    /// The configuration: keep-alive upstreams for both backends, `mirror` on every request
-    /// to an internal location that answers at once for the requests not chosen by
-    /// `split_clients` (on the random `$request_id`) and proxies the rest, with their original
-    /// URI, to the mirror backend.
-    pub fn config(&self, dir: &std::path::Path) -> String {
-        let d = dir.display();
-        let workers = if self.workers == 0 {
-            "auto".to_owned()
-        } else {
-            self.workers.to_string()
-        };
-        let pct = self.percent.min(100);
-        let split = if pct >= 100 {
-            "        * 1;".to_owned()
-        } else {
-            format!("        {pct}% 1;\n        * \"\";")
-        };
-        format!(
-            r#"worker_processes {workers};
+/// The start of every nginx configuration the harness writes, up to and including the
+/// `http` block's common settings (the block is left open): `workers` worker processes,
+/// pid, logs and temporary files under `dir`, no access log, unlimited keep-alive.
+pub(crate) fn http_preamble(dir: &std::path::Path, workers: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{
@@ -70,7 +57,29 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     keepalive_requests 1000000;
-    keepalive_timeout 300s;
+    keepalive_timeout 300s;"#
+    )
+}
+
+impl MirrorProxy {
+    /// The configuration: keep-alive upstreams for both backends, `mirror` on every request
+    /// to an internal location that answers at once for the requests not chosen by
+    /// `split_clients` (on the random `$request_id`) and proxies the rest, with their original
+    /// URI, to the mirror backend.
+    pub fn config(&self, dir: &std::path::Path) -> String {
+        let workers = if self.workers == 0 {
+            "auto".to_owned()
+        } else {
+            self.workers.to_string()
+        };
+        let pct = self.percent.min(100);
+        let split = if pct >= 100 {
+            "        * 1;".to_owned()
+        } else {
+            format!("        {pct}% 1;\n        * \"\";")
+        };
+        format!(
+            r#"{preamble}
     upstream primary {{
         server {primary};
         keepalive 128;
@@ -106,6 +115,7 @@ http {{
     }}
 }}
 "#,
+            preamble = http_preamble(dir, &workers),
             primary = self.primary,
             mirror = self.mirror,
             listen = self.listen,

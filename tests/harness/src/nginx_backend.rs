@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{nginx::Nginx, topology::Netns};
+use crate::{
+    nginx::{http_preamble, Nginx},
+    topology::Netns,
+};
 
 /// Where the request count is served inside the backend's namespace.
 pub const STATUS_ADDR: &str = "127.0.0.1:18099";
@@ -25,23 +28,8 @@ pub struct Backend {
 /// The configuration: `workers` worker processes, keep-alive without limits, no logging,
 /// `200` with [`BODY`] on every path at `listen`, and `stub_status` at [`STATUS_ADDR`].
 pub fn config(dir: &Path, listen: SocketAddr, workers: usize) -> String {
-    let d = dir.display();
     format!(
-        r#"worker_processes {workers};
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{
-    worker_connections 8192;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
+        r#"{preamble}
     default_type text/plain;
     server {{
         listen {listen} backlog=4096;
@@ -57,6 +45,7 @@ http {{
     }}
 }}
 "#,
+        preamble = http_preamble(dir, &workers.to_string()),
         body = BODY.escape_default(),
     )
 }
