@@ -182,12 +182,13 @@ async fn mirror_server(received: Arc<AtomicU64>) -> SocketAddr {
     addr
 }
 
-/// Waits (bounded) until `cond` holds.
+/// Waits (bounded) until `cond` holds, polling every millisecond so that the runtime's
+/// two workers keep the cores.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -225,6 +226,15 @@ fn per_request(fraction: Fraction) -> (f64, f64) {
     let sampled = fraction == Fraction::ONE;
     let label = id.to_string();
     let sent = || replayer.snapshot().backend(&label).sent;
+    // Every submitted replay ended: sent, or dropped (then named by the assertion below).
+    let settled = || {
+        let b = replayer.snapshot().backend(&label);
+        b.sent + b.dropped_total()
+    };
+    let no_drops = || {
+        let b = replayer.snapshot().backend(&label);
+        assert!(b.dropped.is_empty(), "replays dropped: {:?}", b.dropped);
+    };
     let (syns, data) = segments(WARM_UP + MEASURED, 0);
     for s in syns {
         pipeline.push(s);
@@ -234,7 +244,9 @@ fn per_request(fraction: Fraction) -> (f64, f64) {
         pipeline.push(s);
     }
     let want = if sampled { WARM_UP as u64 } else { 0 };
-    wait_until("the warm-up's replays", || sent() == want);
+    wait_until("the warm-up's replays", || settled() == want);
+    no_drops();
+    assert_eq!(sent(), want);
     assert_eq!(received.load(Ordering::Relaxed), want);
 
     let measured: Vec<Segment> = data.collect();
@@ -249,7 +261,9 @@ fn per_request(fraction: Fraction) -> (f64, f64) {
     } else {
         0
     };
-    wait_until("the measured replays", || sent() == want);
+    wait_until("the measured replays", || settled() == want);
+    no_drops();
+    assert_eq!(sent(), want);
     let all = ALL.load(Ordering::Relaxed) - all_before;
     assert_eq!(received.load(Ordering::Relaxed), want);
     let c = pipeline.counters();
