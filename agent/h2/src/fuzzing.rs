@@ -15,6 +15,9 @@
 //! [`hpack`] (a sequence of header blocks on one decoder): no panic; a list over the limit
 //! keeps no fields and its size is still counted; the fields of every block, re-encoded by
 //! an independent encoder state, decode to the same fields.
+//!
+//! [`huffman`] (one Huffman string): shadowtap's decoder and `loona-hpack`'s, an independent
+//! implementation of the same code, accept the same strings and decode them alike.
 
 use crate::hpack::HpackDecoder;
 use crate::{Counters, H2Decoder, H2Request, Limits, Start};
@@ -182,4 +185,14 @@ pub fn hpack(data: &[u8]) {
             .expect("an encoder's own block decodes");
         assert_eq!(round.fields, b.fields, "re-encoded fields differ");
     }
+}
+
+/// One Huffman string, decoded by shadowtap and by `loona-hpack` (see the module docs).
+pub fn huffman(data: &[u8]) {
+    let mut ours = Vec::new();
+    let ours = crate::huffman::decode(data, &mut ours).ok().map(|()| ours);
+    let reference = loona_hpack::huffman::HuffmanDecoder::new()
+        .decode(data)
+        .ok();
+    assert_eq!(ours, reference, "Huffman decoders disagree");
 }

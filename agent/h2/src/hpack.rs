@@ -1,11 +1,16 @@
 //! HPACK (RFC 7541) decoding of client header blocks, with the connection's dynamic table.
 //!
-//! The decoding itself is `loona-hpack`'s (static and dynamic tables, integers, Huffman),
-//! which hands names and values over as bytes in wire order. This module adds what a
-//! passive decoder needs on top:
+//! The decoding itself is `loona-hpack`'s (static and dynamic tables, integers), which hands
+//! names and values over as bytes in wire order. This module adds what a passive decoder
+//! needs on top:
 //! - a structural check of the block first ([`check_structure`]): every representation is
 //!   complete, and dynamic table size updates come only before the first field (RFC 7541
 //!   §4.2; a server rejects a block with one later as a COMPRESSION_ERROR);
+//! - Huffman strings decoded by [`crate::huffman`] in that same pass: a block holding any is
+//!   rewritten with each one as the plain literal it stands for, and that block goes to
+//!   `loona-hpack`. Its own Huffman decoder rebuilds a hash-map code tree for every string
+//!   and walks it bit by bit, which cost more than everything else in decoding a request;
+//!   the rewritten block means the same fields and the same table changes;
 //! - the bound on size updates ([`HpackDecoder::new`]): the real bound is the server's
 //!   SETTINGS_HEADER_TABLE_SIZE, which shadowtap does not see;
 //! - the header list size of RFC 9113 §6.5.2, counted while decoding: a list over the limit
@@ -14,6 +19,8 @@
 
 use bytes::Bytes;
 use loona_hpack::decoder::DecoderError;
+
+use crate::huffman::{self, HuffmanError};
 
 /// The dynamic table size both ends start with (RFC 9113 §6.5.2, SETTINGS_HEADER_TABLE_SIZE
 /// default).
@@ -68,7 +75,16 @@ pub enum HpackError {
         /// The configured bound.
         max: usize,
     },
-    /// The decoder rejected the block (bad index, bad Huffman code, ...).
+    /// A Huffman string that does not decode (EOS inside, bad padding).
+    #[error("invalid Huffman string at offset {offset}")]
+    Huffman {
+        /// Offset of the string's representation in the block.
+        offset: usize,
+        /// What is wrong with it.
+        #[source]
+        error: HuffmanError,
+    },
+    /// The decoder rejected the block (bad index, ...).
     #[error("invalid header block")]
     Invalid(#[source] DecoderError),
 }
@@ -90,6 +106,10 @@ pub struct DecodedBlock {
 pub struct HpackDecoder {
     inner: loona_hpack::Decoder<'static>,
     max_table_size: usize,
+    /// The block with its Huffman strings as plain literals (reused).
+    plain: Vec<u8>,
+    /// One decoded Huffman string (reused).
+    text: Vec<u8>,
 }
 
 impl std::fmt::Debug for HpackDecoder {
@@ -110,6 +130,8 @@ impl HpackDecoder {
         HpackDecoder {
             inner,
             max_table_size,
+            plain: Vec::new(),
+            text: Vec::new(),
         }
     }
 
@@ -120,7 +142,18 @@ impl HpackDecoder {
         block: &[u8],
         max_list_bytes: usize,
     ) -> Result<DecodedBlock, HpackError> {
-        let size_updates = check_structure(block)?;
+        let mut rewrite = Rewrite {
+            plain: &mut self.plain,
+            text: &mut self.text,
+            copied: 0,
+            used: false,
+        };
+        let size_updates = walk(block, Some(&mut rewrite))?;
+        let block = if rewrite.finish(block) {
+            &self.plain[..]
+        } else {
+            block
+        };
         let mut out = DecodedBlock {
             size_updates,
             ..DecodedBlock::default()
@@ -155,6 +188,55 @@ impl HpackDecoder {
 /// Walk the representations of `block` without decoding them: each must be complete, and
 /// size updates may only precede the first field. Returns how many size updates it holds.
 pub fn check_structure(block: &[u8]) -> Result<u32, HpackError> {
+    walk(block, None)
+}
+
+/// The rewriting of a block's Huffman strings as plain literals, filled in by [`walk`].
+struct Rewrite<'a> {
+    /// The rewritten block so far.
+    plain: &'a mut Vec<u8>,
+    /// Scratch for one decoded string.
+    text: &'a mut Vec<u8>,
+    /// How much of the original block is in `plain` (or stands for what is).
+    copied: usize,
+    /// Whether any string was rewritten.
+    used: bool,
+}
+
+impl Rewrite<'_> {
+    /// Rewrite the Huffman string whose length prefix starts at `at` and whose octets are
+    /// `block[data..end]`.
+    fn string(
+        &mut self,
+        block: &[u8],
+        at: usize,
+        data: usize,
+        end: usize,
+    ) -> Result<(), HuffmanError> {
+        if !self.used {
+            self.used = true;
+            self.plain.clear();
+        }
+        self.plain.extend_from_slice(&block[self.copied..at]);
+        self.text.clear();
+        huffman::decode(&block[data..end], self.text)?;
+        encode_integer(self.text.len(), 7, 0, self.plain);
+        self.plain.extend_from_slice(self.text);
+        self.copied = end;
+        Ok(())
+    }
+
+    /// Complete the rewritten block; whether there is one.
+    fn finish(&mut self, block: &[u8]) -> bool {
+        if self.used {
+            self.plain.extend_from_slice(&block[self.copied..]);
+        }
+        self.used
+    }
+}
+
+/// The walk of [`check_structure`], rewriting Huffman strings as it goes when asked to.
+fn walk(block: &[u8], mut rewrite: Option<&mut Rewrite<'_>>) -> Result<u32, HpackError> {
     let mut pos = 0;
     let mut seen_field = false;
     let mut updates = 0u32;
@@ -174,14 +256,43 @@ pub fn check_structure(block: &[u8]) -> Result<u32, HpackError> {
         } else {
             let prefix = if b & 0x40 != 0 { 6 } else { 4 };
             let (index, mut p) = integer(block, pos, prefix).ok_or(truncated)?;
-            if index == 0 {
-                p = string(block, p).ok_or(HpackError::Truncated { offset: start })?;
+            let strings = if index == 0 { 2 } else { 1 };
+            for _ in 0..strings {
+                let (data, end) =
+                    string(block, p).ok_or(HpackError::Truncated { offset: start })?;
+                if block[p] & 0x80 != 0 {
+                    if let Some(r) = rewrite.as_deref_mut() {
+                        r.string(block, p, data, end)
+                            .map_err(|error| HpackError::Huffman {
+                                offset: start,
+                                error,
+                            })?;
+                    }
+                }
+                p = end;
             }
-            pos = string(block, p).ok_or(HpackError::Truncated { offset: start })?;
+            pos = p;
             seen_field = true;
         }
     }
     Ok(updates)
+}
+
+/// Append `value` as an integer with an N-bit prefix whose high bits are `flags` (RFC 7541
+/// §5.1).
+fn encode_integer(value: usize, prefix: u8, flags: u8, out: &mut Vec<u8>) {
+    let max = (1usize << prefix) - 1;
+    if value < max {
+        out.push(flags | value as u8);
+        return;
+    }
+    out.push(flags | max as u8);
+    let mut rest = value - max;
+    while rest >= 0x80 {
+        out.push(0x80 | (rest & 0x7f) as u8);
+        rest >>= 7;
+    }
+    out.push(rest as u8);
 }
 
 /// Decode an integer with an N-bit prefix at `pos` (RFC 7541 §5.1); returns the value and
@@ -204,11 +315,12 @@ fn integer(block: &[u8], pos: usize, prefix: u8) -> Option<(u64, usize)> {
     None
 }
 
-/// Skip a string literal at `pos` (RFC 7541 §5.2); returns the position after it.
-fn string(block: &[u8], pos: usize) -> Option<usize> {
+/// Find the string literal at `pos` (RFC 7541 §5.2); returns where its octets start and
+/// the position after it.
+fn string(block: &[u8], pos: usize) -> Option<(usize, usize)> {
     let (len, p) = integer(block, pos, 7)?;
     let end = p.checked_add(usize::try_from(len).ok()?)?;
-    (end <= block.len()).then_some(end)
+    (end <= block.len()).then_some((p, end))
 }
 
 #[cfg(test)]

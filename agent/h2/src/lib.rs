@@ -48,7 +48,9 @@
 //!   fields over as raw bytes in wire order (the `h2` crate's is private, and its `unstable`
 //!   codec yields `http::HeaderMap`, which regroups fields by name); its tests include RFC
 //!   7541 Appendix C and it is fuzzed here through [`fuzzing`]. [`hpack`] adds the
-//!   structural checks and the header list size.
+//!   structural checks and the header list size, and decodes Huffman strings itself
+//!   ([`huffman`], four bits per step) before handing the block over: `loona-hpack`'s
+//!   Huffman decoder rebuilds a hash-map code tree for every string.
 //! - **Gaps.** A lost byte inside a DATA payload (frame header seen) drops that stream; one
 //!   inside the payload of a frame that carries no header block (SETTINGS, PING,
 //!   WINDOW_UPDATE, RST_STREAM, GOAWAY, PRIORITY, unknown types) loses nothing, since its
@@ -85,6 +87,7 @@ pub mod decoder;
 pub mod frame;
 pub mod fuzzing;
 pub mod hpack;
+pub mod huffman;
 pub mod request;
 pub mod stop;
 mod streams;

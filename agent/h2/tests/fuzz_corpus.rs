@@ -37,6 +37,11 @@ fn committed_hpack_corpus() {
     assert!(corpus("hpack", fuzzing::hpack) >= 4);
 }
 
+#[test]
+fn committed_huffman_corpus() {
+    assert!(corpus("huffman", fuzzing::huffman) >= 4);
+}
+
 fn sample_conversation(seed: u64) -> Vec<u8> {
     let mut c = Client::new();
     let n = 1 + (seed % 4) as u32;
