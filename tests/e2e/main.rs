@@ -18,7 +18,7 @@
 //!   per call at 42 %, a rule matching no call receives nothing, client-, server-streaming
 //!   and bidi calls and messages over 1 MiB mirrored whole (by content hash).
 //! - `h2c`: HTTP/2 with real peers (nghttpd, nghttpx, h2load, curl): h2c requests mirrored
-//!   per request at 42 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
+//!   per request at 20 % over HTTP/2, h2c upgrade requests mirrored as stream 1, and a
 //!   connection opened before the agent counted as `h2_midstream`, never mirrored.
 //! - `listeners`: precedence per Gateway listener: the HTTP→HTTPS redirect guide's set-up
 //!   mirrors 42 % (the redirect on `http` never delivers to the pod, so it cannot win).
@@ -28,6 +28,8 @@
 //!   requests are never mirrored again; route edits apply live.
 //! - `sampling`: per-request sampling at the configured fractions, independent mirrors,
 //!   exact conservation between the servers and the agent's counters.
+//! - `peers`: the real peers the benchmarks count with report what happened (nginx's
+//!   request count is not moved by reading it).
 //! - `monitoring`: every metric the monitoring component's alerts and dashboard read is a
 //!   series the running agent exports.
 //! - `privileges`: the agent runs and mirrors as a non-root uid with its capabilities as
@@ -49,6 +51,7 @@ mod h2c;
 mod listeners;
 mod mirror;
 mod monitoring;
+mod peers;
 mod privileges;
 mod replay_pcap;
 mod restart;

@@ -6,6 +6,7 @@ use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
     path::Path,
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -23,6 +24,8 @@ pub const BODY: &str = "ok\n";
 pub struct Backend {
     /// The nginx process (stopped on drop).
     pub nginx: Nginx,
+    /// Status requests made so far: nginx counts each among its requests.
+    status_reads: AtomicU64,
 }
 
 /// The configuration: `workers` worker processes, keep-alive without limits, no logging,
@@ -56,13 +59,17 @@ impl Backend {
     pub fn start(ns: &Netns, listen: SocketAddr, workers: usize, probe_from: &Netns) -> Self {
         Self {
             nginx: Nginx::start_with(ns, |dir| config(dir, listen, workers), listen, probe_from),
+            status_reads: AtomicU64::new(0),
         }
     }
 
-    /// Requests served so far minus one per status read (`None` if the status endpoint does
-    /// not answer): the difference of two readings is the requests served in between.
+    /// Requests served so far, not counting the status reads themselves (`None` if the
+    /// status endpoint does not answer): the difference of two readings is the requests
+    /// served in between.
     /// `ns` is the namespace the backend was started in.
     pub fn requests(&self, ns: &Netns) -> Option<u64> {
+        // Every status request so far, this one included, is in nginx's count.
+        let reads = self.status_reads.fetch_add(1, Ordering::Relaxed) + 1;
         let text = ns
             .spawn(|| {
                 let addr: SocketAddr = STATUS_ADDR.parse().ok()?;
@@ -76,16 +83,14 @@ impl Backend {
             })
             .join()
             .ok()??;
-        let (count, status_requests) = parse_status(&text)?;
-        Some(count.saturating_sub(status_requests))
+        let count = parse_status(&text)?;
+        Some(count.saturating_sub(reads))
     }
 }
 
-/// `(requests, status requests among them)` from a `stub_status` answer: the third number
-/// of the line after `server accepts handled requests`, and 1 — the reading request itself
-/// is counted (nginx does not count status requests apart), so subtracting it from every
-/// reading makes the difference of two readings the requests served in between.
-pub fn parse_status(text: &str) -> Option<(u64, u64)> {
+/// The request count of a `stub_status` answer: the third number of the line after
+/// `server accepts handled requests` (status requests included).
+pub fn parse_status(text: &str) -> Option<u64> {
     let mut lines = text.lines();
     lines.find(|l| {
         l.trim_start()
@@ -96,7 +101,7 @@ pub fn parse_status(text: &str) -> Option<(u64, u64)> {
         .split_whitespace()
         .map(|n| n.parse().ok())
         .collect::<Option<_>>()?;
-    Some((*numbers.get(2)?, 1))
+    numbers.get(2).copied()
 }
 
 #[cfg(test)]
@@ -106,7 +111,7 @@ mod tests {
     #[test]
     fn reads_the_request_count() {
         let text = "HTTP/1.1 200 OK\r\n\r\nActive connections: 3 \nserver accepts handled requests\n 12 12 3456 \nReading: 0 Writing: 1 Waiting: 2 \n";
-        assert_eq!(parse_status(text), Some((3456, 1)));
+        assert_eq!(parse_status(text), Some(3456));
     }
 
     #[test]
