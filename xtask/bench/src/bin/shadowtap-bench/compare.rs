@@ -19,7 +19,7 @@ use shadowtap_harness::{
     wait,
 };
 
-use crate::{write_result, PORT};
+use crate::{usage::agent_usage, write_result, PORT};
 
 const ROUNDS: usize = 3;
 const PERCENT: u32 = 42;
@@ -84,9 +84,32 @@ impl Config {
 struct Slot {
     open: Report,
     closed: Report,
-    /// Comparison pairs finished by outcome `same`, and all pairs finished.
-    same: f64,
-    pairs: f64,
+    /// Comparison pairs finished, by outcome.
+    outcomes: std::collections::BTreeMap<String, f64>,
+    /// Agent CPU seconds over the slot, and requests it decoded.
+    agent_cpu_s: f64,
+    decoded: f64,
+}
+
+/// `shadowtap_route_comparisons_total` summed by outcome.
+fn outcomes(metrics: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(labels) = line.strip_prefix("shadowtap_route_comparisons_total{") else {
+            continue;
+        };
+        let outcome = labels
+            .split_once("outcome=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(o, _)| o.to_owned());
+        let value = line
+            .rsplit_once(' ')
+            .and_then(|(_, v)| v.parse::<f64>().ok());
+        if let (Some(o), Some(v)) = (outcome, value) {
+            *out.entry(o).or_insert(0.0) += v;
+        }
+    }
+    out
 }
 
 fn measure(s: &mut Scenario, config: Config) -> Slot {
@@ -95,9 +118,10 @@ fn measure(s: &mut Scenario, config: Config) -> Slot {
         s.write_routes("route.yaml", &config.route());
         s.start_agent(&shadowtap_binary(), &[]);
     }
+    let cpu_before = s.agent_pid().map_or(0.0, |p| agent_usage(p).0);
     let open = load::run(&s.topo.client.ns, v1, OPEN, get_request).expect("open-loop load");
     let closed = load::run(&s.topo.client.ns, v1, CLOSED, get_request).expect("closed-loop load");
-    let (mut same, mut pairs) = (0.0, 0.0);
+    let (mut pairs, mut agent_cpu_s, mut decoded) = (Default::default(), 0.0, 0.0);
     if config != Config::NoAgent {
         // Mirrors still in flight land; comparisons finish with them.
         let mut last = (u64::MAX, -1.0);
@@ -115,13 +139,14 @@ fn measure(s: &mut Scenario, config: Config) -> Slot {
             (since.elapsed() >= Duration::from_millis(500)).then_some(())
         });
         let m = s.metrics();
-        same = metric_sum(
+        pairs = outcomes(&m);
+        decoded = metric_sum(
             &m,
-            "shadowtap_route_comparisons_total",
-            &["outcome=\"same\""],
+            "shadowtap_reconstruct_requests_total",
+            &["outcome=\"emitted\""],
             &[],
         );
-        pairs = metric_sum(&m, "shadowtap_route_comparisons_total", &[], &[]);
+        agent_cpu_s = s.agent_pid().map_or(0.0, |p| agent_usage(p).0) - cpu_before;
         s.stop_agent();
     }
     for server in s.v1.iter().chain([&s.v2, &s.v3]) {
@@ -131,8 +156,9 @@ fn measure(s: &mut Scenario, config: Config) -> Slot {
     Slot {
         open,
         closed,
-        same,
-        pairs,
+        outcomes: pairs,
+        agent_cpu_s,
+        decoded,
     }
 }
 
@@ -194,9 +220,11 @@ pub fn run() {
          with shadowtap mirroring 42 % without and with `shadowtap.dev/compare`; {rounds} interleaved rounds, medians, \
          ratios against (a) of the same run; load generator, servers and agent share {} cores; run took {:.0} s\n\n\
          * fixed rate: open loop, {OPEN_RATE:.0} req/s over {} connections; saturation: closed loop, {} connections\n\
-         * pairs: comparisons finished (all rounds), of which `same`\n\n\
-         | configuration | fixed p50 | fixed p99 | saturation req/s | saturation p99 | pairs (same) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         * pairs: comparisons finished (all rounds), by outcome (foo-v1 and foo-v2 answer alike: \
+         anything but `same` is a loss, e.g. `mirror_failed` when the replay queue overflows at saturation)\n\
+         * agent CPU: user + system time of the agent over both loads and the settling, per request it decoded (median of rounds)\n\n\
+         | configuration | fixed p50 | fixed p99 | saturation req/s | saturation p99 | agent CPU per request | pairs by outcome |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
         std::thread::available_parallelism().map_or(0, usize::from),
         started.elapsed().as_secs_f64(),
         OPEN.connections,
@@ -205,19 +233,40 @@ pub fn run() {
     for (config, slots) in &results {
         let m = medians(slots);
         let is_base = *config == Config::NoAgent;
-        let pairs: f64 = slots.iter().map(|s| s.pairs).sum();
-        let same: f64 = slots.iter().map(|s| s.same).sum();
+        let mut pairs = std::collections::BTreeMap::<&str, f64>::new();
+        for slot in slots {
+            for (o, v) in &slot.outcomes {
+                *pairs.entry(o).or_insert(0.0) += v;
+            }
+        }
+        let cpu = median(
+            slots
+                .iter()
+                .filter(|s| s.decoded > 0.0)
+                .map(|s| s.agent_cpu_s * 1e6 / s.decoded)
+                .collect(),
+        );
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             config.label(),
             cell(m[0], base[0], is_base, " µs"),
             cell(m[1], base[1], is_base, " µs"),
             cell(m[2], base[2], is_base, ""),
             cell(m[3], base[3], is_base, " µs"),
-            if pairs > 0.0 {
-                format!("{pairs:.0} ({same:.0})")
+            if cpu > 0.0 {
+                format!("{cpu:.1} µs")
             } else {
                 "—".to_owned()
+            },
+            if pairs.is_empty() {
+                "—".to_owned()
+            } else {
+                pairs
+                    .iter()
+                    .filter(|(_, v)| **v > 0.0)
+                    .map(|(o, v)| format!("{o} {v:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         ));
     }
