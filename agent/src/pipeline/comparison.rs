@@ -11,7 +11,7 @@
 //! ([`MAX_PAIRINGS`], then new ones are not paired) and end with their response stream or
 //! after [`PAIRING_IDLE`] without activity.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub struct Comparison {
     comparator: Comparator<PairKey>,
     pairings: HashMap<FlowKey, Pairing, RandomState>,
     specs: HashMap<(RuleId, String), Arc<CompareSpec>, RandomState>,
+    /// The pair keys of the current plan's comparing mirrors: the per-route series that
+    /// may exist.
+    live: HashSet<PairKey, RandomState>,
     reply_tx: UnboundedSender<MirrorReport>,
     reply_rx: UnboundedReceiver<MirrorReport>,
     outcomes: HashMap<PairKey, [u64; Outcome::ALL.len()], RandomState>,
@@ -86,6 +89,9 @@ pub struct Comparison {
     midstream: u64,
     /// Pairings ended by [`PAIRING_IDLE`].
     idle_ended: u64,
+    /// Pairs whose rule or mirror left the plan: counted when their series were pruned,
+    /// or when they ended afterwards (they have no series left to count in).
+    retired: u64,
 }
 
 impl Default for Comparison {
@@ -102,6 +108,7 @@ impl Comparison {
             comparator: Comparator::new(config),
             pairings: HashMap::default(),
             specs: HashMap::default(),
+            live: HashSet::default(),
             reply_tx,
             reply_rx,
             outcomes: HashMap::default(),
@@ -112,6 +119,7 @@ impl Comparison {
             over_cap: 0,
             midstream: 0,
             idle_ended: 0,
+            retired: 0,
         }
     }
 
@@ -120,9 +128,13 @@ impl Comparison {
         self.latency = Some(latency);
     }
 
-    /// Follow a plan: the comparison settings of its mirrors.
+    /// Follow a plan: the comparison settings of its mirrors. The per-route series
+    /// (`route_comparisons_total` and both latency histograms) of a rule or mirror that
+    /// left the plan go with it, as the other per-route series do; its pairs still pending
+    /// end uncounted per route ([`Comparison::retired`]).
     pub fn set_plan(&mut self, plan: &Plan) {
         self.specs.clear();
+        self.live.clear();
         for rule in plan
             .route_sets
             .values()
@@ -134,9 +146,35 @@ impl Comparison {
                     self.specs
                         .entry((rule.id.clone(), m.field.clone()))
                         .or_insert_with(|| Arc::new(c.spec()));
+                    self.live.insert(PairKey {
+                        rule: rule.id.clone(),
+                        mirror: m.backend.to_string(),
+                    });
                 }
             }
         }
+        let gone: Vec<PairKey> = self
+            .outcomes
+            .keys()
+            .filter(|k| !self.live.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(counts) = self.outcomes.remove(&k) {
+                self.retired += counts.iter().sum::<u64>();
+            }
+            if let Some(l) = &self.latency {
+                let labels = labels(&k);
+                l.primary.remove(&labels);
+                l.mirror.remove(&labels);
+            }
+        }
+    }
+
+    /// Pairs that ended without a per-route series to count in: their rule or mirror left
+    /// the plan (the series' counts at pruning, and pairs that ended afterwards).
+    pub fn retired(&self) -> u64 {
+        self.retired
     }
 
     /// The comparison settings of the mirror at `field` of `rule`, if it compares.
@@ -326,6 +364,11 @@ impl Comparison {
             self.comparator.primary(ev, &mut self.finished);
         }
         for f in self.finished.drain(..) {
+            if !self.live.contains(&f.key) {
+                // Its rule or mirror left the plan while the pair was pending: no series.
+                self.retired += 1;
+                continue;
+            }
             let i = Outcome::ALL
                 .iter()
                 .position(|o| *o == f.outcome)
@@ -368,14 +411,14 @@ impl Comparison {
 
     /// Whether every registered pair ended in exactly one outcome or is pending:
     /// `pairs_mirrored = Σ outcomes + pending`, over the counters and over the per-route
-    /// outcomes alike.
+    /// outcomes alike (those plus the pairs retired with their rule's series).
     pub fn check_conservation(&self) -> bool {
         let c = self.comparator.counters();
         let mirrored = c.get(CompareCounter::PairsMirrored);
         let pending = self.comparator.pending() as u64;
         let per_route: u64 = self.outcomes.values().flat_map(|o| o.iter()).sum();
         mirrored == c.sum(shadowtap_compare::PAIR_OUTCOMES) + pending
-            && mirrored == per_route + pending
+            && mirrored == per_route + self.retired + pending
     }
 
     /// `shadowtap_route_comparisons_total{route, rule, mirror, outcome}` (every outcome,
@@ -389,7 +432,7 @@ impl Comparison {
             for (o, n) in Outcome::ALL.iter().zip(counts) {
                 rows.push((
                     vec![
-                        ("route", k.rule.route.to_string()),
+                        ("route", k.rule.route_label()),
                         ("rule", k.rule.rule_index.to_string()),
                         ("mirror", k.mirror.clone()),
                         ("outcome", o.name().to_owned()),
@@ -474,7 +517,7 @@ fn unpaired(
 
 fn labels(k: &PairKey) -> Vec<(String, String)> {
     vec![
-        ("route".to_owned(), k.rule.route.to_string()),
+        ("route".to_owned(), k.rule.route_label()),
         ("rule".to_owned(), k.rule.rule_index.to_string()),
         ("mirror".to_owned(), k.mirror.clone()),
     ]
