@@ -86,6 +86,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod hpack;
 pub mod request;
+pub mod response;
 pub mod stop;
 mod streams;
 
@@ -94,4 +95,5 @@ pub use counters::{Counter, Counters, CONNECTION_STOPS, STREAM_DROPS};
 pub use decoder::{H2Decoder, Start};
 pub use hpack::Field;
 pub use request::{H2Request, PseudoHeaders};
+pub use response::{H2ResponseDecoder, ServerEvent, ServerStop, StreamLoss};
 pub use stop::{ProtocolError, StopReason};
