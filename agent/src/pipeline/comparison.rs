@@ -1,9 +1,17 @@
 //! Shadow comparison on the pipeline's task: per connection of a comparing endpoint an
-//! [`Http1Pairing`] fed every decoded request in order and the response stream; mirrored
+//! [`Http1Pairing`] fed every decoded request in order and the response stream, or, on an
+//! h2c connection, an [`H2Pairing`] fed every decoded stream and the server's frames (pairs
+//! by stream id); mirrored
 //! requests of comparing routes registered with the [`Comparator`]; the mirror client's
 //! reports read from a channel; per route, rule and mirror the outcomes and both sides'
 //! latencies. Every registered pair ends in exactly one outcome:
 //! `pairs_mirrored = Σ outcomes + pending` (see [`Comparison::check_conservation`]).
+//!
+//! Which protocol a connection speaks is decided once, by its first evidence: an HTTP/2
+//! request decoded on it, or response bytes that begin with a frame header of the server's
+//! SETTINGS (an HTTP/1 response begins with `HTTP/`). A connection whose responses already
+//! started as HTTP/1 is never switched (an h2c upgrade: its streams are unseen,
+//! `unseen_requests_lost`).
 //!
 //! A connection whose start was not seen (opened before the agent, or before its endpoint
 //! compared) is not paired: its mirrored requests end `primary_unseen` (counted as
@@ -17,9 +25,11 @@ use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use serde::Serialize;
+use shadowtap_compare::Counters;
 use shadowtap_compare::{
-    Comparator, ComparatorConfig, CompareSpec, Counter as CompareCounter, Finished, Http1Pairing,
-    Outcome, PairId, PairingLimits, PrimaryEvent, PrimaryResult, RequestSeen, UnseenReason,
+    Comparator, ComparatorConfig, CompareSpec, Counter as CompareCounter, Finished, H2Pairing,
+    H2RequestSeen, Http1Pairing, Outcome, PairId, PairingLimits, PrimaryEvent, PrimaryResult,
+    RequestSeen, UnseenReason,
 };
 use shadowtap_mirror::{CompareTicket, MirrorReport};
 use shadowtap_reconstruct::{FlowKey, Method, ResponseEvent};
@@ -62,10 +72,33 @@ impl Default for CompareLatency {
     }
 }
 
+/// The pairing of one connection, by protocol.
+enum Side {
+    Http1(Http1Pairing),
+    H2(H2Pairing),
+}
+
 struct Pairing {
     /// `None`: the connection is not paired (its start was not seen).
-    pairing: Option<Http1Pairing>,
+    pairing: Option<Side>,
+    /// Response bytes were seen (the protocol is settled).
+    responded: bool,
     last_ns: u64,
+}
+
+impl Side {
+    fn end(self, graceful: bool, events: &mut Vec<PrimaryEvent>, c: &mut Counters) {
+        match self {
+            Side::Http1(mut p) => p.end(graceful, events, c),
+            Side::H2(mut p) => p.end(events, c),
+        }
+    }
+}
+
+/// Whether the first bytes of a response stream are an HTTP/2 server's: a SETTINGS frame
+/// header on stream 0 (`HTTP/` never is: its fourth byte is `P`, not 0x4).
+fn starts_as_h2(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&0) && bytes.get(3).is_none_or(|t| *t == 0x4)
 }
 
 /// Comparison state of one node (see the module docs).
@@ -223,8 +256,11 @@ impl Comparison {
             Some(p) => {
                 p.last_ns = p.last_ns.max(end_ns);
                 match &mut p.pairing {
-                    Some(pairing) => pairing.push_request(seen, &mut self.events, counters),
-                    None => unpaired(seen, &mut self.events, counters),
+                    Some(Side::Http1(pairing)) => {
+                        pairing.push_request(seen, &mut self.events, counters)
+                    }
+                    // An HTTP/1 request on an HTTP/2 connection: not paired.
+                    Some(Side::H2(_)) | None => unpaired(seen, &mut self.events, counters),
                 }
             }
             None if full => {
@@ -240,7 +276,61 @@ impl Comparison {
                 self.pairings.insert(
                     flow,
                     Pairing {
-                        pairing: Some(pairing),
+                        pairing: Some(Side::Http1(pairing)),
+                        responded: false,
+                        last_ns: end_ns,
+                    },
+                );
+            }
+        }
+        self.settle();
+    }
+
+    /// The next HTTP/2 request decoded on `flow` (stream `stream_id`, an endpoint that
+    /// compares), mirrored with a pair or not.
+    pub fn request_h2(
+        &mut self,
+        flow: FlowKey,
+        stream_id: u32,
+        end_ns: u64,
+        mirrored: Option<(PairId, Arc<CompareSpec>)>,
+    ) {
+        let counters = self.comparator.counters_mut();
+        let seen = H2RequestSeen {
+            stream_id,
+            mirrored,
+            end_ns,
+        };
+        let full = self.pairings.len() >= MAX_PAIRINGS;
+        match self.pairings.get_mut(&flow) {
+            Some(p) => {
+                p.last_ns = p.last_ns.max(end_ns);
+                if let (Some(Side::Http1(_)), false) = (&p.pairing, p.responded) {
+                    // No response byte yet: the connection is HTTP/2 after all (HTTP/1
+                    // requests it held, if any, end unseen).
+                    if let Some(old) = p.pairing.replace(Side::H2(H2Pairing::new(self.limits))) {
+                        old.end(false, &mut self.events, counters);
+                    }
+                }
+                match &mut p.pairing {
+                    Some(Side::H2(pairing)) => {
+                        pairing.push_request(seen, &mut self.events, counters)
+                    }
+                    Some(Side::Http1(_)) | None => unpaired_h2(seen, &mut self.events, counters),
+                }
+            }
+            None if full => {
+                self.over_cap += 1;
+                unpaired_h2(seen, &mut self.events, counters);
+            }
+            None => {
+                let mut pairing = H2Pairing::new(self.limits);
+                pairing.push_request(seen, &mut self.events, counters);
+                self.pairings.insert(
+                    flow,
+                    Pairing {
+                        pairing: Some(Side::H2(pairing)),
+                        responded: false,
                         last_ns: end_ns,
                     },
                 );
@@ -251,8 +341,10 @@ impl Comparison {
 
     /// The request stream of `flow` lost sync.
     pub fn request_lost(&mut self, flow: &FlowKey) {
+        // HTTP/2 pairs by stream id: a lost request stream costs only its own streams.
         if let Some(Pairing {
-            pairing: Some(p), ..
+            pairing: Some(Side::Http1(p)),
+            ..
         }) = self.pairings.get_mut(flow)
         {
             p.requests_lost(&mut self.events, self.comparator.counters_mut());
@@ -269,7 +361,7 @@ impl Comparison {
                 match self.pairings.get_mut(&flow) {
                     Some(p) if !from_start => {
                         self.midstream += 1;
-                        if let Some(mut pairing) = p.pairing.take() {
+                        if let Some(pairing) = p.pairing.take() {
                             pairing.end(false, &mut self.events, counters);
                         }
                     }
@@ -282,7 +374,9 @@ impl Comparison {
                         self.pairings.insert(
                             flow,
                             Pairing {
-                                pairing: from_start.then(|| Http1Pairing::new(self.limits)),
+                                pairing: from_start
+                                    .then(|| Side::Http1(Http1Pairing::new(self.limits))),
+                                responded: false,
                                 last_ns: 0,
                             },
                         );
@@ -292,31 +386,58 @@ impl Comparison {
             ResponseEvent::Data { flow, bytes, ts_ns } => {
                 if let Some(p) = self.pairings.get_mut(&flow) {
                     p.last_ns = p.last_ns.max(ts_ns);
-                    if let Some(pairing) = &mut p.pairing {
-                        pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters);
+                    if !p.responded && !bytes.is_empty() {
+                        p.responded = true;
+                        if matches!(p.pairing, Some(Side::Http1(_))) && starts_as_h2(&bytes) {
+                            if let Some(old) =
+                                p.pairing.replace(Side::H2(H2Pairing::new(self.limits)))
+                            {
+                                old.end(false, &mut self.events, counters);
+                            }
+                        }
+                    }
+                    match &mut p.pairing {
+                        Some(Side::Http1(pairing)) => {
+                            pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters)
+                        }
+                        Some(Side::H2(pairing)) => {
+                            pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters)
+                        }
+                        None => {}
                     }
                 }
             }
             ResponseEvent::Gap { flow, lost } => {
                 if let Some(Pairing {
-                    pairing: Some(p), ..
+                    pairing: Some(side),
+                    responded,
+                    ..
                 }) = self.pairings.get_mut(&flow)
                 {
-                    p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters);
+                    *responded = true;
+                    match side {
+                        Side::Http1(p) => {
+                            p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters)
+                        }
+                        Side::H2(p) => p.push_gap(lost, &mut self.events, counters),
+                    }
                 }
             }
             ResponseEvent::Uncopied { flow, len } => {
                 if let Some(Pairing {
-                    pairing: Some(p), ..
+                    pairing: Some(side),
+                    ..
                 }) = self.pairings.get_mut(&flow)
                 {
-                    p.push_elided(len, &mut self.events, counters);
+                    match side {
+                        Side::Http1(p) => p.push_elided(len, &mut self.events, counters),
+                        Side::H2(p) => p.push_elided(len, &mut self.events, counters),
+                    }
                 }
             }
             ResponseEvent::Ended { flow, graceful } => {
                 if let Some(Pairing {
-                    pairing: Some(mut p),
-                    ..
+                    pairing: Some(p), ..
                 }) = self.pairings.remove(&flow)
                 {
                     p.end(graceful, &mut self.events, counters);
@@ -340,7 +461,7 @@ impl Comparison {
         for k in stale {
             if let Some(p) = self.pairings.remove(&k) {
                 self.idle_ended += 1;
-                if let Some(mut pairing) = p.pairing {
+                if let Some(pairing) = p.pairing {
                     pairing.end(false, &mut self.events, self.comparator.counters_mut());
                 }
             }
@@ -502,6 +623,22 @@ impl Comparison {
 /// A request on a connection that is not paired: a mirrored one is unseen.
 fn unpaired(
     seen: RequestSeen,
+    events: &mut Vec<PrimaryEvent>,
+    counters: &mut shadowtap_compare::Counters,
+) {
+    if let Some((pair, _)) = seen.mirrored {
+        let reason = UnseenReason::RequestsLost;
+        counters.inc(reason.counter());
+        events.push(PrimaryEvent {
+            pair,
+            result: PrimaryResult::Unseen(reason),
+        });
+    }
+}
+
+/// An HTTP/2 request on a connection that is not paired: a mirrored one is unseen.
+fn unpaired_h2(
+    seen: H2RequestSeen,
     events: &mut Vec<PrimaryEvent>,
     counters: &mut shadowtap_compare::Counters,
 ) {
