@@ -4,11 +4,15 @@
 //! identical — and `h2load` requests the three in turn over 2 connections with 8
 //! concurrent streams each, so responses to different paths interleave on each
 //! connection. Every mirrored request is compared, paired by stream id, and lands in its
-//! path's outcome; `shadowtap diff` shows the divergent pairs.
+//! path's outcome; `shadowtap diff` shows the divergent pairs. And gRPC with real grpcio
+//! peers: a foo-grpc-v2 whose client-streaming calls fail (`grpc-status` 5 behind HTTP 200:
+//! `status_differs`) and whose server-streaming replies differ (`body_differs`), unary and
+//! bidi calls the same.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use shadowtap_harness::{
+    grpc::{require_grpcio, run_client, ClientRun, GrpcServer, Mode},
     nghttp2::{h2load_urls, require_tools, Nghttpd},
     require_privileges,
     scenario::{
@@ -212,4 +216,134 @@ fn h2_pairs_land_in_their_outcomes() {
             other => panic!("a divergent pair for {other:?}: {p}"),
         }
     }
+}
+
+/// Where both gRPC servers listen.
+const GRPC_PORT: u16 = 50051;
+
+/// gRPC with real peers (Python grpcio): foo-grpc answers as usual, foo-grpc-v2 differs on
+/// purpose on two methods — client-streaming calls end with `NOT_FOUND` (behind the same
+/// HTTP 200: `status_differs` by `grpc-status`), server-streaming replies carry other bytes
+/// (`body_differs`) — and answers unary and bidi calls alike (`same`).
+#[test]
+fn grpc_calls_land_in_their_outcomes() {
+    let test = "grpc_calls_land_in_their_outcomes";
+    if !require_privileges(test) || !require_grpcio(test) {
+        return;
+    }
+    let route = route_yaml_for(
+        "foo-grpc-route",
+        "foo-grpc",
+        true,
+        Some("/shadowtap.test.Echo/"),
+        &[Mirror {
+            service: "foo-grpc-v2",
+            rate: Rate::Percent(100),
+        }],
+    )
+    .replace(
+        "  labels:\n    shadowtap.dev/mirror: enabled\n",
+        "  labels:\n    shadowtap.dev/mirror: enabled\n  annotations:\n    shadowtap.dev/compare: body\n",
+    );
+    let mut s = Scenario::new(&route);
+    let pod = s.topo.pod.ip4;
+    let v2_ip = s.topo.extra[1].ip4;
+    s.write_routes(
+        "grpc.yaml",
+        &[
+            service_yaml_port("foo-grpc", &[("foo-v1-a", pod.into())], NODE, GRPC_PORT),
+            service_yaml_port(
+                "foo-grpc-v2",
+                &[("foo-v2-a", v2_ip.into())],
+                "node-b",
+                GRPC_PORT,
+            ),
+        ]
+        .join("---\n"),
+    );
+    let logs = TempDir(std::env::temp_dir().join(format!("shadowtap-cmp-grpc-{}", s.topo.tag())));
+    std::fs::create_dir_all(&logs.0).expect("log dir");
+    let client = &s.topo.client.ns;
+    let (responses, size) = (3, 512);
+    let v1 = GrpcServer::start(
+        &s.topo.pod.ns,
+        client,
+        SocketAddr::new(pod.into(), GRPC_PORT),
+        &logs.0,
+        responses,
+        size,
+    );
+    let _v2 = GrpcServer::start_variant(
+        &s.topo.extra[1].ns,
+        client,
+        SocketAddr::new(v2_ip.into(), GRPC_PORT),
+        &logs.0,
+        responses,
+        size,
+        true,
+    );
+    s.start_agent(&shadowtap_binary(), &["--compare-pair-timeout-ms", "20000"]);
+
+    let runs = [
+        ClientRun {
+            channels: 2,
+            inflight: 4,
+            ..ClientRun::new(Mode::Unary, 20, 200, "unary")
+        },
+        ClientRun {
+            messages: 3,
+            ..ClientRun::new(Mode::ClientStream, 10, 300, "cs")
+        },
+        ClientRun {
+            inflight: 2,
+            ..ClientRun::new(Mode::ServerStream, 10, 100, "ss")
+        },
+        ClientRun {
+            messages: 2,
+            ..ClientRun::new(Mode::Bidi, 5, 100, "bidi")
+        },
+    ];
+    for run in &runs {
+        let report = run_client(&s.topo.client.ns, v1.addr, run);
+        assert_eq!(
+            (report.ok, report.failed),
+            (run.calls, 0),
+            "{run:?}: every call to foo-grpc succeeds; errors: {:?}",
+            report.errors
+        );
+    }
+    let calls: u64 = runs.iter().map(|r| r.calls).sum();
+    let text = wait::until("every pair to finish", Duration::from_secs(60), || {
+        let text = s.metrics();
+        let finished = metric_sum(&text, "shadowtap_route_comparisons_total", &[], &[]);
+        (finished >= calls as f64).then_some(text)
+    });
+    eprintln!(
+        "compare_h2 gRPC: {calls} calls, same {}, status_differs {}, body_differs {}",
+        outcome(&text, "same"),
+        outcome(&text, "status_differs"),
+        outcome(&text, "body_differs")
+    );
+    assert_eq!(outcome(&text, "same"), 25.0, "unary and bidi\n{text}");
+    assert_eq!(outcome(&text, "status_differs"), 10.0, "client-streaming");
+    assert_eq!(outcome(&text, "body_differs"), 10.0, "server-streaming");
+    for o in [
+        "status_class_differs",
+        "headers_differ",
+        "mirror_failed",
+        "primary_unseen",
+        "pair_timeout",
+        "over_budget",
+    ] {
+        assert_eq!(outcome(&text, o), 0.0, "{o}\n{text}");
+    }
+    assert_eq!(
+        metric_sum(
+            &text,
+            "shadowtap_compare_events_total",
+            &["event=\"pairs_mirrored\""],
+            &[]
+        ),
+        calls as f64
+    );
 }
