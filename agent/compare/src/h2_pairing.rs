@@ -73,7 +73,8 @@ struct Reading {
 /// A stream's response, complete (or lost) before its request came.
 #[derive(Debug)]
 enum Done {
-    Response(Reading),
+    /// Boxed: a hasher's state is large, an unseen reason one byte.
+    Response(Box<Reading>),
     Unseen(UnseenReason),
 }
 
@@ -160,7 +161,7 @@ impl H2Pairing {
         }
         if let Some(done) = self.done.remove(&id) {
             match done {
-                Done::Response(r) => finish(r, req.mirrored, req.end_ns, out, counters),
+                Done::Response(r) => finish(*r, req.mirrored, req.end_ns, out, counters),
                 Done::Unseen(reason) => unseen(req.mirrored.as_ref(), reason, out, counters),
             }
             return;
@@ -386,7 +387,7 @@ impl H2Pairing {
     ) {
         match self.waiting.remove(&id) {
             Some(w) => finish(r, w.mirrored, w.end_ns, out, counters),
-            None => self.hold(id, Done::Response(r), counters),
+            None => self.hold(id, Done::Response(Box::new(r)), counters),
         }
     }
 

@@ -475,12 +475,10 @@ impl H2ResponseDecoder {
         self.frame = None;
         let payload_bytes = std::mem::take(&mut self.buf);
         match (h.kind, payload) {
-            (FrameType::Data, Payload::Data { lost, .. }) => {
-                if h.has(FLAG_END_STREAM) && !lost {
-                    out.push(ServerEvent::EndStream {
-                        stream_id: h.stream_id,
-                    });
-                }
+            (FrameType::Data, Payload::Data { lost: false, .. }) if h.has(FLAG_END_STREAM) => {
+                out.push(ServerEvent::EndStream {
+                    stream_id: h.stream_id,
+                });
             }
             (FrameType::RstStream, Payload::Gather { .. }) => {
                 let code = payload_bytes

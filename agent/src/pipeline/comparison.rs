@@ -75,7 +75,8 @@ impl Default for CompareLatency {
 /// The pairing of one connection, by protocol.
 enum Side {
     Http1(Http1Pairing),
-    H2(H2Pairing),
+    /// Boxed: its decoder and stream maps are larger than an HTTP/1 pairing.
+    H2(Box<H2Pairing>),
 }
 
 struct Pairing {
@@ -308,7 +309,10 @@ impl Comparison {
                 if let (Some(Side::Http1(_)), false) = (&p.pairing, p.responded) {
                     // No response byte yet: the connection is HTTP/2 after all (HTTP/1
                     // requests it held, if any, end unseen).
-                    if let Some(old) = p.pairing.replace(Side::H2(H2Pairing::new(self.limits))) {
+                    if let Some(old) = p
+                        .pairing
+                        .replace(Side::H2(Box::new(H2Pairing::new(self.limits))))
+                    {
                         old.end(false, &mut self.events, counters);
                     }
                 }
@@ -324,7 +328,7 @@ impl Comparison {
                 unpaired_h2(seen, &mut self.events, counters);
             }
             None => {
-                let mut pairing = H2Pairing::new(self.limits);
+                let mut pairing = Box::new(H2Pairing::new(self.limits));
                 pairing.push_request(seen, &mut self.events, counters);
                 self.pairings.insert(
                     flow,
@@ -389,8 +393,9 @@ impl Comparison {
                     if !p.responded && !bytes.is_empty() {
                         p.responded = true;
                         if matches!(p.pairing, Some(Side::Http1(_))) && starts_as_h2(&bytes) {
-                            if let Some(old) =
-                                p.pairing.replace(Side::H2(H2Pairing::new(self.limits)))
+                            if let Some(old) = p
+                                .pairing
+                                .replace(Side::H2(Box::new(H2Pairing::new(self.limits))))
                             {
                                 old.end(false, &mut self.events, counters);
                             }
