@@ -1,6 +1,7 @@
 //! shadowtap's shadow comparison, the user-space core: the primary's HTTP/1 responses are
-//! framed from the captured pod→client stream, paired with the requests of the same
-//! connection, and compared with the mirror's responses, per mirrored request.
+//! framed from the captured pod→client stream (HTTP/2 ones decoded from its frames), paired
+//! with the requests of the same connection (by order; by stream id on HTTP/2), and
+//! compared with the mirror's responses, per mirrored request.
 //!
 //! # Flow
 //!
