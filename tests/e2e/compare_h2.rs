@@ -346,4 +346,35 @@ fn grpc_calls_land_in_their_outcomes() {
         ),
         calls as f64
     );
+    // `shadowtap diff`: the failing calls show both grpc-status values behind their 200s.
+    let binary = shadowtap_binary();
+    let out = s.topo.node.exec(&[
+        binary.to_str().expect("path"),
+        "diff",
+        "--metrics-addr",
+        METRICS,
+        "--output",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("diff json");
+    let failing = doc["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .find(|p| p["outcome"] == "status_differs")
+        .expect("a status_differs pair");
+    assert_eq!(
+        failing["target"], "/shadowtap.test.Echo/ClientStream",
+        "{failing}"
+    );
+    assert_eq!(
+        (
+            failing["primary_status"].as_u64(),
+            failing["mirror_status"].as_u64(),
+            failing["primary_grpc_status"].as_str(),
+            failing["mirror_grpc_status"].as_str()
+        ),
+        (Some(200), Some(200), Some("0"), Some("5")),
+        "{failing}"
+    );
 }
