@@ -84,6 +84,7 @@ pub mod counters;
 pub mod decoder;
 pub mod frame;
 pub mod fuzzing;
+pub mod fuzzing_response;
 pub mod hpack;
 pub mod request;
 pub mod response;

@@ -11,8 +11,9 @@
 //! Losses, and what they cost:
 //! - A gap, or bytes the kernel did not copy, inside a DATA payload whose frame header was
 //!   seen: the frame's length is known, so framing goes on. A gap loses that stream
-//!   ([`ServerEvent::StreamLost`]); uncopied bytes only count towards the body's length
-//!   ([`ServerEvent::DataElided`]), the body is then not hashable.
+//!   ([`ServerEvent::StreamLost`]: nothing more of it is reported, its end included);
+//!   uncopied bytes only count towards the body's length ([`ServerEvent::DataElided`]), the
+//!   body is then not hashable.
 //! - The same inside the payload of a frame that carries no header block: nothing is lost,
 //!   except the stream a RST_STREAM names (its reset is unknown) and, for GOAWAY, the
 //!   connection.
@@ -162,6 +163,9 @@ pub struct H2ResponseDecoder {
     buf: Vec<u8>,
     frame: Option<(FrameHeader, Payload)>,
     block: Option<Block>,
+    /// Streams that lost bytes and have not ended: their later DATA, header blocks and end
+    /// are not reported (at most `max_open_streams`, the lowest ids forgotten first).
+    lost: std::collections::BTreeSet<u32>,
     seen_settings: bool,
     stopped: Option<ServerStop>,
 }
@@ -175,6 +179,7 @@ impl H2ResponseDecoder {
             buf: Vec::new(),
             frame: None,
             block: None,
+            lost: std::collections::BTreeSet::new(),
             seen_settings: false,
             stopped: None,
         }
@@ -218,7 +223,28 @@ impl H2ResponseDecoder {
     }
 
     /// Skips `len` unknown bytes: possible only inside the current frame's payload.
-    fn skip(&mut self, mut len: u64, elided: bool, out: &mut Vec<ServerEvent>) {
+    fn skip(&mut self, len: u64, elided: bool, out: &mut Vec<ServerEvent>) {
+        let before = out.len();
+        self.skip_inner(len, elided, out);
+        self.note_lost(&out[before..]);
+    }
+
+    /// Remembers the streams `events` report lost.
+    fn note_lost(&mut self, events: &[ServerEvent]) {
+        for e in events {
+            // A stream whose reset was not seen sends nothing more to suppress.
+            if let ServerEvent::StreamLost { stream_id, loss } = e {
+                if *loss != StreamLoss::ResetUnseen {
+                    self.lost.insert(*stream_id);
+                }
+            }
+        }
+        while self.lost.len() > self.limits.max_open_streams.max(1) {
+            self.lost.pop_first();
+        }
+    }
+
+    fn skip_inner(&mut self, mut len: u64, elided: bool, out: &mut Vec<ServerEvent>) {
         while len > 0 && self.stopped.is_none() {
             let Some((h, payload)) = self.frame.as_mut() else {
                 let reason = match (elided, self.block.is_some()) {
@@ -241,7 +267,7 @@ impl H2ResponseDecoder {
                         // left of the frame is skipped whole, as data.
                         *pad_pending = false;
                         len -= 1;
-                        if !*lost {
+                        if !*lost && !self.lost.contains(&h.stream_id) {
                             *lost = true;
                             out.push(ServerEvent::StreamLost {
                                 stream_id: h.stream_id,
@@ -254,17 +280,19 @@ impl H2ResponseDecoder {
                     if n > 0 {
                         *data -= n;
                         len -= n;
-                        if elided && !*lost {
-                            out.push(ServerEvent::DataElided {
-                                stream_id: h.stream_id,
-                                len: n,
-                            });
-                        } else if !*lost {
-                            *lost = true;
-                            out.push(ServerEvent::StreamLost {
-                                stream_id: h.stream_id,
-                                loss: StreamLoss::Gap,
-                            });
+                        if !*lost && !self.lost.contains(&h.stream_id) {
+                            if elided {
+                                out.push(ServerEvent::DataElided {
+                                    stream_id: h.stream_id,
+                                    len: n,
+                                });
+                            } else {
+                                *lost = true;
+                                out.push(ServerEvent::StreamLost {
+                                    stream_id: h.stream_id,
+                                    loss: StreamLoss::Gap,
+                                });
+                            }
                         }
                     }
                     let p = len.min(*pad);
@@ -349,7 +377,7 @@ impl H2ResponseDecoder {
                 } else if *left > 0 {
                     let n = usize::try_from(*left).unwrap_or(usize::MAX).min(rest.len());
                     *left -= n as u64;
-                    if !*lost {
+                    if !*lost && !self.lost.contains(&h.stream_id) {
                         out.push(ServerEvent::Data {
                             stream_id: h.stream_id,
                             bytes: data.slice(at..at + n),
@@ -475,15 +503,19 @@ impl H2ResponseDecoder {
         self.frame = None;
         let payload_bytes = std::mem::take(&mut self.buf);
         match (h.kind, payload) {
-            (FrameType::Data, Payload::Data { lost: false, .. }) if h.has(FLAG_END_STREAM) => {
-                out.push(ServerEvent::EndStream {
-                    stream_id: h.stream_id,
-                });
+            (FrameType::Data, Payload::Data { lost, .. }) if h.has(FLAG_END_STREAM) => {
+                // A stream that lost bytes ends unreported (and is forgotten).
+                if !self.lost.remove(&h.stream_id) && !lost {
+                    out.push(ServerEvent::EndStream {
+                        stream_id: h.stream_id,
+                    });
+                }
             }
             (FrameType::RstStream, Payload::Gather { .. }) => {
                 let code = payload_bytes
                     .get(..4)
                     .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                self.lost.remove(&h.stream_id);
                 out.push(ServerEvent::Reset {
                     stream_id: h.stream_id,
                     error_code: code,
@@ -566,11 +598,20 @@ impl H2ResponseDecoder {
             return;
         }
         let stream_id = block.stream_id;
+        if self.lost.contains(&stream_id) {
+            // The table follows the block; the stream's response is already lost.
+            if block.end_stream {
+                self.lost.remove(&stream_id);
+            }
+            return;
+        }
         if decoded.over_limit {
-            return out.push(ServerEvent::StreamLost {
+            return self.lose(
                 stream_id,
-                loss: StreamLoss::HeaderListTooLarge,
-            });
+                StreamLoss::HeaderListTooLarge,
+                block.end_stream,
+                out,
+            );
         }
         let mut status = None;
         let mut bad = false;
@@ -589,10 +630,7 @@ impl H2ResponseDecoder {
         }
         // Trailers (no :status) must end the stream.
         if bad || (status.is_none() && !block.end_stream) {
-            return out.push(ServerEvent::StreamLost {
-                stream_id,
-                loss: StreamLoss::Malformed,
-            });
+            return self.lose(stream_id, StreamLoss::Malformed, block.end_stream, out);
         }
         out.push(ServerEvent::Headers {
             stream_id,
@@ -600,6 +638,14 @@ impl H2ResponseDecoder {
             fields,
             end_stream: block.end_stream,
         });
+    }
+
+    /// Reports `stream_id` lost, and remembers it unless the header block ended it.
+    fn lose(&mut self, stream_id: u32, loss: StreamLoss, ended: bool, out: &mut Vec<ServerEvent>) {
+        out.push(ServerEvent::StreamLost { stream_id, loss });
+        if !ended {
+            self.note_lost(&out[out.len() - 1..]);
+        }
     }
 
     fn stop(&mut self, reason: ServerStop, out: &mut Vec<ServerEvent>) {
