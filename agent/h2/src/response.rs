@@ -505,7 +505,8 @@ impl H2ResponseDecoder {
         match (h.kind, payload) {
             (FrameType::Data, Payload::Data { lost, .. }) if h.has(FLAG_END_STREAM) => {
                 // A stream that lost bytes ends unreported (and is forgotten).
-                if !self.lost.remove(&h.stream_id) && !lost {
+                let known_lost = self.lost.remove(&h.stream_id);
+                if !(known_lost || lost) {
                     out.push(ServerEvent::EndStream {
                         stream_id: h.stream_id,
                     });
