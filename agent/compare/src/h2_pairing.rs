@@ -68,6 +68,8 @@ struct Reading {
     /// `None` once a byte was not copied, or when the request's route does not hash.
     hasher: Option<BodyHasher>,
     len: u64,
+    /// Keep the header fields (the request is not known yet, or compares headers).
+    keep_fields: bool,
 }
 
 /// A stream's response, complete (or lost) before its request came.
@@ -175,9 +177,18 @@ impl H2Pairing {
             );
         }
         if let Some(r) = self.reading.get_mut(&id) {
-            // The response started first: hash only if the route compares bodies.
+            // The response started first: hash only if the route compares bodies, keep
+            // fields only if it compares them.
             if !req.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body()) {
                 r.hasher = None;
+            }
+            if !req
+                .mirrored
+                .as_ref()
+                .is_some_and(|(_, s)| s.mode().headers())
+            {
+                r.keep_fields = false;
+                r.fields = Vec::new();
             }
         }
         self.waiting.insert(
@@ -285,17 +296,22 @@ impl H2Pairing {
                     self.reading.remove(stream_id);
                     return self.lost(*stream_id, UnseenReason::BadFraming, out, counters);
                 }
-                let hash = match self.waiting.get(stream_id) {
-                    Some(w) => w.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body()),
-                    None => true,
+                // What the request's route compares, when it is known (else everything).
+                let (hash, keep_fields) = match self.waiting.get(stream_id) {
+                    Some(w) => match &w.mirrored {
+                        Some((_, s)) => (s.mode().body(), s.mode().headers()),
+                        None => (false, false),
+                    },
+                    None => (true, true),
                 };
                 let mut r = Reading {
                     status: *status,
                     head_ns: self.at_ns,
-                    fields: Vec::with_capacity(fields.len()),
+                    fields: Vec::new(),
                     grpc_status: None,
                     hasher: hash.then(BodyHasher::new),
                     len: 0,
+                    keep_fields,
                 };
                 add_fields(&mut r, fields);
                 if *end_stream {
@@ -439,6 +455,9 @@ fn add_fields(r: &mut Reading, fields: &[shadowtap_h2::Field]) {
     for f in fields {
         if f.name.eq_ignore_ascii_case(crate::summary::GRPC_STATUS) {
             r.grpc_status = Some(shadowtap_wire::http1::token::trim_ows(&f.value).into());
+        }
+        if !r.keep_fields {
+            continue;
         }
         r.fields.push(HeaderField {
             name: f.name.to_ascii_lowercase().into_boxed_slice(),
