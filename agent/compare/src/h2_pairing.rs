@@ -9,8 +9,8 @@
 //!   per connection; beyond it a mirrored request is unseen, `queue_full`);
 //! - a response complete before its request is held, summarised with every header field
 //!   and the body hashed (the route's settings, not known yet, select at pairing time), up
-//!   to [`PairingLimits::max_queued`] of them (the lowest stream ids go first: a request
-//!   that never comes was dropped by the request decoder).
+//!   to [`PairingLimits::max_queued`] of them and [`MAX_HELD_BYTES`] (the lowest stream
+//!   ids go first: a request that never comes was dropped by the request decoder).
 //!
 //! What ends a mirrored request unseen, by reason: a gap in its DATA (`gap`), a malformed or
 //! oversized head (`bad_framing`), the server's RST_STREAM or a GOAWAY below its stream id
@@ -72,13 +72,63 @@ struct Reading {
     keep_fields: bool,
 }
 
+/// A complete response: the body's hash finished (a hasher's state is not kept).
+#[derive(Debug)]
+struct Complete {
+    status: u16,
+    head_ns: u64,
+    fields: Vec<HeaderField>,
+    grpc_status: Option<Box<[u8]>>,
+    body: BodyDigest,
+}
+
+impl Reading {
+    fn complete(self) -> Complete {
+        Complete {
+            status: self.status,
+            head_ns: self.head_ns,
+            fields: self.fields,
+            grpc_status: self.grpc_status,
+            body: match self.hasher {
+                Some(h) => h.finish(),
+                None => BodyDigest::unhashed(self.len),
+            },
+        }
+    }
+}
+
+impl Complete {
+    fn held_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .fields
+                .iter()
+                .map(|f| f.name.len() + f.value.len() + std::mem::size_of::<HeaderField>())
+                .sum::<usize>()
+            + self.body.heap_bytes()
+            + self.grpc_status.as_ref().map_or(0, |g| g.len())
+    }
+}
+
 /// A stream's response, complete (or lost) before its request came.
 #[derive(Debug)]
 enum Done {
-    /// Boxed: a hasher's state is large, an unseen reason one byte.
-    Response(Box<Reading>),
+    Response(Complete),
     Unseen(UnseenReason),
 }
+
+impl Done {
+    fn held_bytes(&self) -> usize {
+        match self {
+            Done::Response(c) => c.held_bytes(),
+            Done::Unseen(_) => std::mem::size_of::<Self>(),
+        }
+    }
+}
+
+/// Most bytes the responses held for requests not decoded yet may take on one connection;
+/// beyond it the lowest stream ids go first.
+pub const MAX_HELD_BYTES: usize = 1 << 20;
 
 /// Pairs the requests and primary responses of one HTTP/2 connection seen from its start
 /// (see the module docs). Every method appends the pairs it finishes to `out` and counts
@@ -91,6 +141,8 @@ pub struct H2Pairing {
     waiting: HashMap<u32, Waiting>,
     reading: HashMap<u32, Reading>,
     done: BTreeMap<u32, Done>,
+    /// Bytes `done` holds.
+    done_bytes: usize,
     goaway: Option<u32>,
     stopped: Option<UnseenReason>,
     /// Capture time of the bytes being decoded.
@@ -107,6 +159,7 @@ impl H2Pairing {
             waiting: HashMap::new(),
             reading: HashMap::new(),
             done: BTreeMap::new(),
+            done_bytes: 0,
             goaway: None,
             stopped: None,
             at_ns: 0,
@@ -137,14 +190,7 @@ impl H2Pairing {
             + self.decoder.held_bytes()
             + self.waiting.len() * (std::mem::size_of::<Waiting>() + 8)
             + self.reading.values().map(reading).sum::<usize>()
-            + self
-                .done
-                .values()
-                .map(|d| match d {
-                    Done::Response(r) => reading(r),
-                    Done::Unseen(_) => std::mem::size_of::<Done>(),
-                })
-                .sum::<usize>()
+            + self.done_bytes
     }
 
     /// A request of the connection (every one the decoder emitted, mirrored or not).
@@ -162,8 +208,9 @@ impl H2Pairing {
             return unseen(req.mirrored.as_ref(), UnseenReason::Reset, out, counters);
         }
         if let Some(done) = self.done.remove(&id) {
+            self.done_bytes = self.done_bytes.saturating_sub(done.held_bytes());
             match done {
-                Done::Response(r) => finish(*r, req.mirrored, req.end_ns, out, counters),
+                Done::Response(c) => finish(c, req.mirrored, req.end_ns, out, counters),
                 Done::Unseen(reason) => unseen(req.mirrored.as_ref(), reason, out, counters),
             }
             return;
@@ -402,8 +449,8 @@ impl H2Pairing {
         counters: &mut Counters,
     ) {
         match self.waiting.remove(&id) {
-            Some(w) => finish(r, w.mirrored, w.end_ns, out, counters),
-            None => self.hold(id, Done::Response(Box::new(r)), counters),
+            Some(w) => finish(r.complete(), w.mirrored, w.end_ns, out, counters),
+            None => self.hold(id, Done::Response(r.complete()), counters),
         }
     }
 
@@ -422,11 +469,18 @@ impl H2Pairing {
     }
 
     fn hold(&mut self, id: u32, done: Done, counters: &mut Counters) {
-        self.done.insert(id, done);
-        while self.done.len() > self.limits.max_queued {
+        self.done_bytes += done.held_bytes();
+        if let Some(old) = self.done.insert(id, done) {
+            self.done_bytes = self.done_bytes.saturating_sub(old.held_bytes());
+        }
+        while self.done.len() > self.limits.max_queued || self.done_bytes > MAX_HELD_BYTES {
             // The lowest stream id: its request was dropped by the request decoder, or
             // the one most overdue.
-            if let Some((_, Done::Response(_))) = self.done.pop_first() {
+            let Some((_, gone)) = self.done.pop_first() else {
+                break;
+            };
+            self.done_bytes = self.done_bytes.saturating_sub(gone.held_bytes());
+            if let Done::Response(_) = gone {
                 counters.inc(Counter::ResponsesFramed);
                 counters.inc(Counter::ResponsesUnmirrored);
             }
@@ -448,6 +502,7 @@ impl H2Pairing {
         self.waiting = HashMap::new();
         self.reading = HashMap::new();
         self.done = BTreeMap::new();
+        self.done_bytes = 0;
     }
 }
 
@@ -468,7 +523,7 @@ fn add_fields(r: &mut Reading, fields: &[shadowtap_h2::Field]) {
 
 /// The response of a request: summarised with its route's settings when it was mirrored.
 fn finish(
-    r: Reading,
+    c: Complete,
     mirrored: Option<(PairId, Arc<CompareSpec>)>,
     end_ns: u64,
     out: &mut Vec<PrimaryEvent>,
@@ -481,12 +536,13 @@ fn finish(
     };
     counters.inc(Counter::ResponsesSummarised);
     let mode = spec.mode();
-    let body = match r.hasher {
-        Some(h) if mode.body() => h.finish(),
-        _ => BodyDigest::unhashed(r.len),
+    let body = if mode.body() {
+        c.body
+    } else {
+        BodyDigest::unhashed(c.body.len)
     };
     let headers = if mode.headers() {
-        r.fields
+        c.fields
             .into_iter()
             .filter(|f| spec.compares_header(&f.name))
             .collect()
@@ -496,11 +552,11 @@ fn finish(
     out.push(PrimaryEvent {
         pair,
         result: PrimaryResult::Response(ResponseSummary {
-            status: r.status,
+            status: c.status,
             headers,
             body,
-            grpc_status: r.grpc_status,
-            latency: std::time::Duration::from_nanos(r.head_ns.saturating_sub(end_ns)),
+            grpc_status: c.grpc_status,
+            latency: std::time::Duration::from_nanos(c.head_ns.saturating_sub(end_ns)),
         }),
     });
 }

@@ -342,3 +342,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn responses_held_for_requests_not_decoded_yet_are_bounded() {
+    let mut c = Conn::new(CompareMode::Status);
+    let mut s = server();
+    for i in 0..300u32 {
+        head(&mut s, 2 * i + 1, &[(":status", "200")], true);
+    }
+    c.bytes(&s.bytes, 1);
+    let limit = PairingLimits::default().max_queued;
+    assert!(
+        c.pairing.held_bytes() < 64 * 1024,
+        "{} bytes held",
+        c.pairing.held_bytes()
+    );
+    assert_eq!(
+        c.counters.get(Counter::ResponsesUnmirrored),
+        (300 - limit) as u64,
+        "the lowest stream ids were let go"
+    );
+    // The newest is still held; the oldest was let go: its request waits, and ends
+    // unseen, never paired with another stream's response.
+    c.req(599, true, 0);
+    c.req(1, true, 0);
+    c.pairing.end(&mut c.out, &mut c.counters);
+    let got = c.got();
+    assert_eq!(response(&got[&599]).status, 200);
+    assert_eq!(got[&1], PrimaryResult::Unseen(UnseenReason::NoResponse));
+}
