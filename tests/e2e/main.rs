@@ -7,6 +7,11 @@
 //!   body, 50 ms slower): every pair over keep-alive and pipelined connections in its
 //!   outcome, the slow path in the mirror's latency histogram, hostile primary responses
 //!   counted and never mis-pairing, `shadowtap diff` and `status`.
+//! - `compare_h2`: shadow comparison over HTTP/2 (nghttpd as foo-h2 and foo-h2-v2 with
+//!   document roots that differ on purpose, h2load interleaving three paths on each
+//!   connection): every pair, paired by stream id, in its path's outcome; `shadowtap diff`;
+//!   gRPC (grpcio) with a foo-grpc-v2 whose client-streaming calls end NOT_FOUND
+//!   (`status_differs` by `grpc-status`) and server-streaming replies differ.
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
 //!   as of unknown namespace.
@@ -43,6 +48,7 @@
 //!   removes exactly those and keeps another party's filter.
 
 mod compare;
+mod compare_h2;
 mod failures;
 mod gamma;
 mod grpc;

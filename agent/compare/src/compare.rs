@@ -64,7 +64,7 @@ pub fn compare(
     };
     let outcome = if primary.status / 100 != mirror.status / 100 {
         Outcome::StatusClassDiffers
-    } else if primary.status != mirror.status {
+    } else if primary.status != mirror.status || primary.grpc_status != mirror.grpc_status {
         Outcome::StatusDiffers
     } else if header.is_some() {
         Outcome::HeadersDiffer
@@ -132,8 +132,37 @@ mod tests {
                 })
                 .collect(),
             body: BodyDigest::of(body),
+            grpc_status: None,
             latency: std::time::Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_differing_grpc_status_is_a_status_difference() {
+        let status = CompareSpec::new(CompareMode::Status);
+        let mut ok = summary(200, &[], b"");
+        ok.observe_grpc_status(b"grpc-status", b"0");
+        let mut not_found = summary(200, &[], b"");
+        not_found.observe_grpc_status(b"Grpc-Status", b" 5 ");
+        assert_eq!(not_found.grpc_status.as_deref(), Some(&b"5"[..]));
+        assert_eq!(compare(&status, &ok, &ok).outcome, Outcome::Same);
+        assert_eq!(
+            compare(&status, &ok, &not_found).outcome,
+            Outcome::StatusDiffers
+        );
+        // Present on one side only.
+        let plain = summary(200, &[], b"");
+        assert_eq!(
+            compare(&status, &ok, &plain).outcome,
+            Outcome::StatusDiffers
+        );
+        // The HTTP status class still comes first.
+        let mut failed = summary(503, &[], b"");
+        failed.observe_grpc_status(b"grpc-status", b"14");
+        assert_eq!(
+            compare(&status, &ok, &failed).outcome,
+            Outcome::StatusClassDiffers
+        );
     }
 
     #[test]

@@ -59,6 +59,9 @@ shadowtap_counters::counter_set! {
     UnseenQueueFull => "unseen_queue_full",
     /// Unseen: response bytes came for no known request, more than a head's worth.
     UnseenOrphanBytes => "unseen_orphan_bytes",
+    /// Unseen (HTTP/2): the primary reset the stream (RST_STREAM), or did not process it
+    /// (above a GOAWAY's last stream id).
+    UnseenReset => "unseen_reset",
     /// Connections whose response stream stopped being framed (any `unseen_*` cause).
     ConnectionsStopped => "connections_stopped",
     /// Response bytes ignored on stopped connections.
@@ -91,6 +94,7 @@ pub const UNSEEN_REASONS: &[Counter] = &[
     Counter::UnseenElided,
     Counter::UnseenQueueFull,
     Counter::UnseenOrphanBytes,
+    Counter::UnseenReset,
 ];
 
 impl Counters {

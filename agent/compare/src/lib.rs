@@ -1,6 +1,7 @@
 //! shadowtap's shadow comparison, the user-space core: the primary's HTTP/1 responses are
-//! framed from the captured pod→client stream, paired with the requests of the same
-//! connection, and compared with the mirror's responses, per mirrored request.
+//! framed from the captured pod→client stream (HTTP/2 ones decoded from its frames), paired
+//! with the requests of the same connection (by order; by stream id on HTTP/2), and
+//! compared with the mirror's responses, per mirrored request.
 //!
 //! # Flow
 //!
@@ -63,11 +64,23 @@
 //! times at the pod's interface (interim responses do not count). Mirror: the mirror
 //! client's own measurement.
 //!
-//! # Not here yet
+//! # HTTP/2
 //!
-//! HTTP/2 pairs by stream id; [`PrimaryEvent`] and [`PairId`] are what an h2 pairing will
-//! produce. A connection whose start was not seen (opened before the agent) is not paired:
-//! its mirrored requests end `primary_unseen`.
+//! An h2c connection pairs by stream id ([`H2Pairing`]): the server→client frames are
+//! decoded with the server's own HPACK table (shadowtap-h2's
+//! [`H2ResponseDecoder`](shadowtap_h2::H2ResponseDecoder)), each stream's final head, DATA
+//! and trailers summarised and given to the request of the same stream id, in whichever
+//! order they come. A differing `grpc-status` is `status_differs` ([`compare()`]). In the
+//! `status` and `headers` modes the kernel copies a prefix of each segment: bytes not
+//! copied inside a DATA payload only count towards its length (the frame header gave it);
+//! where they cover a frame header or a header block the connection stops pairing
+//! (`unseen_elided`) — large responses written in few segments need the `body` mode there.
+//!
+//! # Not here
+//!
+//! A connection whose start was not seen (opened before the agent) is not paired: its
+//! mirrored requests end `primary_unseen`. Nor is an HTTP/1.1 connection upgraded to h2c
+//! (its `101` ends HTTP/1 pairing; the streams after it are unseen).
 
 #![forbid(unsafe_code)]
 
@@ -76,6 +89,7 @@ pub mod counters;
 pub mod digest;
 pub mod framer;
 pub mod fuzzing;
+pub mod h2_pairing;
 pub mod outcome;
 pub mod pairing;
 pub mod pending;
@@ -87,6 +101,7 @@ pub use compare::{compare, Comparison, HeaderDifference};
 pub use counters::{Counter, Counters, PAIR_OUTCOMES, UNSEEN_REASONS};
 pub use digest::{BodyDigest, BodyHasher, BodyOffset, ContentDigest};
 pub use framer::{FrameError, FrameProgress, Framed, ResponseFramer};
+pub use h2_pairing::{H2Pairing, H2RequestSeen};
 pub use outcome::Outcome;
 pub use pairing::{
     Http1Pairing, PairingLimits, PrimaryEvent, PrimaryResult, RequestSeen, UnseenReason,
@@ -97,4 +112,4 @@ pub use spec::{
     FRAMING_HEADERS, REDACTED, SENSITIVE_HEADERS,
 };
 pub use store::{DivergenceLog, DivergentPair, ShownHeader};
-pub use summary::{HeaderField, ResponseSummary};
+pub use summary::{HeaderField, ResponseSummary, GRPC_STATUS};

@@ -56,6 +56,8 @@ pub enum UnseenReason {
     QueueFull,
     /// Response bytes came for no known request.
     OrphanBytes,
+    /// HTTP/2: the primary reset the stream, or refused it with GOAWAY.
+    Reset,
 }
 
 impl UnseenReason {
@@ -71,6 +73,7 @@ impl UnseenReason {
             UnseenReason::Elided => Counter::UnseenElided,
             UnseenReason::QueueFull => Counter::UnseenQueueFull,
             UnseenReason::OrphanBytes => Counter::UnseenOrphanBytes,
+            UnseenReason::Reset => Counter::UnseenReset,
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct DivergentPair<K> {
     pub primary_status: u16,
     /// The mirror's status.
     pub mirror_status: u16,
+    /// The primary's `grpc-status`, when it sent one (gRPC).
+    pub primary_grpc_status: Option<String>,
+    /// The mirror's `grpc-status`, likewise.
+    pub mirror_grpc_status: Option<String>,
     /// The primary's body length.
     pub primary_body_bytes: u64,
     /// The mirror's body length.
@@ -89,6 +93,8 @@ impl<K> DivergentPair<K> {
             outcome: comparison.outcome,
             primary_status: primary.status,
             mirror_status: mirror.status,
+            primary_grpc_status: primary.grpc_status.as_deref().map(shown_text),
+            mirror_grpc_status: mirror.grpc_status.as_deref().map(shown_text),
             primary_body_bytes: primary.body.len,
             mirror_body_bytes: mirror.body.len,
             first_header: comparison.header.as_ref().map(|h| ShownHeader {

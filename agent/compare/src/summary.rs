@@ -25,6 +25,10 @@ pub struct ResponseSummary {
     pub headers: Vec<HeaderField>,
     /// The body's length and, in the body mode, its fingerprint.
     pub body: BodyDigest,
+    /// gRPC: the `grpc-status` of the trailers (or of a trailers-only response's head);
+    /// `None` for a response that carries none (every HTTP/1 response). Compared in every
+    /// mode, right after the HTTP status ([`crate::compare()`]).
+    pub grpc_status: Option<Box<[u8]>>,
     /// Primary: from the request's last byte to the final response's first byte, both at
     /// the pod's interface (capture time). Mirror: the mirror client's own measurement.
     pub latency: Duration,
@@ -37,6 +41,7 @@ impl ResponseSummary {
             status,
             headers: Vec::new(),
             body: BodyDigest::unhashed(0),
+            grpc_status: None,
             latency: Duration::ZERO,
         }
     }
@@ -62,5 +67,17 @@ impl ResponseSummary {
                 .map(|h| h.name.len() + h.value.len())
                 .sum::<usize>()
             + self.body.heap_bytes()
+            + self.grpc_status.as_ref().map_or(0, |g| g.len())
+    }
+
+    /// Notes a `grpc-status` field (a trailer, or a trailers-only response's head): the
+    /// last one seen counts.
+    pub fn observe_grpc_status(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(GRPC_STATUS) {
+            self.grpc_status = Some(shadowtap_wire::http1::token::trim_ows(value).into());
+        }
     }
 }
+
+/// The field gRPC carries a call's status in.
+pub const GRPC_STATUS: &[u8] = b"grpc-status";

@@ -86,9 +86,11 @@ pub mod counters;
 pub mod decoder;
 pub mod frame;
 pub mod fuzzing;
+pub mod fuzzing_response;
 pub mod hpack;
 pub mod huffman;
 pub mod request;
+pub mod response;
 pub mod stop;
 mod streams;
 
@@ -97,4 +99,5 @@ pub use counters::{Counter, Counters, CONNECTION_STOPS, STREAM_DROPS};
 pub use decoder::{H2Decoder, Start};
 pub use hpack::Field;
 pub use request::{H2Request, PseudoHeaders};
+pub use response::{H2ResponseDecoder, ServerEvent, ServerStop, StreamLoss};
 pub use stop::{ProtocolError, StopReason};

@@ -138,10 +138,14 @@ pub(crate) async fn worker(
                         if let Some(t) = &q.tally {
                             t.sent(a.status, a.latency);
                         }
+                        report_compared(q, a);
                     }
                     Err(reason) => {
                         backend.stats.dropped(*reason);
                         drop_on(q.tally.as_ref(), *reason);
+                        if let Some(ticket) = q.request.compare() {
+                            ticket.report(MirrorResult::Failed);
+                        }
                     }
                 }
             }

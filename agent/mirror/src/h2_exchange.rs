@@ -1,12 +1,15 @@
 //! Replaying a batch of HTTP/2 requests: each one a stream on a pooled connection of the
 //! endpoint the backend picks, all of the batch's streams in flight at once; responses and
 //! trailers read to their end and discarded, flow-control capacity given back as they are.
+//! A compared request's response is summarised on the way (status, fields, body length and
+//! hash, trailers, `grpc-status`) and reported on its ticket like an HTTP/1 one.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use h2::client::SendRequest;
+use shadowtap_compare::{BodyDigest, BodyHasher, CompareSpec, ResponseSummary};
 use tokio::time::Instant;
 
 use crate::backend::{Backend, Shared};
@@ -113,19 +116,81 @@ async fn exchange(
         stream.send_trailers(t).map_err(|e| h2_reason(&e))?;
     }
     let response = response.await.map_err(|e| h2_reason(&e))?;
+    let first_byte = start.elapsed();
     let status = response.status().as_u16();
+    let mut summary = request
+        .compare()
+        .map(|t| H2Summary::new(Arc::clone(t.spec()), &response, first_byte));
     let mut body = response.into_body();
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|e| h2_reason(&e))?;
+        if let Some(s) = &mut summary {
+            s.body(&chunk);
+        }
         let _ = body.flow_control().release_capacity(chunk.len());
     }
-    body.trailers().await.map_err(|e| h2_reason(&e))?;
+    let trailers = body.trailers().await.map_err(|e| h2_reason(&e))?;
     Ok(Answered {
         status,
         latency: start.elapsed(),
-        // HTTP/2 responses are not compared (pairing by stream id is not built yet).
-        summary: None,
+        summary: summary.map(|s| s.finish(trailers.as_ref())),
     })
+}
+
+/// The mirror's HTTP/2 response summarised as the primary's is ([`shadowtap_compare`]'s
+/// HTTP/2 pairing): the final head's status and fields, the body's length and (body mode)
+/// hash, the trailers' fields after the head's, and `grpc-status` from either.
+struct H2Summary {
+    spec: Arc<CompareSpec>,
+    summary: ResponseSummary,
+    hasher: Option<BodyHasher>,
+    len: u64,
+}
+
+impl H2Summary {
+    fn new(
+        spec: Arc<CompareSpec>,
+        response: &http::Response<h2::RecvStream>,
+        latency: std::time::Duration,
+    ) -> Self {
+        let mut summary = ResponseSummary::new(response.status().as_u16());
+        summary.latency = latency;
+        let mut s = H2Summary {
+            hasher: spec.mode().body().then(BodyHasher::new),
+            spec,
+            summary,
+            len: 0,
+        };
+        s.fields(response.headers());
+        s
+    }
+
+    fn fields(&mut self, map: &http::HeaderMap) {
+        for (name, value) in map {
+            self.summary
+                .observe_header(&self.spec, name.as_str().as_bytes(), value.as_bytes());
+            self.summary
+                .observe_grpc_status(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+
+    fn body(&mut self, chunk: &[u8]) {
+        self.len += chunk.len() as u64;
+        if let Some(h) = &mut self.hasher {
+            h.update(chunk);
+        }
+    }
+
+    fn finish(mut self, trailers: Option<&http::HeaderMap>) -> ResponseSummary {
+        if let Some(t) = trailers {
+            self.fields(t);
+        }
+        self.summary.body = match self.hasher {
+            Some(h) => h.finish(),
+            None => BodyDigest::unhashed(self.len),
+        };
+        self.summary
+    }
 }
 
 /// The drop reason of an HTTP/2 failure: the backend reset the stream (`reset`), went away

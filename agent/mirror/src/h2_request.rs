@@ -7,6 +7,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Uri, Version};
 use shadowtap_reconstruct::shadowtap_h2::{Field, H2Request};
 
+use crate::compare::CompareTicket;
 use crate::edit::RewriteOptions;
 use crate::error::RequestError;
 
@@ -28,6 +29,7 @@ pub struct H2MirrorRequest {
     body: Bytes,
     trailers: Vec<(HeaderName, HeaderValue)>,
     size: usize,
+    compare: Option<CompareTicket>,
 }
 
 fn invalid(field: impl Into<String>) -> RequestError {
@@ -104,7 +106,20 @@ impl H2MirrorRequest {
             body: request.body.clone(),
             trailers,
             size,
+            compare: None,
         })
+    }
+
+    /// The same request, its response compared through `ticket`.
+    #[must_use]
+    pub fn with_compare(mut self, ticket: CompareTicket) -> Self {
+        self.compare = Some(ticket);
+        self
+    }
+
+    /// The comparison the request takes part in.
+    pub fn compare(&self) -> Option<&CompareTicket> {
+        self.compare.as_ref()
     }
 
     /// The method.

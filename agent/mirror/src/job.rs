@@ -31,11 +31,11 @@ impl Job {
         }
     }
 
-    /// The comparison the request takes part in (HTTP/1 only).
+    /// The comparison the request takes part in.
     pub fn compare(&self) -> Option<&crate::CompareTicket> {
         match self {
             Job::Http1(r) => r.compare(),
-            Job::H2(_) => None,
+            Job::H2(r) => r.compare(),
         }
     }
 

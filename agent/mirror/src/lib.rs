@@ -41,7 +41,9 @@
 //! ([`MirrorRequest::with_compare`]) has its response read with shadowtap-compare's framer
 //! and summarised with its route's settings; the ticket reports the summary (with the
 //! latency from the exchange's start to the response's first byte), or a failure when the
-//! request is dropped anywhere, exactly once.
+//! request is dropped anywhere, exactly once. An HTTP/2 request with a ticket
+//! ([`H2MirrorRequest::with_compare`]) has its response summarised the same way on its
+//! stream (status, fields, body, trailers, `grpc-status`).
 //!
 //! New connections are registered with [`OwnFlows`] before their first byte, so capture
 //! skips the agent's own traffic, and unregistered when closed.

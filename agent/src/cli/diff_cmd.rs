@@ -41,13 +41,17 @@ pub fn table(doc: &DivergenceDoc, limit: usize) -> String {
             e.pair, e.route, e.rule, e.mirror, e.outcome
         );
         let _ = writeln!(out, "  {} {}", e.method, e.target);
+        let status = |s: u16, grpc: &Option<String>| match grpc {
+            Some(g) => format!("{s} grpc-status {g}"),
+            None => s.to_string(),
+        };
         let _ = writeln!(
             out,
             "  primary {} ({} body bytes, {} µs)   mirror {} ({} body bytes, {} µs){}",
-            e.primary_status,
+            status(e.primary_status, &e.primary_grpc_status),
             e.primary_body_bytes,
             e.primary_latency_us,
-            e.mirror_status,
+            status(e.mirror_status, &e.mirror_grpc_status),
             e.mirror_body_bytes,
             e.mirror_latency_us,
             body_offset(e)
@@ -97,6 +101,8 @@ mod tests {
                 outcome: "headers_differ".into(),
                 primary_status: 200,
                 mirror_status: 200,
+                primary_grpc_status: Some("0".into()),
+                mirror_grpc_status: Some("5".into()),
                 primary_body_bytes: 2,
                 mirror_body_bytes: 3,
                 first_header: Some(DivergentHeader {
@@ -115,6 +121,11 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("bodies differ at byte 1"), "{t}");
+        assert!(
+            t.contains("primary 200 grpc-status 0 (2 body bytes")
+                && t.contains("mirror 200 grpc-status 5 (3 body bytes"),
+            "{t}"
+        );
         assert!(
             t.contains("header set-cookie: primary \"[redacted]\", mirror \"(absent)\""),
             "{t}"

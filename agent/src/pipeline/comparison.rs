@@ -1,9 +1,17 @@
 //! Shadow comparison on the pipeline's task: per connection of a comparing endpoint an
-//! [`Http1Pairing`] fed every decoded request in order and the response stream; mirrored
+//! [`Http1Pairing`] fed every decoded request in order and the response stream, or, on an
+//! h2c connection, an [`H2Pairing`] fed every decoded stream and the server's frames (pairs
+//! by stream id); mirrored
 //! requests of comparing routes registered with the [`Comparator`]; the mirror client's
 //! reports read from a channel; per route, rule and mirror the outcomes and both sides'
 //! latencies. Every registered pair ends in exactly one outcome:
 //! `pairs_mirrored = Σ outcomes + pending` (see [`Comparison::check_conservation`]).
+//!
+//! Which protocol a connection speaks is decided once, by its first evidence: an HTTP/2
+//! request decoded on it, or response bytes that begin with a frame header of the server's
+//! SETTINGS (an HTTP/1 response begins with `HTTP/`). A connection whose responses already
+//! started as HTTP/1 is never switched (an h2c upgrade: its streams are unseen,
+//! `unseen_requests_lost`).
 //!
 //! A connection whose start was not seen (opened before the agent, or before its endpoint
 //! compared) is not paired: its mirrored requests end `primary_unseen` (counted as
@@ -11,15 +19,17 @@
 //! ([`MAX_PAIRINGS`], then new ones are not paired) and end with their response stream or
 //! after [`PAIRING_IDLE`] without activity.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use serde::Serialize;
+use shadowtap_compare::Counters;
 use shadowtap_compare::{
-    Comparator, ComparatorConfig, CompareSpec, Counter as CompareCounter, Finished, Http1Pairing,
-    Outcome, PairId, PairingLimits, PrimaryEvent, PrimaryResult, RequestSeen, UnseenReason,
+    Comparator, ComparatorConfig, CompareSpec, Counter as CompareCounter, Finished, H2Pairing,
+    H2RequestSeen, Http1Pairing, Outcome, PairId, PairingLimits, PrimaryEvent, PrimaryResult,
+    RequestSeen, UnseenReason,
 };
 use shadowtap_mirror::{CompareTicket, MirrorReport};
 use shadowtap_reconstruct::{FlowKey, Method, ResponseEvent};
@@ -62,10 +72,34 @@ impl Default for CompareLatency {
     }
 }
 
+/// The pairing of one connection, by protocol.
+enum Side {
+    Http1(Http1Pairing),
+    /// Boxed: its decoder and stream maps are larger than an HTTP/1 pairing.
+    H2(Box<H2Pairing>),
+}
+
 struct Pairing {
     /// `None`: the connection is not paired (its start was not seen).
-    pairing: Option<Http1Pairing>,
+    pairing: Option<Side>,
+    /// Response bytes were seen (the protocol is settled).
+    responded: bool,
     last_ns: u64,
+}
+
+impl Side {
+    fn end(self, graceful: bool, events: &mut Vec<PrimaryEvent>, c: &mut Counters) {
+        match self {
+            Side::Http1(mut p) => p.end(graceful, events, c),
+            Side::H2(mut p) => p.end(events, c),
+        }
+    }
+}
+
+/// Whether the first bytes of a response stream are an HTTP/2 server's: a SETTINGS frame
+/// header on stream 0 (`HTTP/` never is: its fourth byte is `P`, not 0x4).
+fn starts_as_h2(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&0) && bytes.get(3).is_none_or(|t| *t == 0x4)
 }
 
 /// Comparison state of one node (see the module docs).
@@ -73,6 +107,9 @@ pub struct Comparison {
     comparator: Comparator<PairKey>,
     pairings: HashMap<FlowKey, Pairing, RandomState>,
     specs: HashMap<(RuleId, String), Arc<CompareSpec>, RandomState>,
+    /// The pair keys of the current plan's comparing mirrors: the per-route series that
+    /// may exist.
+    live: HashSet<PairKey, RandomState>,
     reply_tx: UnboundedSender<MirrorReport>,
     reply_rx: UnboundedReceiver<MirrorReport>,
     outcomes: HashMap<PairKey, [u64; Outcome::ALL.len()], RandomState>,
@@ -86,6 +123,9 @@ pub struct Comparison {
     midstream: u64,
     /// Pairings ended by [`PAIRING_IDLE`].
     idle_ended: u64,
+    /// Pairs whose rule or mirror left the plan: counted when their series were pruned,
+    /// or when they ended afterwards (they have no series left to count in).
+    retired: u64,
 }
 
 impl Default for Comparison {
@@ -102,6 +142,7 @@ impl Comparison {
             comparator: Comparator::new(config),
             pairings: HashMap::default(),
             specs: HashMap::default(),
+            live: HashSet::default(),
             reply_tx,
             reply_rx,
             outcomes: HashMap::default(),
@@ -112,6 +153,7 @@ impl Comparison {
             over_cap: 0,
             midstream: 0,
             idle_ended: 0,
+            retired: 0,
         }
     }
 
@@ -120,9 +162,13 @@ impl Comparison {
         self.latency = Some(latency);
     }
 
-    /// Follow a plan: the comparison settings of its mirrors.
+    /// Follow a plan: the comparison settings of its mirrors. The per-route series
+    /// (`route_comparisons_total` and both latency histograms) of a rule or mirror that
+    /// left the plan go with it, as the other per-route series do; its pairs still pending
+    /// end uncounted per route ([`Comparison::retired`]).
     pub fn set_plan(&mut self, plan: &Plan) {
         self.specs.clear();
+        self.live.clear();
         for rule in plan
             .route_sets
             .values()
@@ -134,9 +180,35 @@ impl Comparison {
                     self.specs
                         .entry((rule.id.clone(), m.field.clone()))
                         .or_insert_with(|| Arc::new(c.spec()));
+                    self.live.insert(PairKey {
+                        rule: rule.id.clone(),
+                        mirror: m.backend.to_string(),
+                    });
                 }
             }
         }
+        let gone: Vec<PairKey> = self
+            .outcomes
+            .keys()
+            .filter(|k| !self.live.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(counts) = self.outcomes.remove(&k) {
+                self.retired += counts.iter().sum::<u64>();
+            }
+            if let Some(l) = &self.latency {
+                let labels = labels(&k);
+                l.primary.remove(&labels);
+                l.mirror.remove(&labels);
+            }
+        }
+    }
+
+    /// Pairs that ended without a per-route series to count in: their rule or mirror left
+    /// the plan (the series' counts at pruning, and pairs that ended afterwards).
+    pub fn retired(&self) -> u64 {
+        self.retired
     }
 
     /// The comparison settings of the mirror at `field` of `rule`, if it compares.
@@ -185,8 +257,11 @@ impl Comparison {
             Some(p) => {
                 p.last_ns = p.last_ns.max(end_ns);
                 match &mut p.pairing {
-                    Some(pairing) => pairing.push_request(seen, &mut self.events, counters),
-                    None => unpaired(seen, &mut self.events, counters),
+                    Some(Side::Http1(pairing)) => {
+                        pairing.push_request(seen, &mut self.events, counters)
+                    }
+                    // An HTTP/1 request on an HTTP/2 connection: not paired.
+                    Some(Side::H2(_)) | None => unpaired(seen, &mut self.events, counters),
                 }
             }
             None if full => {
@@ -202,7 +277,64 @@ impl Comparison {
                 self.pairings.insert(
                     flow,
                     Pairing {
-                        pairing: Some(pairing),
+                        pairing: Some(Side::Http1(pairing)),
+                        responded: false,
+                        last_ns: end_ns,
+                    },
+                );
+            }
+        }
+        self.settle();
+    }
+
+    /// The next HTTP/2 request decoded on `flow` (stream `stream_id`, an endpoint that
+    /// compares), mirrored with a pair or not.
+    pub fn request_h2(
+        &mut self,
+        flow: FlowKey,
+        stream_id: u32,
+        end_ns: u64,
+        mirrored: Option<(PairId, Arc<CompareSpec>)>,
+    ) {
+        let counters = self.comparator.counters_mut();
+        let seen = H2RequestSeen {
+            stream_id,
+            mirrored,
+            end_ns,
+        };
+        let full = self.pairings.len() >= MAX_PAIRINGS;
+        match self.pairings.get_mut(&flow) {
+            Some(p) => {
+                p.last_ns = p.last_ns.max(end_ns);
+                if let (Some(Side::Http1(_)), false) = (&p.pairing, p.responded) {
+                    // No response byte yet: the connection is HTTP/2 after all (HTTP/1
+                    // requests it held, if any, end unseen).
+                    if let Some(old) = p
+                        .pairing
+                        .replace(Side::H2(Box::new(H2Pairing::new(self.limits))))
+                    {
+                        old.end(false, &mut self.events, counters);
+                    }
+                }
+                match &mut p.pairing {
+                    Some(Side::H2(pairing)) => {
+                        pairing.push_request(seen, &mut self.events, counters)
+                    }
+                    Some(Side::Http1(_)) | None => unpaired_h2(seen, &mut self.events, counters),
+                }
+            }
+            None if full => {
+                self.over_cap += 1;
+                unpaired_h2(seen, &mut self.events, counters);
+            }
+            None => {
+                let mut pairing = Box::new(H2Pairing::new(self.limits));
+                pairing.push_request(seen, &mut self.events, counters);
+                self.pairings.insert(
+                    flow,
+                    Pairing {
+                        pairing: Some(Side::H2(pairing)),
+                        responded: false,
                         last_ns: end_ns,
                     },
                 );
@@ -213,8 +345,10 @@ impl Comparison {
 
     /// The request stream of `flow` lost sync.
     pub fn request_lost(&mut self, flow: &FlowKey) {
+        // HTTP/2 pairs by stream id: a lost request stream costs only its own streams.
         if let Some(Pairing {
-            pairing: Some(p), ..
+            pairing: Some(Side::Http1(p)),
+            ..
         }) = self.pairings.get_mut(flow)
         {
             p.requests_lost(&mut self.events, self.comparator.counters_mut());
@@ -231,7 +365,7 @@ impl Comparison {
                 match self.pairings.get_mut(&flow) {
                     Some(p) if !from_start => {
                         self.midstream += 1;
-                        if let Some(mut pairing) = p.pairing.take() {
+                        if let Some(pairing) = p.pairing.take() {
                             pairing.end(false, &mut self.events, counters);
                         }
                     }
@@ -244,7 +378,9 @@ impl Comparison {
                         self.pairings.insert(
                             flow,
                             Pairing {
-                                pairing: from_start.then(|| Http1Pairing::new(self.limits)),
+                                pairing: from_start
+                                    .then(|| Side::Http1(Http1Pairing::new(self.limits))),
+                                responded: false,
                                 last_ns: 0,
                             },
                         );
@@ -254,31 +390,59 @@ impl Comparison {
             ResponseEvent::Data { flow, bytes, ts_ns } => {
                 if let Some(p) = self.pairings.get_mut(&flow) {
                     p.last_ns = p.last_ns.max(ts_ns);
-                    if let Some(pairing) = &mut p.pairing {
-                        pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters);
+                    if !p.responded && !bytes.is_empty() {
+                        p.responded = true;
+                        if matches!(p.pairing, Some(Side::Http1(_))) && starts_as_h2(&bytes) {
+                            if let Some(old) = p
+                                .pairing
+                                .replace(Side::H2(Box::new(H2Pairing::new(self.limits))))
+                            {
+                                old.end(false, &mut self.events, counters);
+                            }
+                        }
+                    }
+                    match &mut p.pairing {
+                        Some(Side::Http1(pairing)) => {
+                            pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters)
+                        }
+                        Some(Side::H2(pairing)) => {
+                            pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters)
+                        }
+                        None => {}
                     }
                 }
             }
             ResponseEvent::Gap { flow, lost } => {
                 if let Some(Pairing {
-                    pairing: Some(p), ..
+                    pairing: Some(side),
+                    responded,
+                    ..
                 }) = self.pairings.get_mut(&flow)
                 {
-                    p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters);
+                    *responded = true;
+                    match side {
+                        Side::Http1(p) => {
+                            p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters)
+                        }
+                        Side::H2(p) => p.push_gap(lost, &mut self.events, counters),
+                    }
                 }
             }
             ResponseEvent::Uncopied { flow, len } => {
                 if let Some(Pairing {
-                    pairing: Some(p), ..
+                    pairing: Some(side),
+                    ..
                 }) = self.pairings.get_mut(&flow)
                 {
-                    p.push_elided(len, &mut self.events, counters);
+                    match side {
+                        Side::Http1(p) => p.push_elided(len, &mut self.events, counters),
+                        Side::H2(p) => p.push_elided(len, &mut self.events, counters),
+                    }
                 }
             }
             ResponseEvent::Ended { flow, graceful } => {
                 if let Some(Pairing {
-                    pairing: Some(mut p),
-                    ..
+                    pairing: Some(p), ..
                 }) = self.pairings.remove(&flow)
                 {
                     p.end(graceful, &mut self.events, counters);
@@ -302,7 +466,7 @@ impl Comparison {
         for k in stale {
             if let Some(p) = self.pairings.remove(&k) {
                 self.idle_ended += 1;
-                if let Some(mut pairing) = p.pairing {
+                if let Some(pairing) = p.pairing {
                     pairing.end(false, &mut self.events, self.comparator.counters_mut());
                 }
             }
@@ -326,6 +490,11 @@ impl Comparison {
             self.comparator.primary(ev, &mut self.finished);
         }
         for f in self.finished.drain(..) {
+            if !self.live.contains(&f.key) {
+                // Its rule or mirror left the plan while the pair was pending: no series.
+                self.retired += 1;
+                continue;
+            }
             let i = Outcome::ALL
                 .iter()
                 .position(|o| *o == f.outcome)
@@ -368,14 +537,14 @@ impl Comparison {
 
     /// Whether every registered pair ended in exactly one outcome or is pending:
     /// `pairs_mirrored = Σ outcomes + pending`, over the counters and over the per-route
-    /// outcomes alike.
+    /// outcomes alike (those plus the pairs retired with their rule's series).
     pub fn check_conservation(&self) -> bool {
         let c = self.comparator.counters();
         let mirrored = c.get(CompareCounter::PairsMirrored);
         let pending = self.comparator.pending() as u64;
         let per_route: u64 = self.outcomes.values().flat_map(|o| o.iter()).sum();
         mirrored == c.sum(shadowtap_compare::PAIR_OUTCOMES) + pending
-            && mirrored == per_route + pending
+            && mirrored == per_route + self.retired + pending
     }
 
     /// `shadowtap_route_comparisons_total{route, rule, mirror, outcome}` (every outcome,
@@ -389,7 +558,7 @@ impl Comparison {
             for (o, n) in Outcome::ALL.iter().zip(counts) {
                 rows.push((
                     vec![
-                        ("route", k.rule.route.to_string()),
+                        ("route", k.rule.route_label()),
                         ("rule", k.rule.rule_index.to_string()),
                         ("mirror", k.mirror.clone()),
                         ("outcome", o.name().to_owned()),
@@ -472,9 +641,25 @@ fn unpaired(
     }
 }
 
+/// An HTTP/2 request on a connection that is not paired: a mirrored one is unseen.
+fn unpaired_h2(
+    seen: H2RequestSeen,
+    events: &mut Vec<PrimaryEvent>,
+    counters: &mut shadowtap_compare::Counters,
+) {
+    if let Some((pair, _)) = seen.mirrored {
+        let reason = UnseenReason::RequestsLost;
+        counters.inc(reason.counter());
+        events.push(PrimaryEvent {
+            pair,
+            result: PrimaryResult::Unseen(reason),
+        });
+    }
+}
+
 fn labels(k: &PairKey) -> Vec<(String, String)> {
     vec![
-        ("route".to_owned(), k.rule.route.to_string()),
+        ("route".to_owned(), k.rule.route_label()),
         ("rule".to_owned(), k.rule.rule_index.to_string()),
         ("mirror".to_owned(), k.mirror.clone()),
     ]

@@ -21,7 +21,7 @@ pub struct DivergentHeader {
 /// One divergent pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DivergenceEntry {
-    /// The route, `namespace/name`.
+    /// The route, `namespace/name` (`grpcroute:namespace/name` for a GRPCRoute).
     pub route: String,
     /// The rule's index.
     pub rule: usize,
@@ -40,6 +40,12 @@ pub struct DivergenceEntry {
     pub primary_status: u16,
     /// The mirror's status.
     pub mirror_status: u16,
+    /// The primary's `grpc-status` (gRPC responses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_grpc_status: Option<String>,
+    /// The mirror's `grpc-status`, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_grpc_status: Option<String>,
     /// The primary's body length.
     pub primary_body_bytes: u64,
     /// The mirror's body length.
@@ -66,7 +72,7 @@ pub struct DivergenceDoc {
 impl DivergenceEntry {
     fn of(p: &DivergentPair<PairKey>) -> Self {
         DivergenceEntry {
-            route: p.key.rule.route.to_string(),
+            route: p.key.rule.route_label(),
             rule: p.key.rule.rule_index,
             mirror: p.key.mirror.clone(),
             pair: p.pair,
@@ -75,6 +81,8 @@ impl DivergenceEntry {
             outcome: p.outcome.name().to_owned(),
             primary_status: p.primary_status,
             mirror_status: p.mirror_status,
+            primary_grpc_status: p.primary_grpc_status.clone(),
+            mirror_grpc_status: p.mirror_grpc_status.clone(),
             primary_body_bytes: p.primary_body_bytes,
             mirror_body_bytes: p.mirror_body_bytes,
             first_header: p.first_header.as_ref().map(|h| DivergentHeader {

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use shadowtap_compare::{CompareSpec, PairId};
 use shadowtap_mirror::{CompareTicket, Tally};
-use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Method, Reconstructor, Request, Segment};
 use shadowtap_routes::{plan::MirrorTarget, route_request, Decision, Plan, Sampler};
 
 pub use comparison::{CompareLatency, Comparison, PairKey, MAX_PAIRINGS, PAIRING_IDLE};
@@ -76,6 +76,20 @@ pub trait MirrorSink {
         request: &H2FlowRequest,
         tally: Option<Tally>,
     ) -> Result<(), &'static str>;
+
+    /// [`submit_h2`](Self::submit_h2) for a request whose mirror's response is compared:
+    /// the mirror client reports it on `ticket`. A sink that cannot compare drops the
+    /// ticket, which reports the pair's mirror side as failed.
+    fn submit_h2_compared(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &H2FlowRequest,
+        tally: Option<Tally>,
+        ticket: CompareTicket,
+    ) -> Result<(), &'static str> {
+        drop(ticket);
+        self.submit_h2(mirror, request, tally)
+    }
 
     /// The pipeline switched to `plan`: the mirrors it submits for from now on are `plan`'s
     /// (so a sink may prepare per-mirror state once per plan instead of once per request).
@@ -255,10 +269,19 @@ impl<S: MirrorSink> Pipeline<S> {
         }
     }
 
-    /// Route and sample one decoded HTTP/2 request (never compared: HTTP/2 pairing by
-    /// stream id is not built).
+    /// Route and sample one decoded HTTP/2 request; on an endpoint that compares, the
+    /// stream takes its place in its connection's pairing by stream id (mirrored with a
+    /// pair or not).
     pub fn handle_h2(&mut self, request: &H2FlowRequest) {
-        self.route(Decoded::H2(request));
+        let routed = self.route(Decoded::H2(request));
+        if routed.compares {
+            self.comparison.request_h2(
+                request.flow,
+                request.request.stream_id,
+                request.last_ts_ns,
+                routed.pair,
+            );
+        }
     }
 
     fn route(&mut self, request: Decoded<'_>) -> Routed {
@@ -270,8 +293,7 @@ impl<S: MirrorSink> Pipeline<S> {
         let server = request.flow().server();
         let plan = self.plan.clone();
         let endpoint = plan.endpoint(&server);
-        let compares =
-            matches!(request, Decoded::Http1(_)) && endpoint.is_some_and(|e| e.compare.is_some());
+        let compares = endpoint.is_some_and(|e| e.compare.is_some());
         let unpaired = Routed {
             compares,
             pair: None,
@@ -343,30 +365,39 @@ impl<S: MirrorSink> Pipeline<S> {
             } else {
                 let tally = stats.as_ref().map(|s| s.tally());
                 // One pair per request: the first sampled mirror of a comparing rule.
-                let spec = match (request, &pair) {
-                    (Decoded::Http1(_), None) if compares => {
-                        self.comparison.spec(rule, &mirror.field)
-                    }
+                let spec = match &pair {
+                    None if compares => self.comparison.spec(rule, &mirror.field),
                     _ => None,
                 };
-                let submitted = match (request, spec) {
-                    (Decoded::Http1(r), Some(spec)) => {
-                        let key = PairKey {
-                            rule: rule.clone(),
-                            mirror: mirror.backend.to_string(),
-                        };
-                        let ticket = self.comparison.register(
-                            key,
-                            spec.clone(),
-                            r.method(),
-                            r.target(),
-                            r.last_ts_ns(),
-                        );
-                        pair = Some((ticket.pair(), spec));
+                // The method and target the divergence log shows (an HTTP/2 method that
+                // HTTP/1's grammar does not know, an extension, is not compared).
+                let shown = match request {
+                    Decoded::Http1(r) => Some((r.method(), r.target(), r.last_ts_ns())),
+                    Decoded::H2(r) => Method::from_token(&r.request.pseudo.method).map(|m| {
+                        let path = r.request.pseudo.path.as_deref().unwrap_or_default();
+                        (m, path, r.last_ts_ns)
+                    }),
+                };
+                let ticket = spec.zip(shown).map(|(spec, (method, target, end_ns))| {
+                    let key = PairKey {
+                        rule: rule.clone(),
+                        mirror: mirror.backend.to_string(),
+                    };
+                    let ticket =
+                        self.comparison
+                            .register(key, spec.clone(), method, target, end_ns);
+                    pair = Some((ticket.pair(), spec));
+                    ticket
+                });
+                let submitted = match (request, ticket) {
+                    (Decoded::Http1(r), Some(ticket)) => {
                         self.sink.submit_compared(mirror, r, tally, ticket)
                     }
                     (Decoded::Http1(r), None) => self.sink.submit(mirror, r, tally),
-                    (Decoded::H2(r), _) => self.sink.submit_h2(mirror, r, tally),
+                    (Decoded::H2(r), Some(ticket)) => {
+                        self.sink.submit_h2_compared(mirror, r, tally, ticket)
+                    }
+                    (Decoded::H2(r), None) => self.sink.submit_h2(mirror, r, tally),
                 };
                 match submitted {
                     Ok(()) => {
@@ -452,5 +483,7 @@ impl<S: MirrorSink> Pipeline<S> {
 mod tests;
 #[cfg(test)]
 mod tests_compare;
+#[cfg(test)]
+mod tests_compare_h2;
 #[cfg(test)]
 mod tests_h2;

@@ -292,3 +292,90 @@ fn hostile_primary_responses_never_mis_pair() {
     assert_eq!(c.get(Counter::UnseenRequestsLost), 1);
     assert!(p.comparison().check_conservation());
 }
+
+/// The latency families as the agent's registry encodes them.
+fn encoded_latency(latency: &super::CompareLatency) -> String {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("shadowtap");
+    registry.register(
+        "route_primary_latency_seconds",
+        "primary",
+        latency.primary.clone(),
+    );
+    registry.register(
+        "route_compared_mirror_latency_seconds",
+        "mirror",
+        latency.mirror.clone(),
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    text
+}
+
+#[test]
+fn comparison_series_are_pruned_when_the_rule_stops_comparing() {
+    let latency = super::CompareLatency::default();
+    let mut p = pipeline().with_compare_latency(latency.clone());
+    let compared_plan = p.plan().clone();
+    let mut a = Conn::open(&mut p, 32000);
+    a.requests(&mut p, &["/same", "/status", "/slow"]);
+    let mut resp = Vec::new();
+    for _ in 0..3 {
+        resp.extend_from_slice(OK);
+    }
+    a.responses(&mut p, &resp, 50_000);
+    p.poll_comparisons();
+    assert_eq!(
+        outcomes(&p),
+        vec![(Outcome::Same, 1), (Outcome::StatusClassDiffers, 1)]
+    );
+    let rows = |p: &Pipeline<Mirror>| -> usize {
+        p.comparison()
+            .route_families()
+            .iter()
+            .map(|f| f.rows.len())
+            .sum()
+    };
+    assert_eq!(rows(&p), Outcome::ALL.len(), "one key, every outcome");
+    let text = encoded_latency(&latency);
+    for family in [
+        "shadowtap_route_primary_latency_seconds_count{",
+        "shadowtap_route_compared_mirror_latency_seconds_count{",
+    ] {
+        assert!(text.contains(family), "{family} missing in:\n{text}");
+    }
+
+    // The same route without its compare annotation: the rule stays, its comparison goes.
+    let yaml = ROUTE.replace("percent: 42", "percent: 100");
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &yaml)
+        .expect("fixture loads");
+    let plain = Arc::new(shadowtap_routes::plan(
+        &store,
+        "node-a",
+        &PlanConfig::default(),
+    ));
+    assert!(plain.endpoints.iter().all(|e| e.compare.is_none()));
+    p.set_plan(plain);
+    assert_eq!(rows(&p), 0, "route_comparisons_total pruned");
+    let text = encoded_latency(&latency);
+    assert!(
+        !text.contains("_count{"),
+        "latency series pruned, left:\n{text}"
+    );
+    assert_eq!(p.comparison().retired(), 2);
+    // The slow pair, still pending, ends after its series went: retired, not re-created.
+    p.advance_time(120_000_000_000);
+    assert_eq!(p.comparison().comparator().pending(), 0);
+    assert_eq!(rows(&p), 0, "no series re-created by a late pair");
+    assert_eq!(p.comparison().retired(), 3);
+    assert!(p.comparison().check_conservation());
+
+    // Comparing again: the series start from zero.
+    p.set_plan(compared_plan);
+    let mut b = Conn::open(&mut p, 32001);
+    b.requests(&mut p, &["/same"]);
+    b.responses(&mut p, OK, 1_000);
+    p.poll_comparisons();
+    assert_eq!(outcomes(&p), vec![(Outcome::Same, 1)]);
+    assert!(p.comparison().check_conservation());
+}

@@ -72,6 +72,27 @@ impl MirrorSink for ReplayerSink {
         submit_h2(&self.replayer, &id, request, tally)
     }
 
+    fn submit_h2_compared(
+        &mut self,
+        mirror: &MirrorTarget,
+        request: &H2FlowRequest,
+        tally: Option<Tally>,
+        ticket: CompareTicket,
+    ) -> Result<(), &'static str> {
+        let id = self.ids.get(mirror);
+        match H2MirrorRequest::from_decoded(&request.request) {
+            Ok(r) => self
+                .replayer
+                .submit_h2_tallied(&id, r.with_compare(ticket), tally)
+                .map_err(|reason| reason.as_str()),
+            Err(e) => {
+                // The ticket goes with the request: the pair's mirror side is failed.
+                tracing::debug!(error = %e, "HTTP/2 request not replayable");
+                Err(DropReason::BadRequest.as_str())
+            }
+        }
+    }
+
     fn set_plan(&mut self, plan: &Plan) {
         self.ids.set_plan(plan);
     }

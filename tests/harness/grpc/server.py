@@ -10,6 +10,10 @@ line per finished call to --log (flushed at once):
 response message was handed to the transport (false when the peer cancelled the call).
 Server-streaming calls are answered with --responses messages of --response-size bytes,
 bidi calls with one such message per request message.
+
+--variant differs makes a server that differs on purpose (a mirror under comparison):
+client-streaming calls end with NOT_FOUND instead of OK, server-streaming replies carry
+other bytes of the same lengths; unary and bidi calls are answered as usual.
 """
 
 import argparse
@@ -49,9 +53,12 @@ class Log:
             self._file.flush()
 
 
-def handlers(log: Log, responses: int, response_size: int):
+def handlers(log: Log, responses: int, response_size: int, differs: bool):
     def reply(call: str, i: int) -> bytes:
         return message(f"reply/{call}", i, response_size)
+
+    def stream_reply(call: str, i: int) -> bytes:
+        return message(f"other/{call}" if differs else f"reply/{call}", i, response_size)
 
     def unary(request: bytes, context) -> bytes:
         d = Digest()
@@ -64,6 +71,8 @@ def handlers(log: Log, responses: int, response_size: int):
         for r in requests:
             d.add(r)
         log.call(CLIENT_STREAM, context, d, True)
+        if differs:
+            context.abort(grpc.StatusCode.NOT_FOUND, "this variant finds nothing")
         return str(d.messages).encode()
 
     def server_stream(request: bytes, context):
@@ -73,7 +82,7 @@ def handlers(log: Log, responses: int, response_size: int):
         sent = 0
         try:
             for i in range(responses):
-                yield reply(call, i)
+                yield stream_reply(call, i)
                 sent += 1
         finally:
             log.call(SERVER_STREAM, context, d, sent == responses and context.is_active())
@@ -105,10 +114,13 @@ def main() -> int:
     p.add_argument("--responses", type=int, default=3)
     p.add_argument("--response-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--variant", choices=["same", "differs"], default="same")
     a = p.parse_args()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=a.workers),
-        handlers=[handlers(Log(a.log, a.marker), a.responses, a.response_size)],
+        handlers=[
+            handlers(Log(a.log, a.marker), a.responses, a.response_size, a.variant == "differs")
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),

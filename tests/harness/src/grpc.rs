@@ -171,6 +171,21 @@ impl GrpcServer {
         responses: u32,
         response_size: usize,
     ) -> Self {
+        Self::start_variant(ns, client, addr, dir, responses, response_size, false)
+    }
+
+    /// [`start`](Self::start) a server that, when `differs`, differs on purpose (a mirror
+    /// under comparison): client-streaming calls end with NOT_FOUND, server-streaming
+    /// replies carry other bytes of the same lengths; unary and bidi calls as usual.
+    pub fn start_variant(
+        ns: &Netns,
+        client: &Netns,
+        addr: SocketAddr,
+        dir: &Path,
+        responses: u32,
+        response_size: usize,
+        differs: bool,
+    ) -> Self {
         let log = dir.join(format!("grpc-{}-{}.log", addr.ip(), addr.port()));
         std::fs::write(&log, "").expect("create the server's log");
         let python = python();
@@ -191,6 +206,8 @@ impl GrpcServer {
                 &responses,
                 "--response-size",
                 &response_size,
+                "--variant",
+                if differs { "differs" } else { "same" },
             ],
             None,
         );

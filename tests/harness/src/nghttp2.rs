@@ -250,6 +250,38 @@ pub fn h2load_post(
     h2load_with(ns, url, requests, connections, streams, &extra)
 }
 
+/// [`h2load`] over several URLs (of one authority): each connection sends them in turn,
+/// so responses to different paths share and interleave on its streams.
+pub fn h2load_urls(
+    ns: &Netns,
+    urls: &[&str],
+    requests: u64,
+    connections: u32,
+    streams: u32,
+) -> u64 {
+    let (n, c, m) = (
+        requests.to_string(),
+        connections.to_string(),
+        streams.to_string(),
+    );
+    let mut args = vec!["h2load", "-n", &n, "-c", &c, "-m", &m];
+    args.extend_from_slice(urls);
+    done_count(&run(ns, &args))
+}
+
+fn done_count(out: &Output) -> u64 {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, ..."
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_else(|| panic!("no requests line in h2load output:\n{text}"));
+    line.split(", ")
+        .find_map(|p| p.strip_suffix(" done"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no done count in {line:?}"))
+}
+
 fn h2load_with(
     ns: &Netns,
     url: &str,
@@ -266,19 +298,7 @@ fn h2load_with(
     let mut args = vec!["h2load", "-n", &n, "-c", &c, "-m", &m];
     args.extend_from_slice(extra);
     args.push(url);
-    let out = run(ns, &args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    // "requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, ..."
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("requests:"))
-        .unwrap_or_else(|| panic!("no requests line in h2load output:\n{text}"));
-    let done = line
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" done"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no done count in {line:?}"));
-    done
+    done_count(&run(ns, &args))
 }
 
 /// `curl --http2` (HTTP/1.1 with `Upgrade: h2c`) to `url` from `ns`; returns the status.
