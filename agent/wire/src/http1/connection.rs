@@ -21,7 +21,10 @@ impl ConnectionOptions {
         // The usual values, without splitting a list (the value has no surrounding
         // whitespace).
         // Exact spellings first: a byte comparison, before the case-insensitive one.
-        if value == b"keep-alive" || value == b"Keep-Alive" || value.eq_ignore_ascii_case(b"keep-alive") {
+        if value == b"keep-alive"
+            || value == b"Keep-Alive"
+            || value.eq_ignore_ascii_case(b"keep-alive")
+        {
             self.keep_alive = true;
             return;
         }

@@ -78,9 +78,7 @@ impl FramingFields {
             (17, b't') if is_name(name, b"Transfer-Encoding", b"transfer-encoding") => {
                 self.transfer_encoding.add(value)
             }
-            (10, b'c') if is_name(name, b"Connection", b"connection") => {
-                self.connection.add(value)
-            }
+            (10, b'c') if is_name(name, b"Connection", b"connection") => self.connection.add(value),
             (7, b'u') if is_name(name, b"Upgrade", b"upgrade") => self.upgrade = true,
             _ => {}
         }
