@@ -64,10 +64,20 @@ pub struct FramingFields {
 
 impl FramingFields {
     /// Looks at one header field (name as received, any case).
-    #[inline]
+    #[inline(always)]
     pub fn observe(&mut self, name: &[u8], value: &[u8]) {
-        // Most fields are none of the four: their length and first letter tell at once,
-        // without a case-insensitive comparison.
+        // Most fields are none of the four: their length tells at once, inline (this is
+        // called for every field of every head).
+        if matches!(name.len(), 7 | 10 | 14 | 17) {
+            self.observe_candidate(name, value);
+        }
+    }
+
+    /// [`observe`](Self::observe) for a name of the length of one of the four.
+    #[inline(never)]
+    fn observe_candidate(&mut self, name: &[u8], value: &[u8]) {
+        // The first letter rules out most of the rest without a case-insensitive
+        // comparison.
         let Some(&first) = name.first() else {
             return;
         };
