@@ -28,6 +28,23 @@ use crate::reassembly::{PushStatus, StreamEvent};
 use crate::response::{ResponseCounters, ResponseEvent, ResponseStreams};
 use crate::segment::{Direction, FlowKey, Segment};
 
+/// Live flows by key (foldhash: looked up for every segment).
+type FlowTable = HashMap<FlowKey, Flow, foldhash::fast::RandomState>;
+
+/// The reconstructor's fields a flow operation writes to, borrowed apart from the flow
+/// table.
+struct Budgeted<'a> {
+    out: &'a mut Vec<Request>,
+    h2_out: &'a mut Vec<H2FlowRequest>,
+    h2_ended: &'a mut shadowtap_h2::Counters,
+    events: &'a mut Vec<StreamEvent>,
+    losses: &'a mut Vec<(FlowKey, usize)>,
+    reasm_used: &'a mut usize,
+    inflight_used: &'a mut usize,
+    /// Out-of-order bytes of the response streams (charged to the same budget).
+    responses_ooo: usize,
+}
+
 /// Reassembles the client→server streams of many flows and decodes their HTTP/1.x requests.
 ///
 /// Feed it segments in capture order with [`push`](Self::push) (timestamps from the capture:
@@ -38,7 +55,7 @@ use crate::segment::{Direction, FlowKey, Segment};
 #[derive(Debug)]
 pub struct Reconstructor {
     config: Config,
-    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    flows: FlowTable,
     /// Flows in order of last activity as of when they were queued (lazily refreshed).
     order: VecDeque<(FlowKey, u64, u64)>,
     next_id: u64,
@@ -206,6 +223,24 @@ impl Reconstructor {
         }
         self.counters.inc(Counter::SegmentsSeen);
         let key = seg.flow;
+        // The usual segment: its flow exists and the segment is no SYN of a new connection
+        // on the same 4-tuple — one lookup.
+        let window = self.config.max_window_bytes;
+        let (flows, config, counters, mut sinks) = self.split();
+        if let Some(flow) = flows.get_mut(&key) {
+            if !flow.is_reuse(&seg, window) {
+                let status = Self::run_flow(flow, &key, config, counters, &mut sinks, |f, ctx| {
+                    f.push(seg, ctx)
+                });
+                match status {
+                    PushStatus::Fin => self.end(&key, Counter::EvictedFin),
+                    PushStatus::Rst => self.end(&key, Counter::EvictedRst),
+                    PushStatus::Open => {}
+                }
+                self.maybe_sweep();
+                return self.out.drain(..);
+            }
+        }
         if !self.flows.contains_key(&key) {
             let linger = self.config.timeouts.linger_ns;
             let recent = |t: &u64| seg.ts_ns.saturating_sub(*t) < linger;
@@ -222,7 +257,6 @@ impl Reconstructor {
             }
             self.create(&seg);
         }
-        let window = self.config.max_window_bytes;
         if self
             .flows
             .get(&key)
@@ -290,31 +324,67 @@ impl Reconstructor {
         key: &FlowKey,
         f: impl FnOnce(&mut Flow, &mut FlowCtx<'_>) -> R,
     ) -> Option<R> {
-        let flow = self.flows.get_mut(key)?;
+        let (flows, config, counters, mut sinks) = self.split();
+        let flow = flows.get_mut(key)?;
+        Some(Self::run_flow(flow, key, config, counters, &mut sinks, f))
+    }
+
+    /// The flow table, the configuration, the counters and what flow operations write to,
+    /// borrowed apart.
+    fn split(&mut self) -> (&mut FlowTable, &Config, &mut Counters, Budgeted<'_>) {
+        let responses_ooo = self.responses.ooo_bytes();
+        (
+            &mut self.flows,
+            &self.config,
+            &mut self.counters,
+            Budgeted {
+                out: &mut self.out,
+                h2_out: &mut self.h2_out,
+                h2_ended: &mut self.h2_ended,
+                events: &mut self.events,
+                losses: &mut self.losses,
+                reasm_used: &mut self.reasm_used,
+                inflight_used: &mut self.inflight_used,
+                responses_ooo,
+            },
+        )
+    }
+
+    /// [`run`](Self::run) on a flow already looked up (the fields it needs borrowed apart
+    /// from the flow table).
+    fn run_flow<R>(
+        flow: &mut Flow,
+        key: &FlowKey,
+        config: &Config,
+        counters: &mut Counters,
+        sinks: &mut Budgeted<'_>,
+        f: impl FnOnce(&mut Flow, &mut FlowCtx<'_>) -> R,
+    ) -> R {
         let (ob, ib) = (flow.ooo_bytes(), flow.buffered());
-        let lost_before = self.counters.get(Counter::Gaps) + self.counters.requests_dropped();
-        let emitted_before = self.out.len();
-        let resp_ooo = self.responses.ooo_bytes();
-        let b = &self.config.budgets;
+        let lost_before = counters.get(Counter::Gaps) + counters.requests_dropped();
+        let emitted_before = sinks.out.len();
+        let b = &config.budgets;
+        let reasm_available = b
+            .reassembly_bytes
+            .saturating_sub(sinks.reasm_used.saturating_sub(ob) + sinks.responses_ooo);
+        let inflight_available = b.flow_inflight_share(sinks.inflight_used.saturating_sub(ib));
         let mut ctx = FlowCtx {
-            config: &self.config,
-            counters: &mut self.counters,
-            out: &mut self.out,
-            h2_out: &mut self.h2_out,
-            h2_ended: &mut self.h2_ended,
-            events: &mut self.events,
-            reasm_available: b
-                .reassembly_bytes
-                .saturating_sub(self.reasm_used.saturating_sub(ob) + resp_ooo),
-            inflight_available: b.flow_inflight_share(self.inflight_used.saturating_sub(ib)),
+            config,
+            counters: &mut *counters,
+            out: &mut *sinks.out,
+            h2_out: &mut *sinks.h2_out,
+            h2_ended: &mut *sinks.h2_ended,
+            events: &mut *sinks.events,
+            reasm_available,
+            inflight_available,
         };
         let r = f(flow, &mut ctx);
-        self.reasm_used = self.reasm_used.saturating_sub(ob) + flow.ooo_bytes();
-        self.inflight_used = self.inflight_used.saturating_sub(ib) + flow.buffered();
-        if self.counters.get(Counter::Gaps) + self.counters.requests_dropped() > lost_before {
-            self.losses.push((*key, emitted_before));
+        *sinks.reasm_used = sinks.reasm_used.saturating_sub(ob) + flow.ooo_bytes();
+        *sinks.inflight_used = sinks.inflight_used.saturating_sub(ib) + flow.buffered();
+        if counters.get(Counter::Gaps) + counters.requests_dropped() > lost_before {
+            sinks.losses.push((*key, emitted_before));
         }
-        Some(r)
+        r
     }
 
     /// End a flow closed by the client (FIN or RST) and remember it for `linger_ns`.

@@ -22,6 +22,9 @@ use shadowtap_wire::http1::scan::rfind_crlfcrlf;
 /// when its next bytes arrive.
 pub(crate) const SMALL_ALLOC: usize = 4096;
 
+/// Largest request size [`StreamBuf::append_toward`] allocates ahead for.
+pub(crate) const MAX_GOAL: usize = 64 * 1024;
+
 /// The bytes themselves.
 #[derive(Debug)]
 enum Inner {
@@ -103,7 +106,19 @@ impl StreamBuf {
     }
 
     /// Append `data`, a slice of a buffer of `alloc` bytes (the captured segment's).
+    #[cfg(test)]
     pub(crate) fn append(&mut self, data: Bytes, alloc: usize) {
+        self.append_toward(data, alloc, None);
+    }
+
+    /// Append `data`, a slice of a buffer of `alloc` bytes (the captured segment's),
+    /// knowing, when `goal` is given, that the bytes in progress will be `goal` bytes
+    /// long when complete (the request's length, when its framing tells): a copy is then
+    /// made at once to that size, so that taking the whole request
+    /// ([`take`](Self::take)) freezes the buffer as it is, with no shared-buffer header to
+    /// allocate, and the rest of the request is appended without another copy. Goals beyond
+    /// [`MAX_GOAL`] are ignored (nothing is reserved ahead for bytes that may never come).
+    pub(crate) fn append_toward(&mut self, data: Bytes, alloc: usize, goal: Option<usize>) {
         if data.is_empty() {
             return;
         }
@@ -119,9 +134,15 @@ impl StreamBuf {
                 m.extend_from_slice(&data);
             }
             _ => {
-                // A new buffer of our own; growing by doubling keeps a request that spans
-                // many segments linear to build.
-                let cap = need.max(2 * self.len());
+                // A new buffer of our own: of the request's size when it is known (and
+                // bounded), else of the bytes at hand the first time (a head that ends
+                // in them is usually the whole request) and doubled after, which keeps a
+                // request that spans many segments linear to build.
+                let cap = match (goal, &self.inner) {
+                    (Some(g), _) if g >= need && g <= MAX_GOAL => g,
+                    (_, Inner::Shared(_)) => need,
+                    _ => need.max(2 * self.len()),
+                };
                 let mut m = BytesMut::with_capacity(cap);
                 m.extend_from_slice(self.as_slice());
                 m.extend_from_slice(&data);

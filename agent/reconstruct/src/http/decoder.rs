@@ -230,7 +230,11 @@ impl Decoder {
                 }
             };
             let part = data.split_to(take.min(data.len()));
-            self.buf.append(part, alloc);
+            let goal = match &self.mode {
+                Mode::Body { total, .. } => Some(*total),
+                _ => None,
+            };
+            self.buf.append_toward(part, alloc, goal);
             // An incomplete head that still has no end needs no new parse below the limit.
             if !(known_partial && self.buf.len() <= ctx.limits.max_header_bytes) {
                 self.process(ts, ctx);

@@ -20,11 +20,15 @@ impl ConnectionOptions {
     pub fn add(&mut self, value: &[u8]) {
         // The usual values, without splitting a list (the value has no surrounding
         // whitespace).
-        if value.eq_ignore_ascii_case(b"keep-alive") {
+        // Exact spellings first: a byte comparison, before the case-insensitive one.
+        if value == b"keep-alive"
+            || value == b"Keep-Alive"
+            || value.eq_ignore_ascii_case(b"keep-alive")
+        {
             self.keep_alive = true;
             return;
         }
-        if value.eq_ignore_ascii_case(b"close") {
+        if value == b"close" || value.eq_ignore_ascii_case(b"close") {
             self.close = true;
             return;
         }

@@ -45,6 +45,13 @@ pub enum FramingError {
     },
 }
 
+/// Whether `name` is `lower` in any ASCII case. The usual spellings (capitalised as
+/// `canonical`, or all lowercase) are plain byte comparisons, tried first.
+#[inline]
+fn is_name(name: &[u8], canonical: &[u8], lower: &[u8]) -> bool {
+    name == canonical || name == lower || name.eq_ignore_ascii_case(lower)
+}
+
 /// The fields of one head that framing and connection management read — Content-Length,
 /// Transfer-Encoding, Connection and Upgrade — collected in one pass over its header fields.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,15 +64,32 @@ pub struct FramingFields {
 
 impl FramingFields {
     /// Looks at one header field (name as received, any case).
-    #[inline]
+    #[inline(always)]
     pub fn observe(&mut self, name: &[u8], value: &[u8]) {
-        match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => self.content_length.add(value),
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+        // Most fields are none of the four: their length tells at once, inline (this is
+        // called for every field of every head).
+        if matches!(name.len(), 7 | 10 | 14 | 17) {
+            self.observe_candidate(name, value);
+        }
+    }
+
+    /// [`observe`](Self::observe) for a name of the length of one of the four.
+    #[inline(never)]
+    fn observe_candidate(&mut self, name: &[u8], value: &[u8]) {
+        // The first letter rules out most of the rest without a case-insensitive
+        // comparison.
+        let Some(&first) = name.first() else {
+            return;
+        };
+        match (name.len(), first | 0x20) {
+            (14, b'c') if is_name(name, b"Content-Length", b"content-length") => {
+                self.content_length.add(value)
+            }
+            (17, b't') if is_name(name, b"Transfer-Encoding", b"transfer-encoding") => {
                 self.transfer_encoding.add(value)
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => self.connection.add(value),
-            7 if name.eq_ignore_ascii_case(b"upgrade") => self.upgrade = true,
+            (10, b'c') if is_name(name, b"Connection", b"connection") => self.connection.add(value),
+            (7, b'u') if is_name(name, b"Upgrade", b"upgrade") => self.upgrade = true,
             _ => {}
         }
     }

@@ -300,9 +300,11 @@ fn parse_with<'b>(
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let ns = (name.as_ptr() as usize).wrapping_sub(base);
+        let ne = ns.wrapping_add(name.len());
         let vs = (h.value.as_ptr() as usize).wrapping_sub(base);
         let ve = vs.wrapping_add(h.value.len());
-        if ns.wrapping_add(name.len()) > head_len || vs > ve || ve > head_len {
+        // httparse's slices lie in the head; checked anyway.
+        if ne > head_len || vs > ve || ve > head_len {
             return Err(syntax(httparse::Error::HeaderValue));
         }
         // The usual case inline: CRLF right after the value.
@@ -310,7 +312,13 @@ fn parse_with<'b>(
             return Err(RequestHeadError::BareLf);
         }
         fields.observe(name, h.value);
-        out.push(Header::new(ns..ns + name.len(), vs..ve));
+        // Every offset is at most `head_len`, which fits in u32 (checked above).
+        out.push(Header {
+            name_start: ns as u32,
+            name_len: name.len() as u32,
+            value_start: vs as u32,
+            value_len: h.value.len() as u32,
+        });
     }
     let framing = fields.request_framing(version);
     let Some(method) = method else {
