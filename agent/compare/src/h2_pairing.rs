@@ -70,6 +70,10 @@ struct Reading {
     len: u64,
     /// Keep the header fields (the request is not known yet, or compares headers).
     keep_fields: bool,
+    /// What `fields` holds, kept as they are added.
+    fields_bytes: usize,
+    /// What it was last charged in [`H2Pairing`]'s `reading_bytes`.
+    charged: usize,
 }
 
 /// A complete response: the body's hash finished (a hasher's state is not kept).
@@ -83,6 +87,13 @@ struct Complete {
 }
 
 impl Reading {
+    /// Bytes held, O(1).
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Reading>()
+            + self.fields_bytes
+            + self.hasher.as_ref().map_or(0, BodyHasher::heap_bytes)
+    }
+
     fn complete(self) -> Complete {
         Complete {
             status: self.status,
@@ -143,6 +154,8 @@ pub struct H2Pairing {
     done: BTreeMap<u32, Done>,
     /// Bytes `done` holds.
     done_bytes: usize,
+    /// Bytes `reading` holds (each entry's `charged`).
+    reading_bytes: usize,
     goaway: Option<u32>,
     stopped: Option<UnseenReason>,
     /// Capture time of the bytes being decoded.
@@ -160,6 +173,7 @@ impl H2Pairing {
             reading: HashMap::new(),
             done: BTreeMap::new(),
             done_bytes: 0,
+            reading_bytes: 0,
             goaway: None,
             stopped: None,
             at_ns: 0,
@@ -176,21 +190,47 @@ impl H2Pairing {
         self.waiting.len()
     }
 
-    /// Bytes held (the decoder's buffers, requests waiting, responses read or held).
+    /// Bytes held (the decoder's buffers, requests waiting, responses read or held). O(1):
+    /// the responses' sizes are kept as they change.
     pub fn held_bytes(&self) -> usize {
-        let reading = |r: &Reading| {
-            std::mem::size_of::<Reading>()
-                + r.fields
-                    .iter()
-                    .map(|f| f.name.len() + f.value.len() + std::mem::size_of::<HeaderField>())
-                    .sum::<usize>()
-                + r.hasher.as_ref().map_or(0, BodyHasher::heap_bytes)
-        };
         std::mem::size_of::<Self>()
             + self.decoder.held_bytes()
             + self.waiting.len() * (std::mem::size_of::<Waiting>() + 8)
-            + self.reading.values().map(reading).sum::<usize>()
+            + self.reading_bytes
             + self.done_bytes
+    }
+
+    /// Stops pairing to release what the connection holds (the node's pairings are over
+    /// their budget): every waiting mirrored request, and every later one, is unseen
+    /// (`unseen_over_budget`). Nothing if it had stopped already.
+    pub fn stop_over_budget(&mut self, out: &mut Vec<PrimaryEvent>, counters: &mut Counters) {
+        self.stop(UnseenReason::OverBudget, out, counters);
+    }
+
+    /// Starts reading a stream's response (replacing any other of the same stream).
+    fn reading_insert(&mut self, id: u32, mut r: Reading) {
+        r.charged = r.cost();
+        self.reading_bytes += r.charged;
+        if let Some(old) = self.reading.insert(id, r) {
+            self.reading_bytes = self.reading_bytes.saturating_sub(old.charged);
+        }
+    }
+
+    /// Stops reading a stream's response.
+    fn reading_remove(&mut self, id: u32) -> Option<Reading> {
+        let r = self.reading.remove(&id)?;
+        self.reading_bytes = self.reading_bytes.saturating_sub(r.charged);
+        Some(r)
+    }
+
+    /// Changes a stream's response being read, keeping `reading_bytes` exact.
+    fn reading_update(&mut self, id: u32, f: impl FnOnce(&mut Reading)) {
+        if let Some(r) = self.reading.get_mut(&id) {
+            f(r);
+            let cost = r.cost();
+            self.reading_bytes = self.reading_bytes.saturating_sub(r.charged) + cost;
+            r.charged = cost;
+        }
     }
 
     /// A request of the connection (every one the decoder emitted, mirrored or not).
@@ -223,21 +263,23 @@ impl H2Pairing {
                 counters,
             );
         }
-        if let Some(r) = self.reading.get_mut(&id) {
-            // The response started first: hash only if the route compares bodies, keep
-            // fields only if it compares them.
-            if !req.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body()) {
+        // The response started first: hash only if the route compares bodies, keep
+        // fields only if it compares them.
+        let hash = req.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body());
+        let keep_fields = req
+            .mirrored
+            .as_ref()
+            .is_some_and(|(_, s)| s.mode().headers());
+        self.reading_update(id, |r| {
+            if !hash {
                 r.hasher = None;
             }
-            if !req
-                .mirrored
-                .as_ref()
-                .is_some_and(|(_, s)| s.mode().headers())
-            {
+            if !keep_fields {
                 r.keep_fields = false;
                 r.fields = Vec::new();
+                r.fields_bytes = 0;
             }
-        }
+        });
         self.waiting.insert(
             id,
             Waiting {
@@ -340,7 +382,7 @@ impl H2Pairing {
                 }
                 if self.reading.contains_key(stream_id) {
                     // A second final head: malformed.
-                    self.reading.remove(stream_id);
+                    self.reading_remove(*stream_id);
                     return self.lost(*stream_id, UnseenReason::BadFraming, out, counters);
                 }
                 // What the request's route compares, when it is known (else everything).
@@ -359,12 +401,14 @@ impl H2Pairing {
                     hasher: hash.then(BodyHasher::new),
                     len: 0,
                     keep_fields,
+                    fields_bytes: 0,
+                    charged: 0,
                 };
                 add_fields(&mut r, fields);
                 if *end_stream {
                     self.complete(*stream_id, r, out, counters);
                 } else {
-                    self.reading.insert(*stream_id, r);
+                    self.reading_insert(*stream_id, r);
                 }
             }
             ServerEvent::Headers {
@@ -374,36 +418,36 @@ impl H2Pairing {
                 ..
             } => {
                 // Trailers (the decoder checked END_STREAM).
-                if let Some(mut r) = self.reading.remove(stream_id) {
+                if let Some(mut r) = self.reading_remove(*stream_id) {
                     add_fields(&mut r, fields);
                     self.complete(*stream_id, r, out, counters);
                 }
             }
             ServerEvent::Data { stream_id, bytes } => {
-                if let Some(r) = self.reading.get_mut(stream_id) {
+                self.reading_update(*stream_id, |r| {
                     r.len += bytes.len() as u64;
                     if let Some(h) = &mut r.hasher {
                         h.update(bytes);
                     }
-                }
+                });
             }
             ServerEvent::DataElided { stream_id, len } => {
-                if let Some(r) = self.reading.get_mut(stream_id) {
+                self.reading_update(*stream_id, |r| {
                     r.len += len;
                     r.hasher = None;
-                }
+                });
             }
             ServerEvent::EndStream { stream_id } => {
-                if let Some(r) = self.reading.remove(stream_id) {
+                if let Some(r) = self.reading_remove(*stream_id) {
                     self.complete(*stream_id, r, out, counters);
                 }
             }
             ServerEvent::Reset { stream_id, .. } => {
-                self.reading.remove(stream_id);
+                self.reading_remove(*stream_id);
                 self.lost(*stream_id, UnseenReason::Reset, out, counters);
             }
             ServerEvent::StreamLost { stream_id, loss } => {
-                self.reading.remove(stream_id);
+                self.reading_remove(*stream_id);
                 let reason = match loss {
                     StreamLoss::Gap | StreamLoss::ResetUnseen => UnseenReason::Gap,
                     StreamLoss::HeaderListTooLarge | StreamLoss::Malformed => {
@@ -422,7 +466,7 @@ impl H2Pairing {
                     .filter(|id| *id > last)
                     .collect();
                 for id in above {
-                    self.reading.remove(&id);
+                    self.reading_remove(id);
                     self.lost(id, UnseenReason::Reset, out, counters);
                 }
             }
@@ -501,8 +545,12 @@ impl H2Pairing {
         }
         self.waiting = HashMap::new();
         self.reading = HashMap::new();
+        self.reading_bytes = 0;
         self.done = BTreeMap::new();
         self.done_bytes = 0;
+        // Its bytes are never read again: release its buffers too.
+        self.decoder = H2ResponseDecoder::new(Limits::default());
+        self.events = Vec::new();
     }
 }
 
@@ -514,10 +562,12 @@ fn add_fields(r: &mut Reading, fields: &[shadowtap_h2::Field]) {
         if !r.keep_fields {
             continue;
         }
-        r.fields.push(HeaderField {
+        let field = HeaderField {
             name: f.name.to_ascii_lowercase().into_boxed_slice(),
             value: shadowtap_wire::http1::token::trim_ows(&f.value).into(),
-        });
+        };
+        r.fields_bytes += field.name.len() + field.value.len() + std::mem::size_of::<HeaderField>();
+        r.fields.push(field);
     }
 }
 
