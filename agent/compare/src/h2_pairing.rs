@@ -625,3 +625,123 @@ fn unseen(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sizes kept incrementally ([`H2Pairing::held_bytes`] is O(1)) agree with a walk
+    //! over the streams at every step, however the bytes are cut.
+
+    use shadowtap_h2::client_bytes::{ClientBytes, HeadersOpts};
+    use shadowtap_h2::frame::FrameType;
+
+    use super::*;
+    use crate::spec::CompareMode;
+
+    fn walked(p: &H2Pairing) -> usize {
+        p.reading.values().map(Reading::cost).sum()
+    }
+
+    fn check(p: &H2Pairing, step: &str) {
+        for (id, r) in &p.reading {
+            assert_eq!(r.charged, r.cost(), "{step}: stream {id} charged stale");
+            let fields: usize = r
+                .fields
+                .iter()
+                .map(|f| f.name.len() + f.value.len() + std::mem::size_of::<HeaderField>())
+                .sum();
+            assert_eq!(r.fields_bytes, fields, "{step}: stream {id} fields");
+        }
+        assert_eq!(p.reading_bytes, walked(p), "{step}: reading bytes drifted");
+        let done: usize = p.done.values().map(Done::held_bytes).sum();
+        assert_eq!(p.done_bytes, done, "{step}: done bytes drifted");
+    }
+
+    /// Three interleaved streams: heads with long fields, DATA in pieces, one reset, one
+    /// with trailers; stream 3's request comes while its response is read (its route
+    /// compares the status only, so fields and hasher go).
+    fn session() -> Vec<u8> {
+        let mut s = ClientBytes::without_preface();
+        s.frame(FrameType::Settings, 0, 0, &[]);
+        let pad = "v".repeat(700);
+        let h = HeadersOpts::default();
+        for id in [1, 3, 5] {
+            s.headers(id, &[(":status", "200"), ("x-pad", pad.as_str())], h);
+        }
+        for round in 0..20 {
+            for id in [1, 3, 5] {
+                s.data(id, &[b'a' + round; 5000], false, None);
+            }
+        }
+        s.rst(5);
+        s.headers(
+            1,
+            &[("grpc-status", "0")],
+            HeadersOpts {
+                end_stream: true,
+                ..h
+            },
+        );
+        s.data(3, b"end", true, None);
+        s.bytes
+    }
+
+    #[test]
+    fn held_bytes_kept_incrementally_match_a_walk() {
+        let bytes = session();
+        let spec = Arc::new(CompareSpec::new(CompareMode::Status));
+        for cut in [1, 7, 100, 4096, bytes.len()] {
+            let mut p = H2Pairing::new(PairingLimits::default());
+            let (mut out, mut counters) = (Vec::new(), Counters::default());
+            let mut asked = false;
+            for (i, piece) in bytes.chunks(cut).enumerate() {
+                p.push_bytes(
+                    &Bytes::copy_from_slice(piece),
+                    i as u64,
+                    &mut out,
+                    &mut counters,
+                );
+                check(&p, &format!("cut {cut}, piece {i}"));
+                if !asked && p.reading.contains_key(&3) && p.reading.len() == 3 {
+                    asked = true;
+                    let charged = p.reading_bytes;
+                    p.push_request(
+                        H2RequestSeen {
+                            stream_id: 3,
+                            mirrored: Some((PairId(3), spec.clone())),
+                            end_ns: 0,
+                        },
+                        &mut out,
+                        &mut counters,
+                    );
+                    check(&p, "stream 3's request");
+                    assert!(p.reading_bytes < charged, "its fields were released");
+                }
+            }
+            if cut < bytes.len() {
+                assert!(
+                    asked,
+                    "cut {cut}: stream 3's request came while it was read"
+                );
+            } else {
+                // In one piece: the response was held for its request.
+                assert!(!asked && p.done.contains_key(&3));
+                p.push_request(
+                    H2RequestSeen {
+                        stream_id: 3,
+                        mirrored: Some((PairId(3), spec.clone())),
+                        end_ns: 0,
+                    },
+                    &mut out,
+                    &mut counters,
+                );
+                check(&p, "stream 3's request after its response");
+            }
+            assert!(p.reading.is_empty(), "cut {cut}: every stream ended");
+            assert_eq!(p.reading_bytes, 0);
+            assert_eq!(out.len(), 1, "stream 3 paired");
+            p.stop_over_budget(&mut out, &mut counters);
+            check(&p, "stopped");
+            assert_eq!(p.held_bytes(), std::mem::size_of::<H2Pairing>());
+        }
+    }
+}
