@@ -389,3 +389,41 @@ fn pairing_bytes_and_stops_are_published() {
         .iter()
         .any(|(k, _)| *k == "unseen_over_budget"));
 }
+
+/// The worst case the budget exists for: thousands of HTTP/2 connections, each holding
+/// responses for streams not decoded yet, would hold ~70 MiB; under the default budget
+/// (16 MiB) the total never passes it, and every connection is either whole or released.
+#[test]
+fn thousands_of_hoarding_connections_stay_within_the_default_budget() {
+    let budget = ComparatorConfig::default().pairing_budget_bytes;
+    let mut h = Harness::new(budget);
+    let one = held_with(8, true);
+    let bytes = h2_responses(0, 8);
+    let n: u16 = 4096;
+    for i in 0..n {
+        let conn = flow(10_000 + i);
+        h.c.response(ResponseEvent::Opened {
+            flow: conn,
+            from_start: true,
+        });
+        h.c.response(ResponseEvent::Data {
+            flow: conn,
+            bytes: Bytes::from(bytes.clone()),
+            ts_ns: u64::from(i) + 1,
+        });
+        assert!(h.c.pairing_bytes() <= budget, "connection {i}");
+    }
+    h.check("all connections");
+    let whole = budget / one;
+    assert!(
+        usize::from(n) * one > 4 * budget,
+        "the test must overflow the budget"
+    );
+    assert_eq!(h.c.pairings.len(), usize::from(n));
+    assert_eq!(
+        h.c.by_size.len(),
+        whole,
+        "the connections that fit stay paired"
+    );
+    assert_eq!(h.c.stopped_over_budget(), u64::from(n) - whole as u64);
+}
