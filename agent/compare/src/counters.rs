@@ -62,6 +62,9 @@ shadowtap_counters::counter_set! {
     /// Unseen (HTTP/2): the primary reset the stream (RST_STREAM), or did not process it
     /// (above a GOAWAY's last stream id).
     UnseenReset => "unseen_reset",
+    /// Unseen: the connection's pairing was stopped to keep what all pairings hold within
+    /// their node-wide byte budget (the connection holding the most goes first).
+    UnseenOverBudget => "unseen_over_budget",
     /// Connections whose response stream stopped being framed (any `unseen_*` cause).
     ConnectionsStopped => "connections_stopped",
     /// Response bytes ignored on stopped connections.
@@ -95,6 +98,7 @@ pub const UNSEEN_REASONS: &[Counter] = &[
     Counter::UnseenQueueFull,
     Counter::UnseenOrphanBytes,
     Counter::UnseenReset,
+    Counter::UnseenOverBudget,
 ];
 
 impl Counters {

@@ -75,6 +75,8 @@ struct Body {
     hasher: Option<Box<BodyHasher>>,
     len: u64,
     reusable: bool,
+    /// What `summary` holds, measured once: it does not change while the body is read.
+    summary_bytes: usize,
 }
 
 impl Body {
@@ -155,6 +157,7 @@ impl ResponseFramer {
     }
 
     /// Bytes held: the framer, and while a body is read its state, hasher and summary.
+    /// O(1): the summary's size is measured once, when the head is read.
     pub fn held_bytes(&self) -> usize {
         let body = match &self.state {
             State::Body(b) => {
@@ -162,7 +165,7 @@ impl ResponseFramer {
                     + b.hasher
                         .as_ref()
                         .map_or(0, |h| std::mem::size_of::<BodyHasher>() + h.heap_bytes())
-                    + b.summary.as_ref().map_or(0, ResponseSummary::held_bytes)
+                    + b.summary_bytes
             }
             _ => 0,
         };
@@ -250,6 +253,7 @@ impl ResponseFramer {
                         }
                         ResponseBody::UntilClose => BodyState::UntilClose,
                     };
+                    let summary_bytes = summary.as_ref().map_or(0, ResponseSummary::held_bytes);
                     self.state = State::Body(Box::new(Body {
                         state,
                         status: head.status,
@@ -257,6 +261,7 @@ impl ResponseFramer {
                         hasher,
                         len: 0,
                         reusable: head.persistent,
+                        summary_bytes,
                     }));
                 }
                 State::Body(body) => match &mut body.state {

@@ -70,6 +70,10 @@ struct Reading {
     len: u64,
     /// Keep the header fields (the request is not known yet, or compares headers).
     keep_fields: bool,
+    /// What `fields` holds, kept as they are added.
+    fields_bytes: usize,
+    /// What it was last charged in [`H2Pairing`]'s `reading_bytes`.
+    charged: usize,
 }
 
 /// A complete response: the body's hash finished (a hasher's state is not kept).
@@ -83,6 +87,13 @@ struct Complete {
 }
 
 impl Reading {
+    /// Bytes held, O(1).
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Reading>()
+            + self.fields_bytes
+            + self.hasher.as_ref().map_or(0, BodyHasher::heap_bytes)
+    }
+
     fn complete(self) -> Complete {
         Complete {
             status: self.status,
@@ -143,6 +154,8 @@ pub struct H2Pairing {
     done: BTreeMap<u32, Done>,
     /// Bytes `done` holds.
     done_bytes: usize,
+    /// Bytes `reading` holds (each entry's `charged`).
+    reading_bytes: usize,
     goaway: Option<u32>,
     stopped: Option<UnseenReason>,
     /// Capture time of the bytes being decoded.
@@ -160,6 +173,7 @@ impl H2Pairing {
             reading: HashMap::new(),
             done: BTreeMap::new(),
             done_bytes: 0,
+            reading_bytes: 0,
             goaway: None,
             stopped: None,
             at_ns: 0,
@@ -176,21 +190,47 @@ impl H2Pairing {
         self.waiting.len()
     }
 
-    /// Bytes held (the decoder's buffers, requests waiting, responses read or held).
+    /// Bytes held (the decoder's buffers, requests waiting, responses read or held). O(1):
+    /// the responses' sizes are kept as they change.
     pub fn held_bytes(&self) -> usize {
-        let reading = |r: &Reading| {
-            std::mem::size_of::<Reading>()
-                + r.fields
-                    .iter()
-                    .map(|f| f.name.len() + f.value.len() + std::mem::size_of::<HeaderField>())
-                    .sum::<usize>()
-                + r.hasher.as_ref().map_or(0, BodyHasher::heap_bytes)
-        };
         std::mem::size_of::<Self>()
             + self.decoder.held_bytes()
             + self.waiting.len() * (std::mem::size_of::<Waiting>() + 8)
-            + self.reading.values().map(reading).sum::<usize>()
+            + self.reading_bytes
             + self.done_bytes
+    }
+
+    /// Stops pairing to release what the connection holds (the node's pairings are over
+    /// their budget): every waiting mirrored request, and every later one, is unseen
+    /// (`unseen_over_budget`). Nothing if it had stopped already.
+    pub fn stop_over_budget(&mut self, out: &mut Vec<PrimaryEvent>, counters: &mut Counters) {
+        self.stop(UnseenReason::OverBudget, out, counters);
+    }
+
+    /// Starts reading a stream's response (replacing any other of the same stream).
+    fn reading_insert(&mut self, id: u32, mut r: Reading) {
+        r.charged = r.cost();
+        self.reading_bytes += r.charged;
+        if let Some(old) = self.reading.insert(id, r) {
+            self.reading_bytes = self.reading_bytes.saturating_sub(old.charged);
+        }
+    }
+
+    /// Stops reading a stream's response.
+    fn reading_remove(&mut self, id: u32) -> Option<Reading> {
+        let r = self.reading.remove(&id)?;
+        self.reading_bytes = self.reading_bytes.saturating_sub(r.charged);
+        Some(r)
+    }
+
+    /// Changes a stream's response being read, keeping `reading_bytes` exact.
+    fn reading_update(&mut self, id: u32, f: impl FnOnce(&mut Reading)) {
+        if let Some(r) = self.reading.get_mut(&id) {
+            f(r);
+            let cost = r.cost();
+            self.reading_bytes = self.reading_bytes.saturating_sub(r.charged) + cost;
+            r.charged = cost;
+        }
     }
 
     /// A request of the connection (every one the decoder emitted, mirrored or not).
@@ -223,21 +263,23 @@ impl H2Pairing {
                 counters,
             );
         }
-        if let Some(r) = self.reading.get_mut(&id) {
-            // The response started first: hash only if the route compares bodies, keep
-            // fields only if it compares them.
-            if !req.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body()) {
+        // The response started first: hash only if the route compares bodies, keep
+        // fields only if it compares them.
+        let hash = req.mirrored.as_ref().is_some_and(|(_, s)| s.mode().body());
+        let keep_fields = req
+            .mirrored
+            .as_ref()
+            .is_some_and(|(_, s)| s.mode().headers());
+        self.reading_update(id, |r| {
+            if !hash {
                 r.hasher = None;
             }
-            if !req
-                .mirrored
-                .as_ref()
-                .is_some_and(|(_, s)| s.mode().headers())
-            {
+            if !keep_fields {
                 r.keep_fields = false;
                 r.fields = Vec::new();
+                r.fields_bytes = 0;
             }
-        }
+        });
         self.waiting.insert(
             id,
             Waiting {
@@ -340,7 +382,7 @@ impl H2Pairing {
                 }
                 if self.reading.contains_key(stream_id) {
                     // A second final head: malformed.
-                    self.reading.remove(stream_id);
+                    self.reading_remove(*stream_id);
                     return self.lost(*stream_id, UnseenReason::BadFraming, out, counters);
                 }
                 // What the request's route compares, when it is known (else everything).
@@ -359,12 +401,14 @@ impl H2Pairing {
                     hasher: hash.then(BodyHasher::new),
                     len: 0,
                     keep_fields,
+                    fields_bytes: 0,
+                    charged: 0,
                 };
                 add_fields(&mut r, fields);
                 if *end_stream {
                     self.complete(*stream_id, r, out, counters);
                 } else {
-                    self.reading.insert(*stream_id, r);
+                    self.reading_insert(*stream_id, r);
                 }
             }
             ServerEvent::Headers {
@@ -374,36 +418,36 @@ impl H2Pairing {
                 ..
             } => {
                 // Trailers (the decoder checked END_STREAM).
-                if let Some(mut r) = self.reading.remove(stream_id) {
+                if let Some(mut r) = self.reading_remove(*stream_id) {
                     add_fields(&mut r, fields);
                     self.complete(*stream_id, r, out, counters);
                 }
             }
             ServerEvent::Data { stream_id, bytes } => {
-                if let Some(r) = self.reading.get_mut(stream_id) {
+                self.reading_update(*stream_id, |r| {
                     r.len += bytes.len() as u64;
                     if let Some(h) = &mut r.hasher {
                         h.update(bytes);
                     }
-                }
+                });
             }
             ServerEvent::DataElided { stream_id, len } => {
-                if let Some(r) = self.reading.get_mut(stream_id) {
+                self.reading_update(*stream_id, |r| {
                     r.len += len;
                     r.hasher = None;
-                }
+                });
             }
             ServerEvent::EndStream { stream_id } => {
-                if let Some(r) = self.reading.remove(stream_id) {
+                if let Some(r) = self.reading_remove(*stream_id) {
                     self.complete(*stream_id, r, out, counters);
                 }
             }
             ServerEvent::Reset { stream_id, .. } => {
-                self.reading.remove(stream_id);
+                self.reading_remove(*stream_id);
                 self.lost(*stream_id, UnseenReason::Reset, out, counters);
             }
             ServerEvent::StreamLost { stream_id, loss } => {
-                self.reading.remove(stream_id);
+                self.reading_remove(*stream_id);
                 let reason = match loss {
                     StreamLoss::Gap | StreamLoss::ResetUnseen => UnseenReason::Gap,
                     StreamLoss::HeaderListTooLarge | StreamLoss::Malformed => {
@@ -422,7 +466,7 @@ impl H2Pairing {
                     .filter(|id| *id > last)
                     .collect();
                 for id in above {
-                    self.reading.remove(&id);
+                    self.reading_remove(id);
                     self.lost(id, UnseenReason::Reset, out, counters);
                 }
             }
@@ -501,8 +545,12 @@ impl H2Pairing {
         }
         self.waiting = HashMap::new();
         self.reading = HashMap::new();
+        self.reading_bytes = 0;
         self.done = BTreeMap::new();
         self.done_bytes = 0;
+        // Its bytes are never read again: release its buffers too.
+        self.decoder = H2ResponseDecoder::new(Limits::default());
+        self.events = Vec::new();
     }
 }
 
@@ -514,10 +562,12 @@ fn add_fields(r: &mut Reading, fields: &[shadowtap_h2::Field]) {
         if !r.keep_fields {
             continue;
         }
-        r.fields.push(HeaderField {
+        let field = HeaderField {
             name: f.name.to_ascii_lowercase().into_boxed_slice(),
             value: shadowtap_wire::http1::token::trim_ows(&f.value).into(),
-        });
+        };
+        r.fields_bytes += field.name.len() + field.value.len() + std::mem::size_of::<HeaderField>();
+        r.fields.push(field);
     }
 }
 
@@ -573,5 +623,125 @@ fn unseen(
             pair: *pair,
             result: PrimaryResult::Unseen(reason),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sizes kept incrementally ([`H2Pairing::held_bytes`] is O(1)) agree with a walk
+    //! over the streams at every step, however the bytes are cut.
+
+    use shadowtap_h2::client_bytes::{ClientBytes, HeadersOpts};
+    use shadowtap_h2::frame::FrameType;
+
+    use super::*;
+    use crate::spec::CompareMode;
+
+    fn walked(p: &H2Pairing) -> usize {
+        p.reading.values().map(Reading::cost).sum()
+    }
+
+    fn check(p: &H2Pairing, step: &str) {
+        for (id, r) in &p.reading {
+            assert_eq!(r.charged, r.cost(), "{step}: stream {id} charged stale");
+            let fields: usize = r
+                .fields
+                .iter()
+                .map(|f| f.name.len() + f.value.len() + std::mem::size_of::<HeaderField>())
+                .sum();
+            assert_eq!(r.fields_bytes, fields, "{step}: stream {id} fields");
+        }
+        assert_eq!(p.reading_bytes, walked(p), "{step}: reading bytes drifted");
+        let done: usize = p.done.values().map(Done::held_bytes).sum();
+        assert_eq!(p.done_bytes, done, "{step}: done bytes drifted");
+    }
+
+    /// Three interleaved streams: heads with long fields, DATA in pieces, one reset, one
+    /// with trailers; stream 3's request comes while its response is read (its route
+    /// compares the status only, so fields and hasher go).
+    fn session() -> Vec<u8> {
+        let mut s = ClientBytes::without_preface();
+        s.frame(FrameType::Settings, 0, 0, &[]);
+        let pad = "v".repeat(700);
+        let h = HeadersOpts::default();
+        for id in [1, 3, 5] {
+            s.headers(id, &[(":status", "200"), ("x-pad", pad.as_str())], h);
+        }
+        for round in 0..20 {
+            for id in [1, 3, 5] {
+                s.data(id, &[b'a' + round; 5000], false, None);
+            }
+        }
+        s.rst(5);
+        s.headers(
+            1,
+            &[("grpc-status", "0")],
+            HeadersOpts {
+                end_stream: true,
+                ..h
+            },
+        );
+        s.data(3, b"end", true, None);
+        s.bytes
+    }
+
+    #[test]
+    fn held_bytes_kept_incrementally_match_a_walk() {
+        let bytes = session();
+        let spec = Arc::new(CompareSpec::new(CompareMode::Status));
+        for cut in [1, 7, 100, 4096, bytes.len()] {
+            let mut p = H2Pairing::new(PairingLimits::default());
+            let (mut out, mut counters) = (Vec::new(), Counters::default());
+            let mut asked = false;
+            for (i, piece) in bytes.chunks(cut).enumerate() {
+                p.push_bytes(
+                    &Bytes::copy_from_slice(piece),
+                    i as u64,
+                    &mut out,
+                    &mut counters,
+                );
+                check(&p, &format!("cut {cut}, piece {i}"));
+                if !asked && p.reading.contains_key(&3) && p.reading.len() == 3 {
+                    asked = true;
+                    let charged = p.reading_bytes;
+                    p.push_request(
+                        H2RequestSeen {
+                            stream_id: 3,
+                            mirrored: Some((PairId(3), spec.clone())),
+                            end_ns: 0,
+                        },
+                        &mut out,
+                        &mut counters,
+                    );
+                    check(&p, "stream 3's request");
+                    assert!(p.reading_bytes < charged, "its fields were released");
+                }
+            }
+            if cut < bytes.len() {
+                assert!(
+                    asked,
+                    "cut {cut}: stream 3's request came while it was read"
+                );
+            } else {
+                // In one piece: the response was held for its request.
+                assert!(!asked && p.done.contains_key(&3));
+                p.push_request(
+                    H2RequestSeen {
+                        stream_id: 3,
+                        mirrored: Some((PairId(3), spec.clone())),
+                        end_ns: 0,
+                    },
+                    &mut out,
+                    &mut counters,
+                );
+                check(&p, "stream 3's request after its response");
+            }
+            assert!(p.reading.is_empty(), "cut {cut}: every stream ended");
+            assert_eq!(p.reading_bytes, 0);
+            assert_eq!(out.len(), 1, "stream 3 paired");
+            p.stop_over_budget(&mut out, &mut counters);
+            check(&p, "stopped");
+            assert_eq!(p.held_bytes(), std::mem::size_of::<H2Pairing>());
+        }
     }
 }

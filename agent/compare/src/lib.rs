@@ -76,6 +76,14 @@
 //! where they cover a frame header or a header block the connection stops pairing
 //! (`unseen_elided`) — large responses written in few segments need the `body` mode there.
 //!
+//! # Memory
+//!
+//! Pending pairs are held under [`ComparatorConfig::budget_bytes`] (oldest first,
+//! `over_budget`). A pairing reports what it holds in O(1) ([`Http1Pairing::held_bytes`],
+//! [`H2Pairing::held_bytes`]) so that its owner can keep all connections' pairings under
+//! [`ComparatorConfig::pairing_budget_bytes`] incrementally, stopping one with
+//! `stop_over_budget` (its requests `unseen_over_budget`).
+//!
 //! # Not here
 //!
 //! A connection whose start was not seen (opened before the agent) is not paired: its

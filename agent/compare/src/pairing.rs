@@ -58,6 +58,9 @@ pub enum UnseenReason {
     OrphanBytes,
     /// HTTP/2: the primary reset the stream, or refused it with GOAWAY.
     Reset,
+    /// The connection's pairing was stopped to keep all pairings within their node-wide
+    /// byte budget.
+    OverBudget,
 }
 
 impl UnseenReason {
@@ -74,6 +77,7 @@ impl UnseenReason {
             UnseenReason::QueueFull => Counter::UnseenQueueFull,
             UnseenReason::OrphanBytes => Counter::UnseenOrphanBytes,
             UnseenReason::Reset => Counter::UnseenReset,
+            UnseenReason::OverBudget => Counter::UnseenOverBudget,
         }
     }
 }
@@ -162,12 +166,22 @@ impl Http1Pairing {
         self.queue.len()
     }
 
-    /// Bytes held (queued requests, unread head bytes, the response being read).
+    /// Bytes held (queued requests, unread head bytes, the response being read). O(1):
+    /// capacities, and the response's size measured when its head was read.
     pub fn held_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.queue.capacity() * std::mem::size_of::<Queued>()
             + self.unread.capacity()
             + self.framer.as_ref().map_or(0, ResponseFramer::held_bytes)
+    }
+
+    /// Stops pairing to release what the connection holds (the node's pairings are over
+    /// their budget): every queued mirrored request, and every later one, is unseen
+    /// (`unseen_over_budget`). Nothing if it had stopped already.
+    pub fn stop_over_budget(&mut self, out: &mut Vec<PrimaryEvent>, counters: &mut Counters) {
+        if self.stopped.is_none() {
+            self.stop(UnseenReason::OverBudget, out, counters);
+        }
     }
 
     /// The next request of the connection (every one the decoder emitted, in order).

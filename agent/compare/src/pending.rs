@@ -42,6 +42,12 @@ pub enum MirrorResult {
 pub struct ComparatorConfig {
     /// Most bytes pending pairs may hold (requests' targets and both sides' summaries).
     pub budget_bytes: usize,
+    /// Most bytes all connections' pairings may hold together (queued requests, response
+    /// heads and summaries being read, HTTP/2 responses held for requests not decoded
+    /// yet, decoder buffers); over it the connection holding the most stops pairing
+    /// (`unseen_over_budget`). Kept by the agent's comparison state, which owns the
+    /// pairings.
+    pub pairing_budget_bytes: usize,
     /// How long a pair may wait for its sides, from its registration.
     pub pair_timeout: Duration,
     /// Divergent pairs kept for `shadowtap diff`.
@@ -54,6 +60,7 @@ impl Default for ComparatorConfig {
     fn default() -> Self {
         ComparatorConfig {
             budget_bytes: 16 << 20,
+            pairing_budget_bytes: 16 << 20,
             pair_timeout: Duration::from_secs(30),
             log_capacity: 256,
             redaction: Redaction::default(),

@@ -50,6 +50,7 @@ pub fn agent_config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         comparator: shadowtap_compare::ComparatorConfig {
             budget_bytes: args.compare_budget,
+            pairing_budget_bytes: args.compare_pairing_budget,
             pair_timeout: Duration::from_millis(args.compare_pair_timeout_ms),
             log_capacity: args.compare_log,
             ..shadowtap_compare::ComparatorConfig::default()

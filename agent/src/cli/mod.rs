@@ -256,6 +256,15 @@ pub struct AgentArgs {
     /// bytes; over it the oldest pairs end `over_budget`.
     #[arg(long, env = "SHADOWTAP_COMPARE_BUDGET", default_value_t = 16 * 1024 * 1024)]
     pub compare_budget: usize,
+    /// Budget for what all connections' comparison pairings hold together (queued
+    /// requests, responses being read, HTTP/2 responses awaiting their request), in bytes;
+    /// over it the connection holding the most stops pairing (`unseen_over_budget`).
+    #[arg(
+        long,
+        env = "SHADOWTAP_COMPARE_PAIRING_BUDGET",
+        default_value_t = 16 * 1024 * 1024
+    )]
+    pub compare_pairing_budget: usize,
     /// Time a comparison pair may wait for its primary and mirror responses, in ms; then it
     /// ends `pair_timeout`.
     #[arg(

@@ -18,8 +18,19 @@
 //! `unseen_requests_lost`, the order cannot be trusted). Connections are bounded
 //! ([`MAX_PAIRINGS`], then new ones are not paired) and end with their response stream or
 //! after [`PAIRING_IDLE`] without activity.
+//!
+//! What the pairings hold together (queued requests, responses being read, HTTP/2
+//! responses held for requests not decoded yet, decoder buffers) is kept under a node-wide
+//! byte budget ([`ComparatorConfig::pairing_budget_bytes`]), tracked incrementally: after
+//! each event on a connection its pairing's size (O(1)) replaces what it was charged. When
+//! the total passes the budget, the connection holding the most stops pairing (of equal
+//! sizes, the most recently paired): its waiting mirrored requests, and every later one,
+//! end `primary_unseen` (`unseen_over_budget`), and its memory is released at once; until
+//! the total is within the budget again. The largest goes first because it releases the
+//! most for the fewest pairs lost, and a connection that hoards responses cannot push the
+//! node's other connections out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +88,9 @@ enum Side {
     Http1(Http1Pairing),
     /// Boxed: its decoder and stream maps are larger than an HTTP/1 pairing.
     H2(Box<H2Pairing>),
+    /// Stopped and released (over the pairings' budget): every later mirrored request is
+    /// unseen for this reason, response bytes are ignored.
+    Stopped(UnseenReason),
 }
 
 struct Pairing {
@@ -85,6 +99,31 @@ struct Pairing {
     /// Response bytes were seen (the protocol is settled).
     responded: bool,
     last_ns: u64,
+    /// Bytes charged for it in [`Comparison::pairing_bytes`] (and its key in `by_size`).
+    charged: usize,
+    /// When it was paired, in order: the tie-break among equal sizes.
+    seq: u64,
+}
+
+impl Pairing {
+    fn new(pairing: Option<Side>, last_ns: u64, seq: u64) -> Pairing {
+        Pairing {
+            pairing,
+            responded: false,
+            last_ns,
+            charged: 0,
+            seq,
+        }
+    }
+
+    /// Bytes its pairing holds now (O(1)).
+    fn held_bytes(&self) -> usize {
+        match &self.pairing {
+            Some(Side::Http1(p)) => p.held_bytes(),
+            Some(Side::H2(p)) => p.held_bytes(),
+            Some(Side::Stopped(_)) | None => 0,
+        }
+    }
 }
 
 impl Side {
@@ -92,6 +131,16 @@ impl Side {
         match self {
             Side::Http1(mut p) => p.end(graceful, events, c),
             Side::H2(mut p) => p.end(events, c),
+            Side::Stopped(_) => {}
+        }
+    }
+
+    /// Stops it over the budget: its waiting mirrored requests end unseen.
+    fn stop_over_budget(self, events: &mut Vec<PrimaryEvent>, c: &mut Counters) {
+        match self {
+            Side::Http1(mut p) => p.stop_over_budget(events, c),
+            Side::H2(mut p) => p.stop_over_budget(events, c),
+            Side::Stopped(_) => {}
         }
     }
 }
@@ -123,6 +172,16 @@ pub struct Comparison {
     midstream: u64,
     /// Pairings ended by [`PAIRING_IDLE`].
     idle_ended: u64,
+    /// Most bytes the pairings may hold together.
+    pairing_budget: usize,
+    /// Bytes the pairings hold: the sum of their `charged`.
+    pairing_bytes: usize,
+    /// The live pairings by (bytes charged, seq): the largest is the last.
+    by_size: BTreeMap<(usize, u64), FlowKey>,
+    /// The next pairing's `seq`.
+    next_seq: u64,
+    /// Pairings stopped to keep within `pairing_budget`.
+    over_budget: u64,
     /// Pairs whose rule or mirror left the plan: counted when their series were pruned,
     /// or when they ended afterwards (they have no series left to count in).
     retired: u64,
@@ -138,6 +197,7 @@ impl Comparison {
     /// No pair pending.
     pub fn new(config: ComparatorConfig) -> Self {
         let (reply_tx, reply_rx) = unbounded_channel();
+        let pairing_budget = config.pairing_budget_bytes;
         Comparison {
             comparator: Comparator::new(config),
             pairings: HashMap::default(),
@@ -153,6 +213,11 @@ impl Comparison {
             over_cap: 0,
             midstream: 0,
             idle_ended: 0,
+            pairing_budget,
+            pairing_bytes: 0,
+            by_size: BTreeMap::new(),
+            next_seq: 0,
+            over_budget: 0,
             retired: 0,
         }
     }
@@ -260,13 +325,26 @@ impl Comparison {
                     Some(Side::Http1(pairing)) => {
                         pairing.push_request(seen, &mut self.events, counters)
                     }
+                    Some(Side::Stopped(reason)) => {
+                        unseen_now(seen.mirrored, *reason, &mut self.events, counters)
+                    }
                     // An HTTP/1 request on an HTTP/2 connection: not paired.
-                    Some(Side::H2(_)) | None => unpaired(seen, &mut self.events, counters),
+                    Some(Side::H2(_)) | None => unseen_now(
+                        seen.mirrored,
+                        UnseenReason::RequestsLost,
+                        &mut self.events,
+                        counters,
+                    ),
                 }
             }
             None if full => {
                 self.over_cap += 1;
-                unpaired(seen, &mut self.events, counters);
+                unseen_now(
+                    seen.mirrored,
+                    UnseenReason::RequestsLost,
+                    &mut self.events,
+                    counters,
+                );
             }
             None => {
                 // The request came before its connection's response stream opened (records
@@ -274,16 +352,12 @@ impl Comparison {
                 // mid-stream.
                 let mut pairing = Http1Pairing::new(self.limits);
                 pairing.push_request(seen, &mut self.events, counters);
-                self.pairings.insert(
-                    flow,
-                    Pairing {
-                        pairing: Some(Side::Http1(pairing)),
-                        responded: false,
-                        last_ns: end_ns,
-                    },
-                );
+                let seq = self.next_seq();
+                self.pairings
+                    .insert(flow, Pairing::new(Some(Side::Http1(pairing)), end_ns, seq));
             }
         }
+        self.recharge(&flow);
         self.settle();
     }
 
@@ -320,26 +394,35 @@ impl Comparison {
                     Some(Side::H2(pairing)) => {
                         pairing.push_request(seen, &mut self.events, counters)
                     }
-                    Some(Side::Http1(_)) | None => unpaired_h2(seen, &mut self.events, counters),
+                    Some(Side::Stopped(reason)) => {
+                        unseen_now(seen.mirrored, *reason, &mut self.events, counters)
+                    }
+                    Some(Side::Http1(_)) | None => unseen_now(
+                        seen.mirrored,
+                        UnseenReason::RequestsLost,
+                        &mut self.events,
+                        counters,
+                    ),
                 }
             }
             None if full => {
                 self.over_cap += 1;
-                unpaired_h2(seen, &mut self.events, counters);
+                unseen_now(
+                    seen.mirrored,
+                    UnseenReason::RequestsLost,
+                    &mut self.events,
+                    counters,
+                );
             }
             None => {
                 let mut pairing = Box::new(H2Pairing::new(self.limits));
                 pairing.push_request(seen, &mut self.events, counters);
-                self.pairings.insert(
-                    flow,
-                    Pairing {
-                        pairing: Some(Side::H2(pairing)),
-                        responded: false,
-                        last_ns: end_ns,
-                    },
-                );
+                let seq = self.next_seq();
+                self.pairings
+                    .insert(flow, Pairing::new(Some(Side::H2(pairing)), end_ns, seq));
             }
         }
+        self.recharge(&flow);
         self.settle();
     }
 
@@ -352,12 +435,21 @@ impl Comparison {
         }) = self.pairings.get_mut(flow)
         {
             p.requests_lost(&mut self.events, self.comparator.counters_mut());
+            self.recharge(flow);
             self.settle();
         }
     }
 
     /// One event of a response stream.
     pub fn response(&mut self, ev: ResponseEvent) {
+        let flow = match &ev {
+            ResponseEvent::Opened { flow, .. }
+            | ResponseEvent::Data { flow, .. }
+            | ResponseEvent::Gap { flow, .. }
+            | ResponseEvent::Uncopied { flow, .. }
+            | ResponseEvent::Ended { flow, .. } => *flow,
+        };
+        let seq = self.next_seq;
         let counters = self.comparator.counters_mut();
         match ev {
             ResponseEvent::Opened { flow, from_start } => {
@@ -375,14 +467,14 @@ impl Comparison {
                         if !from_start {
                             self.midstream += 1;
                         }
+                        self.next_seq += 1;
                         self.pairings.insert(
                             flow,
-                            Pairing {
-                                pairing: from_start
-                                    .then(|| Side::Http1(Http1Pairing::new(self.limits))),
-                                responded: false,
-                                last_ns: 0,
-                            },
+                            Pairing::new(
+                                from_start.then(|| Side::Http1(Http1Pairing::new(self.limits))),
+                                0,
+                                seq,
+                            ),
                         );
                     }
                 }
@@ -408,6 +500,9 @@ impl Comparison {
                         Some(Side::H2(pairing)) => {
                             pairing.push_bytes(&bytes, ts_ns, &mut self.events, counters)
                         }
+                        Some(Side::Stopped(_)) => {
+                            counters.add(CompareCounter::BytesIgnored, bytes.len() as u64)
+                        }
                         None => {}
                     }
                 }
@@ -425,6 +520,7 @@ impl Comparison {
                             p.push_gap(lost.unwrap_or(u64::MAX), &mut self.events, counters)
                         }
                         Side::H2(p) => p.push_gap(lost, &mut self.events, counters),
+                        Side::Stopped(_) => {}
                     }
                 }
             }
@@ -437,19 +533,71 @@ impl Comparison {
                     match side {
                         Side::Http1(p) => p.push_elided(len, &mut self.events, counters),
                         Side::H2(p) => p.push_elided(len, &mut self.events, counters),
+                        Side::Stopped(_) => {}
                     }
                 }
             }
             ResponseEvent::Ended { flow, graceful } => {
-                if let Some(Pairing {
-                    pairing: Some(p), ..
-                }) = self.pairings.remove(&flow)
-                {
-                    p.end(graceful, &mut self.events, counters);
+                if let Some(mut p) = self.pairings.remove(&flow) {
+                    if let Some(side) = p.pairing.take() {
+                        side.end(graceful, &mut self.events, counters);
+                    }
+                    self.discharge(&p);
                 }
             }
         }
+        self.recharge(&flow);
         self.settle();
+    }
+
+    /// The next pairing's `seq`.
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Charges `flow`'s pairing what it holds now in place of what it was charged, then
+    /// keeps the pairings within their budget.
+    fn recharge(&mut self, flow: &FlowKey) {
+        if let Some(p) = self.pairings.get_mut(flow) {
+            let held = p.held_bytes();
+            if held != p.charged {
+                self.by_size.remove(&(p.charged, p.seq));
+                if held > 0 {
+                    self.by_size.insert((held, p.seq), *flow);
+                }
+                self.pairing_bytes = self.pairing_bytes - p.charged + held;
+                p.charged = held;
+            }
+        }
+        self.enforce_budget();
+    }
+
+    /// A pairing that left `pairings`: no longer charged.
+    fn discharge(&mut self, p: &Pairing) {
+        if p.charged > 0 {
+            self.by_size.remove(&(p.charged, p.seq));
+            self.pairing_bytes -= p.charged;
+        }
+    }
+
+    /// Over the budget: stops the pairings that hold the most (of equal sizes, the most
+    /// recently paired) until the rest fit; each one's memory is released at once.
+    fn enforce_budget(&mut self) {
+        while self.pairing_bytes > self.pairing_budget {
+            let Some(((charged, _), flow)) = self.by_size.pop_last() else {
+                break;
+            };
+            self.pairing_bytes -= charged;
+            self.over_budget += 1;
+            if let Some(p) = self.pairings.get_mut(&flow) {
+                p.charged = 0;
+                if let Some(side) = p.pairing.replace(Side::Stopped(UnseenReason::OverBudget)) {
+                    side.stop_over_budget(&mut self.events, self.comparator.counters_mut());
+                }
+            }
+        }
     }
 
     /// Reads the mirror client's reports, ends pairs that waited too long and pairings
@@ -464,11 +612,12 @@ impl Comparison {
             .map(|(k, _)| *k)
             .collect();
         for k in stale {
-            if let Some(p) = self.pairings.remove(&k) {
+            if let Some(mut p) = self.pairings.remove(&k) {
                 self.idle_ended += 1;
-                if let Some(pairing) = p.pairing {
+                if let Some(pairing) = p.pairing.take() {
                     pairing.end(false, &mut self.events, self.comparator.counters_mut());
                 }
+                self.discharge(&p);
             }
         }
         self.settle();
@@ -591,14 +740,22 @@ impl Comparison {
             },
             Family {
                 name: "compare_connections",
-                help: "Connections of comparing endpoints not paired, by reason: midstream (start not seen), over_cap, idle (ended after the idle timeout).",
+                help: "Connections of comparing endpoints not paired, by reason: midstream (start not seen), over_cap, idle (ended after the idle timeout), over_budget (stopped to keep the pairings within --compare-pairing-budget).",
                 kind: FamilyKind::Counter,
                 label: "reason",
                 values: vec![
                     ("midstream", self.midstream),
                     ("over_cap", self.over_cap),
                     ("idle", self.idle_ended),
+                    ("over_budget", self.over_budget),
                 ],
+            },
+            Family {
+                name: "compare_pairing_bytes",
+                help: "Bytes the connections' pairings hold together (their budget is --compare-pairing-budget).",
+                kind: FamilyKind::Gauge,
+                label: "",
+                values: vec![("", self.pairing_bytes as u64)],
             },
             Family {
                 name: "compare_pending",
@@ -623,32 +780,26 @@ impl Comparison {
     pub fn held_bytes(&self) -> usize {
         self.comparator.held_bytes()
     }
-}
 
-/// A request on a connection that is not paired: a mirrored one is unseen.
-fn unpaired(
-    seen: RequestSeen,
-    events: &mut Vec<PrimaryEvent>,
-    counters: &mut shadowtap_compare::Counters,
-) {
-    if let Some((pair, _)) = seen.mirrored {
-        let reason = UnseenReason::RequestsLost;
-        counters.inc(reason.counter());
-        events.push(PrimaryEvent {
-            pair,
-            result: PrimaryResult::Unseen(reason),
-        });
+    /// Bytes the connections' pairings hold together (the pairings' budget).
+    pub fn pairing_bytes(&self) -> usize {
+        self.pairing_bytes
+    }
+
+    /// Pairings stopped to keep within the pairings' budget.
+    pub fn stopped_over_budget(&self) -> u64 {
+        self.over_budget
     }
 }
 
-/// An HTTP/2 request on a connection that is not paired: a mirrored one is unseen.
-fn unpaired_h2(
-    seen: H2RequestSeen,
+/// A request that cannot be paired: a mirrored one is unseen for `reason`.
+fn unseen_now(
+    mirrored: Option<(PairId, Arc<CompareSpec>)>,
+    reason: UnseenReason,
     events: &mut Vec<PrimaryEvent>,
     counters: &mut shadowtap_compare::Counters,
 ) {
-    if let Some((pair, _)) = seen.mirrored {
-        let reason = UnseenReason::RequestsLost;
+    if let Some((pair, _)) = mirrored {
         counters.inc(reason.counter());
         events.push(PrimaryEvent {
             pair,
@@ -664,3 +815,7 @@ fn labels(k: &PairKey) -> Vec<(String, String)> {
         ("mirror".to_owned(), k.mirror.clone()),
     ]
 }
+
+#[cfg(test)]
+#[path = "tests_compare_budget.rs"]
+mod tests_budget;

@@ -1,7 +1,10 @@
 //! The comparison section of `shadowtap status`: per comparing route, rule and mirror, the
 //! pairs by outcome and both sides' latency, from `shadowtap_route_comparisons_total`,
 //! `shadowtap_route_primary_latency_seconds` and
-//! `shadowtap_route_compared_mirror_latency_seconds`.
+//! `shadowtap_route_compared_mirror_latency_seconds`; and the memory comparison holds
+//! against its two budgets, from `shadowtap_compare_budget_bytes` (pending pairs),
+//! `shadowtap_compare_pairing_bytes` (the connections' pairings) and
+//! `shadowtap_compare_connections_total{reason="over_budget"}`.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +36,35 @@ pub struct ComparisonRow {
     pub mirror_p50: Option<f64>,
     /// See `mirror_p50`.
     pub mirror_p99: Option<f64>,
+}
+
+/// What comparison holds on the node, against its two byte budgets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CompareMemory {
+    /// Bytes the pending pairs hold (`--compare-budget`).
+    pub pending_pair_bytes: u64,
+    /// Bytes the connections' pairings hold together (`--compare-pairing-budget`).
+    pub pairing_bytes: u64,
+    /// Connections stopped to keep the pairings within their budget.
+    pub connections_over_budget: u64,
+}
+
+/// The comparison memory of a scrape (none when the agent exports no comparison gauges).
+pub fn memory(samples: &[Sample]) -> Option<CompareMemory> {
+    let mut m = CompareMemory::default();
+    let mut seen = false;
+    for s in samples {
+        let v = s.value.max(0.0) as u64;
+        match s.name.as_str() {
+            "shadowtap_compare_budget_bytes" => (m.pending_pair_bytes, seen) = (v, true),
+            "shadowtap_compare_pairing_bytes" => (m.pairing_bytes, seen) = (v, true),
+            "shadowtap_compare_connections_total" if s.label("reason") == Some("over_budget") => {
+                m.connections_over_budget = v;
+            }
+            _ => {}
+        }
+    }
+    seen.then_some(m)
 }
 
 const COMPARED: &[&str] = &[
@@ -129,5 +161,24 @@ shadowtap_route_compared_mirror_latency_seconds_bucket{route="default/foo",rule=
             "shadowtap_route_requests_total{route=\"a\",rule=\"0\"} 1"
         ))
         .is_empty());
+    }
+
+    #[test]
+    fn memory_against_both_budgets() {
+        let text = r#"
+shadowtap_compare_budget_bytes 2048
+shadowtap_compare_pairing_bytes 65536
+shadowtap_compare_connections_total{reason="idle"} 4
+shadowtap_compare_connections_total{reason="over_budget"} 3
+"#;
+        assert_eq!(
+            memory(&parse(text)),
+            Some(CompareMemory {
+                pending_pair_bytes: 2048,
+                pairing_bytes: 65536,
+                connections_over_budget: 3,
+            })
+        );
+        assert_eq!(memory(&parse("shadowtap_flows_live 1")), None);
     }
 }

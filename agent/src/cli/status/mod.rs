@@ -51,6 +51,15 @@ fn scrape(addr: SocketAddr) -> anyhow::Result<Vec<prom_text::Sample>> {
     Ok(prom_text::parse(&fetch(addr, "/metrics")?))
 }
 
+/// A byte count, in KiB or MiB past 1 KiB.
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
 fn percent(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{:.2} %", v * 100.0))
 }
@@ -171,6 +180,16 @@ fn table(r: &Report) -> String {
                 if outcomes.is_empty() { "-" } else { &outcomes }
             );
         }
+        if let Some(m) = &r.compare_memory {
+            let _ = writeln!(
+                out,
+                "comparison memory: pending pairs {} (--compare-budget), connections' pairings \
+                 {} (--compare-pairing-budget; {} connections stopped over it)",
+                bytes(m.pending_pair_bytes),
+                bytes(m.pairing_bytes),
+                m.connections_over_budget
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -237,5 +256,40 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         previous = Some((samples, now));
         std::thread::sleep(Duration::from_secs(args.interval_secs.max(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comparisons::{CompareMemory, ComparisonRow};
+    use super::*;
+
+    #[test]
+    fn comparison_memory_beside_the_comparing_routes() {
+        let mut r = Report {
+            comparisons: vec![ComparisonRow {
+                route: "default/foo".to_owned(),
+                rule: "0".to_owned(),
+                mirror: "default/foo-v2:8080".to_owned(),
+                ..ComparisonRow::default()
+            }],
+            compare_memory: Some(CompareMemory {
+                pending_pair_bytes: 512,
+                pairing_bytes: 3 << 20,
+                connections_over_budget: 2,
+            }),
+            ..Report::default()
+        };
+        let text = table(&r);
+        assert!(
+            text.contains(
+                "comparison memory: pending pairs 512 B (--compare-budget), connections' \
+                 pairings 3.0 MiB (--compare-pairing-budget; 2 connections stopped over it)"
+            ),
+            "{text}"
+        );
+        r.comparisons.clear();
+        assert!(!table(&r).contains("comparison memory"));
+        assert_eq!(bytes(1536), "1.5 KiB");
     }
 }

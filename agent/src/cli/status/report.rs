@@ -86,6 +86,9 @@ pub struct Report {
     /// Comparing routes: pairs by outcome and both sides' latency.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<super::comparisons::ComparisonRow>,
+    /// What comparison holds against its budgets (pending pairs, connections' pairings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare_memory: Option<super::comparisons::CompareMemory>,
 }
 
 /// The HTTP/2 row from `shadowtap_h2_events_total`.
@@ -224,6 +227,7 @@ pub fn build(samples: &[Sample], previous: Option<(&[Sample], f64)>) -> Report {
     report.backends = backends(samples);
     report.h2 = h2_row(samples);
     report.comparisons = super::comparisons::rows(samples);
+    report.compare_memory = super::comparisons::memory(samples);
     report
 }
 
