@@ -21,6 +21,7 @@ use bytes::Bytes;
 use loona_hpack::decoder::DecoderError;
 
 use crate::huffman::{self, HuffmanError};
+use crate::table_account::TableAccount;
 
 /// The dynamic table size both ends start with (RFC 9113 §6.5.2, SETTINGS_HEADER_TABLE_SIZE
 /// default).
@@ -106,6 +107,10 @@ pub struct DecodedBlock {
 pub struct HpackDecoder {
     inner: loona_hpack::Decoder<'static>,
     max_table_size: usize,
+    /// The dynamic table's size, followed beside `inner`'s table.
+    table: TableAccount,
+    /// Per field of the block being decoded: whether it is added to the table (reused).
+    indexed: Vec<bool>,
     /// The block with its Huffman strings as plain literals (reused).
     plain: Vec<u8>,
     /// One decoded Huffman string (reused).
@@ -130,9 +135,25 @@ impl HpackDecoder {
         HpackDecoder {
             inner,
             max_table_size,
+            table: TableAccount::new(DEFAULT_TABLE_SIZE),
+            indexed: Vec::new(),
             plain: Vec::new(),
             text: Vec::new(),
         }
+    }
+
+    /// An upper bound of the heap bytes this decoder holds: its dynamic table (see
+    /// [`TableAccount::heap_bytes`]) and its reused buffers.
+    pub fn held_bytes(&self) -> usize {
+        self.table.heap_bytes()
+            + self.plain.capacity()
+            + self.text.capacity()
+            + self.indexed.capacity()
+    }
+
+    /// The dynamic table's size as the protocol counts it (RFC 7541 §4.1).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
     }
 
     /// Decode one complete header block. Fields are kept while the list size stays within
@@ -142,13 +163,17 @@ impl HpackDecoder {
         block: &[u8],
         max_list_bytes: usize,
     ) -> Result<DecodedBlock, HpackError> {
+        self.indexed.clear();
         let mut rewrite = Rewrite {
             plain: &mut self.plain,
             text: &mut self.text,
             copied: 0,
             used: false,
+            size_updates: (None, None),
+            indexed: &mut self.indexed,
         };
         let size_updates = walk(block, Some(&mut rewrite))?;
+        let (smallest_update, last_update) = rewrite.size_updates;
         let block = if rewrite.finish(block) {
             &self.plain[..]
         } else {
@@ -158,9 +183,20 @@ impl HpackDecoder {
             size_updates,
             ..DecodedBlock::default()
         };
+        // The table follows the block: its size updates (all before the first field; the
+        // smallest one evicts the most, the last one sets the limit), then each field added.
+        for limit in [smallest_update, last_update].into_iter().flatten() {
+            self.table.resize(limit);
+        }
+        let mut field = 0;
+        let (indexed, table) = (&self.indexed, &mut self.table);
         self.inner
             .decode_with_cb(block, |name, value| {
                 let size = name.len() + value.len() + FIELD_OVERHEAD;
+                if indexed.get(field).copied().unwrap_or(false) {
+                    table.insert(size);
+                }
+                field += 1;
                 out.list_size = out.list_size.saturating_add(size);
                 if out.over_limit {
                     return;
@@ -201,6 +237,10 @@ struct Rewrite<'a> {
     copied: usize,
     /// Whether any string was rewritten.
     used: bool,
+    /// The block's smallest and last dynamic table size updates.
+    size_updates: (Option<usize>, Option<usize>),
+    /// Per field representation: whether it adds its field to the table.
+    indexed: &'a mut Vec<bool>,
 }
 
 impl Rewrite<'_> {
@@ -247,14 +287,27 @@ fn walk(block: &[u8], mut rewrite: Option<&mut Rewrite<'_>>) -> Result<u32, Hpac
         if b & 0x80 != 0 {
             pos = integer(block, pos, 7).ok_or(truncated)?.1;
             seen_field = true;
+            if let Some(r) = rewrite.as_deref_mut() {
+                r.indexed.push(false);
+            }
         } else if b & 0x20 != 0 && b & 0x40 == 0 {
             if seen_field {
                 return Err(HpackError::LateSizeUpdate { offset: start });
             }
-            pos = integer(block, pos, 5).ok_or(truncated)?.1;
+            let (size, next) = integer(block, pos, 5).ok_or(truncated)?;
+            if let Some(r) = rewrite.as_deref_mut() {
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                let (smallest, last) = &mut r.size_updates;
+                *smallest = Some(smallest.map_or(size, |s| s.min(size)));
+                *last = Some(size);
+            }
+            pos = next;
             updates += 1;
         } else {
             let prefix = if b & 0x40 != 0 { 6 } else { 4 };
+            if let Some(r) = rewrite.as_deref_mut() {
+                r.indexed.push(b & 0x40 != 0);
+            }
             let (index, mut p) = integer(block, pos, prefix).ok_or(truncated)?;
             let strings = if index == 0 { 2 } else { 1 };
             for _ in 0..strings {

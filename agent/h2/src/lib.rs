@@ -93,6 +93,7 @@ pub mod request;
 pub mod response;
 pub mod stop;
 mod streams;
+pub mod table_account;
 
 pub use config::Limits;
 pub use counters::{Counter, Counters, CONNECTION_STOPS, STREAM_DROPS};

@@ -192,7 +192,9 @@ impl H2ResponseDecoder {
 
     /// Bytes held (a partial frame header, a payload or a header block being gathered).
     pub fn held_bytes(&self) -> usize {
-        self.buf.capacity() + self.block.as_ref().map_or(0, |b| b.bytes.capacity())
+        self.buf.capacity()
+            + self.block.as_ref().map_or(0, |b| b.bytes.capacity())
+            + self.hpack.held_bytes()
     }
 
     /// The next bytes of the stream; events go to `out`.

@@ -91,18 +91,21 @@ fn c3_requests_without_huffman() {
         C3_1,
         "C.3.1",
     );
+    assert_eq!(d.table_size(), 57, "C.3.1 table size");
     run(
         &mut d,
         &hex("8286 84be 5808 6e6f 2d63 6163 6865"),
         C3_2,
         "C.3.2",
     );
+    assert_eq!(d.table_size(), 110, "C.3.2 table size");
     run(
         &mut d,
         &hex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65"),
         C3_3,
         "C.3.3",
     );
+    assert_eq!(d.table_size(), 164, "C.3.3 table size");
 }
 
 #[test]
@@ -198,8 +201,11 @@ fn c5_responses_without_huffman_256_byte_table() {
     let [b1, b2, b3] = c5_blocks();
     let [l1, l2, l3] = c5_c6_lists();
     run(&mut d, &with_update(b1), &l1, "C.5.1");
+    assert_eq!(d.table_size(), 222, "C.5.1 table size");
     run(&mut d, &b2, &l2, "C.5.2");
+    assert_eq!(d.table_size(), 222, "C.5.2 table size");
     run(&mut d, &b3, &l3, "C.5.3");
+    assert_eq!(d.table_size(), 215, "C.5.3 table size");
 }
 
 #[test]
@@ -208,8 +214,11 @@ fn c6_responses_with_huffman_256_byte_table() {
     let [b1, b2, b3] = c6_blocks();
     let [l1, l2, l3] = c5_c6_lists();
     run(&mut d, &with_update(b1), &l1, "C.6.1");
+    assert_eq!(d.table_size(), 222, "C.6.1 table size");
     run(&mut d, &b2, &l2, "C.6.2");
+    assert_eq!(d.table_size(), 222, "C.6.2 table size");
     run(&mut d, &b3, &l3, "C.6.3");
+    assert_eq!(d.table_size(), 215, "C.6.3 table size");
 }
 
 /// Size updates are followed: one to 0 empties the table, so the entry C.3.1 indexed is gone.
@@ -224,6 +233,17 @@ fn a_size_update_to_zero_empties_the_table() {
         &[(":authority", "www.example.com")],
         "index 62",
     );
+    assert_eq!(d.table_size(), 57);
+    // Down to 0 and back up to 4 096 in one block: the table is empty all the same.
+    run(
+        &mut d,
+        &[0x20, 0x3f, 0xe1, 0x1f, 0x82],
+        &[(":method", "GET")],
+        "0 then 4096",
+    );
+    assert_eq!(d.table_size(), 0);
+    run(&mut d, &block, C3_1, "C.3.1 again");
+    assert_eq!(d.table_size(), 57);
     assert!(matches!(
         d.decode(&[0x20, 0xbe], usize::MAX),
         Err(HpackError::Invalid(_))
