@@ -35,7 +35,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use super::addresses::capture_addrs;
 use super::config::PlanConfig;
 use super::grpc_shared::shared_fields;
-use super::plan::{assemble, patch_mirrors};
+use super::plan::{apply_mirror_patches, assemble, mirror_patches};
 use super::route::{analyze_grpc_route, analyze_route, RouteInfo};
 use crate::model::{
     CompactSlice, JournalMark, ObjectKey, Plan, PlanProblem, RouteKind, ServicePortRef, Shared,
@@ -466,7 +466,7 @@ pub struct IncrementalPlanner {
     /// The store version of the last plan.
     seen: Option<JournalMark>,
     /// The last plan.
-    last: Option<Plan>,
+    last: Option<Arc<Plan>>,
     /// Whether the last plan was patched (not assembled).
     patched: bool,
     analysed: usize,
@@ -492,11 +492,17 @@ impl IncrementalPlanner {
     }
 
     /// The plan of `store`: equal to `plan(store, node, cfg)`.
+    pub fn plan(&mut self, store: &Store) -> Plan {
+        (*self.plan_shared(store)).clone()
+    }
+
+    /// The plan of `store` (equal to `plan(store, node, cfg)`), shared with the planner:
+    /// when nothing it holds changed, the last plan itself.
     ///
     /// When `store` is a later version of the store of the last plan (its journal still
     /// knows what changed since), only the routes and local endpoints that read a changed
     /// object are looked at; otherwise every one is.
-    pub fn plan(&mut self, store: &Store) -> Plan {
+    pub fn plan_shared(&mut self, store: &Store) -> Arc<Plan> {
         let touched: Option<BTreeSet<Touched>> = self
             .seen
             .and_then(|m| store.changes_since(m))
@@ -532,16 +538,20 @@ impl IncrementalPlanner {
             })
             || self.captures_moved(store, touched);
         if let Some(last) = self.last.as_mut().filter(|_| !assemble_again) {
+            let mut patches = Vec::new();
             for k in &http.mirror_addresses {
-                patch_mirrors(last, &self.http[k].info);
+                mirror_patches(last, &self.http[k].info, &mut patches);
             }
             for k in &grpc.mirror_addresses {
-                patch_mirrors(last, &self.grpc[k].info);
+                mirror_patches(last, &self.grpc[k].info, &mut patches);
             }
-            self.patched = true;
+            self.patched = !patches.is_empty();
+            if self.patched {
+                apply_mirror_patches(Arc::make_mut(last), patches);
+            }
             return last.clone();
         }
-        let plan = self.assemble(store, touched);
+        let plan = Arc::new(self.assemble(store, touched));
         self.last = Some(plan.clone());
         self.patched = false;
         plan
@@ -601,8 +611,9 @@ impl IncrementalPlanner {
         plan
     }
 
-    /// Whether the last [`IncrementalPlanner::plan`] brought the plan before it in step
-    /// (only mirrors' addresses changed) instead of assembling it.
+    /// Whether the last [`IncrementalPlanner::plan_shared`] changed the plan before it
+    /// in place (only mirrors' addresses changed) instead of assembling it: the plan
+    /// differs from the one before then.
     pub fn patched(&self) -> bool {
         self.patched
     }

@@ -80,19 +80,44 @@ fn entry_mirrors(
     mirrors
 }
 
-/// Brings the mirrors of `plan`'s rules of `route` in step with `route`, whose analysis
-/// changed at most in its mirrors' addresses ([`RouteInfo::same_but_mirror_addresses`]):
-/// everything else a plan holds is the same then.
-pub(super) fn patch_mirrors(plan: &mut Plan, route: &RouteInfo) {
-    for set in plan.route_sets.values_mut() {
+/// A rule entry of a plan and the mirrors it must hold: (route set id, parent index, rule
+/// index, mirrors).
+pub(super) type MirrorPatch = (u32, usize, usize, Vec<MirrorTarget>);
+
+/// What to change in `plan`'s rules of `route` to bring their mirrors in step with `route`,
+/// whose analysis changed at most in its mirrors' addresses
+/// ([`RouteInfo::same_but_mirror_addresses`]): everything else a plan holds is the same
+/// then. Entries whose mirrors are already right are left out.
+pub(super) fn mirror_patches(plan: &Plan, route: &RouteInfo, out: &mut Vec<MirrorPatch>) {
+    for (id, set) in &plan.route_sets {
         let backends: BTreeSet<ServicePortRef> = set.backends.iter().cloned().collect();
-        for entry in set.parents.iter_mut().flat_map(|p| p.rules.iter_mut()) {
-            if entry.id.kind != route.kind || entry.id.route != route.key {
-                continue;
+        for (pi, parent) in set.parents.iter().enumerate() {
+            for (ri, entry) in parent.rules.iter().enumerate() {
+                if entry.id.kind != route.kind || entry.id.route != route.key {
+                    continue;
+                }
+                let Some(rule) = route.rules.iter().find(|r| r.id == entry.id) else {
+                    continue;
+                };
+                let mirrors = entry_mirrors(route.labelled, rule, entry.delivery, &backends);
+                if mirrors != entry.mirrors {
+                    out.push((*id, pi, ri, mirrors));
+                }
             }
-            if let Some(rule) = route.rules.iter().find(|r| r.id == entry.id) {
-                entry.mirrors = entry_mirrors(route.labelled, rule, entry.delivery, &backends);
-            }
+        }
+    }
+}
+
+/// Applies [`mirror_patches`] to `plan`.
+pub(super) fn apply_mirror_patches(plan: &mut Plan, patches: Vec<MirrorPatch>) {
+    for (id, pi, ri, mirrors) in patches {
+        if let Some(entry) = plan
+            .route_sets
+            .get_mut(&id)
+            .and_then(|s| s.parents.get_mut(pi))
+            .and_then(|p| p.rules.get_mut(ri))
+        {
+            entry.mirrors = mirrors;
         }
     }
 }
