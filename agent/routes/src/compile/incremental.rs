@@ -558,21 +558,32 @@ impl IncrementalPlanner {
     }
 
     /// Whether a backend's local endpoints changed since the last plan (its cache entry
-    /// brought in step).
+    /// brought in step). Called when no Pod changed: only the backends of a changed Service
+    /// or of a Service whose EndpointSlices changed are looked at.
     fn captures_moved(&mut self, store: &Store, touched: Option<&BTreeSet<Touched>>) -> bool {
         let Some(touched) = touched else {
             return true;
         };
         let node = self.node.as_str();
         let mut moved = false;
-        for (b, c) in &mut self.captured {
-            if !c.reads_any(touched, b) || c.hold(store, b) {
+        for t in touched {
+            let (Touched::Service(svc) | Touched::SlicesOf(svc)) = t else {
                 continue;
+            };
+            let port = |port| ServicePortRef {
+                namespace: svc.namespace.clone(),
+                name: svc.name.clone(),
+                port,
+            };
+            for (b, c) in self.captured.range_mut(port(0)..=port(u16::MAX)) {
+                if c.hold(store, b) {
+                    continue;
+                }
+                self.captures_read += 1;
+                let fresh = Captured::of(store, b, node);
+                moved |= fresh.addrs != c.addrs;
+                *c = fresh;
             }
-            self.captures_read += 1;
-            let fresh = Captured::of(store, b, node);
-            moved |= fresh.addrs != c.addrs;
-            *c = fresh;
         }
         moved
     }

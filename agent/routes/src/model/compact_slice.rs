@@ -211,7 +211,10 @@ mod tests {
         );
         assert_eq!(c.invalid_addresses, 1);
         let e = &c.endpoints[0];
-        assert_eq!(&*e.addresses, &["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            &*e.addresses,
+            &["10.0.0.1".parse::<IpAddr>().expect("an address")]
+        );
         assert_eq!(
             (e.ready, e.serving, e.terminating),
             (Some(false), Some(true), Some(true))

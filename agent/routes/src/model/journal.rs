@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(j.since(m).map(Iterator::count), Some(0));
         j.record(svc(1));
         j.record(svc(2));
-        let seen: Vec<&Touched> = j.since(m).unwrap().collect();
+        let seen: Vec<&Touched> = j.since(m).expect("known changes").collect();
         assert_eq!(seen, [&svc(1), &svc(2)]);
     }
 
