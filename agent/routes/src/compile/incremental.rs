@@ -6,8 +6,8 @@
 //! HTTPRoute-shaped shared fields, `grpc_shared.rs`), the Namespace of the route (listener
 //! selectors), and for each object its spec names (parentRefs, backendRefs, the backendRefs
 //! of RequestMirror filters, defaulted to the route's namespace): the Gateway and the Service
-//! of that name, the Service's EndpointSlices (mirror endpoints), and the ReferenceGrants of
-//! that namespace. Those are its dependencies; the cache holds the objects it saw, and a
+//! of that name, for a mirror backend the Service's EndpointSlices (mirror endpoints), and
+//! the ReferenceGrants of that namespace. Those are its dependencies; the cache holds the objects it saw, and a
 //! dependency is unchanged when the store still holds the same allocation (or an equal
 //! object). HTTPRoutes and GRPCRoutes are cached apart (one key may name one of each).
 //!
@@ -51,36 +51,41 @@ struct Deps {
     grants: Vec<(String, Vec<Shared<ReferenceGrant>>)>,
 }
 
-/// The objects under one name a route's spec gives.
+/// The objects under one name a route's spec gives (the EndpointSlices only for the names
+/// of mirror backends: the analysis reads no other endpoints).
 struct Named {
     key: ObjectKey,
     gateway: Option<Shared<Gateway>>,
     service: Option<Shared<Service>>,
+    mirror: bool,
     slices: Vec<Shared<CompactSlice>>,
 }
 
 /// Every `namespace/name` the route's spec names (parents, backends, mirror backends),
-/// whatever the kind: a superset of what its analysis looks up.
-fn named_keys(key: &ObjectKey, route: &HttpRoute) -> BTreeSet<ObjectKey> {
+/// whatever the kind — a superset of what its analysis looks up —, and whether it is the
+/// name of a mirror backend.
+fn named_keys(key: &ObjectKey, route: &HttpRoute) -> BTreeMap<ObjectKey, bool> {
     let ns = |n: &Option<String>| n.clone().unwrap_or_else(|| key.namespace.clone());
-    let mut out = BTreeSet::new();
+    let mut out: BTreeMap<ObjectKey, bool> = BTreeMap::new();
     for p in route.spec.parent_refs.iter().flatten() {
-        out.insert(ObjectKey::new(ns(&p.namespace), &p.name));
+        out.entry(ObjectKey::new(ns(&p.namespace), &p.name))
+            .or_default();
     }
     for rule in route.spec.rules.iter().flatten() {
         for b in rule.backend_refs.iter().flatten() {
-            out.insert(ObjectKey::new(ns(&b.namespace), &b.name));
+            out.entry(ObjectKey::new(ns(&b.namespace), &b.name))
+                .or_default();
             for f in b.filters.iter().flatten() {
                 if let Some(m) = &f.request_mirror {
                     let r = &m.backend_ref;
-                    out.insert(ObjectKey::new(ns(&r.namespace), &r.name));
+                    out.insert(ObjectKey::new(ns(&r.namespace), &r.name), true);
                 }
             }
         }
         for f in rule.filters.iter().flatten() {
             if let Some(m) = &f.request_mirror {
                 let r = &m.backend_ref;
-                out.insert(ObjectKey::new(ns(&r.namespace), &r.name));
+                out.insert(ObjectKey::new(ns(&r.namespace), &r.name), true);
             }
         }
     }
@@ -109,8 +114,8 @@ fn grants_in<'a>(
 
 impl Deps {
     /// What the analysis of route `key` read, `keys` being what its spec names.
-    fn of(store: &Store, key: &ObjectKey, keys: BTreeSet<ObjectKey>) -> Self {
-        let namespaces: BTreeSet<&str> = keys.iter().map(|k| k.namespace.as_str()).collect();
+    fn of(store: &Store, key: &ObjectKey, keys: BTreeMap<ObjectKey, bool>) -> Self {
+        let namespaces: BTreeSet<&str> = keys.keys().map(|k| k.namespace.as_str()).collect();
         Self {
             namespace: store.namespaces.get(&key.namespace).cloned(),
             grants: namespaces
@@ -119,10 +124,15 @@ impl Deps {
                 .collect(),
             named: keys
                 .into_iter()
-                .map(|k| Named {
+                .map(|(k, mirror)| Named {
                     gateway: store.gateways.get(&k).cloned(),
                     service: store.services.get(&k).cloned(),
-                    slices: slices(store, &k),
+                    slices: if mirror {
+                        slices(store, &k)
+                    } else {
+                        Vec::new()
+                    },
+                    mirror,
                     key: k,
                 })
                 .collect(),
@@ -135,10 +145,11 @@ impl Deps {
             && self.named.iter().all(|n| {
                 store.gateways.get(&n.key) == n.gateway.as_ref()
                     && store.services.get(&n.key) == n.service.as_ref()
-                    && store
-                        .slice_keys_of(&n.key)
-                        .map(|k| store.endpoint_slices.get(k))
-                        .eq(n.slices.iter().map(Some))
+                    && (!n.mirror
+                        || store
+                            .slice_keys_of(&n.key)
+                            .map(|k| store.endpoint_slices.get(k))
+                            .eq(n.slices.iter().map(Some)))
             })
             && self
                 .grants
@@ -154,7 +165,9 @@ impl Deps {
         for n in &self.named {
             out.push(Touched::Gateway(n.key.clone()));
             out.push(Touched::Service(n.key.clone()));
-            out.push(Touched::SlicesOf(n.key.clone()));
+            if n.mirror {
+                out.push(Touched::SlicesOf(n.key.clone()));
+            }
         }
         out.extend(
             self.grants
