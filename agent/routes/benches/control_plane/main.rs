@@ -168,7 +168,8 @@ fn main() {
     let started = Instant::now();
     counting_alloc::reset_peak();
     let heap_before = counting_alloc::live();
-    let debounce = KubeSourceConfig::new(NODE).debounce;
+    let debounce = KubeSourceConfig::new(NODE);
+    let (debounce, max_wait) = (debounce.debounce, debounce.max_wait);
     let (agent_tx, agent_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -301,10 +302,11 @@ fn main() {
     let p99 = percentile(&latencies, 0.99);
 
     println!(
-        "control plane at scale: {SERVICES} Services, {SLICES} EndpointSlices ({ENDPOINTS_PER_SLICE} endpoints each), {ROUTES} HTTPRoutes ({} labelled, mirroring), {} Pods on {NODE}; churn {CHURN_PER_SEC} EndpointSlice changes/s for {secs} s; debounce {} ms\n",
+        "control plane at scale: {SERVICES} Services, {SLICES} EndpointSlices ({ENDPOINTS_PER_SLICE} endpoints each), {ROUTES} HTTPRoutes ({} labelled, mirroring), {} Pods on {NODE}; churn {CHURN_PER_SEC} EndpointSlice changes/s for {secs} s; debounce {} ms (at most {} ms)\n",
         (0..ROUTES).filter(|r| labelled(*r)).count(),
         expected_pods(),
-        debounce.as_millis()
+        debounce.as_millis(),
+        max_wait.as_millis()
     );
     println!("| figure | measured | target |");
     println!("|---|---:|---:|");

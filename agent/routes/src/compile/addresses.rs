@@ -19,10 +19,6 @@ pub fn service_port(svc: &Service, port: u16) -> Option<&ServicePort> {
         .find(|p| p.port == i32::from(port))
 }
 
-fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
-    a.unwrap_or("") == b.unwrap_or("")
-}
-
 /// All IPs of a pod (status.podIPs, else status.podIP), IPv4 and IPv6.
 pub fn pod_ips(pod: &Pod) -> Vec<IpAddr> {
     let Some(status) = pod.status.as_ref() else {
@@ -87,18 +83,14 @@ pub fn capture_addrs(
     let mut any_slice = false;
     for slice in store.slices_of(&key) {
         any_slice = true;
-        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
+        let Some(port) = slice.port_named(sp.name.as_deref()) else {
             continue;
         };
-        for ep in slice.endpoints.iter().flatten() {
-            let pod_ref = ep
-                .target_ref
-                .as_ref()
-                .filter(|r| r.kind.as_deref() == Some("Pod"))
-                .and_then(|r| {
-                    let ns = r.namespace.clone().unwrap_or_else(|| key.namespace.clone());
-                    Some(ObjectKey::new(ns, r.name.clone()?))
-                });
+        for ep in slice.endpoints.iter() {
+            let pod_ref = ep.pod.as_ref().map(|r| {
+                let ns = r.namespace.as_deref().unwrap_or(&key.namespace);
+                ObjectKey::new(ns, &*r.name)
+            });
             match pod_ref
                 .as_ref()
                 .and_then(|k| store.pods.get(k).map(|p| (k, p)))
@@ -111,8 +103,8 @@ pub fn capture_addrs(
                 Some(_) => {}
                 None if ep.node_name.as_deref() == Some(node) => {
                     let k = pod_ref.clone().unwrap_or_default();
-                    for ip in ep.addresses.iter().filter_map(|a| a.parse::<IpAddr>().ok()) {
-                        out.insert(SocketAddr::new(ip, port), k.clone());
+                    for ip in ep.addresses.iter() {
+                        out.insert(SocketAddr::new(*ip, port), k.clone());
                     }
                 }
                 None => {}
@@ -165,20 +157,14 @@ pub fn mirror_endpoints(
     };
     let mut out = Vec::new();
     for slice in store.slices_of(&key) {
-        let Some(port) = slice_port(slice, sp.name.as_deref()) else {
+        let Some(port) = slice.port_named(sp.name.as_deref()) else {
             continue;
         };
-        for ep in slice.endpoints.iter().flatten() {
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            if !ready {
+        for ep in slice.endpoints.iter() {
+            if !ep.ready.unwrap_or(true) {
                 continue;
             }
-            out.extend(
-                ep.addresses
-                    .iter()
-                    .filter_map(|a| a.parse::<IpAddr>().ok())
-                    .map(|ip| SocketAddr::new(ip, port)),
-            );
+            out.extend(ep.addresses.iter().map(|ip| SocketAddr::new(*ip, port)));
         }
     }
     out.sort();
@@ -195,19 +181,4 @@ pub fn mirror_protocol(store: &Store, backend: &ServicePortRef) -> ReplayProtoco
         .and_then(|svc| service_port(svc, backend.port))
         .and_then(|sp| sp.app_protocol.as_deref());
     ReplayProtocol::from_app_protocol(app_protocol)
-}
-
-/// The port of `slice` that serves the Service port named `name` (EndpointSlice ports are
-/// matched to Service ports by name).
-fn slice_port(
-    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
-    name: Option<&str>,
-) -> Option<u16> {
-    slice
-        .ports
-        .iter()
-        .flatten()
-        .find(|p| same_name(p.name.as_deref(), name))
-        .and_then(|p| p.port)
-        .and_then(|p| u16::try_from(p).ok())
 }

@@ -20,7 +20,7 @@
 //! routes, as every problem); the route that keeps the parent is unaffected.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::route::RouteInfo;
 use crate::model::{hostname_matches, ParentKey, PlanProblem, ProblemReason};
@@ -38,23 +38,33 @@ fn hostnames_intersect(a: &[String], b: &[String]) -> bool {
 /// Detaches, from every parent, the routes that lose a cross-serving conflict there, and
 /// records a problem for each labelled one. Only the routes that lose somewhere are copied.
 pub fn resolve_cross_serving(routes: &mut [Cow<'_, RouteInfo>], problems: &mut Vec<PlanProblem>) {
-    let parents: BTreeSet<ParentKey> = routes
-        .iter()
-        .flat_map(|r| r.parents.keys().cloned())
-        .collect();
+    // Only a parent with routes of both kinds can have a conflict: the common case (one
+    // kind everywhere) costs one pass over the routes.
+    let kinds = routes.iter().map(|r| r.kind).collect::<BTreeSet<_>>();
+    if kinds.len() < 2 {
+        return;
+    }
     let mut order: Vec<usize> = (0..routes.len()).collect();
     // Oldest first (no timestamp = newest), then the string `namespace/name`.
     order.sort_by_cached_key(|&i| {
         let r = &routes[i];
         (r.created.is_none(), r.created.clone(), r.key.to_string())
     });
-    for parent in &parents {
+    // Each parent's routes, in that order.
+    let mut by_parent: BTreeMap<ParentKey, Vec<usize>> = BTreeMap::new();
+    for &i in &order {
+        for p in routes[i].parents.keys() {
+            by_parent.entry(p.clone()).or_default().push(i);
+        }
+    }
+    for (parent, attached) in &by_parent {
+        let first = routes[attached[0]].kind;
+        if attached.iter().all(|&i| routes[i].kind == first) {
+            continue;
+        }
         let mut kept: Vec<usize> = Vec::new();
         let mut lost: Vec<(usize, usize)> = Vec::new();
-        for &i in order
-            .iter()
-            .filter(|&&i| routes[i].parents.contains_key(parent))
-        {
+        for &i in attached {
             let r = &routes[i];
             let hosts = &r.parents[parent].hostnames;
             let winner = kept.iter().copied().find(|&k| {

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::addresses::capture_addrs;
 use super::clients::{client_index, ClientIndex};
@@ -57,6 +58,70 @@ fn delivery(rule: &RuleInfo, backends: &BTreeSet<ServicePortRef>) -> Delivery {
     }
 }
 
+/// The mirrors of `rule` (of a route labelled or not) at an endpoint serving `backends`,
+/// where it delivers as `delivery`: the rule's and those of its backendRefs to `backends`.
+fn entry_mirrors(
+    labelled: bool,
+    rule: &RuleInfo,
+    delivery: Delivery,
+    backends: &BTreeSet<ServicePortRef>,
+) -> Vec<MirrorTarget> {
+    let mut mirrors = Vec::new();
+    if labelled && delivery == Delivery::Here {
+        mirrors.extend(rule.mirrors.iter().cloned());
+        for b in rule
+            .backends
+            .iter()
+            .filter(|b| b.weight > 0 && backends.contains(&b.service))
+        {
+            mirrors.extend(b.mirrors.iter().cloned());
+        }
+    }
+    mirrors
+}
+
+/// A rule entry of a plan and the mirrors it must hold: (route set id, parent index, rule
+/// index, mirrors).
+pub(super) type MirrorPatch = (u32, usize, usize, Vec<MirrorTarget>);
+
+/// What to change in `plan`'s rules of `route` to bring their mirrors in step with `route`,
+/// whose analysis changed at most in its mirrors' addresses
+/// ([`RouteInfo::same_but_mirror_addresses`]): everything else a plan holds is the same
+/// then. Entries whose mirrors are already right are left out.
+pub(super) fn mirror_patches(plan: &Plan, route: &RouteInfo, out: &mut Vec<MirrorPatch>) {
+    for (id, set) in &plan.route_sets {
+        let backends: BTreeSet<ServicePortRef> = set.backends.iter().cloned().collect();
+        for (pi, parent) in set.parents.iter().enumerate() {
+            for (ri, entry) in parent.rules.iter().enumerate() {
+                if entry.id.kind != route.kind || entry.id.route != route.key {
+                    continue;
+                }
+                let Some(rule) = route.rules.iter().find(|r| r.id == entry.id) else {
+                    continue;
+                };
+                let mirrors = entry_mirrors(route.labelled, rule, entry.delivery, &backends);
+                if mirrors != entry.mirrors {
+                    out.push((*id, pi, ri, mirrors));
+                }
+            }
+        }
+    }
+}
+
+/// Applies [`mirror_patches`] to `plan`.
+pub(super) fn apply_mirror_patches(plan: &mut Plan, patches: Vec<MirrorPatch>) {
+    for (id, pi, ri, mirrors) in patches {
+        if let Some(entry) = plan
+            .route_sets
+            .get_mut(&id)
+            .and_then(|s| s.parents.get_mut(pi))
+            .and_then(|p| p.rules.get_mut(ri))
+        {
+            entry.mirrors = mirrors;
+        }
+    }
+}
+
 /// The hostnames of the other HTTP/HTTPS listeners of `parent`'s Gateway on `port`.
 fn port_siblings(store: &Store, parent: &ParentKey, port: Option<u16>) -> Vec<Option<String>> {
     let Some(gw) = store.gateways.get(&parent.object()) else {
@@ -74,17 +139,15 @@ fn port_siblings(store: &Store, parent: &ParentKey, port: Option<u16>) -> Vec<Op
         .collect()
 }
 
+/// The rules of `parent` at an endpoint serving `backends`; `attached`: the routes attached
+/// to `parent`.
 fn rules_of_parent(
     store: &Store,
-    routes: &[&RouteInfo],
+    attached: &[&RouteInfo],
     parent: &ParentKey,
     backends: &BTreeSet<ServicePortRef>,
 ) -> ParentRules {
-    let mut attached: Vec<&RouteInfo> = routes
-        .iter()
-        .copied()
-        .filter(|r| r.parents.contains_key(parent))
-        .collect();
+    let mut attached: Vec<&RouteInfo> = attached.to_vec();
     // Tie-break order: oldest first (no timestamp = newest), then the string
     // `namespace/name` (`team-a/x` before `team/x`, as '-' < '/').
     // An HTTPRoute and a GRPCRoute of one name tie-break HTTPRoute first (they never compete
@@ -111,17 +174,7 @@ fn rules_of_parent(
             .unwrap_or_default();
         for rule in &r.rules {
             let delivery = delivery(rule, backends);
-            let mut mirrors = Vec::new();
-            if r.labelled && delivery == Delivery::Here {
-                mirrors.extend(rule.mirrors.iter().cloned());
-                for b in rule
-                    .backends
-                    .iter()
-                    .filter(|b| b.weight > 0 && backends.contains(&b.service))
-                {
-                    mirrors.extend(b.mirrors.iter().cloned());
-                }
-            }
+            let mirrors = entry_mirrors(r.labelled, rule, delivery, backends);
             rules.push(RuleEntry {
                 id: rule.id.clone(),
                 labelled: r.labelled,
@@ -208,8 +261,15 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
             .map(|(k, r)| analyze_grpc_route(store, k, r, cfg, &mut problems)),
     );
     let routes: Vec<&RouteInfo> = routes.iter().collect();
-    assemble(store, node, cfg, &routes, problems)
+    assemble(store, node, cfg, &routes, problems, &mut |b| {
+        Arc::new(capture_addrs(store, b, node))
+    })
 }
+
+/// The local endpoints of a backend Service port (`addresses::capture_addrs`, or a cache of
+/// it).
+pub(super) type CaptureAddrs<'a> =
+    dyn FnMut(&ServicePortRef) -> Arc<BTreeMap<SocketAddr, ObjectKey>> + 'a;
 
 /// The plan of `node` from the analysed routes (`routes`: the HTTPRoutes in key order, then
 /// the GRPCRoutes in key order, with the problems their analysis found): cross serving
@@ -217,18 +277,41 @@ pub fn plan(store: &Store, node: &str, cfg: &PlanConfig) -> Plan {
 ///
 /// Cross serving is resolved here, over every route, on every plan: whether a route keeps a
 /// parent depends on the other routes on that parent, so no single route's cached analysis
-/// can hold it.
+/// can hold it. `capture` gives the local endpoints of a backend Service port.
+///
+/// Routes are indexed by parent and by the backends they deliver to, so the work is linear
+/// in the routes plus what the local endpoints' parents hold, whatever the cluster's size.
 pub(super) fn assemble(
     store: &Store,
     node: &str,
     cfg: &PlanConfig,
     routes: &[&RouteInfo],
     mut problems: Vec<PlanProblem>,
+    capture: &mut CaptureAddrs<'_>,
 ) -> Plan {
     let mut resolved: Vec<Cow<'_, RouteInfo>> = routes.iter().map(|r| Cow::Borrowed(*r)).collect();
     resolve_cross_serving(&mut resolved, &mut problems);
     let routes: Vec<&RouteInfo> = resolved.iter().map(AsRef::as_ref).collect();
     let routes = routes.as_slice();
+    // The routes attached to each parent (in `routes` order), and the routes that deliver
+    // to each backend Service port.
+    let mut attached: BTreeMap<&ParentKey, Vec<&RouteInfo>> = BTreeMap::new();
+    let mut delivering: BTreeMap<&ServicePortRef, Vec<&RouteInfo>> = BTreeMap::new();
+    for r in routes {
+        for p in r.parents.keys() {
+            attached.entry(p).or_default().push(r);
+        }
+        let delivered: BTreeSet<&ServicePortRef> = r
+            .rules
+            .iter()
+            .filter(|rule| !rule.redirect)
+            .flat_map(|rule| rule.backends.iter().filter(|b| b.weight > 0))
+            .map(|b| &b.service)
+            .collect();
+        for b in delivered {
+            delivering.entry(b).or_default().push(r);
+        }
+    }
     // Local endpoints of labelled rules that mirror.
     let mut local: BTreeMap<SocketAddr, LocalEndpoint> = BTreeMap::new();
     for r in routes
@@ -241,9 +324,9 @@ pub(super) fn assemble(
                 if rule.mirrors.is_empty() && b.mirrors.is_empty() {
                     continue;
                 }
-                for (addr, pod) in capture_addrs(store, &b.service, node) {
-                    let e = local.entry(addr).or_default();
-                    e.pod = pod;
+                for (addr, pod) in capture(&b.service).iter() {
+                    let e = local.entry(*addr).or_default();
+                    e.pod = pod.clone();
                     e.parents.extend(r.parents.keys().cloned());
                     e.backends.insert(b.service.clone());
                 }
@@ -254,28 +337,24 @@ pub(super) fn assemble(
     // Every parent through which a route delivers to an endpoint's backends could have
     // delivered its requests: all of them are decided (and checked for ambiguity).
     for e in local.values_mut() {
-        for r in routes {
-            let delivers = r.rules.iter().any(|rule| {
-                !rule.redirect
-                    && rule
-                        .backends
-                        .iter()
-                        .any(|b| b.weight > 0 && e.backends.contains(&b.service))
-            });
-            if delivers {
-                e.parents.extend(r.parents.keys().cloned());
-            }
+        for r in e
+            .backends
+            .iter()
+            .filter_map(|b| delivering.get(b))
+            .flatten()
+        {
+            e.parents.extend(r.parents.keys().cloned());
         }
     }
 
     // GAMMA: a Service's routes form groups (producer routes, consumer routes per client
     // namespace) of which each request follows exactly one. Where one group is decided,
     // all are: a client with consumer routes follows them even where they send elsewhere.
-    let service_groups: BTreeSet<&ParentKey> = routes
-        .iter()
-        .flat_map(|r| r.parents.keys())
-        .filter(|p| p.kind == ParentKind::Service)
-        .collect();
+    // The groups of each Service.
+    let mut service_groups: BTreeMap<ObjectKey, Vec<&ParentKey>> = BTreeMap::new();
+    for p in attached.keys().filter(|p| p.kind == ParentKind::Service) {
+        service_groups.entry(p.object()).or_default().push(p);
+    }
     for e in local.values_mut() {
         let services: BTreeSet<ObjectKey> = e
             .parents
@@ -283,12 +362,15 @@ pub(super) fn assemble(
             .filter(|p| p.kind == ParentKind::Service)
             .map(ParentKey::object)
             .collect();
-        e.parents.extend(
-            service_groups
-                .iter()
-                .filter(|p| services.contains(&p.object()))
-                .map(|p| (*p).clone()),
-        );
+        for s in &services {
+            e.parents.extend(
+                service_groups
+                    .get(s)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| (*p).clone()),
+            );
+        }
     }
 
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();
@@ -306,7 +388,10 @@ pub(super) fn assemble(
                 let parents = e
                     .parents
                     .iter()
-                    .map(|p| rules_of_parent(store, routes, p, &e.backends))
+                    .map(|p| {
+                        let here = attached.get(p).map_or(&[][..], Vec::as_slice);
+                        rules_of_parent(store, here, p, &e.backends)
+                    })
                     .collect();
                 route_sets.insert(
                     id,

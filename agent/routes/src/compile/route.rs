@@ -30,7 +30,7 @@ use crate::model::{
 };
 
 /// A rule backendRef resolved to a Service port, with its own mirrors.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BackendInfo {
     /// The Service port.
     pub service: ServicePortRef,
@@ -41,7 +41,7 @@ pub struct BackendInfo {
 }
 
 /// A valid rule of a route.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RuleInfo {
     /// Identity.
     pub id: RuleId,
@@ -57,7 +57,7 @@ pub struct RuleInfo {
 }
 
 /// A route as the plan uses it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RouteInfo {
     /// HTTPRoute or GRPCRoute.
     pub kind: RouteKind,
@@ -71,6 +71,26 @@ pub struct RouteInfo {
     pub parents: BTreeMap<ParentKey, Attachment>,
     /// Valid rules.
     pub rules: Vec<RuleInfo>,
+}
+
+impl RouteInfo {
+    /// Whether `self` and `other` differ at most in their mirrors' endpoints and cluster
+    /// IPs (what a change of a mirror backend's EndpointSlices or Service address changes;
+    /// a plan takes such a change by replacing its rules' mirrors).
+    pub fn same_but_mirror_addresses(&self, other: &Self) -> bool {
+        fn blank(r: &RouteInfo) -> RouteInfo {
+            let mut r = r.clone();
+            for rule in &mut r.rules {
+                let backends = rule.backends.iter_mut().flat_map(|b| b.mirrors.iter_mut());
+                for m in rule.mirrors.iter_mut().chain(backends) {
+                    m.endpoints.clear();
+                    m.cluster_ip = None;
+                }
+            }
+            r
+        }
+        blank(self) == blank(other)
+    }
 }
 
 /// Resolves one RequestMirror filter of route `key` (replay options `options`), or records

@@ -11,8 +11,10 @@
 //!
 //! Called by: every other layer, and the agent (it reads [`Plan`] and [`MirrorTarget`]).
 
+mod compact_slice;
 mod fraction;
 mod hostname;
+mod journal;
 mod keys;
 mod mirror;
 mod plan;
@@ -22,8 +24,10 @@ mod route_match;
 mod shared;
 mod store;
 
+pub use compact_slice::{CompactSlice, PodRef, SliceEndpoint, SlicePort, SERVICE_NAME_LABEL};
 pub use fraction::Fraction;
 pub use hostname::hostname_matches;
+pub use journal::{JournalMark, Touched, JOURNAL_CAPACITY};
 pub use keys::{ObjectKey, ParentKey, ParentKind, RouteKind, RuleId, ServicePortRef};
 pub use mirror::{CompareSetting, MirrorOptions, MirrorTarget, ReplayProtocol};
 pub use plan::{CaptureEndpoint, Delivery, EndpointRules, ParentRules, Plan, RuleEntry};

@@ -16,6 +16,8 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 
+use super::compact_slice::CompactSlice;
+use super::journal::{Journal, JournalMark, Touched};
 use super::keys::ObjectKey;
 use super::shared::Shared;
 
@@ -27,9 +29,6 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Label Kubernetes puts on every Namespace, naming it.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
-/// Label of an EndpointSlice naming its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// One object of a kind the store holds.
 #[derive(Clone, Debug)]
@@ -83,8 +82,8 @@ pub struct Store {
     pub gateways: BTreeMap<ObjectKey, Shared<Gateway>>,
     /// Services.
     pub services: BTreeMap<ObjectKey, Shared<Service>>,
-    /// EndpointSlices.
-    pub endpoint_slices: BTreeMap<ObjectKey, Shared<EndpointSlice>>,
+    /// EndpointSlices, in their compact form (what planning reads of them).
+    pub endpoint_slices: BTreeMap<ObjectKey, Shared<CompactSlice>>,
     /// ReferenceGrants.
     pub reference_grants: BTreeMap<ObjectKey, Shared<ReferenceGrant>>,
     /// Pods. The Kubernetes source holds this node's, and those of the namespaces with GAMMA
@@ -95,9 +94,12 @@ pub struct Store {
     pub namespaces: BTreeMap<String, Shared<Namespace>>,
     /// EndpointSlice keys by their Service (`namespace` + `kubernetes.io/service-name`).
     slices_by_service: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// What [`Store::put`] and [`Store::remove`] changed recently.
+    journal: Journal,
 }
 
-/// Two stores are equal when they hold equal objects (the index follows from them).
+/// Two stores are equal when they hold equal objects (the index follows from them; the
+/// journal is history, not content).
 impl PartialEq for Store {
     fn eq(&self, other: &Self) -> bool {
         self.routes == other.routes
@@ -121,12 +123,15 @@ pub trait StoreKind: Clone + Sized {
     fn key_from(namespace: Option<&str>, name: &str) -> Self::Key;
     /// The kind's map.
     fn map(store: &mut Store) -> &mut BTreeMap<Self::Key, Shared<Self>>;
+    /// What a change of `obj` (under `key`) touches, for the journal (none: nothing reads
+    /// it by that key).
+    fn touched(key: &Self::Key, obj: &Self) -> Option<Touched>;
     /// Keeps the store's indexes in step with a change of `key` from `old` to `new`.
     fn reindex(_store: &mut Store, _key: &Self::Key, _old: Option<&Self>, _new: Option<&Self>) {}
 }
 
 macro_rules! store_kind {
-    ($ty:ty, $field:ident) => {
+    ($ty:ty, $field:ident, $touched:ident) => {
         impl StoreKind for $ty {
             type Key = ObjectKey;
             fn store_key(obj: &Self) -> ObjectKey {
@@ -138,18 +143,20 @@ macro_rules! store_kind {
             fn map(store: &mut Store) -> &mut BTreeMap<ObjectKey, Shared<Self>> {
                 &mut store.$field
             }
+            fn touched(key: &ObjectKey, _obj: &Self) -> Option<Touched> {
+                Some(Touched::$touched(key.clone()))
+            }
         }
     };
 }
 
-store_kind!(HttpRoute, routes);
-store_kind!(GrpcRoute, grpc_routes);
-store_kind!(Gateway, gateways);
-store_kind!(Service, services);
-store_kind!(ReferenceGrant, reference_grants);
-store_kind!(Pod, pods);
+store_kind!(HttpRoute, routes, HttpRoute);
+store_kind!(GrpcRoute, grpc_routes, GrpcRoute);
+store_kind!(Gateway, gateways, Gateway);
+store_kind!(Service, services, Service);
+store_kind!(Pod, pods, Pod);
 
-impl StoreKind for EndpointSlice {
+impl StoreKind for ReferenceGrant {
     type Key = ObjectKey;
     fn store_key(obj: &Self) -> ObjectKey {
         ObjectKey::of(obj)
@@ -158,15 +165,32 @@ impl StoreKind for EndpointSlice {
         ObjectKey::new(namespace.unwrap_or(DEFAULT_NAMESPACE), name)
     }
     fn map(store: &mut Store) -> &mut BTreeMap<ObjectKey, Shared<Self>> {
+        &mut store.reference_grants
+    }
+    fn touched(key: &ObjectKey, _obj: &Self) -> Option<Touched> {
+        Some(Touched::GrantsIn(key.namespace.clone()))
+    }
+}
+
+impl StoreKind for CompactSlice {
+    type Key = ObjectKey;
+    fn store_key(obj: &Self) -> ObjectKey {
+        obj.key.clone()
+    }
+    fn key_from(namespace: Option<&str>, name: &str) -> ObjectKey {
+        ObjectKey::new(namespace.unwrap_or(DEFAULT_NAMESPACE), name)
+    }
+    fn map(store: &mut Store) -> &mut BTreeMap<ObjectKey, Shared<Self>> {
         &mut store.endpoint_slices
     }
+    fn touched(_key: &ObjectKey, obj: &Self) -> Option<Touched> {
+        obj.service_key().map(Touched::SlicesOf)
+    }
     fn reindex(store: &mut Store, key: &ObjectKey, old: Option<&Self>, new: Option<&Self>) {
-        let service = |s: &EndpointSlice| {
-            s.labels()
-                .get(SERVICE_NAME_LABEL)
-                .map(|name| ObjectKey::new(&key.namespace, name))
-        };
-        let (before, after) = (old.and_then(service), new.and_then(service));
+        let (before, after) = (
+            old.and_then(CompactSlice::service_key),
+            new.and_then(CompactSlice::service_key),
+        );
         if before == after {
             return;
         }
@@ -199,6 +223,9 @@ impl StoreKind for Namespace {
     fn map(store: &mut Store) -> &mut BTreeMap<String, Shared<Self>> {
         &mut store.namespaces
     }
+    fn touched(key: &String, _obj: &Self) -> Option<Touched> {
+        Some(Touched::Namespace(key.clone()))
+    }
 }
 
 impl Store {
@@ -214,7 +241,7 @@ impl Store {
             Object::GrpcRoute(o) => self.put(Shared::new(*o)),
             Object::Gateway(o) => self.put(Shared::new(*o)),
             Object::Service(o) => self.put(Shared::new(*o)),
-            Object::EndpointSlice(o) => self.put(Shared::new(*o)),
+            Object::EndpointSlice(o) => self.put(Shared::new(CompactSlice::new(*o))),
             Object::ReferenceGrant(o) => self.put(Shared::new(*o)),
             Object::Pod(o) => self.put(Shared::new(*o)),
             Object::Namespace(o) => self.put(Shared::new(*o)),
@@ -228,6 +255,12 @@ impl Store {
         let new = obj.clone();
         let old = K::map(self).insert(key.clone(), obj);
         K::reindex(self, &key, old.as_deref(), Some(&new));
+        let before = old.as_deref().and_then(|o| K::touched(&key, o));
+        let after = K::touched(&key, &new);
+        if before != after {
+            self.journal.record_some(before);
+        }
+        self.journal.record_some(after);
         old.is_some()
     }
 
@@ -236,13 +269,25 @@ impl Store {
         let old = K::map(self).remove(key);
         if let Some(o) = &old {
             K::reindex(self, key, Some(o), None);
+            self.journal.record_some(K::touched(key, o));
         }
         old
     }
 
+    /// This version of the store, for [`Store::changes_since`].
+    pub fn mark(&self) -> JournalMark {
+        self.journal.mark()
+    }
+
+    /// What [`Store::put`] and [`Store::remove`] touched since `mark` (`None` when the store
+    /// no longer knows, or `mark` is another store's: then anything may have changed).
+    pub fn changes_since(&self, mark: JournalMark) -> Option<impl Iterator<Item = &Touched>> {
+        self.journal.since(mark)
+    }
+
     /// The EndpointSlices of Service `svc` (by the `kubernetes.io/service-name` label), in
     /// key order.
-    pub fn slices_of<'a>(&'a self, svc: &'a ObjectKey) -> impl Iterator<Item = &'a EndpointSlice> {
+    pub fn slices_of<'a>(&'a self, svc: &'a ObjectKey) -> impl Iterator<Item = &'a CompactSlice> {
         self.slices_by_service
             .get(svc)
             .into_iter()

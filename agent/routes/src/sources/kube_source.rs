@@ -4,7 +4,9 @@
 //! namespaces that have GAMMA consumer routes (`client_pods.rs`: they tell which client IPs
 //! those routes apply to). Objects are stripped on receipt (`strip.rs`); after each change
 //! (debounced) the [`Store`] is brought in step for the keys the events touched
-//! (`store_sync.rs`), sharing the reflectors' allocations.
+//! (`store_sync.rs`), sharing the reflectors' allocations. Services and EndpointSlices (most
+//! of a large cluster's objects) have no reflector: their watches feed the store directly
+//! (`direct_sync.rs`), EndpointSlices in their compact form.
 //!
 //! The first store is sent once every fixed reflector has listed; until then the channel
 //! holds an empty store. The consumer namespaces' Pod watches start and stop as routes come
@@ -32,10 +34,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client_pods::ClientPodWatches;
+use super::debounce::Debounce;
+use super::direct_sync::direct;
 use super::store_sync::{same, sync_all, Slot, Synced, Tracker};
 use super::strip;
 use crate::compile::{consumer_route_namespace, shared_fields};
 use crate::model::{ObjectKey, Shared, Store, GATEWAY_GROUP};
+
+/// The kinds whose changes may change the namespaces with consumer routes.
+const ROUTE_KINDS: [&str; 2] = ["httproutes", "grpcroutes"];
 
 /// Configuration of the Kubernetes source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,17 +51,22 @@ pub struct KubeSourceConfig {
     pub node_name: String,
     /// Quiet time after a change before a new store is emitted.
     pub debounce: Duration,
+    /// Longest wait from the first change of a burst to its store (steady churn never
+    /// leaves `debounce` of quiet time).
+    pub max_wait: Duration,
     /// API version of ReferenceGrant to watch (`v1beta1` is served by every Gateway API
     /// release; `v1` by recent ones).
     pub reference_grant_version: String,
 }
 
 impl KubeSourceConfig {
-    /// Defaults for `node_name`: 200 ms debounce, ReferenceGrant `v1beta1`.
+    /// Defaults for `node_name`: 20 ms debounce, at most 50 ms from a change to its store,
+    /// ReferenceGrant `v1beta1`.
     pub fn new(node_name: impl Into<String>) -> Self {
         Self {
             node_name: node_name.into(),
-            debounce: Duration::from_millis(200),
+            debounce: Duration::from_millis(20),
+            max_wait: Duration::from_millis(50),
             reference_grant_version: "v1beta1".into(),
         }
     }
@@ -201,16 +213,17 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
         strip::strip_gateway,
         "gateways",
     );
-    let (services, services_events) = watched(
+    // The kinds a cluster has most of go to the store without a reflector's copy.
+    let (services, services_events) = direct(
         Api::<Service>::all(client.clone()),
         all.clone(),
-        strip::strip_service,
+        strip::stripped_service,
         "services",
     );
-    let (slices, slices_events) = watched(
+    let (slices, slices_events) = direct(
         Api::<EndpointSlice>::all(client.clone()),
         all.clone(),
-        strip::strip_slice,
+        strip::compact_slice,
         "endpointslices",
     );
     let (namespaces, namespaces_events) = watched(
@@ -248,7 +261,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
 
     let (store_tx, store_rx) = watch::channel(Arc::new(Store::new()));
     let (err_tx, err_rx) = mpsc::channel(64);
-    let debounce = cfg.debounce;
+    let mut debounce = Debounce::new(cfg.debounce, cfg.max_wait);
     let mut client_pods = ClientPodWatches::new(client);
     let task = tokio::spawn(async move {
         // A resource whose initial list answers 404 (CRD not installed) counts as listed and
@@ -262,9 +275,9 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                 .chain([("pods", pods.ready())])
                 .all(|(name, ready)| ready || absent.contains(name))
         };
-        let mut deadline: Option<tokio::time::Instant> = None;
         let mut sent = false;
         loop {
+            let deadline = debounce.deadline();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -274,19 +287,13 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
             tokio::select! {
                 item = merged.next() => match item {
                     None => return,
-                    Some(Ok(())) => {
-                        if deadline.is_none() {
-                            deadline = Some(tokio::time::Instant::now() + debounce);
-                        }
-                    }
+                    Some(Ok(())) => debounce.event(tokio::time::Instant::now()),
                     Some(Err(e)) => {
                         if let Some(resource) = not_found(&e) {
                             if absent.insert(resource) {
                                 tracing::warn!(resource, "resource not served (CRD not installed?): treated as empty");
                             }
-                            if deadline.is_none() {
-                                deadline = Some(tokio::time::Instant::now() + debounce);
-                            }
+                            debounce.event(tokio::time::Instant::now());
                         } else {
                             tracing::warn!(error = %e, "kubernetes watch error (retrying)");
                         }
@@ -294,11 +301,11 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                     }
                 },
                 () = sleep => {
+                    debounce.fired();
                     if !ready(&absent) {
-                        deadline = Some(tokio::time::Instant::now() + debounce);
+                        debounce.event(tokio::time::Instant::now());
                         continue;
                     }
-                    deadline = None;
                     let mut errors = Vec::new();
                     let first = !sent;
                     // In place: the planner holds no store between plans, so nothing is
@@ -307,12 +314,17 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                     store_tx.send_if_modified(|current| {
                         let store = Arc::make_mut(current);
                         let mut changed = false;
+                        let mut routes_changed = first;
                         for slot in &slots {
-                            changed |= slot.apply(store, &mut errors);
+                            let c = slot.apply(store, &mut errors);
+                            routes_changed |= c && ROUTE_KINDS.contains(&slot.resource());
+                            changed |= c;
                         }
                         // The namespaces with consumer routes: their Pods (every node) tell
-                        // which clients those routes apply to.
-                        let consumers: BTreeSet<String> = store
+                        // which clients those routes apply to (they change with the routes
+                        // only).
+                        if routes_changed {
+                            let consumers: BTreeSet<String> = store
                             .routes
                             .values()
                             .filter_map(|r| consumer_route_namespace(r))
@@ -320,7 +332,8 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                                 consumer_route_namespace(&shared_fields(g).ok()?)
                             }))
                             .collect();
-                        client_pods.sync(&consumers, &mut merged);
+                            client_pods.sync(&consumers, &mut merged);
+                        }
                         if pods.take_touched() | client_pods.take_touched() {
                             // This node's Pods last: their full objects replace stripped ones.
                             let all: BTreeMap<ObjectKey, Shared<Pod>> = client_pods

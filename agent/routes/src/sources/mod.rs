@@ -16,6 +16,8 @@
 //! crate (strict reading of the deploy manifests).
 
 mod client_pods;
+mod debounce;
+mod direct_sync;
 mod event_name;
 mod events;
 mod file_source;

@@ -46,14 +46,14 @@ pub fn spawn_planner(
     let mut planner = IncrementalPlanner::new(node, cfg);
     let first = {
         let s = stores.borrow_and_update().clone();
-        Arc::new(planner.plan(&s))
+        planner.plan_shared(&s)
     };
     let (tx, rx) = watch::channel(first);
     let task = tokio::spawn(async move {
         loop {
             let (p, reported) = {
                 let store = stores.borrow_and_update().clone();
-                let p = planner.plan(&store);
+                let p = planner.plan_shared(&store);
                 let reported = reporter.is_some().then(|| problem_routes(&store, &p));
                 (p, reported)
             };
@@ -65,8 +65,13 @@ pub fn spawn_planner(
             for prob in &p.problems {
                 tracing::debug!(problem = %prob, "plan problem");
             }
-            let changed = **tx.borrow() != p;
-            if changed && tx.send(Arc::new(p)).is_err() {
+            // The planner hands back the plan it published when nothing changed, and says
+            // when it changed the plan in place; otherwise compare.
+            let changed = {
+                let current = tx.borrow();
+                !Arc::ptr_eq(&current, &p) && (planner.patched() || **current != *p)
+            };
+            if changed && tx.send(p).is_err() {
                 return;
             }
             // A new store, or a change of leadership (the new leader publishes what the

@@ -192,7 +192,7 @@ where
 
 /// Puts `obj` unless the store holds an equal object under `key` (which keeps its
 /// allocation); returns whether the store changed.
-fn put_if_changed<T: StoreKind + PartialEq>(
+pub(super) fn put_if_changed<T: StoreKind + PartialEq>(
     store: &mut Store,
     key: T::Key,
     obj: Shared<T>,

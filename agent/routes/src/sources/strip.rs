@@ -13,7 +13,7 @@
 //! | GRPCRoute | the same as an HTTPRoute |
 //! | Gateway | name, namespace, uid, resourceVersion, generation, spec |
 //! | Service | name, namespace, uid, resourceVersion, spec: type, clusterIP(s), ports, selector |
-//! | EndpointSlice | name, namespace, uid, resourceVersion, the `kubernetes.io/service-name` label, addressType, ports, endpoints: addresses, ready, nodeName, targetRef kind/namespace/name |
+//! | EndpointSlice | a [`CompactSlice`]: name, namespace, the `kubernetes.io/service-name` label, addressType, ports (name, port, protocol, appProtocol), endpoints: addresses, ready/serving/terminating, nodeName, the Pod of the targetRef |
 //! | Pod (this node's) | name, namespace, uid, resourceVersion, labels, spec: nodeName, hostNetwork, container port names and numbers; status: phase, podIP(s) |
 //! | Namespace | name, uid, resourceVersion, labels |
 //! | ReferenceGrant | name, namespace, uid, resourceVersion, spec |
@@ -24,17 +24,16 @@ use gateway_api::apis::standard::gateways::Gateway;
 use gateway_api::apis::standard::grpcroutes::GrpcRoute;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, Namespace, ObjectReference, Pod, PodSpec, PodStatus, Service,
-    ServiceSpec,
+    Container, ContainerPort, Namespace, Pod, PodSpec, PodStatus, Service, ServiceSpec,
 };
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
 
+use crate::model::CompactSlice;
+
 /// Prefix of the route annotations shadowtap reads.
 const SHADOWTAP_ANNOTATIONS: &str = "shadowtap.dev/";
-/// Label of an EndpointSlice naming its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The identity of an object: name, namespace, uid, resourceVersion.
 fn identity(meta: &mut ObjectMeta) -> ObjectMeta {
@@ -110,36 +109,25 @@ pub fn strip_service(svc: &mut Service) {
     svc.status = None;
 }
 
-/// EndpointSlice: the Service it belongs to, its ports, and per endpoint the addresses,
-/// readiness, node and Pod.
-pub fn strip_slice(slice: &mut EndpointSlice) {
-    let service = slice
-        .metadata
-        .labels
-        .as_mut()
-        .and_then(|l| l.remove_entry(SERVICE_NAME_LABEL));
-    slice.metadata = ObjectMeta {
-        labels: service.map(|(k, v)| BTreeMap::from([(k, v)])),
-        ..identity(&mut slice.metadata)
-    };
-    for ep in slice.endpoints.iter_mut().flatten() {
-        let e = std::mem::take(ep);
-        *ep = Endpoint {
-            addresses: e.addresses,
-            conditions: e.conditions.map(|c| EndpointConditions {
-                ready: c.ready,
-                ..EndpointConditions::default()
-            }),
-            node_name: e.node_name,
-            target_ref: e.target_ref.map(|r| ObjectReference {
-                kind: r.kind,
-                namespace: r.namespace,
-                name: r.name,
-                ..ObjectReference::default()
-            }),
-            ..Endpoint::default()
-        };
+/// A Service as the store keeps it ([`strip_service`]).
+pub fn stripped_service(mut svc: Service) -> Service {
+    strip_service(&mut svc);
+    svc
+}
+
+/// EndpointSlice: its compact form (the Service it belongs to, address type, ports, and per
+/// endpoint the addresses, conditions, node and Pod). Addresses that are not IP addresses in
+/// an IP slice are left out and logged.
+pub fn compact_slice(slice: EndpointSlice) -> CompactSlice {
+    let c = CompactSlice::new(slice);
+    if c.invalid_addresses > 0 {
+        tracing::warn!(
+            slice = %c.key,
+            invalid = c.invalid_addresses,
+            "EndpointSlice addresses that are not IP addresses are ignored"
+        );
     }
+    c
 }
 
 /// This node's Pods: labels (Service selectors), node, host network, the names and numbers
@@ -202,34 +190,6 @@ pub fn strip_grant(grant: &mut DynamicObject) {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_slice_keeps_what_addresses_read() {
-        let mut slice: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "s", "namespace": "ns", "uid": "u", "resourceVersion": "9",
-                "labels": {"kubernetes.io/service-name": "svc", "app": "x"},
-                "annotations": {"a": "b"},
-                "managedFields": [{"manager": "m", "operation": "Update"}]},
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-            "endpoints": [{"addresses": ["10.0.0.1"], "zone": "z",
-                "conditions": {"ready": false, "serving": true, "terminating": true},
-                "nodeName": "n1", "hints": {"forZones": [{"name": "z"}]},
-                "targetRef": {"kind": "Pod", "namespace": "ns", "name": "p", "uid": "pu"}}]
-        }))
-        .unwrap();
-        strip_slice(&mut slice);
-        assert_eq!(
-            serde_json::to_value(&slice).unwrap(),
-            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": "s", "namespace": "ns", "uid": "u", "resourceVersion": "9",
-                    "labels": {"kubernetes.io/service-name": "svc"}},
-                "addressType": "IPv4",
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": false},
-                    "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "ns", "name": "p"}}]})
-        );
-    }
 
     #[test]
     fn a_route_keeps_its_labels_shadowtap_annotations_spec_and_status() {
@@ -337,10 +297,9 @@ mod tests {
                 strip_service(&mut s);
                 stripped.put(Shared::new(s));
             }
+            // EndpointSlices are compact in every store (`CompactSlice`).
             for s in full.endpoint_slices.values() {
-                let mut s = (**s).clone();
-                strip_slice(&mut s);
-                stripped.put(Shared::new(s));
+                stripped.put(s.clone());
             }
             for p in full.pods.values() {
                 let mut p = (**p).clone();

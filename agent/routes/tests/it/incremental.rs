@@ -13,8 +13,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use shadowtap_routes::compile::IncrementalPlanner;
+use shadowtap_routes::model::CompactSlice;
 use shadowtap_routes::model::Shared;
-use shadowtap_routes::{plan, ObjectKey, PlanConfig, Store};
+use shadowtap_routes::{plan, ObjectKey, Plan, PlanConfig, Store};
 
 const NODE: &str = "node-a";
 
@@ -133,6 +134,11 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Shared<T> {
 }
 
 /// Applies `c` to `store` in place, as the Kubernetes source does.
+/// The store's form of an EndpointSlice.
+fn compact(s: Shared<EndpointSlice>) -> Shared<CompactSlice> {
+    Shared::new(CompactSlice::new((*s).clone()))
+}
+
 fn apply(store: &mut Store, c: &Change) {
     match c {
         Change::Route {
@@ -215,16 +221,16 @@ fn apply(store: &mut Store, c: &Change) {
                 })
                 .collect();
             let port_name = if *named_port { "http" } else { "other" };
-            store.put::<EndpointSlice>(parse(json!({"apiVersion": "discovery.k8s.io/v1",
+            store.put(compact(parse(json!({"apiVersion": "discovery.k8s.io/v1",
                 "kind": "EndpointSlice",
                 "metadata": {"name": format!("{}-{j}", svc(*s)), "namespace": ns(*n),
                     "labels": {"kubernetes.io/service-name": svc(*s)}},
                 "addressType": "IPv4",
                 "ports": [{"name": port_name, "port": 8080}],
-                "endpoints": eps})));
+                "endpoints": eps}))));
         }
         Change::DeleteSlice(n, s, j) => {
-            store.remove::<EndpointSlice>(&ObjectKey::new(ns(*n), format!("{}-{j}", svc(*s))));
+            store.remove::<CompactSlice>(&ObjectKey::new(ns(*n), format!("{}-{j}", svc(*s))));
         }
         Change::Pod { ip, here } => {
             // The same name in both namespaces: a Pod's IP or node moves under a slice.
@@ -303,6 +309,33 @@ proptest! {
             let incremental = planner.plan(&store);
             let scratch = plan(&store, NODE, &cfg);
             prop_assert_eq!(incremental, scratch, "after change {} ({:?})", i, c);
+        }
+    }
+
+    /// Changes applied in batches between plans (as the source's debounce coalesces them):
+    /// the incremental plan is the plan from scratch after each batch, and a planner that
+    /// is shown a copy of the store (another lineage: its journal cannot tell what changed)
+    /// plans it from scratch too.
+    #[test]
+    fn incremental_plans_after_batches_equal_plans_from_scratch(
+        batches in proptest::collection::vec(proptest::collection::vec(change(), 1..6), 1..12),
+        copy_every in 2usize..6,
+    ) {
+        let cfg = PlanConfig::default();
+        let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
+        let mut store = populated();
+        apply(&mut store, &grpc_sharing_the_parent());
+        prop_assert_eq!(planner.plan(&store), plan(&store, NODE, &cfg));
+        for (i, batch) in batches.iter().enumerate() {
+            for c in batch {
+                apply(&mut store, c);
+            }
+            if i % copy_every == copy_every - 1 {
+                store = store.clone();
+            }
+            let incremental = planner.plan(&store);
+            let scratch = plan(&store, NODE, &cfg);
+            prop_assert_eq!(incremental, scratch, "after batch {} ({:?})", i, batch);
         }
     }
 }
@@ -485,4 +518,63 @@ fn only_routes_reading_a_change_are_analysed_again() {
     assert_eq!(moved, plan(&store, NODE, &cfg));
     let mirror = &moved.route_sets.values().next().unwrap().parents[0].rules[0].mirrors[0];
     assert_eq!(mirror.endpoints, ["10.244.0.5:8080".parse().unwrap()]);
+}
+
+/// A backend's local endpoints are read again only when its Service, its EndpointSlices or
+/// the Pods they name change; the plan follows every such change.
+#[test]
+fn local_endpoints_are_read_again_only_when_what_they_read_changed() {
+    let cfg = PlanConfig::default();
+    let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
+    let mut store = populated();
+    let first = planner.plan(&store);
+    assert_eq!(planner.captures_read(), 1, "the one captured backend");
+    let addr = |p: &Plan| {
+        p.endpoints
+            .iter()
+            .map(|e| e.addr.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(addr(&first), ["10.244.0.1:8080"]);
+
+    // Objects the captured backend does not read: nothing is read again.
+    for c in [
+        Change::Slice {
+            ns: 1,
+            svc: 2,
+            j: 0,
+            named_port: true,
+            endpoints: vec![(4, true, true)],
+        },
+        Change::Pod { ip: 4, here: true },
+    ] {
+        apply(&mut store, &c);
+        assert_eq!(planner.plan(&store), first);
+        assert_eq!(planner.captures_read(), 0, "{c:?}");
+    }
+
+    // The Pod its endpoint names moves to another node: read again, nothing captured.
+    apply(&mut store, &Change::Pod { ip: 1, here: false });
+    let moved = planner.plan(&store);
+    assert_eq!(planner.captures_read(), 1);
+    assert_eq!(moved, plan(&store, NODE, &cfg));
+    assert!(moved.endpoints.is_empty(), "{moved:#?}");
+
+    // It comes back: read again, captured again.
+    apply(&mut store, &Change::Pod { ip: 1, here: true });
+    assert_eq!(planner.plan(&store), first);
+    assert_eq!(planner.captures_read(), 1);
+
+    // Its Service changes port: read again.
+    apply(
+        &mut store,
+        &Change::Service {
+            ns: 0,
+            i: 0,
+            port: 9090,
+        },
+    );
+    let other_port = planner.plan(&store);
+    assert_eq!(other_port, plan(&store, NODE, &cfg));
+    assert!(planner.captures_read() <= 1);
 }
