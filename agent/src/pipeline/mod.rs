@@ -486,4 +486,6 @@ mod tests_compare;
 #[cfg(test)]
 mod tests_compare_h2;
 #[cfg(test)]
+mod tests_compare_support;
+#[cfg(test)]
 mod tests_h2;

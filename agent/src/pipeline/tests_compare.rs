@@ -3,16 +3,17 @@
 //! sink that answers per path; every pair in its outcome, hostile primary responses never
 //! mis-pairing later requests, conservation.
 
-use std::{net::SocketAddr, path::Path, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags::{ACK, FIN, PSH, SYN};
 use shadowtap_compare::{MirrorResult, Outcome, ResponseSummary};
 use shadowtap_mirror::{CompareTicket, Tally};
-use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
-use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Request, Segment};
+use shadowtap_routes::{plan::MirrorTarget, PlanConfig};
 
-use super::{MirrorSink, PairKey, Pipeline};
+use super::tests_compare_support::{comparing_pipeline, flow, outcomes, ROUTE};
+use super::{MirrorSink, Pipeline};
 
 /// Answers each compared request as the mirror would, by path: `/slow` never (held),
 /// `/down` fails, `/status` 500, others 200 with `content-type: text/plain`.
@@ -64,40 +65,6 @@ impl MirrorSink for Mirror {
     ) -> Result<(), &'static str> {
         Ok(())
     }
-}
-
-const ROUTE: &str = include_str!("../../routes/tests/fixtures/foo-route-42.yaml");
-
-fn pipeline() -> Pipeline<Mirror> {
-    let yaml = ROUTE.replace("percent: 42", "percent: 100").replace(
-        "  labels:\n    shadowtap.dev/mirror: enabled\n",
-        "  labels:\n    shadowtap.dev/mirror: enabled\n  annotations:\n    shadowtap.dev/compare: headers\n",
-    );
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &yaml)
-        .expect("fixture loads");
-    let plan = Arc::new(shadowtap_routes::plan(
-        &store,
-        "node-a",
-        &PlanConfig::default(),
-    ));
-    let mut p = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Mirror::default(),
-        "x-shadowtap-mirrored",
-    );
-    assert!(
-        plan.endpoints.iter().any(|e| e.compare.is_some()),
-        "the fixture's endpoints compare"
-    );
-    p.set_plan(plan);
-    p
-}
-
-fn flow(port: u16) -> FlowKey {
-    let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
-    FlowKey::new(SocketAddr::new([10, 0, 0, 1].into(), port), server)
 }
 
 struct Conn {
@@ -161,27 +128,6 @@ impl Conn {
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
-
-fn outcomes(p: &Pipeline<Mirror>) -> Vec<(Outcome, u64)> {
-    let plan = p.plan().clone();
-    let rule = plan
-        .route_sets
-        .values()
-        .flat_map(|s| s.parents.iter())
-        .flat_map(|p| p.rules.iter())
-        .find(|r| r.labelled)
-        .expect("a labelled rule");
-    let key = PairKey {
-        rule: rule.id.clone(),
-        mirror: rule.mirrors[0].backend.to_string(),
-    };
-    Outcome::ALL
-        .iter()
-        .copied()
-        .zip(p.comparison().outcomes(&key))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
 
 #[test]
 fn every_pair_lands_in_its_outcome() {
@@ -378,4 +324,8 @@ fn comparison_series_are_pruned_when_the_rule_stops_comparing() {
     p.poll_comparisons();
     assert_eq!(outcomes(&p), vec![(Outcome::Same, 1)]);
     assert!(p.comparison().check_conservation());
+}
+
+fn pipeline() -> Pipeline<Mirror> {
+    comparing_pipeline("headers", Mirror::default())
 }

@@ -4,18 +4,17 @@
 //! in its outcome, a loss in a header block never mis-pairing, conservation; and a
 //! connection whose responses start as HTTP/1 stays HTTP/1.
 
-use std::{net::SocketAddr, path::Path, sync::Arc};
-
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags::{ACK, FIN, PSH, SYN};
 use shadowtap_compare::{Counter, MirrorResult, Outcome, ResponseSummary};
 use shadowtap_mirror::{CompareTicket, Tally};
 use shadowtap_reconstruct::shadowtap_h2::client_bytes::{ClientBytes, HeadersOpts};
 use shadowtap_reconstruct::shadowtap_h2::frame::FrameType;
-use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
-use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
+use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Request, Segment};
+use shadowtap_routes::plan::MirrorTarget;
 
-use super::{MirrorSink, PairKey, Pipeline};
+use super::tests_compare_support::{comparing_pipeline, flow, outcomes};
+use super::{MirrorSink, Pipeline};
 
 /// Answers each compared HTTP/2 request as a gRPC mirror would, by path: `/svc/Fail` with
 /// `grpc-status: 5`, `/svc/Down` fails, `/svc/Big` a different body, others the primary's
@@ -71,31 +70,6 @@ impl MirrorSink for Mirror {
     }
 }
 
-const ROUTE: &str = include_str!("../../routes/tests/fixtures/foo-route-42.yaml");
-
-fn pipeline() -> Pipeline<Mirror> {
-    let yaml = ROUTE.replace("percent: 42", "percent: 100").replace(
-        "  labels:\n    shadowtap.dev/mirror: enabled\n",
-        "  labels:\n    shadowtap.dev/mirror: enabled\n  annotations:\n    shadowtap.dev/compare: body\n",
-    );
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &yaml)
-        .expect("fixture loads");
-    let plan = Arc::new(shadowtap_routes::plan(
-        &store,
-        "node-a",
-        &PlanConfig::default(),
-    ));
-    let mut p = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Mirror::default(),
-        "x-shadowtap-mirrored",
-    );
-    p.set_plan(plan);
-    p
-}
-
 struct Conn {
     flow: FlowKey,
     req_seq: u32,
@@ -107,8 +81,7 @@ struct Conn {
 
 impl Conn {
     fn open(p: &mut Pipeline<Mirror>, port: u16) -> Conn {
-        let server: SocketAddr = "10.244.1.10:8080".parse().expect("addr");
-        let flow = FlowKey::new(SocketAddr::new([10, 0, 0, 1].into(), port), server);
+        let flow = flow(port);
         p.push(Segment::new(flow, 999, SYN, 1, Bytes::new()));
         p.push(Segment::response(flow, 4999, SYN | ACK, 2, Bytes::new()));
         let mut srv = ClientBytes::without_preface();
@@ -196,27 +169,6 @@ impl Conn {
             Bytes::new(),
         ));
     }
-}
-
-fn outcomes(p: &Pipeline<Mirror>) -> Vec<(Outcome, u64)> {
-    let plan = p.plan().clone();
-    let rule = plan
-        .route_sets
-        .values()
-        .flat_map(|s| s.parents.iter())
-        .flat_map(|p| p.rules.iter())
-        .find(|r| r.labelled)
-        .expect("a labelled rule");
-    let key = PairKey {
-        rule: rule.id.clone(),
-        mirror: rule.mirrors[0].backend.to_string(),
-    };
-    Outcome::ALL
-        .iter()
-        .copied()
-        .zip(p.comparison().outcomes(&key))
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 #[test]
@@ -338,4 +290,8 @@ fn h2_requests_on_an_http1_connection_are_not_paired() {
         1
     );
     assert!(p.comparison().check_conservation());
+}
+
+fn pipeline() -> Pipeline<Mirror> {
+    comparing_pipeline("body", Mirror::default())
 }
