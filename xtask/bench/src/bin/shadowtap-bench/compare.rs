@@ -19,7 +19,7 @@ use shadowtap_harness::{
     wait,
 };
 
-use crate::{usage::agent_usage, write_result, PORT};
+use crate::{metrics_text::sum_by_outcome, usage::agent_usage, write_result, PORT};
 
 const ROUNDS: usize = 3;
 const PERCENT: u32 = 42;
@@ -91,27 +91,6 @@ struct Slot {
     decoded: f64,
 }
 
-/// `shadowtap_route_comparisons_total` summed by outcome.
-fn outcomes(metrics: &str) -> std::collections::BTreeMap<String, f64> {
-    let mut out = std::collections::BTreeMap::new();
-    for line in metrics.lines() {
-        let Some(labels) = line.strip_prefix("shadowtap_route_comparisons_total{") else {
-            continue;
-        };
-        let outcome = labels
-            .split_once("outcome=\"")
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(o, _)| o.to_owned());
-        let value = line
-            .rsplit_once(' ')
-            .and_then(|(_, v)| v.parse::<f64>().ok());
-        if let (Some(o), Some(v)) = (outcome, value) {
-            *out.entry(o).or_insert(0.0) += v;
-        }
-    }
-    out
-}
-
 fn measure(s: &mut Scenario, config: Config) -> Slot {
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     if config != Config::NoAgent {
@@ -139,7 +118,7 @@ fn measure(s: &mut Scenario, config: Config) -> Slot {
             (since.elapsed() >= Duration::from_millis(500)).then_some(())
         });
         let m = s.metrics();
-        pairs = outcomes(&m);
+        pairs = sum_by_outcome(&m, "shadowtap_route_comparisons_total");
         decoded = metric_sum(
             &m,
             "shadowtap_reconstruct_requests_total",

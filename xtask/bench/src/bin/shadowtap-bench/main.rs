@@ -8,6 +8,7 @@ mod h2_capacity;
 mod h2_decode;
 mod h2_server;
 mod kernel;
+mod metrics_text;
 mod primary;
 mod scale;
 mod usage;

@@ -128,24 +128,11 @@ fn env_usize(name: &str) -> Option<usize> {
 /// What the agent counted as lost, by reason: mirror requests not sent (by drop reason)
 /// and packets the kernel could not put in the ring (`ring_full`).
 fn agent_losses(metrics: &str) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for line in metrics.lines() {
-        let Some(labels) = line.strip_prefix("shadowtap_mirror_requests_total{") else {
-            continue;
-        };
-        let outcome = labels
-            .split_once("outcome=\"")
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(o, _)| o);
-        let value = line
-            .rsplit_once(' ')
-            .and_then(|(_, v)| v.parse::<f64>().ok());
-        if let (Some(outcome), Some(value)) = (outcome, value) {
-            if outcome != "sent" && value > 0.0 {
-                *out.entry(outcome.to_owned()).or_default() += value;
-            }
-        }
-    }
+    let mut out: BTreeMap<String, f64> =
+        crate::metrics_text::sum_by_outcome(metrics, "shadowtap_mirror_requests_total")
+            .into_iter()
+            .filter(|(outcome, value)| outcome != "sent" && *value > 0.0)
+            .collect();
     let ring_full = metric_sum(
         metrics,
         "shadowtap_kernel_packets_total",
