@@ -28,17 +28,27 @@ pub struct ContentLength {
 impl ContentLength {
     /// Takes the value of one Content-Length field line.
     pub fn add(&mut self, value: &[u8]) {
+        // The usual value, one number, without splitting a list.
+        if let Some(n) = parse_decimal(value) {
+            self.element(Some(n));
+            return;
+        }
         for element in value.split(|&b| b == b',') {
-            match (parse_decimal(super::token::trim_ows(element)), self.value) {
-                (None, _) => {
-                    self.error.get_or_insert(ContentLengthError::Invalid);
-                }
-                (Some(n), Some(first)) if n != first => {
-                    self.error
-                        .get_or_insert(ContentLengthError::Conflicting { first, other: n });
-                }
-                (Some(n), _) => self.value = Some(n),
+            self.element(parse_decimal(super::token::trim_ows(element)));
+        }
+    }
+
+    /// Takes one element of the list (`None`: not a valid number).
+    fn element(&mut self, n: Option<u64>) {
+        match (n, self.value) {
+            (None, _) => {
+                self.error.get_or_insert(ContentLengthError::Invalid);
             }
+            (Some(n), Some(first)) if n != first => {
+                self.error
+                    .get_or_insert(ContentLengthError::Conflicting { first, other: n });
+            }
+            (Some(n), _) => self.value = Some(n),
         }
     }
 
