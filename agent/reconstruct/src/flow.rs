@@ -27,6 +27,9 @@ pub(crate) struct FlowCtx<'a> {
     pub(crate) reasm_available: usize,
     /// Request bytes this flow may hold (global in-flight budget left to it).
     pub(crate) inflight_available: usize,
+    /// Set when the call dropped a request (gaps are read from their counter): the caller
+    /// reports the loss to response pairing.
+    pub(crate) dropped: bool,
 }
 
 /// A live flow.
@@ -138,6 +141,7 @@ impl Flow {
             out: ctx.out,
             flow: self.key,
             budget: ctx.inflight_available,
+            lost: &mut ctx.dropped,
         };
         self.dec.close(&mut dctx);
         if let Some(mut h2) = self.h2.take() {
@@ -204,6 +208,7 @@ impl Flow {
                         if h2.take_undecided_upgrade().is_some() {
                             // Lost before the bytes that tell how it was served.
                             ctx.counters.inc(Counter::DroppedGap);
+                            ctx.dropped = true;
                         }
                         let ts = self.last_seen;
                         self.emit_h2(out, ts, ctx);
@@ -223,6 +228,7 @@ impl Flow {
             out: ctx.out,
             flow,
             budget: ctx.inflight_available,
+            lost: &mut ctx.dropped,
         }
     }
 

@@ -361,8 +361,8 @@ impl Reconstructor {
         f: impl FnOnce(&mut Flow, &mut FlowCtx<'_>) -> R,
     ) -> R {
         let (ob, ib) = (flow.ooo_bytes(), flow.buffered());
-        let lost_before = counters.get(Counter::Gaps) + counters.requests_dropped();
         let emitted_before = sinks.out.len();
+        let gaps_before = counters.get(Counter::Gaps);
         let b = &config.budgets;
         let reasm_available = b
             .reassembly_bytes
@@ -377,11 +377,13 @@ impl Reconstructor {
             events: &mut *sinks.events,
             reasm_available,
             inflight_available,
+            dropped: false,
         };
         let r = f(flow, &mut ctx);
+        let dropped = ctx.dropped;
         *sinks.reasm_used = sinks.reasm_used.saturating_sub(ob) + flow.ooo_bytes();
         *sinks.inflight_used = sinks.inflight_used.saturating_sub(ib) + flow.buffered();
-        if counters.get(Counter::Gaps) + counters.requests_dropped() > lost_before {
+        if dropped || counters.get(Counter::Gaps) > gaps_before {
             sinks.losses.push((*key, emitted_before));
         }
         r

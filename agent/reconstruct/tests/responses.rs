@@ -108,3 +108,49 @@ fn request_losses_are_placed_before_what_follows_them() {
     let losses: Vec<_> = r.drain_request_losses().collect();
     assert_eq!(losses, vec![(f, 0)], "the loss comes before that request");
 }
+
+#[test]
+fn a_dropped_request_is_a_loss_without_a_gap() {
+    let f = flow(4);
+    let mut r = Reconstructor::new(Config::default());
+    r.push(syn(f, ISN, 1)).for_each(drop);
+    // A request, then one whose framing cannot be trusted (dropped, the flow stops): no
+    // byte is missing. The loss is placed at the start of the call (no later than where
+    // it happened).
+    let mut seg = GET.to_vec();
+    seg.extend_from_slice(
+        b"POST /b HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    assert_eq!(r.push(data(f, ISN + 1, 2, &seg)).count(), 1);
+    assert_eq!(r.counters().get(Counter::Gaps), 0);
+    assert_eq!(r.counters().get(Counter::DroppedClAndTe), 1);
+    let losses: Vec<_> = r.drain_request_losses().collect();
+    assert_eq!(
+        losses,
+        vec![(f, 0)],
+        "placed no later than where it happened"
+    );
+    // Dropped with its body skipped (over the body limit), the flow in sync: a loss too.
+    let g = flow(5);
+    let limits = shadowtap_reconstruct::Limits {
+        max_body_bytes: 2,
+        ..Default::default()
+    };
+    let mut r = Reconstructor::new(Config {
+        limits,
+        ..Config::default()
+    });
+    r.push(syn(g, ISN, 1)).for_each(drop);
+    let big = b"PUT /c HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+    assert_eq!(r.push(data(g, ISN + 1, 2, big)).count(), 0);
+    assert_eq!(r.drain_request_losses().count(), 1);
+    assert_eq!(
+        r.push(data(g, ISN + 1 + big.len() as u32, 3, GET)).count(),
+        1
+    );
+    assert_eq!(
+        r.drain_request_losses().count(),
+        0,
+        "no loss in a clean call"
+    );
+}
