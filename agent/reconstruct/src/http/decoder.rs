@@ -365,12 +365,16 @@ impl Decoder {
 
     fn process(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) {
         loop {
-            if let Mode::Head = self.mode {
-                match self.head(ts, ctx) {
-                    Some(m) => self.mode = m,
-                    None => return,
+            match &self.mode {
+                Mode::Head => {
+                    if !self.head(ts, ctx) {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
+                // The usual wait, decided in place (the mode is not moved out and back).
+                Mode::Body { total, .. } if self.buf.len() < *total => return,
+                _ => {}
             }
             let mode = std::mem::replace(&mut self.mode, Mode::Head);
             let next = match mode {

@@ -12,12 +12,13 @@ use crate::http::request::Body;
 use crate::resync;
 
 impl Decoder {
-    /// Handle [`Mode::Head`]. Returns the next mode, or `None` to wait for more bytes (the
-    /// mode is then already set).
-    pub(super) fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> Option<Mode> {
+    /// Handle [`Mode::Head`] (the mode when this is called): sets the next mode where it
+    /// changes. Returns whether to go on decoding the buffer (`false`: wait for more bytes,
+    /// or the flow stopped).
+    pub(super) fn head(&mut self, ts: u64, ctx: &mut DecodeCtx<'_>) -> bool {
         if self.last && !self.in_request {
             self.closed_by_request(ctx);
-            return None;
+            return false;
         }
         if self.h2c_pending && !self.in_request {
             // The upgrade request is complete: what follows is HTTP/2 if the server
@@ -25,7 +26,7 @@ impl Decoder {
             self.h2c_pending = false;
             ctx.counters.inc(Counter::FlowsHttp2);
             self.mode = Mode::Handoff(Start::AfterH2cUpgrade);
-            return None;
+            return false;
         }
         if self.at_start && !self.in_request {
             // The client preface (`PRI * HTTP/2.0`, never an HTTP/1 request) as the first
@@ -34,13 +35,12 @@ impl Decoder {
             let n = b.len().min(PREFACE.len());
             if b[..n] == PREFACE[..n] {
                 if n < PREFACE.len() {
-                    self.mode = Mode::Head;
-                    return None;
+                    return false;
                 }
                 self.at_start = false;
                 ctx.counters.inc(Counter::FlowsHttp2);
                 self.mode = Mode::Handoff(Start::PriorKnowledge);
-                return None;
+                return false;
             }
             self.at_start = false;
         }
@@ -53,8 +53,7 @@ impl Decoder {
                 .count();
             self.buf.advance(blank);
             if self.buf.is_empty() {
-                self.mode = Mode::Head;
-                return None;
+                return false;
             }
             self.in_request = true;
             self.first_ts = ts;
@@ -65,40 +64,40 @@ impl Decoder {
             && !self.buf.has_crlfcrlf()
             && resync::method_prefix(self.buf.as_slice()) != Some(false)
         {
-            self.mode = Mode::Head;
-            return None;
+            return false;
         }
         match parse_head(self.buf.as_slice(), ctx.limits) {
-            HeadOutcome::Partial => {
-                self.mode = Mode::Head;
-                None
-            }
+            HeadOutcome::Partial => false,
             HeadOutcome::Complete(head) => {
                 if is_h2c_upgrade(&head, self.buf.as_slice()) {
                     // Emitted as the HTTP/1.1 request it is; the flow switches once it ends.
                     self.h2c_pending = true;
                 } else if let Some(reason) = stop_reason(&head) {
                     self.stop(reason, ctx);
-                    return None;
+                    return false;
                 }
                 self.last = !head.persistent();
                 match head.framing() {
                     Framing::None => {
                         let total = head.head_len();
                         self.emit(total, head, Body::None, ts, ctx);
-                        Some(Mode::Head)
+                        true
                     }
                     Framing::Length(n) => {
                         let total = usize::try_from(n)
                             .ok()
                             .and_then(|n| n.checked_add(head.head_len()))
                             .unwrap_or(usize::MAX);
-                        Some(Mode::Body { head, total })
+                        self.mode = Mode::Body { head, total };
+                        true
                     }
-                    Framing::Chunked => Some(Mode::Chunked {
-                        head,
-                        parser: ChunkedDecoder::new().recording(),
-                    }),
+                    Framing::Chunked => {
+                        self.mode = Mode::Chunked {
+                            head,
+                            parser: ChunkedDecoder::new().recording(),
+                        };
+                        true
+                    }
                 }
             }
             HeadOutcome::Skip {
@@ -111,13 +110,16 @@ impl Decoder {
                 self.drop_request(reason, ctx);
                 self.buf.advance(head_len);
                 ctx.counters.add(Counter::BytesSkipped, head_len as u64);
-                Some(match framing {
-                    Framing::None => Mode::Head,
-                    Framing::Length(n) => Mode::Skip { remaining: n },
-                    Framing::Chunked => Mode::SkipChunked {
-                        parser: ChunkedDecoder::new(),
-                    },
-                })
+                match framing {
+                    Framing::None => {}
+                    Framing::Length(n) => self.mode = Mode::Skip { remaining: n },
+                    Framing::Chunked => {
+                        self.mode = Mode::SkipChunked {
+                            parser: ChunkedDecoder::new(),
+                        }
+                    }
+                }
+                true
             }
             // Over shadowtap's own limits the server may well have served the request:
             // resynchronise. Anything else the server rejected or framed in its own way.
@@ -127,15 +129,15 @@ impl Decoder {
             } => {
                 self.drop_request(reason, ctx);
                 self.enter_resync(ctx);
-                None
+                false
             }
             HeadOutcome::Reject { reason, .. } => {
                 self.invalid(reason, ctx);
-                None
+                false
             }
             HeadOutcome::Http2 => {
                 self.stop(Counter::DroppedHttp2, ctx);
-                None
+                false
             }
         }
     }
