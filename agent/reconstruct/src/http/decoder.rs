@@ -372,21 +372,28 @@ impl Decoder {
                     }
                     continue;
                 }
-                // The usual wait, decided in place (the mode is not moved out and back).
-                Mode::Body { total, .. } if self.buf.len() < *total => return,
+                // A Content-Length body: the usual wait is decided in place (the mode is not
+                // moved out and back), and the complete request leaves the mode at `Head`.
+                Mode::Body { total, .. } => {
+                    let total = *total;
+                    if self.buf.len() < total {
+                        return;
+                    }
+                    if let Mode::Body { head, .. } = std::mem::replace(&mut self.mode, Mode::Head) {
+                        let len = (total - head.head_len()) as u64;
+                        self.emit(total, head, Body::Length(len), ts, ctx);
+                    }
+                    continue;
+                }
                 _ => {}
             }
             let mode = std::mem::replace(&mut self.mode, Mode::Head);
             let next = match mode {
                 Mode::Head => Mode::Head,
+                // Decided by the match above, never reached here: put back as it was.
                 Mode::Body { head, total } => {
-                    if self.buf.len() < total {
-                        self.mode = Mode::Body { head, total };
-                        return;
-                    }
-                    let len = (total - head.head_len()) as u64;
-                    self.emit(total, head, Body::Length(len), ts, ctx);
-                    Mode::Head
+                    self.mode = Mode::Body { head, total };
+                    continue;
                 }
                 Mode::Chunked { head, mut parser } => {
                     let start = head.head_len() + parser.position() as usize;

@@ -51,7 +51,9 @@ impl Decoder {
                 .iter()
                 .take_while(|b| matches!(b, b'\r' | b'\n'))
                 .count();
-            self.buf.advance(blank);
+            if blank > 0 {
+                self.buf.advance(blank);
+            }
             if self.buf.is_empty() {
                 return false;
             }
