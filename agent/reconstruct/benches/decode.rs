@@ -1,6 +1,13 @@
 //! Reassembly + decode throughput next to raw `httparse` on the same request corpus.
 //!
 //! Run: `cargo bench -p shadowtap-reconstruct --bench decode -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Counted in instructions: `SHADOWTAP_BENCH_SIDE=<side> SHADOWTAP_BENCH_ITERS=<n>` runs one
+//! side `n` times after the corpus set-up and one checking pass, and exits (for callgrind or
+//! `perf stat`: per pass = (run of 20 − run of 0) / 20). Sides: `ours` (reassembly + decode),
+//! `raw` (raw `httparse::Request::parse`, the baseline of the target), `raw-uninit` (httparse's
+//! uninitialised-headers entry point, for comparison), `clones` (the benchmark's own copies of
+//! the segments that `ours` hands the reconstructor, alone).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -178,6 +185,22 @@ fn raw_httparse(reqs: &[Vec<u8>]) -> usize {
     n
 }
 
+/// [`raw_httparse`] with httparse's uninitialised-headers entry point, as shadowtap-wire
+/// calls it (no header array to initialise per request): for comparison only, the target is
+/// set against [`raw_httparse`].
+fn raw_httparse_uninit(reqs: &[Vec<u8>]) -> usize {
+    let mut n = 0;
+    for r in reqs {
+        let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 64];
+        let mut req = httparse::Request::new(&mut []);
+        if let Ok(httparse::Status::Complete(len)) = req.parse_with_uninit_headers(r, &mut headers)
+        {
+            n += black_box(len);
+        }
+    }
+    n
+}
+
 /// Median time of `f` and `g`, measured alternately so both see the same machine load.
 fn side_by_side(
     mut f: impl FnMut() -> usize,
@@ -212,6 +235,7 @@ fn main() {
         for _ in 0..iters.parse::<usize>().unwrap_or(0) {
             black_box(match side.as_str() {
                 "raw" => raw_httparse(&reqs),
+                "raw-uninit" => raw_httparse_uninit(&reqs),
                 "clones" => clones(&segs),
                 _ => reconstruct(&segs),
             });

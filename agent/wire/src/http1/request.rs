@@ -236,11 +236,14 @@ pub fn parse_request_head(
     buf: &[u8],
     max_headers: usize,
 ) -> Result<Status<RequestHead>, RequestHeadError> {
-    if buf.starts_with(HTTP2_PREFACE) {
-        return Err(RequestHeadError::Http2Preface);
-    }
-    if HTTP2_PREFACE.starts_with(buf) {
-        return Ok(Status::Partial);
+    // Only a head that starts like the preface (`P`) is compared with it.
+    if buf.first() == Some(&HTTP2_PREFACE[0]) {
+        if buf.starts_with(HTTP2_PREFACE) {
+            return Err(RequestHeadError::Http2Preface);
+        }
+        if HTTP2_PREFACE.starts_with(buf) {
+            return Ok(Status::Partial);
+        }
     }
     if matches!(buf.first(), Some(b'\r' | b'\n')) {
         return Err(RequestHeadError::LeadingEmptyLine);
