@@ -298,31 +298,7 @@ fn parse_with<'b>(
     if !head.ends_with(b"\r\n\r\n") || head.get(target.end + 9..target.end + 11) != Some(b"\r\n") {
         return Err(RequestHeadError::BareLf);
     }
-    let mut fields = FramingFields::default();
-    let mut out = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
-        let name = h.name.as_bytes();
-        let ns = (name.as_ptr() as usize).wrapping_sub(base);
-        let ne = ns.wrapping_add(name.len());
-        let vs = (h.value.as_ptr() as usize).wrapping_sub(base);
-        let ve = vs.wrapping_add(h.value.len());
-        // httparse's slices lie in the head; checked anyway.
-        if ne > head_len || vs > ve || ve > head_len {
-            return Err(syntax(httparse::Error::HeaderValue));
-        }
-        // The usual case inline: CRLF right after the value.
-        if head.get(ve..ve + 2) != Some(b"\r\n") && !line_ends_crlf(head, ve) {
-            return Err(RequestHeadError::BareLf);
-        }
-        fields.observe(name, h.value);
-        // Every offset is at most `head_len`, which fits in u32 (checked above).
-        out.push(Header {
-            name_start: ns as u32,
-            name_len: name.len() as u32,
-            value_start: vs as u32,
-            value_len: h.value.len() as u32,
-        });
-    }
+    let (out, fields) = field_list(req.headers, base, head)?;
     let framing = fields.request_framing(version);
     let Some(method) = method else {
         return Err(RequestHeadError::UnknownMethod {
@@ -342,6 +318,46 @@ fn parse_with<'b>(
         connection: fields.connection(),
         upgrade: fields.upgrade(),
     }))
+}
+
+/// The header fields of a complete head (`head`, whose first byte is at address `base`) as
+/// offsets, with the framing fields among them, after the checks httparse does not make:
+/// each field lies in the head and its line ends in CRLF. A function of its own, with the
+/// checks and the list in two loops: each keeps its state in registers.
+#[inline(never)]
+fn field_list(
+    headers: &[httparse::Header<'_>],
+    base: usize,
+    head: &[u8],
+) -> Result<(Vec<Header>, FramingFields), RequestHeadError> {
+    let head_len = head.len();
+    let mut fields = FramingFields::default();
+    for h in headers.iter() {
+        let name = h.name.as_bytes();
+        let ns = (name.as_ptr() as usize).wrapping_sub(base);
+        let ne = ns.wrapping_add(name.len());
+        let vs = (h.value.as_ptr() as usize).wrapping_sub(base);
+        let ve = vs.wrapping_add(h.value.len());
+        // httparse's slices lie in the head; checked anyway.
+        if ne > head_len || vs > ve || ve > head_len {
+            return Err(syntax(httparse::Error::HeaderValue));
+        }
+        // The usual case inline: CRLF right after the value.
+        if head.get(ve..ve + 2) != Some(b"\r\n") && !line_ends_crlf(head, ve) {
+            return Err(RequestHeadError::BareLf);
+        }
+        fields.observe(name, h.value);
+    }
+    // The list apart, written at its exact size with no check per field. Every offset is
+    // at most `head_len`, which fits in u32 (checked by the caller).
+    let mut out = Vec::with_capacity(headers.len());
+    out.extend(headers.iter().map(|h| Header {
+        name_start: (h.name.as_ptr() as usize).wrapping_sub(base) as u32,
+        name_len: h.name.len() as u32,
+        value_start: (h.value.as_ptr() as usize).wrapping_sub(base) as u32,
+        value_len: h.value.len() as u32,
+    }));
+    Ok((out, fields))
 }
 
 /// Whether `target` is a valid request target for `method` (RFC 9112 §3.2): origin-form
