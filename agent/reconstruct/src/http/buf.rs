@@ -88,6 +88,12 @@ impl StreamBuf {
         }
     }
 
+    /// The buffer ends with CRLF CRLF (its caller found it there): [`has_crlfcrlf`]
+    /// (Self::has_crlfcrlf) need not look for it.
+    pub(crate) fn ends_with_crlfcrlf(&mut self) {
+        self.blank = Blank::FromEnd(0);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.as_slice().len()
     }
@@ -239,6 +245,18 @@ mod tests {
         assert!(!b.has_crlfcrlf());
         b.append(Bytes::from_static(b"\nx"), 2);
         assert!(b.has_crlfcrlf());
+    }
+
+    #[test]
+    fn a_head_end_found_by_the_caller_is_kept() {
+        let mut b = StreamBuf::default();
+        b.append(Bytes::from_static(b"GET / HTTP/1.1\r\nHost: a\r\n"), 26);
+        assert!(!b.has_crlfcrlf());
+        b.append(Bytes::from_static(b"\r\n"), 2);
+        b.ends_with_crlfcrlf();
+        assert!(b.has_crlfcrlf());
+        b.advance(b.len() - 3);
+        assert!(!b.has_crlfcrlf(), "consumed past it");
     }
 
     #[test]

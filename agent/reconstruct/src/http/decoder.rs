@@ -212,7 +212,7 @@ impl Decoder {
         while !data.is_empty() {
             // Move into the buffer only the bytes the request in progress needs, so the
             // rest of the segment is decoded in place (no copy).
-            let mut known_partial = false;
+            let (mut known_partial, mut head_ends) = (false, false);
             let take = if self.buf.is_empty() {
                 data.len()
             } else {
@@ -221,7 +221,10 @@ impl Decoder {
                     Mode::Head if self.in_request => {
                         let b = self.buf.as_slice();
                         match head_end(&b[b.len().saturating_sub(3)..], &data) {
-                            Some(n) => n,
+                            Some(n) => {
+                                head_ends = true;
+                                n
+                            }
                             None => {
                                 known_partial = true;
                                 data.len()
@@ -237,6 +240,10 @@ impl Decoder {
                 _ => None,
             };
             self.buf.append_toward(part, alloc, goal);
+            if head_ends {
+                // The buffer now ends with the head's empty line: no need to look for it.
+                self.buf.ends_with_crlfcrlf();
+            }
             // An incomplete head that still has no end needs no new parse below the limit.
             if !(known_partial && self.buf.len() <= ctx.limits.max_header_bytes) {
                 self.process(ts, ctx);
