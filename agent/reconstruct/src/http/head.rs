@@ -78,6 +78,7 @@ pub fn framing_counter(e: FramingError) -> Counter {
 }
 
 /// Parse the request head at the start of `buf`.
+#[inline]
 pub fn parse_head(buf: &[u8], limits: &Limits) -> HeadOutcome {
     let head = match parse_request_head(buf, limits.max_headers) {
         Ok(Status::Partial) if buf.len() > limits.max_header_bytes => {

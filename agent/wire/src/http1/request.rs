@@ -232,6 +232,7 @@ fn syntax(source: httparse::Error) -> RequestHeadError {
 
 /// Parses the request head at the start of `buf` (bytes after it are ignored), with at
 /// most `max_headers` header fields.
+#[inline]
 pub fn parse_request_head(
     buf: &[u8],
     max_headers: usize,
