@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use proptest::prelude::*;
+use shadowtap_wire::http1::content_length::ContentLength;
 use shadowtap_wire::http1::{
-    parse_request_head, ChunkedDecoder, FinalResponse, Framing, Method, Progress, ReadProgress,
-    ResponseLimits, ResponseReader, Status,
+    parse_request_head, ChunkedDecoder, ContentLengthError, FinalResponse, Framing, Method,
+    Progress, ReadProgress, ResponseLimits, ResponseReader, Status,
 };
 
 /// One chunk: data, the size written with extra leading zeros and in upper or lower case,
@@ -90,7 +91,46 @@ fn chunk_data(body: &[u8], d: &mut ChunkedDecoder) -> Vec<u8> {
         .collect()
 }
 
+/// Content-Length by the letter of RFC 9110 §8.6 as shadowtap reads it: every element of
+/// every field line, trimmed of OWS, is 1 to 19 decimal digits fitting in 64 bits, and all are
+/// equal; the first error wins.
+fn content_length_reference(lines: &[String]) -> Option<Result<u64, ContentLengthError>> {
+    let mut first: Option<u64> = None;
+    for line in lines {
+        for element in line.split(',') {
+            let e = element.trim_matches([' ', '\t']);
+            let n = (!e.is_empty() && e.len() <= 19 && e.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| e.parse::<u64>().ok())
+                .flatten();
+            match (n, first) {
+                (None, _) => return Some(Err(ContentLengthError::Invalid)),
+                (Some(n), Some(f)) if n != f => {
+                    return Some(Err(ContentLengthError::Conflicting { first: f, other: n }))
+                }
+                (Some(n), _) => first = Some(n),
+            }
+        }
+    }
+    first.map(Ok)
+}
+
 proptest! {
+    /// The one-number fast path and the list path of [`ContentLength::add`] read every value
+    /// as the reference does (valid, lists of equal values, conflicts, junk).
+    #[test]
+    fn content_length_matches_the_reference(
+        lines in proptest::collection::vec(
+            "(\\d{1,3}|[ \t]|,|\\+|x|99999999999999999999|18446744073709551615|18446744073709551616){0,6}",
+            1..4,
+        ),
+    ) {
+        let mut c = ContentLength::default();
+        for l in &lines {
+            c.add(l.as_bytes());
+        }
+        prop_assert_eq!(c.result(), content_length_reference(&lines), "{:?}", lines);
+    }
+
     #[test]
     fn chunked_round_trip(
         chunks in proptest::collection::vec(chunk(), 0..6),
