@@ -141,7 +141,7 @@ impl Flow {
             out: ctx.out,
             flow: self.key,
             budget: ctx.inflight_available,
-            lost: &mut ctx.dropped,
+            dropped: &mut ctx.dropped,
         };
         self.dec.close(&mut dctx);
         if let Some(mut h2) = self.h2.take() {
@@ -228,7 +228,7 @@ impl Flow {
             out: ctx.out,
             flow,
             budget: ctx.inflight_available,
-            lost: &mut ctx.dropped,
+            dropped: &mut ctx.dropped,
         }
     }
 

@@ -27,8 +27,8 @@ pub(crate) struct DecodeCtx<'a> {
     pub(crate) flow: FlowKey,
     /// Most bytes this decoder may hold once the call returns (global in-flight budget).
     pub(crate) budget: usize,
-    /// Set when a request is dropped (the call lost one).
-    pub(crate) lost: &'a mut bool,
+    /// Set when a request is dropped (the caller reports the loss).
+    pub(crate) dropped: &'a mut bool,
 }
 
 #[derive(Debug)]
@@ -297,7 +297,7 @@ impl Decoder {
 
     fn drop_request(&mut self, reason: Counter, ctx: &mut DecodeCtx<'_>) {
         ctx.counters.inc(reason);
-        *ctx.lost = true;
+        *ctx.dropped = true;
         self.in_request = false;
     }
 
