@@ -48,8 +48,8 @@ pub fn run<P: Packet, const RESPONSE: bool>(p: &P) -> Outcome {
         return Outcome::Quiet;
     };
     // Every path below adds one to exactly one outcome counter; `packets_seen` is their
-    // sum in user space, not a write here (on a map miss, an early write to the counter
-    // block cost more than the rest of the miss path together: `cargo xtask bench kernel`).
+    // sum in user space, not a write here: one counter write on the map-miss path instead
+    // of two (README, Performance, Kernel).
     if !crate::prefilter::may_be_captured::<P, RESPONSE>(p) {
         ctr.inc(if RESPONSE {
             Counter::ResponsesNotMatched
