@@ -5,7 +5,10 @@
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Counter {
-    /// Every packet the program ran on.
+    /// Every packet the programs ran on. Derived, never counted: the kernel leaves this
+    /// slot at zero, and user space reads it as the sum of the per-packet outcomes
+    /// ([`packets_seen`]), since every packet ends in exactly one. Not counting it per
+    /// packet keeps the map-miss path to one counter write.
     PacketsSeen = 0,
     /// Not IPv4/IPv6 TCP (ARP, UDP, ICMP, fragments, ...).
     NotTcp = 1,
@@ -64,6 +67,22 @@ impl Counter {
         Counter::ResponsesPrefixOnly,
     ];
 
+    /// Whether this counter is a per-packet outcome: each run of a kernel program adds one
+    /// to exactly one outcome. The others are derived ([`Counter::PacketsSeen`]), measure
+    /// copied records (`BytesCopied`, `Truncated`, `ResponsesPrefixOnly`), or mark a
+    /// response-program packet that then ends in an outcome of its own
+    /// (`ResponsesMatched`).
+    pub const fn is_outcome(self) -> bool {
+        !matches!(
+            self,
+            Counter::PacketsSeen
+                | Counter::BytesCopied
+                | Counter::Truncated
+                | Counter::ResponsesMatched
+                | Counter::ResponsesPrefixOnly
+        )
+    }
+
     /// Stable snake_case name, used as a metric label.
     pub const fn name(self) -> &'static str {
         match self {
@@ -86,9 +105,52 @@ impl Counter {
     }
 }
 
+/// Packets the kernel programs ran on, derived from one CPU's (or a sum of CPUs') block:
+/// the sum of the per-packet outcomes ([`Counter::is_outcome`]).
+pub fn packets_seen(block: &CounterBlock) -> u64 {
+    Counter::ALL
+        .iter()
+        .filter(|c| c.is_outcome())
+        .map(|c| block[*c as usize])
+        .fold(0u64, |sum, v| sum.wrapping_add(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packets_seen_is_the_sum_of_outcomes_only() {
+        let mut block: CounterBlock = [0; Counter::COUNT as usize];
+        for c in Counter::ALL {
+            // Distinct powers of two: the sum says exactly which counters it took.
+            block[c as usize] = 1 << (c as u32);
+        }
+        let expected: u64 = [
+            Counter::NotTcp,
+            Counter::NotMatched,
+            Counter::OwnFlow,
+            Counter::PresampledOut,
+            Counter::Copied,
+            Counter::RingFull,
+            Counter::ParseError,
+            Counter::Ipv6ExtSkipped,
+            Counter::PureAck,
+            Counter::ResponsesNotMatched,
+        ]
+        .iter()
+        .map(|c| 1u64 << (*c as u32))
+        .sum();
+        assert_eq!(packets_seen(&block), expected);
+    }
+
+    #[test]
+    fn a_miss_is_a_packet_seen() {
+        let mut block: CounterBlock = [0; Counter::COUNT as usize];
+        block[Counter::NotMatched as usize] = 3;
+        block[Counter::ResponsesNotMatched as usize] = 2;
+        assert_eq!(packets_seen(&block), 5);
+    }
 
     #[test]
     fn all_is_in_index_order() {

@@ -15,7 +15,7 @@ pub mod record;
 #[cfg(feature = "user")]
 mod pod;
 
-pub use counters::{Counter, CounterBlock};
+pub use counters::{packets_seen, Counter, CounterBlock};
 pub use endpoint_filter::{endpoint_slot, ENDPOINT_FILTER_WORDS};
 pub use flow_hash::{flow_hash, threshold_for_fraction, FLOW_HASH_SEED, SAMPLE_ALL, SAMPLE_NONE};
 pub use maps::{addr_from_ip, compare_mode, ip_from_addr, EndpointKey, EndpointValue, OwnFlowKey};
@@ -31,7 +31,8 @@ pub mod names {
     pub const EVENTS: &str = "SHADOWTAP_EVENTS";
     /// Per-CPU scratch slots a record is assembled in before it is copied to the ring.
     pub const SCRATCH: &str = "SHADOWTAP_SCRATCH";
-    /// Per-CPU counters: one entry, a [`crate::CounterBlock`] indexed by [`crate::Counter`].
+    /// Per-CPU counters: one entry, a [`crate::CounterBlock`] indexed by [`crate::Counter`]
+    /// (the kernel leaves the derived [`crate::Counter::PacketsSeen`] at zero).
     pub const COUNTERS: &str = "SHADOWTAP_COUNTERS";
     /// Endpoint pre-filter: [`crate::ENDPOINT_FILTER_WORDS`] `u64` words, a bit per hash of
     /// a captured endpoint (see [`crate::endpoint_filter`]).

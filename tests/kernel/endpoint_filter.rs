@@ -20,7 +20,7 @@ const PORT: u16 = 8080;
 const REQUEST: &[u8] = b"GET /f HTTP/1.1\r\nHost: foo\r\n\r\n";
 
 /// An IPv4 address other than `ip` whose bit (with `PORT`) is `ip`'s.
-fn sharing_bit_with(ip: Ipv4Addr) -> Ipv4Addr {
+pub(crate) fn sharing_bit_with(ip: Ipv4Addr) -> Ipv4Addr {
     let slot = |a: Ipv4Addr| endpoint_slot(&addr_from_ip(a.into()), PORT.to_be_bytes());
     (0..1u32 << 20)
         .map(|i| Ipv4Addr::from(0x0a40_0000 | i))

@@ -14,6 +14,10 @@
 //!   packet — destinations sharing a captured endpoint's bit are looked up and missed, an
 //!   endpoint keeps its bit while another on the same bit is removed, and everything else is
 //!   counted `not_matched`, on TC and XDP.
+//! - `miss_counting`: every kind of miss (stopped by the pre-filter, looked up and missed,
+//!   not read by the pre-filter, non-TCP, the response program's) moves exactly one outcome
+//!   counter by exactly the packets run, and the derived `packets_seen` equals the packets
+//!   run (the kernel does not count it).
 //! - `response_capture`: the response program of comparing endpoints — only their
 //!   pod→client packets, flagged as responses, a prefix in the status and headers modes,
 //!   everything in the body mode; live on the host-side and pod-side hooks.
@@ -23,6 +27,7 @@
 mod clsact;
 mod endpoint_filter;
 mod live_capture;
+mod miss_counting;
 mod pcap_capture;
 mod response_capture;
 mod test_run;

@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use shadowtap_common::{
-    addr_from_ip, names, Counter, CounterBlock, EndpointKey, EndpointValue, OwnFlowKey,
+    addr_from_ip, names, packets_seen, Counter, CounterBlock, EndpointKey, EndpointValue,
+    OwnFlowKey,
 };
 
 use super::{endpoint_filter::FilterBits, loader::Datapath, DatapathError};
@@ -27,6 +28,20 @@ pub struct CounterSnapshot {
 }
 
 impl CounterSnapshot {
+    /// The sum of per-CPU blocks as the kernel wrote them, with
+    /// [`Counter::PacketsSeen`] derived from the per-packet outcomes (the kernel does not
+    /// count it).
+    pub fn from_blocks<'a>(blocks: impl IntoIterator<Item = &'a CounterBlock>) -> Self {
+        let mut values = [0u64; Counter::COUNT as usize];
+        for block in blocks {
+            for (total, v) in values.iter_mut().zip(block) {
+                *total = total.wrapping_add(*v);
+            }
+        }
+        values[Counter::PacketsSeen as usize] = packets_seen(&values);
+        CounterSnapshot { values }
+    }
+
     /// The value of one counter.
     pub fn get(&self, c: Counter) -> u64 {
         self.values[c as usize]
@@ -145,16 +160,10 @@ impl MapHandles {
         }
     }
 
-    /// Read every counter, summed over CPUs.
+    /// Read every counter, summed over CPUs; `packets_seen` derived from the outcomes.
     pub fn counters(&self) -> Result<CounterSnapshot, DatapathError> {
-        let mut snap = CounterSnapshot::default();
         let per_cpu = self.counters.get(&0, 0).map_err(map_err(names::COUNTERS))?;
-        for block in per_cpu.iter() {
-            for (total, v) in snap.values.iter_mut().zip(block) {
-                *total += v;
-            }
-        }
-        Ok(snap)
+        Ok(CounterSnapshot::from_blocks(per_cpu.iter()))
     }
 }
 
@@ -165,4 +174,31 @@ fn own_key(local: SocketAddr, remote: SocketAddr) -> OwnFlowKey {
         addr_from_ip(remote.ip()),
         remote.port(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use shadowtap_common::{Counter, CounterBlock};
+
+    use super::CounterSnapshot;
+
+    #[test]
+    fn blocks_sum_over_cpus_and_packets_seen_is_derived() {
+        let mut cpu0: CounterBlock = [0; Counter::COUNT as usize];
+        let mut cpu1 = cpu0;
+        cpu0[Counter::NotMatched as usize] = 5;
+        cpu0[Counter::Copied as usize] = 2;
+        cpu0[Counter::BytesCopied as usize] = 300;
+        cpu1[Counter::NotMatched as usize] = 1;
+        cpu1[Counter::ResponsesMatched as usize] = 4;
+        cpu1[Counter::OwnFlow as usize] = 4;
+        // Whatever the kernel's derived slot holds is replaced by the derivation.
+        cpu1[Counter::PacketsSeen as usize] = 1000;
+        let snap = CounterSnapshot::from_blocks([&cpu0, &cpu1]);
+        assert_eq!(snap.get(Counter::NotMatched), 6);
+        assert_eq!(snap.get(Counter::BytesCopied), 300);
+        assert_eq!(snap.get(Counter::PacketsSeen), 6 + 2 + 4);
+        let later = CounterSnapshot::from_blocks([&cpu0, &cpu0]);
+        assert_eq!(later.since(&snap).get(Counter::NotMatched), 4);
+    }
 }
