@@ -4,7 +4,7 @@
 //! workers × depth, and a busy backend costs one write and few reads per batch instead of
 //! per request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{watch, Notify};
@@ -59,8 +59,12 @@ pub(crate) struct Backend {
     pub pool: Pool,
     /// Its HTTP/2 connections.
     pub h2: H2Pool,
-    /// Notified when a request is queued or the backend is removed.
+    /// Notified when a request is queued (or queued requests are left behind by a worker)
+    /// or the backend is removed.
     pub notify: Notify,
+    /// Requests queued since the workers were last woken, by [`Wake::Deferred`]
+    /// submissions.
+    pub unwoken: AtomicUsize,
     /// Set when the backend is removed: workers exit.
     pub closed: AtomicBool,
     /// Set when the backend speaks HTTP/2 only: HTTP/1 requests are refused.
@@ -83,6 +87,7 @@ impl Backend {
             pool,
             h2,
             notify: Notify::new(),
+            unwoken: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             h2c_only: AtomicBool::new(false),
             rewrite: RwLock::new(Arc::new(rewrite)),
@@ -213,7 +218,13 @@ async fn next(
             return false;
         }
         let depth = shared.config.pipeline_depth;
-        if shared.queue.pop_batch(backend.lane, depth, COALESCE, batch) > 0 {
+        let popped = shared.queue.pop_batch(backend.lane, depth, COALESCE, batch);
+        if popped.taken > 0 {
+            if popped.more {
+                // Requests were queued faster than one wake-up each (a deferred wake,
+                // a burst): the next worker takes the next batch.
+                backend.notify.notify_one();
+            }
             return true;
         }
         tokio::select! {

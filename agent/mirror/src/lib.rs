@@ -5,7 +5,10 @@
 //! [`MirrorRequest`], built from the decoder's request ([`MirrorRequest::from_decoded`]):
 //! the exact raw head and body the client sent, with the head's layout as the decoder parsed
 //! it, so the head is never parsed again. `submit` never blocks: it queues the request on
-//! the backend's lane or drops it, counted by [`DropReason`].
+//! the backend's lane or drops it, counted by [`DropReason`]. The agent's capture task
+//! submits with [`Wake::Deferred`] and calls [`Replayer::wake_deferred`] once per pass over
+//! the ring, so a busy backend's workers are woken once per pass and take whole batches
+//! (a worker that leaves requests queued wakes the next one).
 //!
 //! Per backend ([`BackendId`]), a fixed set of workers (`max_connections`) takes requests
 //! from the lane. Each request goes to exactly one endpoint, chosen round robin among the
@@ -91,7 +94,7 @@ pub use metrics::{latency_histogram, ReplayMetrics};
 pub use own_flows::{NoOwnFlows, OwnFlows};
 pub use protocol::BackendProtocol;
 pub use reason::DropReason;
-pub use replayer::{Replayer, ShutdownReport};
+pub use replayer::{Replayer, ShutdownReport, Wake};
 pub use request::MirrorRequest;
 pub use snapshot::{BackendSnapshot, ReplaySnapshot};
 pub use tally::Tally;

@@ -36,6 +36,15 @@ struct State {
     seq: u64,
 }
 
+/// What [`Queue::pop_batch`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Popped {
+    /// Requests moved to the batch.
+    pub taken: usize,
+    /// Whether requests are left in the lane (for another worker).
+    pub more: bool,
+}
+
 /// All backends' queues under one lock (critical sections are O(1), eviction O(backends)).
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -124,14 +133,14 @@ impl Queue {
     /// Moves the oldest requests of `lane` to `batch` (emptied first) and counts them in
     /// flight: always the oldest one if any, then more of the same protocol while the batch
     /// holds fewer than `max_items`, stays within `max_bytes`, and its last request keeps
-    /// the connection open. Returns how many were taken.
+    /// the connection open. Returns how many were taken and whether more wait.
     pub fn pop_batch(
         &self,
         lane: usize,
         max_items: usize,
         max_bytes: usize,
         batch: &mut Vec<Queued>,
-    ) -> usize {
+    ) -> Popped {
         batch.clear();
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -156,11 +165,16 @@ impl Queue {
             bytes += len;
             batch.push(item);
         }
+        let mut more = false;
         if let Some(l) = st.lanes.get(lane) {
             l.stats.in_flight.fetch_add(batch.len(), Ordering::Relaxed);
+            more = !l.items.is_empty();
         }
         self.bytes_gauge.set(st.bytes as i64);
-        batch.len()
+        Popped {
+            taken: batch.len(),
+            more,
+        }
     }
 
     /// Drops every request of `lane` as `reason`; returns how many.
@@ -260,7 +274,7 @@ mod tests {
         }
         let mut batch = Vec::new();
         let mut kinds = Vec::new();
-        while q.pop_batch(lane, 8, 1 << 16, &mut batch) > 0 {
+        while q.pop_batch(lane, 8, 1 << 16, &mut batch).taken > 0 {
             kinds.push((batch[0].request.is_h2(), batch.len()));
             assert!(batch
                 .iter()
@@ -292,7 +306,7 @@ mod tests {
         assert!(q.bytes() <= 1000);
         assert_eq!(q.push(lb, req(2000), None), Err(DropReason::QueueBudget));
         let mut batch = Vec::new();
-        assert_eq!(q.pop_batch(lb, 1, 0, &mut batch), 1);
+        assert_eq!(q.pop_batch(lb, 1, 0, &mut batch).taken, 1);
         assert_eq!(batch[0].request.len(), 200);
         assert_eq!(b.snapshot().in_flight, 1);
         assert_eq!(q.drain_all(DropReason::Shutdown), 4);
@@ -324,17 +338,17 @@ mod tests {
         let one = req(10).len();
         let mut batch = Vec::new();
         // At most 3 requests.
-        assert_eq!(q.pop_batch(lane, 3, 1 << 16, &mut batch), 3);
+        assert_eq!(q.pop_batch(lane, 3, 1 << 16, &mut batch).taken, 3);
         // At most 1.5 requests' bytes: the first always, then only what fits.
-        assert_eq!(q.pop_batch(lane, 8, one + one / 2, &mut batch), 1);
+        assert_eq!(q.pop_batch(lane, 8, one + one / 2, &mut batch).taken, 1);
         // The request that closes the connection ends the batch.
-        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch), 2);
+        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch).taken, 2);
         assert!(batch[1].request.closes_connection());
         // A request larger than the byte limit still goes, alone.
-        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
-        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch), 1);
+        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch).taken, 1);
+        assert_eq!(q.pop_batch(lane, 8, 100, &mut batch).taken, 1);
         assert_eq!(batch[0].request.len(), req(5000).len());
-        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch), 0);
+        assert_eq!(q.pop_batch(lane, 8, 1 << 16, &mut batch).taken, 0);
         assert_eq!(stats.snapshot().in_flight, 8);
         assert_eq!(q.bytes(), 0);
     }

@@ -33,6 +33,22 @@ use crate::request::MirrorRequest;
 use crate::snapshot::ReplaySnapshot;
 use crate::tally::Tally;
 
+/// Requests a backend queues with [`Wake::Deferred`] before its workers are woken anyway:
+/// enough for several full pipelined batches, few enough that a long submission loop never
+/// lets the backend's queue fill while its workers sleep.
+const DEFERRED_WAKE_MAX: usize = 64;
+
+/// When a submission wakes its backend's workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// At once: a worker is woken for every request queued.
+    Now,
+    /// At the next [`Replayer::wake_deferred`] (or once [`DEFERRED_WAKE_MAX`] requests
+    /// wait): a caller that queues many requests in one pass wakes each backend once, and
+    /// the woken worker takes a whole pipelined batch, waking the next worker if more wait.
+    Deferred,
+}
+
 /// How [`Replayer::shutdown`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -59,6 +75,8 @@ struct Inner {
     /// Per backend label, kept across removal so counts stay conserved.
     stats: Mutex<HashMap<String, Arc<BackendStats>>>,
     unknown: Counter,
+    /// Backends with requests queued by [`Wake::Deferred`] submissions and not yet woken.
+    deferred: Mutex<Vec<Arc<Backend>>>,
     accepting: AtomicBool,
     stop: watch::Sender<bool>,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -108,6 +126,7 @@ impl Replayer {
                 runtime,
                 backends: RwLock::new(HashMap::default()),
                 stats: Mutex::new(HashMap::new()),
+                deferred: Mutex::new(Vec::new()),
                 accepting: AtomicBool::new(true),
                 stop,
                 workers: Mutex::new(Vec::new()),
@@ -244,7 +263,48 @@ impl Replayer {
         request: MirrorRequest,
         tally: Option<Tally>,
     ) -> Result<(), DropReason> {
-        self.submit_job(id, Job::Http1(request), tally)
+        self.submit_job(id, Job::Http1(request), tally, Wake::Now)
+    }
+
+    /// [`submit_tallied`](Self::submit_tallied), waking the backend's workers as `wake`
+    /// says (with [`Wake::Deferred`], the caller calls [`wake_deferred`](Self::wake_deferred)
+    /// when its pass over new requests ends).
+    pub fn submit_tallied_waking(
+        &self,
+        id: &BackendId,
+        request: MirrorRequest,
+        tally: Option<Tally>,
+        wake: Wake,
+    ) -> Result<(), DropReason> {
+        self.submit_job(id, Job::Http1(request), tally, wake)
+    }
+
+    /// [`submit_h2_tallied`](Self::submit_h2_tallied), waking as `wake` says.
+    pub fn submit_h2_tallied_waking(
+        &self,
+        id: &BackendId,
+        request: H2MirrorRequest,
+        tally: Option<Tally>,
+        wake: Wake,
+    ) -> Result<(), DropReason> {
+        self.submit_job(id, Job::H2(request), tally, wake)
+    }
+
+    /// Wakes the workers of every backend that has requests queued by [`Wake::Deferred`]
+    /// submissions since they were last woken.
+    pub fn wake_deferred(&self) {
+        let pending = std::mem::take(
+            &mut *self
+                .inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for backend in pending {
+            if backend.unwoken.swap(0, Ordering::AcqRel) > 0 {
+                backend.notify.notify_one();
+            }
+        }
     }
 
     /// [`submit_tallied`](Self::submit_tallied) for an HTTP/2 request: replayed over
@@ -256,7 +316,7 @@ impl Replayer {
         request: H2MirrorRequest,
         tally: Option<Tally>,
     ) -> Result<(), DropReason> {
-        self.submit_job(id, Job::H2(request), tally)
+        self.submit_job(id, Job::H2(request), tally, Wake::Now)
     }
 
     fn submit_job(
@@ -264,6 +324,7 @@ impl Replayer {
         id: &BackendId,
         request: Job,
         tally: Option<Tally>,
+        wake: Wake,
     ) -> Result<(), DropReason> {
         let Some(backend) = self.backend(id) else {
             self.inner.unknown.inc();
@@ -288,7 +349,10 @@ impl Replayer {
         };
         match result {
             Ok(()) => {
-                backend.notify.notify_one();
+                match wake {
+                    Wake::Now => backend.notify.notify_one(),
+                    Wake::Deferred => self.defer_wake(&backend),
+                }
                 Ok(())
             }
             Err(reason) => {
@@ -296,6 +360,21 @@ impl Replayer {
                 stats.log_once(reason, &"request refused when submitted");
                 Err(reason)
             }
+        }
+    }
+
+    /// Counts a request queued without waking `backend`; wakes it when enough wait.
+    fn defer_wake(&self, backend: &Arc<Backend>) {
+        let unwoken = backend.unwoken.fetch_add(1, Ordering::AcqRel) + 1;
+        if unwoken == 1 {
+            self.inner
+                .deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::clone(backend));
+        }
+        if unwoken >= DEFERRED_WAKE_MAX && backend.unwoken.swap(0, Ordering::AcqRel) > 0 {
+            backend.notify.notify_one();
         }
     }
 
@@ -327,6 +406,7 @@ impl Replayer {
         let inner = &self.inner;
         let before = self.shutdown_drops();
         inner.accepting.store(false, Ordering::Release);
+        self.wake_deferred();
         let until = Instant::now() + deadline;
         let queue = &inner.shared.queue;
         let drained = loop {

@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use shadowtap_mirror::{
-    BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions, Tally,
+    BackendId, MirrorRequest, NoOwnFlows, ReplayConfig, Replayer, RewriteOptions, Tally, Wake,
 };
 use shadowtap_reconstruct::{
     pcap::{decode_pcap_all, Captured},
@@ -95,7 +95,7 @@ impl MirrorSink for ToUrl {
         request: &H2FlowRequest,
         tally: Option<Tally>,
     ) -> Result<(), &'static str> {
-        crate::wiring::submit_h2(&self.replayer, &self.id, request, tally)
+        crate::wiring::submit_h2(&self.replayer, &self.id, request, tally, Wake::Now)
     }
 }
 

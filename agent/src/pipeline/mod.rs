@@ -97,6 +97,10 @@ pub trait MirrorSink {
     fn set_plan(&mut self, plan: &Plan) {
         let _ = plan;
     }
+
+    /// The caller's pass over new records ended: requests the sink holds back (or whose
+    /// delivery it defers) go now. The default does nothing.
+    fn flush(&mut self) {}
 }
 
 /// A decoded request of either protocol, as the pipeline routes it.
@@ -216,6 +220,12 @@ impl<S: MirrorSink> Pipeline<S> {
         requests.extend(self.reconstructor.advance_time(now_ns));
         self.handle_output(requests);
         self.comparison.tick(now_ns);
+    }
+
+    /// Ends a pass over new records: the sink delivers what it deferred
+    /// ([`MirrorSink::flush`]).
+    pub fn flush_mirrors(&mut self) {
+        self.sink.flush();
     }
 
     /// Reads the mirror client's comparison reports received so far.

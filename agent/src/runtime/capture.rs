@@ -78,6 +78,8 @@ pub async fn run(
             Ok(())
         });
         more = visited == RING_BATCH;
+        // The pass's mirrors go out together: one wake-up per backend, whole batches.
+        pipeline.flush_mirrors();
         pipeline.poll_comparisons();
     }
     pipeline.publish(&snapshots);

@@ -140,7 +140,11 @@ pub async fn run(cfg: AgentConfig) -> Result<(), RuntimeError> {
             ..ReconstructConfig::default()
         }),
         cfg.seed.map_or_else(Sampler::from_entropy, Sampler::new),
-        ReplayerSink::new(replayer.clone()),
+        if std::env::var_os("SHADOWTAP_WAKE_NOW").is_some() {
+            ReplayerSink::new(replayer.clone())
+        } else {
+            ReplayerSink::deferring(replayer.clone())
+        },
         &cfg.mirror.marker_name,
     )
     .with_route_latency(telemetry.route_latency.clone())

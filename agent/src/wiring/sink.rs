@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 use shadowtap_mirror::{
-    BackendId, CompareTicket, DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally,
+    BackendId, CompareTicket, DropReason, H2MirrorRequest, MirrorRequest, Replayer, Tally, Wake,
 };
 use shadowtap_reconstruct::{H2FlowRequest, Request};
 use shadowtap_routes::{
@@ -20,14 +20,26 @@ use crate::pipeline::MirrorSink;
 pub struct ReplayerSink {
     replayer: Replayer,
     ids: BackendIds,
+    wake: Wake,
 }
 
 impl ReplayerSink {
-    /// Wrap a replayer.
+    /// Wrap a replayer; every request wakes its backend's workers at once.
     pub fn new(replayer: Replayer) -> Self {
         Self {
             replayer,
             ids: BackendIds::default(),
+            wake: Wake::Now,
+        }
+    }
+
+    /// Wrap a replayer; the workers of a backend are woken once per pass over the ring
+    /// ([`MirrorSink::flush`]), so a busy backend gets whole pipelined batches instead of a
+    /// worker wake-up, a write and a read per request.
+    pub fn deferring(replayer: Replayer) -> Self {
+        Self {
+            wake: Wake::Deferred,
+            ..Self::new(replayer)
         }
     }
 }
@@ -41,7 +53,7 @@ impl MirrorSink for ReplayerSink {
     ) -> Result<(), &'static str> {
         let id = self.ids.get(mirror);
         self.replayer
-            .submit_tallied(&id, MirrorRequest::from_decoded(request), tally)
+            .submit_tallied_waking(&id, MirrorRequest::from_decoded(request), tally, self.wake)
             .map_err(|reason| reason.as_str())
     }
 
@@ -54,10 +66,11 @@ impl MirrorSink for ReplayerSink {
     ) -> Result<(), &'static str> {
         let id = self.ids.get(mirror);
         self.replayer
-            .submit_tallied(
+            .submit_tallied_waking(
                 &id,
                 MirrorRequest::from_decoded(request).with_compare(ticket),
                 tally,
+                self.wake,
             )
             .map_err(|reason| reason.as_str())
     }
@@ -69,7 +82,7 @@ impl MirrorSink for ReplayerSink {
         tally: Option<Tally>,
     ) -> Result<(), &'static str> {
         let id = self.ids.get(mirror);
-        submit_h2(&self.replayer, &id, request, tally)
+        submit_h2(&self.replayer, &id, request, tally, self.wake)
     }
 
     fn submit_h2_compared(
@@ -83,7 +96,7 @@ impl MirrorSink for ReplayerSink {
         match H2MirrorRequest::from_decoded(&request.request) {
             Ok(r) => self
                 .replayer
-                .submit_h2_tallied(&id, r.with_compare(ticket), tally)
+                .submit_h2_tallied_waking(&id, r.with_compare(ticket), tally, self.wake)
                 .map_err(|reason| reason.as_str()),
             Err(e) => {
                 // The ticket goes with the request: the pair's mirror side is failed.
@@ -95,6 +108,12 @@ impl MirrorSink for ReplayerSink {
 
     fn set_plan(&mut self, plan: &Plan) {
         self.ids.set_plan(plan);
+    }
+
+    fn flush(&mut self) {
+        if self.wake == Wake::Deferred {
+            self.replayer.wake_deferred();
+        }
     }
 }
 
@@ -175,16 +194,17 @@ impl BackendIds {
 
 /// Queues an HTTP/2 request on `replayer` for backend `id`; one the HTTP/2 client cannot
 /// send as received is refused as `bad_request` (logged at debug level, counted by the
-/// pipeline's refusals).
+/// pipeline's refusals); `wake` says when its backend's workers are woken.
 pub fn submit_h2(
     replayer: &Replayer,
     id: &shadowtap_mirror::BackendId,
     request: &H2FlowRequest,
     tally: Option<Tally>,
+    wake: Wake,
 ) -> Result<(), &'static str> {
     match H2MirrorRequest::from_decoded(&request.request) {
         Ok(r) => replayer
-            .submit_h2_tallied(id, r, tally)
+            .submit_h2_tallied_waking(id, r, tally, wake)
             .map_err(|reason| reason.as_str()),
         Err(e) => {
             tracing::debug!(error = %e, "HTTP/2 request not replayable");
