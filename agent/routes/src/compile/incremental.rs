@@ -257,9 +257,9 @@ impl Analysed for GrpcRoute {
 /// The routes that read each object, by the journal's name for its changes.
 type Readers = BTreeMap<Touched, BTreeSet<(RouteKind, ObjectKey)>>;
 
-/// Notes in `readers` what route `key` of kind `R` read (`add`), or forgets it.
-fn index<R: Analysed>(readers: &mut Readers, key: &ObjectKey, deps: &Deps, add: bool) {
-    for t in deps.reads(key) {
+/// Notes in `readers` that route `key` of kind `R` reads `reads` (`add`), or forgets it.
+fn index<R: Analysed>(readers: &mut Readers, key: &ObjectKey, reads: Vec<Touched>, add: bool) {
+    for t in reads {
         if add {
             readers.entry(t).or_default().insert((R::KIND, key.clone()));
         } else if let Some(set) = readers.get_mut(&t) {
@@ -299,7 +299,7 @@ fn refresh_one<R: Analysed>(
     let Some(r) = routes.get(k) else {
         return match cache.remove(k) {
             Some(old) => {
-                index::<R>(readers, k, &old.deps, false);
+                index::<R>(readers, k, old.deps.reads(k), false);
                 Refreshed::Removed
             }
             None => Refreshed::Same,
@@ -314,9 +314,18 @@ fn refresh_one<R: Analysed>(
     let mut problems = Vec::new();
     let info = R::analyse(store, k, r, cfg, &mut problems);
     let deps = R::deps(store, k, r);
+    // What the route reads is indexed again only when it changed (usually only the
+    // objects under the same names changed).
+    let reads = deps.reads(k);
+    let old_reads = cache.get(k).map(|old| old.deps.reads(k));
+    if old_reads.as_ref() != Some(&reads) {
+        if let Some(old) = old_reads {
+            index::<R>(readers, k, old, false);
+        }
+        index::<R>(readers, k, reads, true);
+    }
     let outcome = match cache.get(k) {
         Some(old) => {
-            index::<R>(readers, k, &old.deps, false);
             if old.problems != problems {
                 Refreshed::Changed
             } else if old.info == info {
@@ -329,7 +338,6 @@ fn refresh_one<R: Analysed>(
         }
         None => Refreshed::Changed,
     };
-    index::<R>(readers, k, &deps, true);
     cache.insert(
         k.clone(),
         Cached {
