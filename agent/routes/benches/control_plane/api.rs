@@ -68,11 +68,17 @@ impl Api {
         f(&mut st);
         self.cluster.changed.insert(s, st);
         self.log.push((self.rv, s));
-        let line = json!({"type": "MODIFIED", "object": self.cluster.slice(s, self.rv)});
-        let frame = Bytes::from(format!("{line}\n"));
+        let frame = watch_line(&self.cluster.slice(s, self.rv));
         self.slice_watchers
             .retain(|tx| tx.send(Ok(Frame::data(frame.clone()))).is_ok());
     }
+}
+
+/// One watch event line for a modified object, `type` first as the API server writes it
+/// (`json!` would sort the keys and put `object` first, which makes the client buffer the
+/// whole object before it knows the event's type).
+fn watch_line(object: &Value) -> Bytes {
+    Bytes::from(format!("{{\"type\":\"MODIFIED\",\"object\":{object}}}\n"))
 }
 
 fn full(v: &Value) -> Response<Body> {
@@ -128,8 +134,7 @@ pub async fn serve(
         let (tx, rx) = mpsc::unbounded_channel();
         if plural == "endpointslices" {
             for (rv, s) in a.log.iter().filter(|(rv, _)| *rv > since) {
-                let line = json!({"type": "MODIFIED", "object": a.cluster.slice(*s, *rv)});
-                let _ = tx.send(Ok(Frame::data(Bytes::from(format!("{line}\n")))));
+                let _ = tx.send(Ok(Frame::data(watch_line(&a.cluster.slice(*s, *rv)))));
             }
             a.slice_watchers.push(tx);
         } else {

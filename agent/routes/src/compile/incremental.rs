@@ -35,7 +35,8 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use super::addresses::capture_addrs;
 use super::config::PlanConfig;
 use super::grpc_shared::shared_fields;
-use super::plan::{apply_mirror_patches, assemble, mirror_patches};
+use super::mirror_patch::PlanBuffers;
+use super::plan::assemble;
 use super::route::{analyze_grpc_route, analyze_route, RouteInfo};
 use crate::model::{
     CompactSlice, JournalMark, ObjectKey, Plan, PlanProblem, RouteKind, ServicePortRef, Shared,
@@ -256,9 +257,9 @@ impl Analysed for GrpcRoute {
 /// The routes that read each object, by the journal's name for its changes.
 type Readers = BTreeMap<Touched, BTreeSet<(RouteKind, ObjectKey)>>;
 
-/// Notes in `readers` what route `key` of kind `R` read (`add`), or forgets it.
-fn index<R: Analysed>(readers: &mut Readers, key: &ObjectKey, deps: &Deps, add: bool) {
-    for t in deps.reads(key) {
+/// Notes in `readers` that route `key` of kind `R` reads `reads` (`add`), or forgets it.
+fn index<R: Analysed>(readers: &mut Readers, key: &ObjectKey, reads: Vec<Touched>, add: bool) {
+    for t in reads {
         if add {
             readers.entry(t).or_default().insert((R::KIND, key.clone()));
         } else if let Some(set) = readers.get_mut(&t) {
@@ -298,7 +299,7 @@ fn refresh_one<R: Analysed>(
     let Some(r) = routes.get(k) else {
         return match cache.remove(k) {
             Some(old) => {
-                index::<R>(readers, k, &old.deps, false);
+                index::<R>(readers, k, old.deps.reads(k), false);
                 Refreshed::Removed
             }
             None => Refreshed::Same,
@@ -313,9 +314,18 @@ fn refresh_one<R: Analysed>(
     let mut problems = Vec::new();
     let info = R::analyse(store, k, r, cfg, &mut problems);
     let deps = R::deps(store, k, r);
+    // What the route reads is indexed again only when it changed (usually only the
+    // objects under the same names changed).
+    let reads = deps.reads(k);
+    let old_reads = cache.get(k).map(|old| old.deps.reads(k));
+    if old_reads.as_ref() != Some(&reads) {
+        if let Some(old) = old_reads {
+            index::<R>(readers, k, old, false);
+        }
+        index::<R>(readers, k, reads, true);
+    }
     let outcome = match cache.get(k) {
         Some(old) => {
-            index::<R>(readers, k, &old.deps, false);
             if old.problems != problems {
                 Refreshed::Changed
             } else if old.info == info {
@@ -328,7 +338,6 @@ fn refresh_one<R: Analysed>(
         }
         None => Refreshed::Changed,
     };
-    index::<R>(readers, k, &deps, true);
     cache.insert(
         k.clone(),
         Cached {
@@ -478,8 +487,8 @@ pub struct IncrementalPlanner {
     captured: BTreeMap<ServicePortRef, Captured>,
     /// The store version of the last plan.
     seen: Option<JournalMark>,
-    /// The last plan.
-    last: Option<Arc<Plan>>,
+    /// The last plan (and the one before it, to be patched in place next time).
+    plans: PlanBuffers,
     /// Whether the last plan was patched (not assembled).
     patched: bool,
     analysed: usize,
@@ -497,7 +506,7 @@ impl IncrementalPlanner {
             readers: Readers::new(),
             captured: BTreeMap::new(),
             seen: None,
-            last: None,
+            plans: PlanBuffers::default(),
             patched: false,
             analysed: 0,
             captures_read: 0,
@@ -550,22 +559,22 @@ impl IncrementalPlanner {
                     .any(|t| matches!(t, Touched::Pod(_) | Touched::Gateway(_)))
             })
             || self.captures_moved(store, touched);
-        if let Some(last) = self.last.as_mut().filter(|_| !assemble_again) {
-            let mut patches = Vec::new();
-            for k in &http.mirror_addresses {
-                mirror_patches(last, &self.http[k].info, &mut patches);
-            }
-            for k in &grpc.mirror_addresses {
-                mirror_patches(last, &self.grpc[k].info, &mut patches);
-            }
+        if let Some(last) = self.plans.last().filter(|_| !assemble_again).cloned() {
+            let routes = (http.mirror_addresses.iter().map(|k| &self.http[k].info))
+                .chain(grpc.mirror_addresses.iter().map(|k| &self.grpc[k].info));
+            let patches = self.plans.patches(routes);
             self.patched = !patches.is_empty();
-            if self.patched {
-                apply_mirror_patches(Arc::make_mut(last), patches);
+            if !self.patched {
+                return last;
             }
-            return last.clone();
+            // The published plan itself stays shared with its readers only.
+            drop(last);
+            if let Some(next) = self.plans.publish_patched(patches) {
+                return next;
+            }
         }
         let plan = Arc::new(self.assemble(store, touched));
-        self.last = Some(plan.clone());
+        self.plans.assembled(plan.clone());
         self.patched = false;
         plan
     }
@@ -640,6 +649,12 @@ impl IncrementalPlanner {
     /// differs from the one before then.
     pub fn patched(&self) -> bool {
         self.patched
+    }
+
+    /// Patched plans that were copied because a reader still held the plan before the
+    /// published one (otherwise that one is brought in step in place).
+    pub fn plan_copies(&self) -> usize {
+        self.plans.copies()
     }
 
     /// Routes analysed by the last [`IncrementalPlanner::plan`] (the others were cached).

@@ -30,6 +30,7 @@ mod grpc_matches;
 mod grpc_shared;
 mod incremental;
 mod matches;
+mod mirror_patch;
 mod mirror_spec;
 mod parents;
 mod plan;

@@ -60,7 +60,7 @@ fn delivery(rule: &RuleInfo, backends: &BTreeSet<ServicePortRef>) -> Delivery {
 
 /// The mirrors of `rule` (of a route labelled or not) at an endpoint serving `backends`,
 /// where it delivers as `delivery`: the rule's and those of its backendRefs to `backends`.
-fn entry_mirrors(
+pub(super) fn entry_mirrors(
     labelled: bool,
     rule: &RuleInfo,
     delivery: Delivery,
@@ -78,48 +78,6 @@ fn entry_mirrors(
         }
     }
     mirrors
-}
-
-/// A rule entry of a plan and the mirrors it must hold: (route set id, parent index, rule
-/// index, mirrors).
-pub(super) type MirrorPatch = (u32, usize, usize, Vec<MirrorTarget>);
-
-/// What to change in `plan`'s rules of `route` to bring their mirrors in step with `route`,
-/// whose analysis changed at most in its mirrors' addresses
-/// ([`RouteInfo::same_but_mirror_addresses`]): everything else a plan holds is the same
-/// then. Entries whose mirrors are already right are left out.
-pub(super) fn mirror_patches(plan: &Plan, route: &RouteInfo, out: &mut Vec<MirrorPatch>) {
-    for (id, set) in &plan.route_sets {
-        let backends: BTreeSet<ServicePortRef> = set.backends.iter().cloned().collect();
-        for (pi, parent) in set.parents.iter().enumerate() {
-            for (ri, entry) in parent.rules.iter().enumerate() {
-                if entry.id.kind != route.kind || entry.id.route != route.key {
-                    continue;
-                }
-                let Some(rule) = route.rules.iter().find(|r| r.id == entry.id) else {
-                    continue;
-                };
-                let mirrors = entry_mirrors(route.labelled, rule, entry.delivery, &backends);
-                if mirrors != entry.mirrors {
-                    out.push((*id, pi, ri, mirrors));
-                }
-            }
-        }
-    }
-}
-
-/// Applies [`mirror_patches`] to `plan`.
-pub(super) fn apply_mirror_patches(plan: &mut Plan, patches: Vec<MirrorPatch>) {
-    for (id, pi, ri, mirrors) in patches {
-        if let Some(entry) = plan
-            .route_sets
-            .get_mut(&id)
-            .and_then(|s| s.parents.get_mut(pi))
-            .and_then(|p| p.rules.get_mut(ri))
-        {
-            entry.mirrors = mirrors;
-        }
-    }
 }
 
 /// The hostnames of the other HTTP/HTTPS listeners of `parent`'s Gateway on `port`.

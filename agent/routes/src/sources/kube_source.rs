@@ -49,24 +49,22 @@ const ROUTE_KINDS: [&str; 2] = ["httproutes", "grpcroutes"];
 pub struct KubeSourceConfig {
     /// This node's name (Pods are watched with `spec.nodeName=<node>`).
     pub node_name: String,
-    /// Quiet time after a change before a new store is emitted.
-    pub debounce: Duration,
-    /// Longest wait from the first change of a burst to its store (steady churn never
-    /// leaves `debounce` of quiet time).
-    pub max_wait: Duration,
+    /// Shortest time between two stores: a change after a quieter time is emitted at once,
+    /// changes sooner than this after the last store are emitted together when it has
+    /// passed (`debounce.rs`).
+    pub min_interval: Duration,
     /// API version of ReferenceGrant to watch (`v1beta1` is served by every Gateway API
     /// release; `v1` by recent ones).
     pub reference_grant_version: String,
 }
 
 impl KubeSourceConfig {
-    /// Defaults for `node_name`: 20 ms debounce, at most 50 ms from a change to its store,
-    /// ReferenceGrant `v1beta1`.
+    /// Defaults for `node_name`: at most one store per 20 ms (a change waits at most that
+    /// long for its store), ReferenceGrant `v1beta1`.
     pub fn new(node_name: impl Into<String>) -> Self {
         Self {
             node_name: node_name.into(),
-            debounce: Duration::from_millis(20),
-            max_wait: Duration::from_millis(50),
+            min_interval: Duration::from_millis(20),
             reference_grant_version: "v1beta1".into(),
         }
     }
@@ -261,7 +259,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
 
     let (store_tx, store_rx) = watch::channel(Arc::new(Store::new()));
     let (err_tx, err_rx) = mpsc::channel(64);
-    let mut debounce = Debounce::new(cfg.debounce, cfg.max_wait);
+    let mut debounce = Debounce::new(cfg.min_interval);
     let mut client_pods = ClientPodWatches::new(client);
     let task = tokio::spawn(async move {
         // A resource whose initial list answers 404 (CRD not installed) counts as listed and
@@ -285,6 +283,9 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                 }
             };
             tokio::select! {
+                // Events already received are taken before a store is emitted: one read of
+                // many watch lines becomes one store.
+                biased;
                 item = merged.next() => match item {
                     None => return,
                     Some(Ok(())) => debounce.event(tokio::time::Instant::now()),
@@ -301,7 +302,7 @@ pub fn start_kube_source(client: Client, cfg: KubeSourceConfig) -> KubeSource {
                     }
                 },
                 () = sleep => {
-                    debounce.fired();
+                    debounce.fired(tokio::time::Instant::now());
                     if !ready(&absent) {
                         debounce.event(tokio::time::Instant::now());
                         continue;

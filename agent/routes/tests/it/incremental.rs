@@ -338,6 +338,121 @@ proptest! {
             prop_assert_eq!(incremental, scratch, "after batch {} ({:?})", i, batch);
         }
     }
+
+    /// Plans shared with readers (as the planner task publishes them): whether a reader
+    /// still holds the plan before the published one (then a patched plan is a copy) or
+    /// not (then that plan is brought in step and patched in place), every plan published
+    /// equals the plan from scratch, and a plan a reader holds never changes under it.
+    #[test]
+    fn shared_plans_equal_plans_from_scratch_whether_or_not_readers_hold_them(
+        batches in proptest::collection::vec(
+            (proptest::collection::vec(change(), 1..4), any::<bool>()),
+            1..16,
+        ),
+    ) {
+        let cfg = PlanConfig::default();
+        let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
+        let mut store = populated();
+        apply(&mut store, &grpc_sharing_the_parent());
+        // (plan a reader holds, the plan from scratch of its store)
+        let mut held: Vec<(std::sync::Arc<Plan>, Plan)> = Vec::new();
+        let first = planner.plan_shared(&store);
+        prop_assert_eq!(&*first, &plan(&store, NODE, &cfg));
+        for (i, (batch, hold)) in batches.iter().enumerate() {
+            for c in batch {
+                apply(&mut store, c);
+            }
+            let published = planner.plan_shared(&store);
+            let scratch = plan(&store, NODE, &cfg);
+            prop_assert_eq!(&*published, &scratch, "after batch {} ({:?})", i, batch);
+            for (p, expected) in &held {
+                prop_assert_eq!(&**p, expected, "a held plan changed (batch {})", i);
+            }
+            if *hold {
+                held.push((published, scratch));
+            }
+        }
+    }
+}
+
+/// Two routes' mirror backends move in turn, again and again (what churn does): each plan
+/// is patched, not assembled; the plan before the published one is brought in step and
+/// patched in place when no reader holds it, copied when one does, and a held plan keeps
+/// what it held. Moving the two in turn makes a reused plan wrong unless it first takes
+/// the patches it missed.
+#[test]
+fn patched_plans_reuse_the_plan_no_reader_holds() {
+    let cfg = PlanConfig::default();
+    let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
+    let mut store = populated();
+    // A second labelled route on the same parent, mirroring another Service (the backend
+    // itself, whose second EndpointSlice has no endpoint here).
+    let second = Change::Route {
+        grpc: false,
+        ns: 0,
+        i: 1,
+        age: 2,
+        hosts: 1,
+        parent: Some((0, 0)),
+        backend: (0, 0),
+        weight: 1,
+        mirror: Some((0, 0, 7)),
+        labelled: true,
+    };
+    apply(&mut store, &second);
+    // Step `n` moves the first route's mirror (even) or the second's (odd).
+    let mirror_moves = |n: u8| Change::Slice {
+        ns: 0,
+        svc: 1 - n % 2,
+        j: n % 2,
+        named_port: true,
+        endpoints: vec![(100 + n, false, true)],
+    };
+    let mut published = planner.plan_shared(&store);
+    let mirrored = |p: &Plan| {
+        p.route_sets
+            .values()
+            .flat_map(|s| &s.parents)
+            .flat_map(|p| &p.rules)
+            .filter(|r| !r.mirrors.is_empty())
+            .count()
+    };
+    assert_eq!(
+        mirrored(&published),
+        2,
+        "both routes mirror: {published:#?}"
+    );
+    for n in 0..10 {
+        apply(&mut store, &mirror_moves(n));
+        let next = planner.plan_shared(&store);
+        assert!(planner.patched(), "only mirrors' addresses moved");
+        assert_eq!(*next, plan(&store, NODE, &cfg), "step {n}");
+        published = next;
+    }
+    // The first patch copies (the assembled plan has no spare); then the spare is reused.
+    assert_eq!(planner.plan_copies(), 1);
+
+    // A reader holds each plan for a while.
+    let mut held = vec![(published.clone(), (*published).clone())];
+    for n in 10..15 {
+        apply(&mut store, &mirror_moves(n));
+        let next = planner.plan_shared(&store);
+        assert_eq!(*next, plan(&store, NODE, &cfg), "step {n}");
+        held.push((next.clone(), (*next).clone()));
+    }
+    // The first of these reuses the plan before the held one; each later one finds its
+    // spare held.
+    assert_eq!(planner.plan_copies(), 1 + 4, "every spare held was copied");
+    for (p, copy) in &held {
+        assert_eq!(**p, *copy, "a held plan changed");
+    }
+    drop(held);
+    for n in 15..18 {
+        apply(&mut store, &mirror_moves(n));
+        assert_eq!(*planner.plan_shared(&store), plan(&store, NODE, &cfg));
+    }
+    assert_eq!(planner.plan_copies(), 1 + 4, "released: reused again");
+    drop(published);
 }
 
 /// A store holding every kind, and a route whose backend has an endpoint here.

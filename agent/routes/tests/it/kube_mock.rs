@@ -274,7 +274,7 @@ async fn plan_follows_the_cluster_and_problems_become_events() {
     let client = kube::Client::new(svc, "default");
 
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(client.clone(), cfg);
     let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
@@ -383,7 +383,7 @@ async fn missing_crds_count_as_empty() {
     }
     tokio::spawn(serve(server.clone(), handle));
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
     let store = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
@@ -419,7 +419,7 @@ async fn grpcroutes_are_watched_and_their_problems_become_events() {
     tokio::spawn(serve(server.clone(), handle));
     let client = kube::Client::new(svc, "default");
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(client.clone(), cfg);
     let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
@@ -520,7 +520,7 @@ async fn namespace_labels_and_route_status_decide_attachment() {
     }
     tokio::spawn(serve(server.clone(), handle));
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
     let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
@@ -596,7 +596,7 @@ async fn consumer_namespaces_pods_are_watched_on_every_node() {
     }
     tokio::spawn(serve(server.clone(), handle));
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
     let initial = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
@@ -723,7 +723,7 @@ async fn objects_are_stripped_on_receipt_and_pods_watched_for_this_node() {
     }
     tokio::spawn(serve(server.clone(), handle));
     let mut cfg = KubeSourceConfig::new(NODE);
-    cfg.debounce = Duration::from_millis(20);
+    cfg.min_interval = Duration::from_millis(20);
     let mut source = start_kube_source(kube::Client::new(svc, "default"), cfg);
     let store = tokio::time::timeout(Duration::from_secs(20), source.initial())
         .await
