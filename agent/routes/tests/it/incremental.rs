@@ -179,6 +179,21 @@ fn apply(store: &mut Store, c: &Change) {
                 "spec": {"parentRefs": [parent], "hostnames": HOSTNAMES[usize::from(*hosts)],
                     "rules": [{"backendRefs": [b], "filters": filters}]}
             });
+            if *i == 2 {
+                // A route with two rules (two rule entries per parent in a plan), both
+                // mirroring: patching a mirror that moved must reach every entry.
+                let second = if *grpc {
+                    json!({"matches": [{"method": {"service": "pkg.Two"}}],
+                        "backendRefs": [b], "filters": filters})
+                } else {
+                    json!({"matches": [{"path": {"type": "PathPrefix", "value": "/two"}}],
+                        "backendRefs": [b], "filters": filters})
+                };
+                route["spec"]["rules"]
+                    .as_array_mut()
+                    .expect("rules")
+                    .push(second);
+            }
             if *grpc {
                 route["kind"] = json!("GRPCRoute");
                 route["spec"]["rules"][0]["matches"] = json!([{"method": {"service": "pkg.Svc"}}]);
@@ -453,6 +468,59 @@ fn patched_plans_reuse_the_plan_no_reader_holds() {
     }
     assert_eq!(planner.plan_copies(), 1 + 4, "released: reused again");
     drop(published);
+}
+
+/// A route with two rules on one parent, both mirroring the same Service: when that
+/// Service's endpoints move, the patched plan changes both rule entries, as a plan from
+/// scratch does.
+#[test]
+fn a_patch_reaches_every_rule_entry_of_a_route() {
+    let cfg = PlanConfig::default();
+    let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
+    let mut store = populated();
+    // Route r2 has two rules (see `apply`); it replaces nothing in the populated store.
+    apply(
+        &mut store,
+        &Change::Route {
+            grpc: false,
+            ns: 0,
+            i: 2,
+            age: 2,
+            hosts: 1,
+            parent: Some((0, 0)),
+            backend: (0, 0),
+            weight: 1,
+            mirror: Some((0, 1, 50)),
+            labelled: true,
+        },
+    );
+    let first = planner.plan_shared(&store);
+    assert_eq!(*first, plan(&store, NODE, &cfg));
+    let entries_of_r2 = |p: &Plan| {
+        p.route_sets
+            .values()
+            .flat_map(|s| &s.parents)
+            .flat_map(|p| &p.rules)
+            .filter(|r| r.id.route.name == "r2" && !r.mirrors.is_empty())
+            .count()
+    };
+    assert_eq!(entries_of_r2(&first), 2, "{first:#?}");
+    for n in 0..4u8 {
+        // The mirror Service's endpoints move.
+        apply(
+            &mut store,
+            &Change::Slice {
+                ns: 0,
+                svc: 1,
+                j: 0,
+                named_port: true,
+                endpoints: vec![(10 + n, false, true)],
+            },
+        );
+        let next = planner.plan_shared(&store);
+        assert!(planner.patched(), "only a mirror's addresses moved");
+        assert_eq!(*next, plan(&store, NODE, &cfg), "step {n}");
+    }
 }
 
 /// A store holding every kind, and a route whose backend has an endpoint here.
