@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use shadowtap_mirror::{ReplayConfig, Wake};
+use shadowtap_mirror::{BackendId, ReplayConfig, Replayer, Wake};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,7 +23,7 @@ fn config() -> ReplayConfig {
     }
 }
 
-fn submit_deferred(r: &shadowtap_mirror::Replayer, id: &shadowtap_mirror::BackendId, n: usize) {
+fn submit_deferred(r: &Replayer, id: &BackendId, n: usize) {
     for i in 0..n {
         r.submit_tallied_waking(id, get(i), None, Wake::Deferred)
             .unwrap();
@@ -36,14 +36,28 @@ async fn let_every_task_run() {
     }
 }
 
+/// A replayer whose backend `name` has the one endpoint `addr` and whose workers have
+/// started, found nothing queued and wait.
+async fn parked(name: &str, addr: std::net::SocketAddr) -> (Replayer, BackendId) {
+    parked_with(name, addr, config()).await
+}
+
+async fn parked_with(
+    name: &str,
+    addr: std::net::SocketAddr,
+    config: ReplayConfig,
+) -> (Replayer, BackendId) {
+    let r = replayer(config);
+    let id = backend(name);
+    r.set_endpoints(&id, vec![addr]);
+    let_every_task_run().await;
+    (r, id)
+}
+
 #[tokio::test]
 async fn deferred_requests_wait_for_the_wake_then_go_in_whole_batches() {
     let server = Recorder::ok().await;
-    let r = replayer(config());
-    let id = backend("deferred");
-    r.set_endpoints(&id, vec![server.addr]);
-    // The workers start, find nothing queued and wait.
-    let_every_task_run().await;
+    let (r, id) = parked("deferred", server.addr).await;
     submit_deferred(&r, &id, 20);
     // Every task of this (current-thread) runtime runs again: no worker was woken.
     let_every_task_run().await;
@@ -64,10 +78,7 @@ async fn deferred_requests_wait_for_the_wake_then_go_in_whole_batches() {
 #[tokio::test]
 async fn enough_deferred_requests_wake_the_workers_without_a_wake_call() {
     let server = Recorder::ok().await;
-    let r = replayer(config());
-    let id = backend("threshold");
-    r.set_endpoints(&id, vec![server.addr]);
-    let_every_task_run().await;
+    let (r, id) = parked("threshold", server.addr).await;
     // 64 is where a backend's deferred requests wake its workers on their own.
     submit_deferred(&r, &id, 64);
     let s = settled(&r, &id, 64).await;
@@ -114,13 +125,11 @@ async fn a_worker_leaving_requests_behind_wakes_the_next() {
         }
     })
     .await;
-    let r = replayer(ReplayConfig {
+    let config = ReplayConfig {
         request_timeout: Duration::from_secs(5),
         ..config()
-    });
-    let id = backend("chained");
-    r.set_endpoints(&id, vec![addr]);
-    let_every_task_run().await;
+    };
+    let (r, id) = parked_with("chained", addr, config).await;
     submit_deferred(&r, &id, 16);
     r.wake_deferred();
     let s = settled(&r, &id, 16).await;
@@ -131,10 +140,7 @@ async fn a_worker_leaving_requests_behind_wakes_the_next() {
 #[tokio::test]
 async fn shutdown_sends_what_was_deferred() {
     let server = Recorder::ok().await;
-    let r = replayer(config());
-    let id = backend("shutdown");
-    r.set_endpoints(&id, vec![server.addr]);
-    let_every_task_run().await;
+    let (r, id) = parked("shutdown", server.addr).await;
     submit_deferred(&r, &id, 5);
     let report = r.shutdown(WAIT).await;
     assert!(report.drained, "{report:?}");

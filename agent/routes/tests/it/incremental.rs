@@ -402,18 +402,7 @@ fn patched_plans_reuse_the_plan_no_reader_holds() {
     let mut store = populated();
     // A second labelled route on the same parent, mirroring another Service (the backend
     // itself, whose second EndpointSlice has no endpoint here).
-    let second = Change::Route {
-        grpc: false,
-        ns: 0,
-        i: 1,
-        age: 2,
-        hosts: 1,
-        parent: Some((0, 0)),
-        backend: (0, 0),
-        weight: 1,
-        mirror: Some((0, 0, 7)),
-        labelled: true,
-    };
+    let second = labelled_route(false, 1, 2, 1, (0, 0, 7));
     apply(&mut store, &second);
     // Step `n` moves the first route's mirror (even) or the second's (odd).
     let mirror_moves = |n: u8| Change::Slice {
@@ -479,21 +468,7 @@ fn a_patch_reaches_every_rule_entry_of_a_route() {
     let mut planner = IncrementalPlanner::new(NODE, cfg.clone());
     let mut store = populated();
     // Route r2 has two rules (see `apply`); it replaces nothing in the populated store.
-    apply(
-        &mut store,
-        &Change::Route {
-            grpc: false,
-            ns: 0,
-            i: 2,
-            age: 2,
-            hosts: 1,
-            parent: Some((0, 0)),
-            backend: (0, 0),
-            weight: 1,
-            mirror: Some((0, 1, 50)),
-            labelled: true,
-        },
-    );
+    apply(&mut store, &labelled_route(false, 2, 2, 1, (0, 1, 50)));
     let first = planner.plan_shared(&store);
     assert_eq!(*first, plan(&store, NODE, &cfg));
     let entries_of_r2 = |p: &Plan| {
@@ -520,6 +495,23 @@ fn a_patch_reaches_every_rule_entry_of_a_route() {
         let next = planner.plan_shared(&store);
         assert!(planner.patched(), "only a mirror's addresses moved");
         assert_eq!(*next, plan(&store, NODE, &cfg), "step {n}");
+    }
+}
+
+/// A labelled route `r{i}` in ns0 on the Service parent svc0 (backend svc0, weight 1),
+/// mirroring `mirror` = (namespace, Service, percent).
+fn labelled_route(grpc: bool, i: u8, age: u8, hosts: u8, mirror: (u8, u8, u8)) -> Change {
+    Change::Route {
+        grpc,
+        ns: 0,
+        i,
+        age,
+        hosts,
+        parent: Some((0, 0)),
+        backend: (0, 0),
+        weight: 1,
+        mirror: Some(mirror),
+        labelled: true,
     }
 }
 
@@ -563,18 +555,7 @@ fn populated() -> Store {
             named_port: true,
             endpoints: vec![(3, false, true)],
         },
-        Change::Route {
-            grpc: false,
-            ns: 0,
-            i: 0,
-            age: 1,
-            hosts: 0,
-            parent: Some((0, 0)),
-            backend: (0, 0),
-            weight: 1,
-            mirror: Some((0, 1, 42)),
-            labelled: true,
-        },
+        labelled_route(false, 0, 1, 0, (0, 1, 42)),
     ] {
         apply(&mut store, &c);
     }
@@ -584,18 +565,7 @@ fn populated() -> Store {
 /// A labelled GRPCRoute, newer than the populated store's HTTPRoute, on the same Service
 /// parent (where any HTTPRoute and GRPCRoute conflict) and mirroring.
 fn grpc_sharing_the_parent() -> Change {
-    Change::Route {
-        grpc: true,
-        ns: 0,
-        i: 1,
-        age: 2,
-        hosts: 1,
-        parent: Some((0, 0)),
-        backend: (0, 0),
-        weight: 1,
-        mirror: Some((0, 1, 7)),
-        labelled: true,
-    }
+    labelled_route(true, 1, 2, 1, (0, 1, 7))
 }
 
 /// Cross serving follows a change of either route on a parent although neither route's own
@@ -629,21 +599,7 @@ fn cross_serving_is_resolved_again_when_the_other_kind_changes() {
     assert_eq!(conflicts(&alone), 0, "{alone:#?}");
     assert_ne!(alone, first);
 
-    apply(
-        &mut store,
-        &Change::Route {
-            grpc: false,
-            ns: 0,
-            i: 0,
-            age: 1,
-            hosts: 0,
-            parent: Some((0, 0)),
-            backend: (0, 0),
-            weight: 1,
-            mirror: Some((0, 1, 42)),
-            labelled: true,
-        },
-    );
+    apply(&mut store, &labelled_route(false, 0, 1, 0, (0, 1, 42)));
     let back = planner.plan(&store);
     assert_eq!(planner.analysed(), 1);
     assert_eq!(back, first);
