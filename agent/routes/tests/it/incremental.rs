@@ -482,19 +482,22 @@ fn a_patch_reaches_every_rule_entry_of_a_route() {
     assert_eq!(entries_of_r2(&first), 2, "{first:#?}");
     for n in 0..4u8 {
         // The mirror Service's endpoints move.
-        apply(
-            &mut store,
-            &Change::Slice {
-                ns: 0,
-                svc: 1,
-                j: 0,
-                named_port: true,
-                endpoints: vec![(10 + n, false, true)],
-            },
-        );
+        apply(&mut store, &svc1_endpoint_at(10 + n));
         let next = planner.plan_shared(&store);
         assert!(planner.patched(), "only a mirror's addresses moved");
         assert_eq!(*next, plan(&store, NODE, &cfg), "step {n}");
+    }
+}
+
+/// svc1 in ns0 (the populated store's mirror backend): its one EndpointSlice holds the
+/// one ready endpoint `ip`, on no Pod of this node.
+fn svc1_endpoint_at(ip: u8) -> Change {
+    Change::Slice {
+        ns: 0,
+        svc: 1,
+        j: 0,
+        named_port: true,
+        endpoints: vec![(ip, false, true)],
     }
 }
 
@@ -541,13 +544,7 @@ fn populated() -> Store {
             named_port: true,
             endpoints: vec![(1, true, true)],
         },
-        Change::Slice {
-            ns: 0,
-            svc: 1,
-            j: 0,
-            named_port: true,
-            endpoints: vec![(2, false, true)],
-        },
+        svc1_endpoint_at(2),
         Change::Slice {
             ns: 1,
             svc: 2,
@@ -642,16 +639,7 @@ fn only_routes_reading_a_change_are_analysed_again() {
     assert_eq!(planner.analysed(), 0);
 
     // The mirror backend's endpoints move: the route is analysed again.
-    apply(
-        &mut store,
-        &Change::Slice {
-            ns: 0,
-            svc: 1,
-            j: 0,
-            named_port: true,
-            endpoints: vec![(5, false, true)],
-        },
-    );
+    apply(&mut store, &svc1_endpoint_at(5));
     let moved = planner.plan(&store);
     assert_eq!(planner.analysed(), 1);
     assert_eq!(moved, plan(&store, NODE, &cfg));
