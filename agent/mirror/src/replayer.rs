@@ -293,14 +293,14 @@ impl Replayer {
     /// Wakes the workers of every backend that has requests queued by [`Wake::Deferred`]
     /// submissions since they were last woken.
     pub fn wake_deferred(&self) {
-        let pending = std::mem::take(
-            &mut *self
-                .inner
-                .deferred
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for backend in pending {
+        // Drained in place (notifying never blocks): the list keeps its allocation from
+        // one pass to the next.
+        let mut pending = self
+            .inner
+            .deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for backend in pending.drain(..) {
             if backend.unwoken.swap(0, Ordering::AcqRel) > 0 {
                 backend.notify.notify_one();
             }
