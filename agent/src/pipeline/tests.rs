@@ -229,14 +229,7 @@ fn consumer_routes_apply_to_the_clients_of_their_namespace() {
         mesh_route("consumer", "gateway-conformance-mesh-consumer", "echo-v3"),
     ]
     .join("\n---\n");
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("mesh.yaml"), &yaml)
-        .expect("fixture loads");
-    let plan = Arc::new(shadowtap_routes::plan(
-        &store,
-        "node-a",
-        &PlanConfig::default(),
-    ));
+    let plan = super::tests_compare_support::plan_of(&yaml);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
     let mut pipeline = Pipeline::new(
         Reconstructor::new(Config::default()),

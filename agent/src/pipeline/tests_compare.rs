@@ -3,16 +3,14 @@
 //! sink that answers per path; every pair in its outcome, hostile primary responses never
 //! mis-pairing later requests, conservation.
 
-use std::{path::Path, sync::Arc};
-
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags::{ACK, FIN, PSH, SYN};
 use shadowtap_compare::{MirrorResult, Outcome, ResponseSummary};
 use shadowtap_mirror::{CompareTicket, Tally};
 use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Request, Segment};
-use shadowtap_routes::{plan::MirrorTarget, PlanConfig};
+use shadowtap_routes::plan::MirrorTarget;
 
-use super::tests_compare_support::{comparing_pipeline, flow, outcomes, ROUTE};
+use super::tests_compare_support::{comparing_pipeline, flow, outcomes, plan_of, ROUTE};
 use super::{MirrorSink, Pipeline};
 
 /// Answers each compared request as the mirror would, by path: `/slow` never (held),
@@ -292,14 +290,7 @@ fn comparison_series_are_pruned_when_the_rule_stops_comparing() {
 
     // The same route without its compare annotation: the rule stays, its comparison goes.
     let yaml = ROUTE.replace("percent: 42", "percent: 100");
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &yaml)
-        .expect("fixture loads");
-    let plain = Arc::new(shadowtap_routes::plan(
-        &store,
-        "node-a",
-        &PlanConfig::default(),
-    ));
+    let plain = plan_of(&yaml);
     assert!(plain.endpoints.iter().all(|e| e.compare.is_none()));
     p.set_plan(plain);
     assert_eq!(rows(&p), 0, "route_comparisons_total pruned");

@@ -1,16 +1,29 @@
-//! What the comparison tests through the pipeline share: a pipeline whose only route
-//! mirrors 100 % and compares in a given mode, flow keys, and the outcomes of its rule.
+//! What the pipeline tests share: the plan of a route file, and for the comparison tests a
+//! pipeline whose only route mirrors 100 % and compares in a given mode, flow keys, and the
+//! outcomes of its rule.
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use shadowtap_compare::Outcome;
 use shadowtap_reconstruct::{Config, FlowKey, Reconstructor};
-use shadowtap_routes::{PlanConfig, Sampler};
+use shadowtap_routes::{Plan, PlanConfig, Sampler};
 
 use super::{MirrorSink, PairKey, Pipeline};
 
 /// The fixture route (42 %, labelled, no annotations).
 pub(super) const ROUTE: &str = include_str!("../../routes/tests/fixtures/foo-route-42.yaml");
+
+/// The plan of node-a for the routes of `yaml` (a route file), with the default settings.
+pub(super) fn plan_of(yaml: &str) -> Arc<Plan> {
+    let mut store = shadowtap_routes::store::Store::new();
+    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), yaml)
+        .expect("fixture loads");
+    Arc::new(shadowtap_routes::plan(
+        &store,
+        "node-a",
+        &PlanConfig::default(),
+    ))
+}
 
 /// A pipeline over the fixture route at 100 %, annotated `shadowtap.dev/compare: mode`,
 /// mirroring into `sink`.
@@ -21,14 +34,7 @@ pub(super) fn comparing_pipeline<M: MirrorSink>(mode: &str, sink: M) -> Pipeline
             "  labels:\n    shadowtap.dev/mirror: enabled\n  annotations:\n    shadowtap.dev/compare: {mode}\n"
         ),
     );
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &yaml)
-        .expect("fixture loads");
-    let plan = Arc::new(shadowtap_routes::plan(
-        &store,
-        "node-a",
-        &PlanConfig::default(),
-    ));
+    let plan = plan_of(&yaml);
     let mut p = Pipeline::new(
         Reconstructor::new(Config::default()),
         Sampler::new(7),

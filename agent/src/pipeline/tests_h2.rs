@@ -63,12 +63,9 @@ fn plan(percent: u32) -> Arc<shadowtap_routes::Plan> {
         "  - backendRefs:\n    - name: foo-v1\n      port: 8080\n---\napiVersion: v1\nkind: Service",
         1,
     );
-    let mut store = shadowtap_routes::store::Store::new();
-    shadowtap_routes::file_source::load_str(&mut store, Path::new("route.yaml"), &route)
-        .expect("fixture loads");
-    let plan = shadowtap_routes::plan(&store, "node-a", &PlanConfig::default());
+    let plan = super::tests_compare_support::plan_of(&route);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
-    Arc::new(plan)
+    plan
 }
 
 /// A request on `c`: its header block, and its body as one DATA frame when there is one.
