@@ -66,7 +66,33 @@ fn mirrors_as_non_root(caps: &str, extra_args: &[&str]) {
         Duration::from_secs(30),
         || (s.v2.count() == 20).then_some(()),
     );
+    // The default `--cpu-priority batch` needs no capability: every thread has it.
+    let policies = thread_policies(pid);
+    assert!(
+        policies.len() > 1 && policies.iter().all(|p| *p == SCHED_BATCH),
+        "every agent thread runs SCHED_BATCH ({SCHED_BATCH}): {policies:?}"
+    );
     assert_eq!(s.stop_agent(), Some(0), "a clean exit on SIGTERM");
+}
+
+/// `SCHED_BATCH` in `/proc/<pid>/task/<tid>/stat`'s `policy` field.
+const SCHED_BATCH: u32 = 3;
+
+/// The scheduling policy of each thread of `pid` (`policy`, the 41st field of `stat`).
+fn thread_policies(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the agent's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields after the parenthesised name, which may hold spaces: state is field 3.
+            let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+            after
+                .split_whitespace()
+                .nth(41 - 3)
+                .and_then(|f| f.parse().ok())
+                .expect("a policy field")
+        })
+        .collect()
 }
 
 #[test]

@@ -11,6 +11,10 @@ use clap::ValueEnum;
 pub enum CpuPriority {
     /// Like any process (nice 0).
     Normal,
+    /// SCHED_BATCH at nice 0: the same share as any process, but a waking agent thread
+    /// never preempts a running one; it waits for the running thread to block or for the
+    /// scheduler's tick.
+    Batch,
     /// Nice 19: the smallest share under contention, yet never starved.
     Low,
     /// SCHED_IDLE: runs only on CPU time no other thread wants. Under full load the ring
@@ -22,8 +26,9 @@ pub enum CpuPriority {
 pub fn apply(priority: CpuPriority) -> io::Result<()> {
     match priority {
         CpuPriority::Normal => Ok(()),
+        CpuPriority::Batch => set_policy(libc::SCHED_BATCH),
         CpuPriority::Low => set_nice(19),
-        CpuPriority::Idle => set_idle(),
+        CpuPriority::Idle => set_policy(libc::SCHED_IDLE),
     }
 }
 
@@ -39,11 +44,11 @@ fn set_nice(nice: i32) -> io::Result<()> {
 }
 
 #[allow(unsafe_code)]
-fn set_idle() -> io::Result<()> {
+fn set_policy(policy: libc::c_int) -> io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is the
     // calling thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if rc == 0 {
         Ok(())
     } else {
@@ -71,5 +76,35 @@ mod tests {
         assert_eq!(nice, 19);
         assert_eq!(own_nice(), before, "other threads keep their priority");
         assert!(apply(CpuPriority::Normal).is_ok());
+    }
+
+    #[allow(unsafe_code)]
+    fn own_policy() -> libc::c_int {
+        // SAFETY: sched_getscheduler takes a plain pid; `0` means the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
+    #[test]
+    fn batch_sets_sched_batch_at_nice_0_on_the_calling_thread_only() {
+        let before = own_policy();
+        let (set, policy, nice) =
+            std::thread::spawn(|| (apply(CpuPriority::Batch).is_ok(), own_policy(), own_nice()))
+                .join()
+                .expect("thread");
+        assert!(set);
+        assert_eq!(policy, libc::SCHED_BATCH);
+        assert_eq!(nice, 0, "batch keeps the default share");
+        assert_eq!(own_policy(), before, "other threads keep their policy");
+    }
+
+    #[test]
+    fn threads_started_after_apply_inherit_the_policy() {
+        let policy = std::thread::spawn(|| {
+            apply(CpuPriority::Batch).expect("batch");
+            std::thread::spawn(own_policy).join().expect("child")
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(policy, libc::SCHED_BATCH);
     }
 }

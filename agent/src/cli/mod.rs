@@ -280,7 +280,7 @@ pub struct AgentArgs {
     #[arg(long, env = "SHADOWTAP_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
     /// CPU priority of the agent's threads against the node's workloads.
-    #[arg(long, env = "SHADOWTAP_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Normal)]
+    #[arg(long, env = "SHADOWTAP_CPU_PRIORITY", value_enum, default_value_t = CpuPriority::Batch)]
     pub cpu_priority: CpuPriority,
     /// Namespace of the Lease `shadowtap-route-events` through which the agents elect the
     /// one that publishes route problems as Events (held as this node's name).
