@@ -134,12 +134,20 @@ impl H2Decoder {
 
     /// Bytes this connection holds: bodies in progress, header block fragments and the
     /// partial frame (or preface) being read, as buffer capacities. The HPACK dynamic table
-    /// (at most [`Limits::max_table_size`] of entry bytes, plus its allocations) is not
-    /// included.
+    /// is apart: [`H2Decoder::table_bytes`].
     pub fn held_bytes(&self) -> usize {
         self.streams.held()
             + self.block.as_ref().map_or(0, |b| b.fragments.capacity())
             + self.buf.capacity()
+    }
+
+    /// Heap bytes of the HPACK dynamic table and the decoder's reused buffers (an upper
+    /// bound: each entry's name and value with its allocation and slot overhead — at most
+    /// [`Limits::max_table_size`] of entry bytes). Not part of [`H2Decoder::held_bytes`],
+    /// whose per-connection limit governs streams and frames, but memory the connection
+    /// holds as long as it decodes: a stopped or finished connection frees it.
+    pub fn table_bytes(&self) -> usize {
+        self.hpack.held_bytes()
     }
 
     /// Why decoding stopped, if it did.
@@ -300,6 +308,7 @@ impl H2Decoder {
             self.counters.add(Counter::BytesSkipped, bytes as u64);
             self.block = None;
             self.buf = BytesMut::new();
+            self.hpack = HpackDecoder::new(self.limits.max_table_size);
             self.phase = Phase::Finished;
         }
     }
@@ -667,6 +676,7 @@ impl H2Decoder {
         self.counters.add(Counter::BytesSkipped, bytes as u64);
         self.block = None;
         self.buf = BytesMut::new();
+        self.hpack = HpackDecoder::new(self.limits.max_table_size);
         self.phase = Phase::Stopped(reason);
     }
 }

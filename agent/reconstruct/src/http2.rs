@@ -101,10 +101,11 @@ impl H2Flow {
         H2Push::Continue
     }
 
-    /// Bytes held: the decoder's buffers (the chunks kept for a possible decline are
-    /// shared slices of at most the preface's length plus one segment, and short-lived).
+    /// Bytes held: the decoder's buffers and its HPACK dynamic table (the chunks kept for a
+    /// possible decline are shared slices of at most the preface's length plus one segment,
+    /// and short-lived).
     pub(crate) fn held(&self) -> usize {
-        self.dec.held_bytes()
+        self.dec.held_bytes() + self.dec.table_bytes()
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod support;
 
-use shadowtap_reconstruct::shadowtap_h2::client_bytes::ClientBytes;
+use shadowtap_reconstruct::shadowtap_h2::client_bytes::{ClientBytes, HeadersOpts};
 use shadowtap_reconstruct::shadowtap_h2::frame::PREFACE;
 use shadowtap_reconstruct::shadowtap_h2::Counter as H2;
 use shadowtap_reconstruct::{Config, Counter, H2FlowRequest, Reconstructor, Request, Segment};
@@ -315,6 +315,64 @@ fn h2_bodies_are_charged_to_the_inflight_budget() {
     assert!(run.h2.is_empty());
     assert_eq!(run.r.counters().get(Counter::FlowsH2OverBudget), 1);
     run.flush();
+}
+
+/// Two requests on flow `n`, each with a 2 000-byte field `x-big` coded as a literal with a
+/// new name: with incremental indexing (the decoder's table keeps it) or without (it does
+/// not). Both connections carry the same number of bytes in the same frames.
+fn big_field_requests(run: &mut Run, n: u16, indexed: bool) -> u32 {
+    let mut c = ClientBytes::new();
+    for id in [1, 3] {
+        let mut block = c.encode(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "a"),
+            (":path", "/t"),
+        ]);
+        // RFC 7541 §6.2.1 (0x40) or §6.2.2 (0x00); name of 5 bytes; value length 2 000
+        // as a 7-bit-prefix integer: 127 + 1 873 (0xd1 0x0e).
+        block.push(if indexed { 0x40 } else { 0x00 });
+        block.push(5);
+        block.extend_from_slice(b"x-big");
+        block.extend_from_slice(&[0x7f, 0xd1, 0x0e]);
+        block.extend_from_slice(&[b'v'; 2000]);
+        c.raw_headers(
+            id,
+            &block,
+            HeadersOpts {
+                end_stream: true,
+                ..Default::default()
+            },
+        );
+    }
+    send(run, n, &c.bytes, &[])
+}
+
+#[test]
+fn the_hpack_dynamic_table_is_charged_to_the_inflight_budget_while_the_flow_lives() {
+    let mut plain = Run::new(Config::default());
+    big_field_requests(&mut plain, 11, false);
+    let mut indexed = Run::new(Config::default());
+    let seq = big_field_requests(&mut indexed, 11, true);
+    for run in [&plain, &indexed] {
+        assert_eq!(
+            run.paths(),
+            vec![(1, "/t".to_owned()), (3, "/t".to_owned())]
+        );
+    }
+    // No request is in progress on either: what the indexed one holds more is its table.
+    let table = indexed.r.inflight_bytes() as i64 - plain.r.inflight_bytes() as i64;
+    assert!(
+        table >= 2000,
+        "the table's entry is charged: {} with it, {} without",
+        indexed.r.inflight_bytes(),
+        plain.r.inflight_bytes()
+    );
+    indexed.push(fin(flow(11), seq, 9));
+    indexed.advance(10_000_000_000);
+    assert_eq!(indexed.r.inflight_bytes(), 0, "a closed flow holds nothing");
+    indexed.flush();
+    plain.flush();
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! loss. Reported per step: the rate the client reached, what arrived at foo-v2, the
 //! agent's counted losses, its CPU time per mirrored request and its peak RSS. Then the
 //! agent's CPU time per captured request that is not sampled (a route mirroring 1 in 1 000).
+//! `SHADOWTAP_BENCH_AGENT_ARGS` adds arguments to `shadowtap agent` (e.g. `--cpu-priority normal`).
 
 use std::{
     fmt::Write as _,
@@ -197,7 +198,9 @@ fn search(
 ) -> Option<Step> {
     let route = foo_route_to_v2(Rate::Unset);
     let mut s = Scenario::counting(&route);
-    s.start_agent(&shadowtap_binary(), &[]);
+    let args = crate::agent_args_from_env();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.start_agent(&shadowtap_binary(), &args);
     let pid = s.agent_pid().expect("agent pid");
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     let mut best: Option<Step> = None;
@@ -259,7 +262,9 @@ const NOT_SAMPLED_RATES: [f64; 2] = [10_000.0, 20_000.0];
 fn not_sampled(out: &mut String) {
     let route = foo_route_to_v2(Rate::Fraction(1, 1000));
     let mut s = Scenario::counting(&route);
-    s.start_agent(&shadowtap_binary(), &[]);
+    let args = crate::agent_args_from_env();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.start_agent(&shadowtap_binary(), &args);
     let pid = s.agent_pid().expect("agent pid");
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     for rate in NOT_SAMPLED_RATES {

@@ -47,6 +47,16 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Extra arguments of `shadowtap agent` from `SHADOWTAP_BENCH_AGENT_ARGS` (split on spaces;
+/// e.g. `--cpu-priority normal`), for the benchmarks that start an agent.
+pub fn agent_args_from_env() -> Vec<String> {
+    std::env::var("SHADOWTAP_BENCH_AGENT_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Writes `text` to `target/bench-results/<name>.md` at the top of the workspace.
 pub fn write_result(name: &str, text: &str) {
     // This package is `xtask/bench/`.

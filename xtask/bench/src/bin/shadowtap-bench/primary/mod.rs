@@ -307,11 +307,7 @@ pub fn run() {
         rates,
         calibrated,
         backends,
-        agent_args: std::env::var("SHADOWTAP_BENCH_AGENT_ARGS")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        agent_args: crate::agent_args_from_env(),
     };
     eprintln!(
         "primary: rates {:?} req/s, {rounds} rounds of {} configurations",
