@@ -50,10 +50,23 @@ fn on_node(pod: &Pod, node: &str) -> bool {
 
 /// The container port a Service port's targetPort names on a pod.
 fn target_port_on(pod: &Pod, sp: &ServicePort) -> Option<u16> {
-    match &sp.target_port {
-        None => u16::try_from(sp.port).ok(),
+    let port = u16::try_from(sp.port).ok()?;
+    resolve_target_port(Some(pod), port, sp.target_port.as_ref())
+}
+
+/// The port at which requests to Service port `port` (targetPort `target`) reach `pod`:
+/// the targetPort's number, the port of the pod's container port of that name, or (no
+/// targetPort) `port` itself. `None` when it names a port the pod does not have, or the pod
+/// is unknown and the targetPort is a name.
+pub fn resolve_target_port(
+    pod: Option<&Pod>,
+    port: u16,
+    target: Option<&IntOrString>,
+) -> Option<u16> {
+    match target {
+        None => Some(port),
         Some(IntOrString::Int(p)) => u16::try_from(*p).ok(),
-        Some(IntOrString::String(name)) => pod
+        Some(IntOrString::String(name)) => pod?
             .spec
             .as_ref()?
             .containers
