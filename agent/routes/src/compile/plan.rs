@@ -255,7 +255,7 @@ pub(super) fn assemble(
     resolve_cross_serving(&mut resolved, &mut problems);
     let routes: Vec<&RouteInfo> = resolved.iter().map(AsRef::as_ref).collect();
     let routes = routes.as_slice();
-    let port_groups = PortGroups::of(routes);
+    let port_groups = PortGroups::of(routes, capture);
     // The routes attached to each parent (in `routes` order), and the routes that deliver
     // to each backend Service port.
     let mut attached: BTreeMap<&ParentKey, Vec<&RouteInfo>> = BTreeMap::new();
@@ -293,7 +293,7 @@ pub(super) fn assemble(
                     let here: Vec<&ParentKey> = r
                         .parents
                         .keys()
-                        .filter(|p| port_groups.applies(store, p, pod, addr.port()))
+                        .filter(|p| port_groups.applies(store, p, pod, addr))
                         .collect();
                     if here.is_empty() {
                         continue;
@@ -350,7 +350,7 @@ pub(super) fn assemble(
     // Service, the group of the port that maps there.
     for (addr, e) in local.iter_mut() {
         e.parents
-            .retain(|p| port_groups.applies(store, p, &e.pod, addr.port()));
+            .retain(|p| port_groups.applies(store, p, &e.pod, addr));
     }
 
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();

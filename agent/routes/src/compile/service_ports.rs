@@ -11,20 +11,23 @@
 //! group is the only one, as before ports counted.
 //!
 //! Without a mesh a request to a Service port reaches a pod at the targetPort that port maps
-//! to (a number, or a container port name resolved per Pod): that is what tells the groups
-//! apart at the pod. When two Service ports map to the same targetPort the pod cannot tell
+//! to (a number, or a container port name resolved per Pod, as the Service's EndpointSlices
+//! say for its endpoints): that is what tells the groups apart at the pod. When two Service ports map to the same targetPort the pod cannot tell
 //! them apart: both groups decide such requests, as listeners that could each have delivered
 //! a request do (README, "Several listeners"), and `ambiguous_parent` says so.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::addresses::resolve_target_port;
 use super::parents::Attachment;
+use super::plan::CaptureAddrs;
 use super::route::RouteInfo;
-use crate::model::{ObjectKey, ParentKey, ParentKind, Store};
+use crate::model::{ObjectKey, ParentKey, ParentKind, ServicePortRef, Store};
 
 /// A Service's routes of one audience: the Service and the consumer namespace (`None` =
 /// producer routes).
@@ -34,51 +37,91 @@ fn audience(p: &ParentKey) -> Audience {
     (p.object(), p.consumer_namespace.clone())
 }
 
-/// The Service-port groups of one plan: for each group with a port, the targetPort it maps
-/// to; for each audience, its groups with a port.
+/// Where one Service port's requests reach this node's pods.
+#[derive(Debug)]
+struct PortTarget {
+    /// The Service port's targetPort (unset = the port's number).
+    target_port: Option<IntOrString>,
+    /// The Service's local endpoints at that port, as captures resolve them (its
+    /// EndpointSlices, else its selector and each Pod's ports).
+    endpoints: Arc<BTreeMap<SocketAddr, ObjectKey>>,
+    /// The Pods among them.
+    pods: BTreeSet<ObjectKey>,
+}
+
+/// The Service-port groups of one plan: for each group with a port, where that port's
+/// requests reach the pods; for each audience, its groups with a port.
 #[derive(Debug, Default)]
 pub struct PortGroups {
-    targets: BTreeMap<ParentKey, Option<IntOrString>>,
+    targets: BTreeMap<ParentKey, PortTarget>,
     ported: BTreeMap<Audience, Vec<ParentKey>>,
 }
 
 impl PortGroups {
-    /// The groups of `routes` (after [`join_port_groups`]).
-    pub fn of(routes: &[&RouteInfo]) -> Self {
+    /// The groups of `routes` (after [`join_port_groups`]); `capture` gives the local
+    /// endpoints of a Service port.
+    pub fn of(routes: &[&RouteInfo], capture: &mut CaptureAddrs<'_>) -> Self {
         let mut out = Self::default();
         for r in routes {
             for (p, att) in &r.parents {
-                if p.kind != ParentKind::Service || p.port.is_none() {
+                let (ParentKind::Service, Some(port)) = (p.kind, p.port) else {
                     continue;
-                }
+                };
                 if out.targets.contains_key(p) {
                     continue;
                 }
-                out.targets.insert(p.clone(), att.target_port.clone());
+                let endpoints = capture(&ServicePortRef {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    port,
+                });
+                let pods = endpoints.values().cloned().collect();
+                out.targets.insert(
+                    p.clone(),
+                    PortTarget {
+                        target_port: att.target_port.clone(),
+                        endpoints,
+                        pods,
+                    },
+                );
                 out.ported.entry(audience(p)).or_default().push(p.clone());
             }
         }
         out
     }
 
-    /// Whether `parent` governs requests that reached pod `pod` at port `port`: a Gateway
+    /// Whether `parent` governs requests that reached pod `pod` at `addr`: a Gateway
     /// listener always (the pod cannot tell listeners apart); a Service port's group when
-    /// that Service port maps to `port` on the pod; the group of a Service's routes without
-    /// a port when none of the same audience's port groups does.
-    pub fn applies(&self, store: &Store, parent: &ParentKey, pod: &ObjectKey, port: u16) -> bool {
+    /// that Service port maps to `addr` on the pod — where the pod is one of the Service's
+    /// endpoints, as its EndpointSlices say (the captures' own resolution), else (a pod the
+    /// Service does not select, e.g. behind a Service without selector) by the port's
+    /// targetPort on the Pod; the group of a Service's routes without a port when none of
+    /// the same audience's port groups does.
+    pub fn applies(
+        &self,
+        store: &Store,
+        parent: &ParentKey,
+        pod: &ObjectKey,
+        addr: &SocketAddr,
+    ) -> bool {
         match (parent.kind, parent.port) {
             (ParentKind::Gateway, _) => true,
             (ParentKind::Service, Some(service_port)) => {
-                let target = self.targets.get(parent).and_then(Option::as_ref);
-                resolve_target_port(store.pods.get(pod).map(|p| &**p), service_port, target)
-                    == Some(port)
+                let Some(t) = self.targets.get(parent) else {
+                    return false;
+                };
+                if t.pods.contains(pod) {
+                    return t.endpoints.contains_key(addr);
+                }
+                let pod = store.pods.get(pod).map(|p| &**p);
+                resolve_target_port(pod, service_port, t.target_port.as_ref()) == Some(addr.port())
             }
             (ParentKind::Service, None) => !self
                 .ported
                 .get(&audience(parent))
                 .into_iter()
                 .flatten()
-                .any(|p| self.applies(store, p, pod, port)),
+                .any(|p| self.applies(store, p, pod, addr)),
         }
     }
 }

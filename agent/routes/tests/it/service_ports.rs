@@ -10,7 +10,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use shadowtap_routes::{render_json, render_table, Plan, ProblemReason, Store};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use shadowtap_routes::compile::IncrementalPlanner;
+use shadowtap_routes::model::{CompactSlice, Shared};
+use shadowtap_routes::{
+    render_json, render_table, ObjectKey, Plan, PlanConfig, ProblemReason, Store,
+};
 
 use crate::util::{decide_from, fixture, plan_of, rules_at, store_from, winner};
 
@@ -504,12 +511,6 @@ fn two_service_ports_with_one_target_port_are_both_decided_and_warned() {
 /// from scratch.
 #[test]
 fn incremental_plans_follow_named_ports_and_target_ports() {
-    use k8s_openapi::api::core::v1::{Pod, Service};
-    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-    use shadowtap_routes::compile::IncrementalPlanner;
-    use shadowtap_routes::model::Shared;
-    use shadowtap_routes::{ObjectKey, PlanConfig};
-
     let mut s = store(&[
         route(
             "web",
@@ -541,8 +542,9 @@ fn incremental_plans_follow_named_ports_and_target_ports() {
     assert_eq!(first, plan_of(&s));
     assert_eq!(parents_at(&first, 8080), ["Service shop/foo port 80"]);
 
-    // The pod's port `web` moves to 9090: Service port 80 now reaches this pod at 9090, as
-    // port 9090 does; 8080 is reached through no port the routes name.
+    // The pod's port `web` moves to 9090, and the endpoints controller writes it in foo's
+    // EndpointSlice: Service port 80 now reaches this pod at 9090, as port 9090 does, and
+    // nothing reaches 8080.
     let pod_key = ObjectKey::new("shop", "foo-1");
     let mut pod: Pod = (*s.pods[&pod_key]).clone();
     for c in &mut pod.spec.as_mut().unwrap().containers {
@@ -553,13 +555,22 @@ fn incremental_plans_follow_named_ports_and_target_ports() {
         }
     }
     s.put::<Pod>(Shared::new(pod));
+    s.put(foo_slice(9090));
     let moved = planner.plan(&s);
     assert_eq!(moved, plan_of(&s));
-    assert_eq!(parents_at(&moved, 8080), ["Service shop/foo"]);
+    assert!(moved.rules_for(&at(8080)).is_none(), "{moved:#?}");
     assert_eq!(
         parents_at(&moved, 9090),
         ["Service shop/foo port 80", "Service shop/foo port 9090"]
     );
+
+    // Back to 8080 in the slice only (the Pod still says 9090): the slice, which captures
+    // read too, decides for the Service's own endpoints.
+    s.put(foo_slice(8080));
+    let back = planner.plan(&s);
+    assert_eq!(back, plan_of(&s));
+    assert_eq!(parents_at(&back, 8080), ["Service shop/foo port 80"]);
+    assert_eq!(parents_at(&back, 9090), ["Service shop/foo port 9090"]);
 
     // Service port 80 now targets 8080 by number: back to one port per group.
     let svc_key = ObjectKey::new("shop", "foo");
@@ -576,5 +587,50 @@ fn incremental_plans_follow_named_ports_and_target_ports() {
     assert_eq!(
         parents_at(&retargeted, 9090),
         ["Service shop/foo port 9090"]
+    );
+}
+
+/// Service shop/foo's EndpointSlice with its port `http` at `http_port`.
+fn foo_slice(http_port: u16) -> Shared<CompactSlice> {
+    let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "foo-abcde", "namespace": "shop",
+            "labels": {"kubernetes.io/service-name": "foo"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": http_port, "protocol": "TCP"},
+            {"name": "admin", "port": 9090, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.244.1.30"], "conditions": {"ready": true},
+            "nodeName": "node-a",
+            "targetRef": {"kind": "Pod", "namespace": "shop", "name": "foo-1"}}]
+    }))
+    .unwrap();
+    Shared::new(CompactSlice::new(slice))
+}
+
+/// A Service without selector as the parent (a frontend only, GEP-1294): the captured pod
+/// is none of its endpoints, so its port 80 is mapped by its targetPort, the container port
+/// named `web` of each Pod (8080 on foo-1).
+#[test]
+fn a_parent_without_selector_maps_its_port_on_each_pod() {
+    let p = plan_of(&store(&[route(
+        "front",
+        "shop",
+        true,
+        "front",
+        "port: 80",
+        &format!(
+            "{}{}",
+            rule("/", "foo", &[80], Some(100)),
+            rule("/admin", "foo", &[9090], Some(50))
+        ),
+    )]));
+    assert!(p.problems.is_empty(), "{:#?}", p.problems);
+    assert_eq!(parents_at(&p, 8080), ["Service shop/front port 80"]);
+    check_table(
+        &p,
+        &[
+            (8080, CLIENT_SHOP, "/x", "front/0 100%→foo-v2"),
+            (9090, CLIENT_SHOP, "/admin", "not captured"),
+        ],
     );
 }
