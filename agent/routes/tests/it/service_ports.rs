@@ -583,11 +583,40 @@ fn incremental_plans_follow_named_ports_and_target_ports() {
     s.put::<Service>(Shared::new(svc));
     let retargeted = planner.plan(&s);
     assert_eq!(retargeted, plan_of(&s));
+    // The mirror backend's endpoint moves: the plan is patched, in every group the route
+    // without a port joined (port 80's, and the other ports').
+    s.put(mirror_slice("10.244.2.32"));
+    let patched = planner.plan(&s);
+    assert!(planner.patched());
+    assert_eq!(patched, plan_of(&s));
+    let endpoints: Vec<String> = rules_at(&patched, at(8080))
+        .parents
+        .iter()
+        .flat_map(|p| &p.rules)
+        .flat_map(|r| &r.mirrors)
+        .flat_map(|m| &m.endpoints)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(endpoints, ["10.244.2.32:8080", "10.244.2.32:8080"]);
     assert_eq!(parents_at(&retargeted, 8080), ["Service shop/foo port 80"]);
     assert_eq!(
         parents_at(&retargeted, 9090),
         ["Service shop/foo port 9090"]
     );
+}
+
+/// The mirror backend foo-v2's EndpointSlice, its one endpoint at `ip`.
+fn mirror_slice(ip: &str) -> Shared<CompactSlice> {
+    let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "foo-v2-abcde", "namespace": "shop",
+            "labels": {"kubernetes.io/service-name": "foo-v2"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}, "nodeName": "node-b"}]
+    }))
+    .unwrap();
+    Shared::new(CompactSlice::new(slice))
 }
 
 /// Service shop/foo's EndpointSlice with its port `http` at `http_port`.
