@@ -14,7 +14,8 @@
 //!   (`status_differs` by `grpc-status`) and server-streaming replies differ.
 //! - `gamma`: GAMMA consumer routes apply to the clients of their namespace (known by pod
 //!   IP), every other client follows the producer route; a host-network address is counted
-//!   as of unknown namespace.
+//!   as of unknown namespace; a route on one Service port decides only the requests
+//!   reaching that port's targetPort (the other port's `/x` is `no_rule`).
 //! - `grpcroute`: a GRPCRoute with real HTTP/2 peers (h2load's gRPC-shaped POSTs to
 //!   nghttpd): only the matching method is mirrored, a rule no call matches wins nothing,
 //!   the series name the GRPCRoute; HTTP/1 mirrors to an h2c-only backend (`appProtocol`)

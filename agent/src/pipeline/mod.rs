@@ -498,4 +498,6 @@ mod tests_compare_h2;
 #[cfg(test)]
 mod tests_compare_support;
 #[cfg(test)]
+mod tests_gamma_ports;
+#[cfg(test)]
 mod tests_h2;

@@ -50,10 +50,23 @@ fn on_node(pod: &Pod, node: &str) -> bool {
 
 /// The container port a Service port's targetPort names on a pod.
 fn target_port_on(pod: &Pod, sp: &ServicePort) -> Option<u16> {
-    match &sp.target_port {
-        None => u16::try_from(sp.port).ok(),
+    let port = u16::try_from(sp.port).ok()?;
+    resolve_target_port(Some(pod), port, sp.target_port.as_ref())
+}
+
+/// The port at which requests to Service port `port` (targetPort `target`) reach `pod`:
+/// the targetPort's number, the port of the pod's container port of that name, or (no
+/// targetPort) `port` itself. `None` when it names a port the pod does not have, or the pod
+/// is unknown and the targetPort is a name.
+pub fn resolve_target_port(
+    pod: Option<&Pod>,
+    port: u16,
+    target: Option<&IntOrString>,
+) -> Option<u16> {
+    match target {
+        None => Some(port),
         Some(IntOrString::Int(p)) => u16::try_from(*p).ok(),
-        Some(IntOrString::String(name)) => pod
+        Some(IntOrString::String(name)) => pod?
             .spec
             .as_ref()?
             .containers
@@ -181,4 +194,53 @@ pub fn mirror_protocol(store: &Store, backend: &ServicePortRef) -> ReplayProtoco
         .and_then(|svc| service_port(svc, backend.port))
         .and_then(|sp| sp.app_protocol.as_deref());
     ReplayProtocol::from_app_protocol(app_protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_with_ports(ports: &str) -> Pod {
+        yaml_serde::from_str(&format!(
+            "metadata: {{name: p}}\nspec:\n  containers:\n  - name: a\n    ports: {ports}\n  - name: b\n    ports: [{{name: metrics, containerPort: 9102}}]\n"
+        ))
+        .expect("pod")
+    }
+
+    #[test]
+    fn target_ports_resolve_per_pod() {
+        let pod = pod_with_ports("[{name: web, containerPort: 8080}]");
+        let other = pod_with_ports("[{name: web, containerPort: 3000}]");
+        let named = IntOrString::String("web".into());
+        // No targetPort: the Service port itself.
+        assert_eq!(resolve_target_port(Some(&pod), 80, None), Some(80));
+        // A number, whatever the pod.
+        assert_eq!(
+            resolve_target_port(None, 80, Some(&IntOrString::Int(8080))),
+            Some(8080)
+        );
+        assert_eq!(
+            resolve_target_port(None, 80, Some(&IntOrString::Int(70_000))),
+            None
+        );
+        // A name: each pod's container port of that name, in any container.
+        assert_eq!(
+            resolve_target_port(Some(&pod), 80, Some(&named)),
+            Some(8080)
+        );
+        assert_eq!(
+            resolve_target_port(Some(&other), 80, Some(&named)),
+            Some(3000)
+        );
+        assert_eq!(
+            resolve_target_port(Some(&pod), 80, Some(&IntOrString::String("metrics".into()))),
+            Some(9102)
+        );
+        // A name the pod does not have, or an unknown pod: nowhere.
+        assert_eq!(
+            resolve_target_port(Some(&pod), 80, Some(&IntOrString::String("grpc".into()))),
+            None
+        );
+        assert_eq!(resolve_target_port(None, 80, Some(&named)), None);
+    }
 }

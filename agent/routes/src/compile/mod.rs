@@ -37,6 +37,7 @@ mod plan;
 mod references;
 mod route;
 mod selector;
+mod service_ports;
 
 pub use config::PlanConfig;
 pub(crate) use grpc_shared::shared_fields;

@@ -9,6 +9,7 @@ use gateway_api::apis::standard::gateways::{
     GatewayListenersAllowedRoutesNamespacesSelector,
 };
 use gateway_api::apis::standard::httproutes::{HttpRoute, HttpRouteParentRefs};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{
     hostname_matches, ObjectKey, ParentKey, ParentKind, ProblemReason, RouteKind, Store,
@@ -24,6 +25,9 @@ pub struct Attachment {
     pub port: Option<u16>,
     /// The listener's hostname (Gateway parents; `None` = any).
     pub listener_hostname: Option<String>,
+    /// Service parents with a port: the targetPort that Service port maps to (a number, or
+    /// a container port name resolved per Pod); unset = the port's own number.
+    pub target_port: Option<IntOrString>,
 }
 
 /// The parents a route attaches to, and why the others are not.
@@ -39,8 +43,7 @@ pub struct RouteParents {
 
 /// Resolves the parentRefs of `route` (key `key`). A parentRef whose parent's controller
 /// rejected it (`Accepted=False` in the route's status) attaches nowhere. Service parents
-/// (GAMMA) ignore route hostnames; a route whose Service is in another namespace joins that
-/// Service's consumer routes of its own namespace (GEP-1294). A Gateway parent must exist;
+/// (GAMMA) are resolved by `service_parent`. A Gateway parent must exist;
 /// each of its listeners that the parentRef selects (sectionName, port) and that accepts the
 /// route (protocol HTTP or HTTPS, `allowedRoutes.namespaces`, `allowedRoutes.kinds`, an
 /// overlapping hostname) is a parent, with the route's hostnames narrowed by the listener's.
@@ -74,17 +77,13 @@ pub fn route_parents(
             // GAMMA: hostnames do not apply to Service parents. A route in another
             // namespace than its Service is a consumer route: it joins the group of that
             // namespace's consumer routes, apart from the Service's producer routes.
-            ParentKind::Service => vec![(
-                ParentKey {
-                    kind,
-                    namespace: obj.namespace.clone(),
-                    name: obj.name.clone(),
-                    listener: None,
-                    consumer_namespace: (obj.namespace != key.namespace)
-                        .then(|| key.namespace.clone()),
-                },
-                Attachment::default(),
-            )],
+            ParentKind::Service => match service_parent(store, &obj, key, p) {
+                Ok(found) => vec![found],
+                Err((reason, detail)) => {
+                    out.unattached.push((i, reason, detail));
+                    continue;
+                }
+            },
             ParentKind::Gateway => {
                 let Some(gw) = store.gateways.get(&obj) else {
                     out.unattached.push((
@@ -117,6 +116,87 @@ pub fn route_parents(
         }
     }
     out
+}
+
+/// The group and attachment of a Service parentRef `p` (GAMMA) of route `route_key`, or why
+/// it attaches nowhere. Hostnames do not apply to Service parents. A route in another
+/// namespace than its Service is a consumer route: it joins the group of that namespace's
+/// consumer routes, apart from the Service's producer routes. A `port` (or a `sectionName`,
+/// which names a Service port; both must match when both are set) attaches the route to
+/// that Service port only; without either it attaches to every port. The Service must
+/// exist, have that port, and have a frontend: GEP-1294 says headless and ExternalName
+/// Services should not be parents.
+fn service_parent(
+    store: &Store,
+    svc_key: &ObjectKey,
+    route_key: &ObjectKey,
+    p: &HttpRouteParentRefs,
+) -> Result<(ParentKey, Attachment), (ProblemReason, String)> {
+    let Some(svc) = store.services.get(svc_key) else {
+        return Err((
+            ProblemReason::ParentNotFound,
+            format!("Service {svc_key} not found"),
+        ));
+    };
+    let spec = svc.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        return Err((
+            ProblemReason::UnsupportedParentService,
+            format!("Service {svc_key} is of type ExternalName: it has no frontend whose traffic a route could govern (GEP-1294)"),
+        ));
+    }
+    let headless = spec.is_some_and(|s| {
+        s.cluster_ip.as_deref() == Some("None")
+            || s.cluster_ips.iter().flatten().any(|ip| ip == "None")
+    });
+    if headless {
+        return Err((
+            ProblemReason::UnsupportedParentService,
+            format!("Service {svc_key} is headless (clusterIP: None): clients reach its pods directly, with no frontend a route could govern (GEP-1294)"),
+        ));
+    }
+    let mut attachment = Attachment::default();
+    let mut port = None;
+    if p.port.is_some() || p.section_name.is_some() {
+        let found = spec
+            .and_then(|s| s.ports.as_ref())
+            .into_iter()
+            .flatten()
+            .find(|sp| {
+                p.port.is_none_or(|want| want == sp.port)
+                    && p.section_name
+                        .as_deref()
+                        .is_none_or(|want| sp.name.as_deref() == Some(want))
+            });
+        let Some(sp) = found else {
+            let wanted: Vec<String> = [
+                p.port.map(|n| format!("number {n}")),
+                p.section_name.as_deref().map(|n| format!("name {n}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let wanted = wanted.join(" and ");
+            return Err((
+                ProblemReason::NoMatchingParent,
+                format!(
+                    "Service {svc_key} has no port with {wanted}: the route is not attached to it"
+                ),
+            ));
+        };
+        port = u16::try_from(sp.port).ok();
+        attachment.target_port = sp.target_port.clone();
+    }
+    let key = ParentKey {
+        kind: ParentKind::Service,
+        namespace: svc_key.namespace.clone(),
+        name: svc_key.name.clone(),
+        listener: None,
+        consumer_namespace: (svc_key.namespace != route_key.namespace)
+            .then(|| route_key.namespace.clone()),
+        port,
+    };
+    Ok((key, attachment))
 }
 
 /// Whether cross-namespace references of `route` need a ReferenceGrant. GEP-1294: routes
@@ -266,11 +346,13 @@ fn gateway_listeners(
                 name: gw_key.name.clone(),
                 listener: Some(l.name.clone()),
                 consumer_namespace: None,
+                port: None,
             },
             Attachment {
                 hostnames,
                 port: u16::try_from(l.port).ok(),
                 listener_hostname: l.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+                target_port: None,
             },
         ));
     }

@@ -11,6 +11,7 @@ use super::clients::{client_index, ClientIndex};
 use super::config::PlanConfig;
 use super::cross_serving::resolve_cross_serving;
 use super::route::{analyze_grpc_route, analyze_route, RouteInfo, RuleInfo};
+use super::service_ports::{join_port_groups, PortGroups};
 use crate::model::{
     CaptureEndpoint, Delivery, EndpointRules, Fraction, MirrorTarget, ObjectKey, ParentKey,
     ParentKind, ParentRules, Plan, PlanProblem, ProblemReason, RuleEntry, ServicePortRef, Store,
@@ -248,9 +249,13 @@ pub(super) fn assemble(
     capture: &mut CaptureAddrs<'_>,
 ) -> Plan {
     let mut resolved: Vec<Cow<'_, RouteInfo>> = routes.iter().map(|r| Cow::Borrowed(*r)).collect();
+    // A Service's routes without a port compete on every port some route names, cross
+    // serving included.
+    join_port_groups(&mut resolved);
     resolve_cross_serving(&mut resolved, &mut problems);
     let routes: Vec<&RouteInfo> = resolved.iter().map(AsRef::as_ref).collect();
     let routes = routes.as_slice();
+    let port_groups = PortGroups::of(routes, capture);
     // The routes attached to each parent (in `routes` order), and the routes that deliver
     // to each backend Service port.
     let mut attached: BTreeMap<&ParentKey, Vec<&RouteInfo>> = BTreeMap::new();
@@ -270,7 +275,9 @@ pub(super) fn assemble(
             delivering.entry(b).or_default().push(r);
         }
     }
-    // Local endpoints of labelled rules that mirror.
+    // Local endpoints of labelled rules that mirror, through a parent that governs requests
+    // reaching the endpoint's port (a Service parent with a port governs only the
+    // targetPort that Service port maps to).
     let mut local: BTreeMap<SocketAddr, LocalEndpoint> = BTreeMap::new();
     for r in routes
         .iter()
@@ -283,9 +290,17 @@ pub(super) fn assemble(
                     continue;
                 }
                 for (addr, pod) in capture(&b.service).iter() {
+                    let here: Vec<&ParentKey> = r
+                        .parents
+                        .keys()
+                        .filter(|p| port_groups.applies(store, p, pod, addr))
+                        .collect();
+                    if here.is_empty() {
+                        continue;
+                    }
                     let e = local.entry(*addr).or_default();
                     e.pod = pod.clone();
-                    e.parents.extend(r.parents.keys().cloned());
+                    e.parents.extend(here.into_iter().cloned());
                     e.backends.insert(b.service.clone());
                 }
             }
@@ -329,6 +344,13 @@ pub(super) fn assemble(
                     .map(|p| (*p).clone()),
             );
         }
+    }
+
+    // Only the parents that govern requests reaching the endpoint's port decide them: of a
+    // Service, the group of the port that maps there.
+    for (addr, e) in local.iter_mut() {
+        e.parents
+            .retain(|p| port_groups.applies(store, p, &e.pod, addr));
     }
 
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();

@@ -78,7 +78,8 @@ pub enum ParentKind {
 /// A parent routes attach to; precedence is decided among all routes of one parent. For a
 /// Gateway the parent is one **listener** (routes on different listeners never compete);
 /// for a Service (GAMMA, GEP-1294) it is one group of the Service's routes: its producer
-/// routes (in the Service's namespace), or the consumer routes of one other namespace.
+/// routes (in the Service's namespace), or the consumer routes of one other namespace, on
+/// one Service port that a route names, or on the Service's other ports.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ParentKey {
     /// Gateway or Service.
@@ -95,6 +96,13 @@ pub struct ParentKey {
     /// namespace), which apply to every other client. Always `None` for Gateway listeners.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer_namespace: Option<String>,
+    /// Service parents: the Service port this group governs (`parentRef.port`, or the port
+    /// its `sectionName` names), whose requests reach a pod at the targetPort that port maps
+    /// to. `None` = the routes without a port, on every port of the Service that no route
+    /// names (on a port some route names, they are in that port's group too). Always `None`
+    /// for Gateway listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl ParentKey {
@@ -115,6 +123,9 @@ impl fmt::Display for ParentKey {
         write!(f, "{:?} {}/{}", self.kind, self.namespace, self.name)?;
         if let Some(l) = &self.listener {
             write!(f, " listener {l}")?;
+        }
+        if let Some(p) = self.port {
+            write!(f, " port {p}")?;
         }
         if let Some(ns) = &self.consumer_namespace {
             write!(f, " consumers in {ns}")?;

@@ -44,13 +44,21 @@ pub enum ProblemReason {
     MirrorMissing,
     /// The parent Gateway's class is known to mirror by itself: requests may be mirrored twice.
     ParentMirrorsItself,
-    /// The parent Gateway does not exist: the route is not attached there.
+    /// The parent Gateway or Service does not exist: the route is not attached there.
     ParentNotFound,
     /// No listener of the parent Gateway accepts the route (sectionName/port, protocol, hostnames,
     /// `allowedRoutes` namespaces or kinds).
     NotAllowedByListeners,
     /// The parent's controller set `Accepted=False` for this parentRef in the route's status.
     ParentRejected,
+    /// A Service parentRef's `port` (or `sectionName`, a port name) names no port of the
+    /// Service: the route is not attached to that Service (the Gateway API's
+    /// `NoMatchingParent`).
+    NoMatchingParent,
+    /// A Service parentRef names a headless Service (`clusterIP: None`) or an `ExternalName`
+    /// Service, which GEP-1294 says should not be parents (no frontend to route): the route
+    /// is not attached to it.
+    UnsupportedParentService,
     /// An HTTPRoute and a GRPCRoute attached to the same listener (or Service) share a
     /// hostname: of the two, the Gateway API accepts only the older (then the first by
     /// `namespace/name`); this route is the other one and is not attached there.
@@ -97,6 +105,8 @@ impl ProblemReason {
             Self::ParentNotFound => "parent_not_found",
             Self::NotAllowedByListeners => "not_allowed_by_listeners",
             Self::ParentRejected => "parent_rejected",
+            Self::NoMatchingParent => "no_matching_parent",
+            Self::UnsupportedParentService => "unsupported_parent_service",
             Self::HostnameConflict => "hostname_conflict",
             Self::InvalidMethodMatch => "invalid_method_match",
             Self::MirrorBeforeModifier => "mirror_before_modifier",
@@ -128,7 +138,7 @@ impl ProblemReason {
     }
 
     /// Every reason, for metric pre-registration.
-    pub const ALL: [ProblemReason; 24] = [
+    pub const ALL: [ProblemReason; 26] = [
         Self::PercentOutOfRange,
         Self::PercentAndFraction,
         Self::DenominatorTooSmall,
@@ -147,6 +157,8 @@ impl ProblemReason {
         Self::ParentNotFound,
         Self::NotAllowedByListeners,
         Self::ParentRejected,
+        Self::NoMatchingParent,
+        Self::UnsupportedParentService,
         Self::HostnameConflict,
         Self::InvalidMethodMatch,
         Self::MirrorBeforeModifier,

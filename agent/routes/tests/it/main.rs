@@ -16,5 +16,6 @@ mod precedence;
 mod robustness;
 mod sampling;
 mod selector;
+mod service_ports;
 mod util;
 mod validation;
