@@ -255,7 +255,7 @@ pub(super) fn assemble(
     resolve_cross_serving(&mut resolved, &mut problems);
     let routes: Vec<&RouteInfo> = resolved.iter().map(AsRef::as_ref).collect();
     let routes = routes.as_slice();
-    let port_groups = PortGroups::of(routes, capture);
+    let mut port_groups = PortGroups::of(routes);
     // The routes attached to each parent (in `routes` order), and the routes that deliver
     // to each backend Service port.
     let mut attached: BTreeMap<&ParentKey, Vec<&RouteInfo>> = BTreeMap::new();
@@ -289,11 +289,12 @@ pub(super) fn assemble(
                 if rule.mirrors.is_empty() && b.mirrors.is_empty() {
                     continue;
                 }
-                for (addr, pod) in capture(&b.service).iter() {
+                let endpoints = capture(&b.service);
+                for (addr, pod) in endpoints.iter() {
                     let here: Vec<&ParentKey> = r
                         .parents
                         .keys()
-                        .filter(|p| port_groups.applies(store, p, pod, addr))
+                        .filter(|p| port_groups.applies(store, capture, p, pod, addr))
                         .collect();
                     if here.is_empty() {
                         continue;
@@ -350,7 +351,7 @@ pub(super) fn assemble(
     // Service, the group of the port that maps there.
     for (addr, e) in local.iter_mut() {
         e.parents
-            .retain(|p| port_groups.applies(store, p, &e.pod, addr));
+            .retain(|p| port_groups.applies(store, capture, p, &e.pod, addr));
     }
 
     let mut ids: BTreeMap<String, u32> = BTreeMap::new();

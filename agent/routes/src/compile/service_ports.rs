@@ -49,45 +49,61 @@ struct PortTarget {
     pods: BTreeSet<ObjectKey>,
 }
 
-/// The Service-port groups of one plan: for each group with a port, where that port's
-/// requests reach the pods; for each audience, its groups with a port.
+/// The Service-port groups of one plan: for each group with a port, its targetPort and
+/// (looked up on first use: only the parents of endpoints a plan captures are ever asked
+/// about) where that port's requests reach the pods; for each audience, its groups with a
+/// port.
 #[derive(Debug, Default)]
 pub struct PortGroups {
+    target_ports: BTreeMap<ParentKey, Option<IntOrString>>,
     targets: BTreeMap<ParentKey, PortTarget>,
     ported: BTreeMap<Audience, Vec<ParentKey>>,
 }
 
 impl PortGroups {
-    /// The groups of `routes` (after [`join_port_groups`]); `capture` gives the local
-    /// endpoints of a Service port.
-    pub fn of(routes: &[&RouteInfo], capture: &mut CaptureAddrs<'_>) -> Self {
+    /// The groups of `routes` (after [`join_port_groups`]).
+    pub fn of(routes: &[&RouteInfo]) -> Self {
         let mut out = Self::default();
         for r in routes {
             for (p, att) in &r.parents {
-                let (ParentKind::Service, Some(port)) = (p.kind, p.port) else {
-                    continue;
-                };
-                if out.targets.contains_key(p) {
+                if p.kind != ParentKind::Service || p.port.is_none() {
                     continue;
                 }
-                let endpoints = capture(&ServicePortRef {
-                    namespace: p.namespace.clone(),
-                    name: p.name.clone(),
-                    port,
-                });
-                let pods = endpoints.values().cloned().collect();
-                out.targets.insert(
-                    p.clone(),
-                    PortTarget {
-                        target_port: att.target_port.clone(),
-                        endpoints,
-                        pods,
-                    },
-                );
+                if out.target_ports.contains_key(p) {
+                    continue;
+                }
+                out.target_ports.insert(p.clone(), att.target_port.clone());
                 out.ported.entry(audience(p)).or_default().push(p.clone());
             }
         }
         out
+    }
+
+    /// Where port group `parent`'s requests reach this node's pods; `capture` gives the
+    /// local endpoints of a Service port. `None` for a parent that is no port group.
+    fn target(
+        &mut self,
+        parent: &ParentKey,
+        capture: &mut CaptureAddrs<'_>,
+    ) -> Option<&PortTarget> {
+        if !self.targets.contains_key(parent) {
+            let target_port = self.target_ports.get(parent)?.clone();
+            let endpoints = capture(&ServicePortRef {
+                namespace: parent.namespace.clone(),
+                name: parent.name.clone(),
+                port: parent.port?,
+            });
+            let pods = endpoints.values().cloned().collect();
+            self.targets.insert(
+                parent.clone(),
+                PortTarget {
+                    target_port,
+                    endpoints,
+                    pods,
+                },
+            );
+        }
+        self.targets.get(parent)
     }
 
     /// Whether `parent` governs requests that reached pod `pod` at `addr`: a Gateway
@@ -98,8 +114,9 @@ impl PortGroups {
     /// targetPort on the Pod; the group of a Service's routes without a port when none of
     /// the same audience's port groups does.
     pub fn applies(
-        &self,
+        &mut self,
         store: &Store,
+        capture: &mut CaptureAddrs<'_>,
         parent: &ParentKey,
         pod: &ObjectKey,
         addr: &SocketAddr,
@@ -107,7 +124,7 @@ impl PortGroups {
         match (parent.kind, parent.port) {
             (ParentKind::Gateway, _) => true,
             (ParentKind::Service, Some(service_port)) => {
-                let Some(t) = self.targets.get(parent) else {
+                let Some(t) = self.target(parent, capture) else {
                     return false;
                 };
                 if t.pods.contains(pod) {
@@ -116,12 +133,15 @@ impl PortGroups {
                 let pod = store.pods.get(pod).map(|p| &**p);
                 resolve_target_port(pod, service_port, t.target_port.as_ref()) == Some(addr.port())
             }
-            (ParentKind::Service, None) => !self
-                .ported
-                .get(&audience(parent))
-                .into_iter()
-                .flatten()
-                .any(|p| self.applies(store, p, pod, addr)),
+            (ParentKind::Service, None) => {
+                // No port group: the routes without a port are on every port.
+                let Some(groups) = self.ported.get(&audience(parent)).cloned() else {
+                    return true;
+                };
+                groups
+                    .iter()
+                    .all(|p| !self.applies(store, capture, p, pod, addr))
+            }
         }
     }
 }
