@@ -18,21 +18,21 @@ pub struct OwnedView<'r> {
     protocol: RequestProtocol,
     method: &'r str,
     target: &'r str,
-    headers: SmallVec<[(&'r str, &'r [u8]); INLINE_FIELDS]>,
+    headers: SmallVec<[(&'r [u8], &'r [u8]); INLINE_FIELDS]>,
 }
 
 impl<'r> OwnedView<'r> {
-    /// The view of `request`. `None` when the target or a header name is not UTF-8, which
-    /// the decoder's grammar rules out (names are tokens, the target is checked to be
-    /// UTF-8, and shadowtap-wire's fuzz target asserts both), so it is defensive; the check
-    /// left is a scan of a few short ranges.
+    /// The view of `request`. `None` when the target is not UTF-8, which the decoder's
+    /// grammar rules out (the target is checked to be UTF-8, and shadowtap-wire's fuzz
+    /// target asserts it), so it is defensive. Header names stay bytes (tokens; matching
+    /// compares them ASCII case-insensitively).
     pub fn new(request: &'r Request) -> Option<Self> {
         let raw = &request.raw()[..];
         let head = request.parsed_head();
         let target = std::str::from_utf8(&raw[head.target()]).ok()?;
         let mut headers = SmallVec::with_capacity(head.headers().len());
         for h in head.headers() {
-            headers.push((std::str::from_utf8(&raw[h.name()]).ok()?, &raw[h.value()]));
+            headers.push((&raw[h.name()], &raw[h.value()]));
         }
         Some(Self {
             protocol: RequestProtocol::Http1,
@@ -45,18 +45,18 @@ impl<'r> OwnedView<'r> {
     /// The view of an HTTP/2 request, as route matching sees one (HTTPRoute rules, and
     /// GRPCRoute rules, which match HTTP/2 requests only): `:method` as the method, `:path` as the target, and `:authority` as the Host field (placed first, so
     /// it wins over a `host` field, as RFC 9113 §8.3.1 says it does), then the fields in
-    /// wire order. `None` when `:path` is absent (CONNECT) or a value matching reads as text
-    /// is not UTF-8.
+    /// wire order (names are tokens: the HTTP/2 decoder drops requests with any other).
+    /// `None` when `:path` is absent (CONNECT), or `:method` or `:path` is not UTF-8.
     pub fn from_h2(request: &'r H2Request) -> Option<Self> {
         let p = &request.pseudo;
         let method = std::str::from_utf8(&p.method).ok()?;
         let target = std::str::from_utf8(p.path.as_deref()?).ok()?;
         let mut headers = SmallVec::with_capacity(request.headers.len() + 1);
         if let Some(authority) = &p.authority {
-            headers.push(("host", &authority[..]));
+            headers.push((&b"host"[..], &authority[..]));
         }
         for f in &request.headers {
-            headers.push((std::str::from_utf8(&f.name).ok()?, &f.value[..]));
+            headers.push((&f.name[..], &f.value[..]));
         }
         Some(Self {
             protocol: RequestProtocol::Http2,

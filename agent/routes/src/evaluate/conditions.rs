@@ -31,10 +31,10 @@ pub fn grpc_entry_matches(m: &GrpcRouteMatch, req: &ParsedRequest<'_>) -> bool {
 /// The value of header `name` (case-insensitive): several occurrences are joined with `,`
 /// as RFC 9110 allows; `None` when absent or not UTF-8. A single occurrence is borrowed
 /// (no allocation on the per-request path).
-pub fn header_value<'a>(headers: &[(&str, &'a [u8])], name: &str) -> Option<Cow<'a, str>> {
+pub fn header_value<'a>(headers: &[(&[u8], &'a [u8])], name: &str) -> Option<Cow<'a, str>> {
     let mut out: Option<Cow<'a, str>> = None;
     for (n, v) in headers {
-        if n.eq_ignore_ascii_case(name) {
+        if n.eq_ignore_ascii_case(name.as_bytes()) {
             let v = std::str::from_utf8(v).ok()?.trim();
             match &mut out {
                 Some(s) => {
@@ -59,7 +59,7 @@ fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// Whether every header match holds.
-fn headers_match(matches: &[NameValueMatch], headers: &[(&str, &[u8])]) -> bool {
+fn headers_match(matches: &[NameValueMatch], headers: &[(&[u8], &[u8])]) -> bool {
     matches
         .iter()
         .all(|m| header_value(headers, &m.name).is_some_and(|v| m.value.matches(&v)))
@@ -80,7 +80,11 @@ mod tests {
 
     #[test]
     fn headers() {
-        let h: &[(&str, &[u8])] = &[("X-Env", b"canary"), ("x-multi", b"a"), ("X-Multi", b"b")];
+        let h: &[(&[u8], &[u8])] = &[
+            (b"X-Env", b"canary"),
+            (b"x-multi", b"a"),
+            (b"X-Multi", b"b"),
+        ];
         assert_eq!(header_value(h, "x-env").as_deref(), Some("canary"));
         assert_eq!(header_value(h, "x-multi").as_deref(), Some("a,b"));
         let m = |name: &str, v: ValueMatch| NameValueMatch {

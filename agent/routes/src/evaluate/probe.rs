@@ -99,9 +99,9 @@ pub fn probe_winners(parent: &ParentRules) -> Vec<Option<&RuleId>> {
                 target,
                 headers,
             } = probe(parent, rule)?;
-            let headers: Vec<(&str, &[u8])> = headers
+            let headers: Vec<(&[u8], &[u8])> = headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
                 .collect();
             let view = RequestView {
                 protocol,

@@ -27,8 +27,9 @@ pub struct RequestView<'a> {
     /// Request target: origin-form (`/p?q`), absolute-form (`http://h/p?q`), authority-form
     /// or `*`.
     pub target: &'a str,
-    /// Headers in order, names as sent.
-    pub headers: &'a [(&'a str, &'a [u8])],
+    /// Headers in order, names as sent (bytes: matching compares them ASCII
+    /// case-insensitively, so they need no UTF-8 validation per request).
+    pub headers: &'a [(&'a [u8], &'a [u8])],
 }
 
 /// A request split into the parts matching uses.
@@ -44,7 +45,7 @@ pub struct ParsedRequest<'a> {
     /// Query string without `?`.
     pub query: Option<&'a str>,
     /// Headers.
-    pub headers: &'a [(&'a str, &'a [u8])],
+    pub headers: &'a [(&'a [u8], &'a [u8])],
     /// The gRPC `(service, method)` of an HTTP/2 `POST` to `/service/method`; `None` for
     /// every other request (GRPCRoute rules never match those).
     pub grpc: Option<(&'a str, &'a str)>,
@@ -114,7 +115,7 @@ mod tests {
 
     #[test]
     fn origin_and_absolute_form() {
-        let h: &[(&str, &[u8])] = &[("Host", b"Foo.example.com:8080")];
+        let h: &[(&[u8], &[u8])] = &[(b"Host", b"Foo.example.com:8080")];
         let r = ParsedRequest::new(&RequestView {
             protocol: RequestProtocol::Http1,
             method: "GET",

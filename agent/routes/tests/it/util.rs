@@ -117,13 +117,14 @@ pub fn decide_from<'p>(
     target: &str,
     headers: &[(&str, &[u8])],
 ) -> Decision<'p> {
+    let headers = byte_names(headers);
     route_request(
         rules,
         &RequestView {
             protocol: RequestProtocol::Http1,
             method,
             target,
-            headers,
+            headers: &headers,
         },
         client_namespace,
     )
@@ -137,13 +138,14 @@ pub fn decide_h2<'p>(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> Decision<'p> {
+    let headers = byte_names(headers);
     route_request(
         rules,
         &RequestView {
             protocol: RequestProtocol::Http2,
             method,
             target: path,
-            headers,
+            headers: &headers,
         },
         None,
     )
@@ -164,4 +166,9 @@ pub fn winner(d: &Decision<'_>) -> String {
         Decision::WonByOtherBackend { rule } => format!("other:{}", show(rule)),
         Decision::NotMatched => "none".into(),
     }
+}
+
+/// Header fields with their names as bytes, as a request view holds them.
+fn byte_names<'a>(headers: &[(&'a str, &'a [u8])]) -> Vec<(&'a [u8], &'a [u8])> {
+    headers.iter().map(|(n, v)| (n.as_bytes(), *v)).collect()
 }
