@@ -37,7 +37,7 @@ pub use comparison::{CompareLatency, Comparison, PairKey, MAX_PAIRINGS, PAIRING_
 pub use counters::{NotMatched, PipelineCounters};
 pub use divergences::{DivergenceDoc, DivergenceEntry, DivergentHeader};
 pub use route_stats::{
-    route_latency_family, DrawOutcome, MirrorStats, RouteLatencyFamily, RouteStats,
+    route_latency_family, DrawOutcome, MirrorStats, RouteLatencyFamily, RouteStats, WonRule,
 };
 pub use view::OwnedView;
 
@@ -356,7 +356,7 @@ impl<S: MirrorSink> Pipeline<S> {
                 return unpaired;
             }
         };
-        self.routes.won(rule);
+        let mut won = self.routes.won(rule);
         if mirrors.is_empty() {
             self.counters.matched_without_mirror += 1;
             return unpaired;
@@ -368,7 +368,7 @@ impl<S: MirrorSink> Pipeline<S> {
         let mut pair = None;
         for (i, mirror) in mirrors.iter().enumerate() {
             self.counters.draws += 1;
-            let mut stats = self.routes.mirror(rule, i, mirror);
+            let mut stats = won.as_mut().map(|w| w.mirror(rule, i, mirror));
             let outcome = if !self.sampler.sample(mirror.fraction, q) {
                 self.counters.not_sampled += 1;
                 DrawOutcome::NotSampled

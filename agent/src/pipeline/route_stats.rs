@@ -94,6 +94,36 @@ struct RuleStats {
     mirrors: Vec<MirrorStats>,
 }
 
+/// The statistics of a rule that won the request being routed.
+pub struct WonRule<'a> {
+    stats: &'a mut RuleStats,
+    latency: Option<&'a RouteLatencyFamily>,
+}
+
+impl WonRule<'_> {
+    /// The statistics of `mirror`, the `index`th mirror of `rule` (this rule): the caller
+    /// takes the tally and counts the draw's outcome on what this returns.
+    pub fn mirror(
+        &mut self,
+        rule: &RuleId,
+        index: usize,
+        mirror: &MirrorTarget,
+    ) -> &mut MirrorStats {
+        let r = &mut *self.stats;
+        let i = match r.mirrors.get(index) {
+            Some(s) if s.field == mirror.field => index,
+            _ => match r.mirrors.iter().position(|s| s.field == mirror.field) {
+                Some(i) => i,
+                None => {
+                    r.mirrors.push(MirrorStats::new(rule, mirror, self.latency));
+                    r.mirrors.len() - 1
+                }
+            },
+        };
+        &mut r.mirrors[i]
+    }
+}
+
 /// What happened to one draw (delivery after submission is counted by the mirror's
 /// [`Tally`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,35 +196,15 @@ impl RouteStats {
         self.rules = next;
     }
 
-    /// `rule` won a request.
-    pub fn won(&mut self, rule: &RuleId) {
-        if let Some(r) = self.rules.get_mut(rule) {
-            r.won += 1;
-        }
-    }
-
-    /// The statistics of `mirror` (the `index`th mirror of `rule`); `None` for a rule
-    /// outside the plan. One lookup per draw: the caller takes the tally and counts the
-    /// outcome on what this returns.
-    pub fn mirror(
-        &mut self,
-        rule: &RuleId,
-        index: usize,
-        mirror: &MirrorTarget,
-    ) -> Option<&mut MirrorStats> {
-        let r = self.rules.get_mut(rule)?;
-        let i = match r.mirrors.get(index) {
-            Some(s) if s.field == mirror.field => index,
-            _ => match r.mirrors.iter().position(|s| s.field == mirror.field) {
-                Some(i) => i,
-                None => {
-                    r.mirrors
-                        .push(MirrorStats::new(rule, mirror, self.latency.as_ref()));
-                    r.mirrors.len() - 1
-                }
-            },
-        };
-        r.mirrors.get_mut(i)
+    /// `rule` won a request: counts it, and returns the rule's statistics for its mirrors'
+    /// draws (one lookup per request); `None` for a rule outside the plan.
+    pub fn won(&mut self, rule: &RuleId) -> Option<WonRule<'_>> {
+        let stats = self.rules.get_mut(rule)?;
+        stats.won += 1;
+        Some(WonRule {
+            stats,
+            latency: self.latency.as_ref(),
+        })
     }
 
     /// `shadowtap_route_requests_total{route, rule}`,

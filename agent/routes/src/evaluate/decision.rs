@@ -56,7 +56,11 @@ impl Decision<'_> {
 /// Whether a request with this host is handled by `parent`'s listener rather than by another
 /// listener of the Gateway on the same port (the most specific matching listener hostname
 /// takes it). Service parents and lone listeners take every request.
-fn listener_takes(parent: &ParentRules, host: Option<&str>) -> bool {
+fn listener_takes(parent: &ParentRules, req: &ParsedRequest<'_>) -> bool {
+    if parent.listener_hostname.is_none() && parent.port_siblings.is_empty() {
+        return true;
+    }
+    let host = req.host();
     let Some(own) = listener_score(parent.listener_hostname.as_deref(), host) else {
         return false;
     };
@@ -68,7 +72,7 @@ fn listener_takes(parent: &ParentRules, host: Option<&str>) -> bool {
 }
 
 fn decide_parent<'p>(parent: &'p ParentRules, req: &ParsedRequest<'_>) -> Decision<'p> {
-    if !listener_takes(parent, req.host.as_deref()) {
+    if !listener_takes(parent, req) {
         return Decision::NotMatched;
     }
     match winner(&parent.rules, req) {

@@ -114,7 +114,12 @@ impl HttpKey {
 
 /// The best key of `rule` for `req`, `None` if it does not match.
 fn rule_key(rule: &RuleEntry, req: &ParsedRequest<'_>) -> Option<MatchKey> {
-    let host = best_host_match(&rule.hostnames, req.host.as_deref())?;
+    // Only rules with hostnames read the request's host.
+    let host = if rule.hostnames.is_empty() {
+        HostScore::default()
+    } else {
+        best_host_match(&rule.hostnames, req.host())?
+    };
     let rest = match &rule.matches {
         RuleMatches::Http(ms) => ms
             .iter()

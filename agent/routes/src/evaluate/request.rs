@@ -1,6 +1,7 @@
 //! The view of a decoded request that matching needs.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use super::conditions::header_value;
 use super::host::normalize_host;
@@ -37,9 +38,11 @@ pub struct RequestView<'a> {
 pub struct ParsedRequest<'a> {
     /// Method.
     pub method: &'a str,
-    /// Normalized host (absolute-form authority, else the Host header); borrowed from the
-    /// request unless normalizing changed it.
-    pub host: Option<Cow<'a, str>>,
+    /// The absolute-form target's authority, if any (it gives the host).
+    authority: Option<&'a str>,
+    /// The normalized host, worked out on first use ([`ParsedRequest::host`]): most rules
+    /// (no hostnames, Service parents, lone listeners) never read it.
+    host: OnceCell<Option<Cow<'a, str>>>,
     /// Path without the query.
     pub path: &'a str,
     /// Query string without `?`.
@@ -63,15 +66,20 @@ impl<'a> ParsedRequest<'a> {
     /// Splits `req`.
     pub fn new(req: &RequestView<'a>) -> Self {
         let target = req.target;
-        let (authority, rest) = match target.find("://") {
-            Some(i) if !target.starts_with('/') => {
+        let absolute = if target.starts_with('/') {
+            None
+        } else {
+            target.find("://")
+        };
+        let (authority, rest) = match absolute {
+            Some(i) => {
                 let after = &target[i + 3..];
                 match after.find(['/', '?']) {
                     Some(j) => (Some(&after[..j]), &after[j..]),
                     None => (Some(after), "/"),
                 }
             }
-            _ => (None, target),
+            None => (None, target),
         };
         let rest = rest.split('#').next().unwrap_or(rest);
         let (path, query) = match rest.split_once('?') {
@@ -83,14 +91,6 @@ impl<'a> ParsedRequest<'a> {
         } else {
             path
         };
-        let host = match authority {
-            Some(a) => Some(normalize_host(a)),
-            None => match header_value(req.headers, "host") {
-                Some(Cow::Borrowed(h)) => Some(normalize_host(h)),
-                Some(Cow::Owned(h)) => Some(Cow::Owned(normalize_host(&h).into_owned())),
-                None => None,
-            },
-        };
         let grpc = (req.protocol == RequestProtocol::Http2
             && req.method == "POST"
             && authority.is_none()
@@ -99,12 +99,30 @@ impl<'a> ParsedRequest<'a> {
         .flatten();
         Self {
             method: req.method,
-            host,
+            authority,
+            host: OnceCell::new(),
             path,
             query,
             headers: req.headers,
             grpc,
         }
+    }
+}
+
+impl<'a> ParsedRequest<'a> {
+    /// Normalized host (absolute-form authority, else the Host header); borrowed from the
+    /// request unless normalizing changed it.
+    pub fn host(&self) -> Option<&str> {
+        self.host
+            .get_or_init(|| match self.authority {
+                Some(a) => Some(normalize_host(a)),
+                None => match header_value(self.headers, "host") {
+                    Some(Cow::Borrowed(h)) => Some(normalize_host(h)),
+                    Some(Cow::Owned(h)) => Some(Cow::Owned(normalize_host(&h).into_owned())),
+                    None => None,
+                },
+            })
+            .as_deref()
     }
 }
 
@@ -123,7 +141,7 @@ mod tests {
             headers: h,
         });
         assert_eq!(
-            (r.host.as_deref(), r.path, r.query),
+            (r.host(), r.path, r.query),
             (Some("foo.example.com"), "/a/b", Some("x=1"))
         );
         let r = ParsedRequest::new(&RequestView {
@@ -133,7 +151,7 @@ mod tests {
             headers: h,
         });
         assert_eq!(
-            (r.host.as_deref(), r.path, r.query),
+            (r.host(), r.path, r.query),
             (Some("bar.example.com"), "/", Some("y=2"))
         );
         let r = ParsedRequest::new(&RequestView {
@@ -142,7 +160,7 @@ mod tests {
             target: "/",
             headers: &[],
         });
-        assert_eq!(r.host, None);
+        assert_eq!(r.host(), None);
     }
 
     #[test]
