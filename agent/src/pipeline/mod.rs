@@ -237,8 +237,16 @@ impl<S: MirrorSink> Pipeline<S> {
     /// placed among them and the response events after them, then the HTTP/2 requests;
     /// keeps the vector's allocation for the next call.
     fn handle_output(&mut self, mut requests: Vec<Request>) {
-        // Empty (no allocation) unless a request stream lost sync in this call.
-        let losses: Vec<(FlowKey, usize)> = self.reconstructor.drain_request_losses().collect();
+        // Empty (no allocation, nothing collected) unless a request stream lost sync in
+        // this call.
+        let losses: Vec<(FlowKey, usize)> = {
+            let drain = self.reconstructor.drain_request_losses();
+            if drain.len() == 0 {
+                Vec::new()
+            } else {
+                drain.collect()
+            }
+        };
         let mut losses = losses.into_iter().peekable();
         for (i, r) in requests.drain(..).enumerate() {
             while let Some((flow, _)) = losses.next_if(|(_, at)| *at <= i) {
@@ -249,8 +257,7 @@ impl<S: MirrorSink> Pipeline<S> {
         for (flow, _) in losses {
             self.comparison.request_lost(&flow);
         }
-        let responses: Vec<_> = self.reconstructor.drain_responses().collect();
-        for ev in responses {
+        for ev in self.reconstructor.drain_responses() {
             self.comparison.response(ev);
         }
         self.scratch = requests;
@@ -259,7 +266,11 @@ impl<S: MirrorSink> Pipeline<S> {
 
     /// Route and sample the HTTP/2 requests the last reconstructor call completed.
     fn handle_h2_output(&mut self) {
-        let h2: Vec<H2FlowRequest> = self.reconstructor.drain_h2().collect();
+        let h2 = self.reconstructor.drain_h2();
+        if h2.len() == 0 {
+            return;
+        }
+        let h2: Vec<H2FlowRequest> = h2.collect();
         for r in h2 {
             self.handle_h2(&r);
         }
