@@ -6,9 +6,10 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 use bytes::Bytes;
 use shadowtap_common::{addr_from_ip, flow_hash::is_sampled, record::tcp_flags};
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
-use shadowtap_routes::{plan::MirrorTarget, PlanConfig, Sampler};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Request, Segment};
+use shadowtap_routes::{plan::MirrorTarget, PlanConfig};
 
+use super::tests_compare_support::pipeline_of;
 use super::{MirrorSink, Pipeline};
 use crate::wiring::desired_endpoints;
 
@@ -68,13 +69,7 @@ fn run_pipeline(annotated: bool, cfg: &PlanConfig) -> Pipeline<Count> {
     let kernel = desired_endpoints(&plan);
     let threshold = kernel[&server].threshold;
 
-    let mut pipeline = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Count::default(),
-        "x-shadowtap-mirrored",
-    );
-    pipeline.set_plan(plan);
+    let mut pipeline = pipeline_of(plan, Count::default());
     let request = Bytes::from_static(b"GET /x HTTP/1.1\r\nHost: foo-v1:8080\r\n\r\n");
     for port in 0..FLOWS {
         let client: SocketAddr = SocketAddr::new([10, 0, 0, 1].into(), 20_000 + port);
@@ -231,13 +226,7 @@ fn consumer_routes_apply_to_the_clients_of_their_namespace() {
     .join("\n---\n");
     let plan = super::tests_compare_support::plan_of(&yaml);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
-    let mut pipeline = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Backends::default(),
-        "x-shadowtap-mirrored",
-    );
-    pipeline.set_plan(plan);
+    let mut pipeline = pipeline_of(plan, Backends::default());
     let server: SocketAddr = "10.244.1.20:8080".parse().expect("addr");
     let request = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: echo-v1\r\n\r\n");
     // The consumer namespace's client pod, a client in the producer's namespace, the

@@ -25,6 +25,19 @@ pub(super) fn plan_of(yaml: &str) -> Arc<Plan> {
     ))
 }
 
+/// A pipeline following `plan`, with the default reassembly settings, sampler seed 7 and
+/// marker field, mirroring into `sink`.
+pub(super) fn pipeline_of<M: MirrorSink>(plan: Arc<Plan>, sink: M) -> Pipeline<M> {
+    let mut p = Pipeline::new(
+        Reconstructor::new(Config::default()),
+        Sampler::new(7),
+        sink,
+        "x-shadowtap-mirrored",
+    );
+    p.set_plan(plan);
+    p
+}
+
 /// A pipeline over the fixture route at 100 %, annotated `shadowtap.dev/compare: mode`,
 /// mirroring into `sink`.
 pub(super) fn comparing_pipeline<M: MirrorSink>(mode: &str, sink: M) -> Pipeline<M> {
@@ -35,18 +48,11 @@ pub(super) fn comparing_pipeline<M: MirrorSink>(mode: &str, sink: M) -> Pipeline
         ),
     );
     let plan = plan_of(&yaml);
-    let mut p = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        sink,
-        "x-shadowtap-mirrored",
-    );
     assert!(
         plan.endpoints.iter().any(|e| e.compare.is_some()),
         "the fixture's endpoints compare"
     );
-    p.set_plan(plan);
-    p
+    pipeline_of(plan, sink)
 }
 
 /// A client's connection from port `port` to the fixture's pod.

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use shadowtap_common::record::tcp_flags;
 use shadowtap_mirror::Tally;
-use shadowtap_reconstruct::{Config, FlowKey, H2FlowRequest, Reconstructor, Request, Segment};
-use shadowtap_routes::{plan::MirrorTarget, Sampler};
+use shadowtap_reconstruct::{FlowKey, H2FlowRequest, Request, Segment};
+use shadowtap_routes::plan::MirrorTarget;
 
 use super::counters::NotMatched;
-use super::tests_compare_support::plan_of;
+use super::tests_compare_support::{pipeline_of, plan_of};
 use super::{MirrorSink, Pipeline};
 use crate::wiring::desired_endpoints;
 
@@ -96,13 +96,7 @@ fn a_service_ports_route_decides_only_requests_reaching_its_target_port() {
             "10.244.1.30:9090".parse().expect("addr"),
         ]
     );
-    let mut pipeline = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Mirrored::default(),
-        "x-shadowtap-mirrored",
-    );
-    pipeline.set_plan(plan);
+    let mut pipeline = pipeline_of(plan, Mirrored::default());
     send(
         &mut pipeline,
         &[
@@ -137,13 +131,7 @@ fn a_route_on_one_service_port_leaves_the_other_port_uncaptured() {
     let plan = plan_of(&yaml);
     let captured: Vec<SocketAddr> = desired_endpoints(&plan).keys().copied().collect();
     assert_eq!(captured, ["10.244.1.30:8080".parse().expect("addr")]);
-    let mut pipeline = Pipeline::new(
-        Reconstructor::new(Config::default()),
-        Sampler::new(7),
-        Mirrored::default(),
-        "x-shadowtap-mirrored",
-    );
-    pipeline.set_plan(plan);
+    let mut pipeline = pipeline_of(plan, Mirrored::default());
     send(&mut pipeline, &[(8080, "/x"), (9090, "/x")]);
     assert_eq!(pipeline.sink().0, ["/x -> foo-v2"]);
     let c = pipeline.counters();
