@@ -134,13 +134,17 @@ impl PortGroups {
                 resolve_target_port(pod, service_port, t.target_port.as_ref()) == Some(addr.port())
             }
             (ParentKind::Service, None) => {
-                // No port group: the routes without a port are on every port.
-                let Some(groups) = self.ported.get(&audience(parent)).cloned() else {
+                // No port group: the routes without a port are on every port. The groups
+                // are taken out while they are asked (no copy), then put back.
+                let audience = audience(parent);
+                let Some(groups) = self.ported.remove(&audience) else {
                     return true;
                 };
-                groups
+                let taken = groups
                     .iter()
-                    .all(|p| !self.applies(store, capture, p, pod, addr))
+                    .any(|p| self.applies(store, capture, p, pod, addr));
+                self.ported.insert(audience, groups);
+                !taken
             }
         }
     }

@@ -198,9 +198,7 @@ fn search(
 ) -> Option<Step> {
     let route = foo_route_to_v2(Rate::Unset);
     let mut s = Scenario::counting(&route);
-    let args = crate::agent_args_from_env();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.start_agent(&shadowtap_binary(), &args);
+    start_agent(&mut s);
     let pid = s.agent_pid().expect("agent pid");
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     let mut best: Option<Step> = None;
@@ -255,6 +253,13 @@ fn search(
 /// Rates of the captured-but-not-sampled measurement.
 const NOT_SAMPLED_RATES: [f64; 2] = [10_000.0, 20_000.0];
 
+/// Starts the agent in `s`, with the arguments of `SHADOWTAP_BENCH_AGENT_ARGS`.
+fn start_agent(s: &mut Scenario) {
+    let args = crate::agent_args_from_env();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s.start_agent(&shadowtap_binary(), &args);
+}
+
 /// Agent CPU per captured request that is decoded and routed but not sampled: foo-v1's
 /// route mirrors 1 in 1 000 requests, so nearly every request is captured, reassembled,
 /// decoded, matched and drawn, and then dropped (the few mirrored ones add about a
@@ -262,9 +267,7 @@ const NOT_SAMPLED_RATES: [f64; 2] = [10_000.0, 20_000.0];
 fn not_sampled(out: &mut String) {
     let route = foo_route_to_v2(Rate::Fraction(1, 1000));
     let mut s = Scenario::counting(&route);
-    let args = crate::agent_args_from_env();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    s.start_agent(&shadowtap_binary(), &args);
+    start_agent(&mut s);
     let pid = s.agent_pid().expect("agent pid");
     let v1 = SocketAddr::new(s.v1_ip(false), PORT);
     for rate in NOT_SAMPLED_RATES {
